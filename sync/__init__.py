@@ -1,0 +1,41 @@
+"""Helix's archiving layer: one supervised ``rclone rcd`` and the operations Helix needs.
+
+This package never imports ``discord`` or ``bot``: it must be usable alone (``python -m sync``)
+and testable without a Discord simulation.
+"""
+
+from sync.errors import (
+    AuthError,
+    BinaryError,
+    ConfigError,
+    DaemonError,
+    NotFoundError,
+    OperationTimeout,
+    PathError,
+    QuotaError,
+    RemoteNotConfigured,
+    SyncError,
+    TemporaryError,
+)
+from sync.service import ArchiveResult, ProbeReport, ProbeStep, RemoteInfo, SyncService
+from sync.settings import SyncSettings
+
+__all__ = [
+    "ArchiveResult",
+    "AuthError",
+    "BinaryError",
+    "ConfigError",
+    "DaemonError",
+    "NotFoundError",
+    "OperationTimeout",
+    "PathError",
+    "ProbeReport",
+    "ProbeStep",
+    "QuotaError",
+    "RemoteInfo",
+    "RemoteNotConfigured",
+    "SyncError",
+    "SyncService",
+    "SyncSettings",
+    "TemporaryError",
+]

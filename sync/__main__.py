@@ -1,0 +1,122 @@
+"""``python -m sync``: the archive without the bot, for operators and scripts.
+
+    python -m sync probe            round trip on the archive root
+    python -m sync upload FILE [DEST]
+    python -m sync ls [PREFIX]
+    python -m sync about
+
+Human output by default, ``--json`` for scripts. On failure: the one-sentence error on stderr
+and exit code 1 (2 for a usage or configuration mistake).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import structlog
+from dotenv import load_dotenv
+
+from sync.errors import ConfigError, PathError, SyncError
+from sync.service import SyncService
+from sync.settings import SyncSettings
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m sync", description="Helix archive operations through rclone.")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.add_argument("-v", "--verbose", action="store_true", help="show the service's log lines on stderr")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("probe", help="write, upload, list, read back, compare and delete a probe file")
+    up = sub.add_parser("upload", help="archive one file")
+    up.add_argument("file")
+    up.add_argument("dest", nargs="?", help="path under the archive root (default: uploads/<file name>)")
+    ls = sub.add_parser("ls", help="list the archive")
+    ls.add_argument("prefix", nargs="?", default="")
+    sub.add_parser("about", help="remote, backend type, rclone version and space")
+    return p
+
+
+def _human_size(n: int | None) -> str:
+    if n is None:
+        return "n/a"
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{size:.1f} {unit}" if unit != "B" else f"{int(size)} B"
+        size /= 1024
+    return f"{n} B"
+
+
+async def _run(args: argparse.Namespace) -> int:
+    settings = SyncSettings.from_env()
+    async with SyncService(settings) as svc:
+        if args.cmd == "probe":
+            report = await svc.probe()
+            if args.json:
+                print(json.dumps({"remote": report.remote, "ok": report.ok, "steps": [
+                    {"step": s.name, "ok": s.ok, "seconds": round(s.seconds, 4),
+                     "error": s.error.hint if s.error else None} for s in report.steps]}))
+            else:
+                print(f"probe of {report.remote}:")
+                for s in report.steps:
+                    print(f"  {'ok  ' if s.ok else 'FAIL'} {s.name:<10} {s.seconds * 1000:8.1f} ms")
+            if not report.ok:
+                failed = report.failed
+                reason = failed.error.hint if failed and failed.error else "the probe did not finish"
+                print(f"probe failed at step '{failed.name if failed else '?'}': {reason}", file=sys.stderr)
+                return 1
+            if not args.json:
+                print(f"ok: round trip in {report.total_s * 1000:.0f} ms")
+        elif args.cmd == "upload":
+            src = Path(args.file)
+            result = await svc.archive(src, args.dest or f"uploads/{src.name}")
+            if args.json:
+                print(json.dumps(asdict(result)))
+            else:
+                print(f"archived {src} -> {result.remote_path} ({_human_size(result.size)}, "
+                      f"verified by {result.verified}, {result.duration_s:.2f} s)")
+        elif args.cmd == "ls":
+            entries = await svc.list(args.prefix)
+            if args.json:
+                print(json.dumps([asdict(e) for e in entries]))
+            else:
+                for e in entries:
+                    print(f"{'dir ' if e.is_dir else 'file'} {_human_size(e.size) if not e.is_dir else '':>10}  {e.path}")
+        elif args.cmd == "about":
+            info = await svc.about()
+            if args.json:
+                print(json.dumps(asdict(info)))
+            else:
+                print(f"remote:  {info.remote}\nbackend: {info.backend}\nrclone:  {info.rclone_version}\n"
+                      f"space:   {_human_size(info.used_bytes)} used, {_human_size(info.free_bytes)} free")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    load_dotenv(override=False)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR, stream=sys.stderr)
+    structlog.configure(
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO if args.verbose else logging.CRITICAL),
+    )
+    try:
+        return asyncio.run(_run(args))
+    except (ConfigError, PathError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except SyncError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

