@@ -1,0 +1,693 @@
+"""A loopback Discord: just enough REST v10 and gateway v10 on 127.0.0.1 for a real discord.py client.
+
+Why it exists: an in-process simulation hands events to the bot without a socket, so it cannot show
+the two failures that take a bot down in production: heartbeats that stop while the event loop is
+busy (Discord then drops the bot), and a dropped connection that is not RESUMED. Here the real
+``discord.Client`` / ``commands.Bot`` logs in over HTTP and keeps a real websocket open to a fake
+Discord that records what a server sees.
+
+The fake runs in its own thread with its own event loop, like a remote server: a bot that blocks
+its loop cannot also freeze the fake, so the heartbeat arrival times it records are the server's.
+
+Usage::
+
+    async with LoopbackDiscord(heartbeat_interval_ms=500) as fake:
+        async with fake.client(bot):                  # any discord.Client, not started yet
+            reply = await fake.ask("!ping")           # MESSAGE_CREATE from a user, wait for the answer
+            assert reply["content"] == "pong"
+            await fake.drop()                         # close code 4000: the client must RESUME
+            await fake.wait_until(lambda: fake.resumes)
+
+API (every wait gives up after ``within`` seconds with a ``TimeoutError`` saying what was seen):
+
+- ``fake.client(client, token="fake-token")``: async context manager. Points discord.py at the fake,
+  enters ``async with client``, runs ``client.start(token)`` in a task, returns once the client is
+  ready (``wait_until_ready``); on exit lets running event handlers finish (a command mid-reply),
+  closes the client, restores discord.py, and re-raises an error the client died of. discord.py
+  waits ``guild_ready_timeout`` (2 s by default) after the last GUILD_CREATE before it is ready:
+  pass ``guild_ready_timeout=0.1`` to the client in tests to save that time.
+- ``await fake.dispatch_message(content, author=None)``: MESSAGE_CREATE from ``author`` (a user
+  payload; default ``fake.user``, who is also the application owner) in ``fake.channel_id``; returns
+  the message payload. While no connection is attached the event is kept and replayed on RESUME.
+- ``await fake.ask(content)``: dispatch, then wait for the bot's next message; returns its record.
+- ``await fake.wait_for_message(predicate=None, within=10, since=0)``: first record in
+  ``sent_messages[since:]`` matching ``predicate``.
+- ``await fake.wait_until(predicate, within=10)``: wait until ``predicate()`` is true; it is
+  checked again whenever the fake records anything.
+- ``await fake.drop(code=4000)``: close the client's websocket with ``code``; ``code=None`` aborts
+  the TCP connection without a close frame. Returns the dropped connection's id.
+- ``async with fake.outage():`` drop, and hold every new gateway connection until the block ends,
+  so events dispatched inside the block are missed and must come back through RESUME.
+- Records (copies, safe to read from the test's loop): ``heartbeats`` [(conn_id, monotonic time)],
+  ``identifies`` and ``resumes`` (the op's ``d`` plus ``conn_id``; resumes also carry ``accepted``
+  and ``replayed``), ``sent_messages`` (dicts with ``action`` "create"/"edit", ``id``,
+  ``channel_id``, ``content``, ``embeds``, ``attachments`` [filenames], ``files`` {filename: bytes},
+  ``payload``, ``at`` monotonic time; an edit lists only the files it uploaded),
+  ``unknown_routes`` [(method, path)] (answered 404), ``connections`` (conn_id and the gateway
+  query), ``errors`` (why the fake refused something).
+- Ids and URLs: ``guild_id``, ``channel_id``, ``bot_user``, ``user``, ``session_id``, ``api_base``,
+  ``gateway_url``.
+
+How discord.py is pointed here: REST URLs are built from the class attribute
+``discord.http.Route.BASE``, and a plain ``Client`` opens its first gateway connection at the class
+attribute ``discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY`` (it never asks ``/gateway/bot``;
+only ``AutoShardedClient`` does, which is also served). ``fake.client()`` sets both for its
+duration and restores them, so only one fake client may run per process at a time. Resumes go to
+READY's ``resume_gateway_url``, which is this server too. Frames are compressed the way the
+client asks: ``zlib-stream`` by default, ``zstd-stream`` when ``zstandard`` is installed.
+
+The guild (``fake.guild_id``) has one text channel (``fake.channel_id``), the bot and ``fake.user``
+as members, and an @everyone role with Administrator, so permission checks pass.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import datetime
+import itertools
+import json
+import threading
+import time
+import uuid
+import zlib
+from collections.abc import AsyncIterator, Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import discord
+import yarl
+from aiohttp import BodyPartReader, web
+from discord.gateway import DiscordWebSocket
+from discord.http import Route
+
+ClientT = TypeVar("ClientT", bound=discord.Client)
+T = TypeVar("T")
+
+_DISCORD_EPOCH_MS = 1420070400000
+_ADMINISTRATOR = 1 << 3
+_OP_DISPATCH, _OP_HEARTBEAT, _OP_IDENTIFY, _OP_RESUME, _OP_REQUEST_MEMBERS = 0, 1, 2, 6, 8
+_OP_INVALID_SESSION, _OP_HELLO, _OP_HEARTBEAT_ACK = 9, 10, 11
+_client_running = threading.Lock()
+
+
+def _now_iso() -> str:
+    return datetime.datetime.now(datetime.UTC).isoformat()
+
+
+@dataclass(eq=False)
+class _Connection:
+    """One gateway websocket; sends are serialised because the zlib stream is shared state."""
+
+    id: int
+    ws: web.WebSocketResponse
+    request: web.Request
+    compress: Callable[[bytes], bytes] | None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def send(self, payload: dict[str, Any]) -> None:
+        text = json.dumps(payload)
+        async with self.lock:
+            if self.compress is None:
+                await self.ws.send_str(text)
+            else:
+                await self.ws.send_bytes(self.compress(text.encode()))
+
+
+def _stream_compressor(kind: str) -> Callable[[bytes], bytes]:
+    """Transport compression as discord.py asks for it: one stream per connection, each frame flushed.
+
+    discord.py asks for ``zstd-stream`` when it can import ``zstandard`` (the ``discord.py[speed]``
+    extra), else ``zlib-stream``, whose frames must end with the Z_SYNC_FLUSH marker 00 00 ff ff.
+    """
+    if kind == "zlib-stream":
+        zlib_stream = zlib.compressobj()
+        return lambda data: zlib_stream.compress(data) + zlib_stream.flush(zlib.Z_SYNC_FLUSH)
+    if kind == "zstd-stream":
+        import zstandard  # only present, and only asked for, with discord.py[speed]
+
+        zstd_stream = zstandard.ZstdCompressor().compressobj()
+        return lambda data: zstd_stream.compress(data) + zstd_stream.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK)
+    raise ValueError(f"unsupported gateway compression {kind!r}")
+
+
+@dataclass(eq=False)
+class _Session:
+    """A gateway session outlives its connections: that is what RESUME relies on."""
+
+    id: str
+    seq: int = 0
+    events: list[dict[str, Any]] = field(default_factory=list)
+    conn: _Connection | None = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+class LoopbackDiscord:
+    """A fake Discord on 127.0.0.1 for one discord.py client at a time; see the module docstring."""
+
+    def __init__(self, *, heartbeat_interval_ms: int = 41250) -> None:
+        self.heartbeat_interval_ms = heartbeat_interval_ms
+        self._ids = itertools.count()
+        self.guild_id = self._snowflake()
+        self.channel_id = self._snowflake()
+        self.bot_user = self._user_payload(self._snowflake(), "helix-loopback", bot=True)
+        self.user = self._user_payload(self._snowflake(), "tester")
+        self.port = 0
+        self._lock = threading.Lock()
+        self._heartbeats: list[tuple[int, float]] = []
+        self._identifies: list[dict[str, Any]] = []
+        self._resumes: list[dict[str, Any]] = []
+        self._sent: list[dict[str, Any]] = []
+        self._unknown: list[tuple[str, str]] = []
+        self._connections: list[dict[str, Any]] = []
+        self._errors: list[str] = []
+        # Owned by the server thread.
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._session: _Session | None = None
+        self._conns: set[_Connection] = set()
+        self._messages: dict[str, dict[str, Any]] = {}
+        self._conn_ids = itertools.count(1)
+        self._accepting: asyncio.Event | None = None
+        # Owned by the caller's loop.
+        self._caller_loop: asyncio.AbstractEventLoop | None = None
+        self._changed = asyncio.Event()
+        self._thread: threading.Thread | None = None
+
+    # ----- lifecycle -----
+
+    async def __aenter__(self) -> LoopbackDiscord:
+        self._caller_loop = asyncio.get_running_loop()
+        started: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self._thread = threading.Thread(target=self._serve, args=(started,), name="loopback-discord")
+        self._thread.start()
+        await asyncio.wrap_future(started)
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        assert self._loop is not None and self._thread is not None
+        await self._on_server(self._close_all())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        await asyncio.to_thread(self._thread.join)
+
+    def _serve(self, started: concurrent.futures.Future[None]) -> None:
+        loop = self._loop = asyncio.new_event_loop()
+        try:
+            runner = loop.run_until_complete(self._start_site())
+        except BaseException as exc:
+            started.set_exception(exc)
+            loop.close()
+            return
+        started.set_result(None)
+        try:
+            loop.run_forever()
+        finally:
+            loop.run_until_complete(runner.cleanup())
+            loop.close()
+
+    async def _start_site(self) -> web.AppRunner:
+        self._accepting = asyncio.Event()
+        self._accepting.set()
+        app = web.Application()
+        v10 = "/api/v10"
+        app.router.add_get("/ws", self._gateway)
+        app.router.add_get(f"{v10}/users/@me", self._static(lambda: self.bot_user))
+        app.router.add_get(f"{v10}/applications/@me", self._static(self._application))
+        app.router.add_get(f"{v10}/oauth2/applications/@me", self._static(self._application))
+        app.router.add_get(f"{v10}/gateway", self._static(lambda: {"url": self.gateway_url}))
+        app.router.add_get(f"{v10}/gateway/bot", self._static(self._gateway_bot))
+        app.router.add_post(f"{v10}/channels/{{channel_id}}/typing", self._static(lambda: None))
+        app.router.add_post(f"{v10}/channels/{{channel_id}}/messages", self._create_message)
+        app.router.add_patch(f"{v10}/channels/{{channel_id}}/messages/{{message_id}}", self._edit_message)
+        app.router.add_route("*", "/{tail:.*}", self._unknown_route)
+        runner = web.AppRunner(app, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = runner.addresses[0][1]
+        return runner
+
+    async def _close_all(self) -> None:
+        for conn in list(self._conns):
+            await conn.ws.close(code=1001, message=b"LoopbackDiscord shutting down")
+
+    async def _on_server(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run a coroutine on the server's loop and await its result from the caller's loop."""
+        assert self._loop is not None
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self._loop))
+
+    # ----- what tests read -----
+
+    @property
+    def api_base(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api/v10"
+
+    @property
+    def gateway_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    @property
+    def session_id(self) -> str | None:
+        session = self._session
+        return session.id if session else None
+
+    @property
+    def heartbeats(self) -> list[tuple[int, float]]:
+        with self._lock:
+            return list(self._heartbeats)
+
+    @property
+    def identifies(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self._identifies)
+
+    @property
+    def resumes(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self._resumes)
+
+    @property
+    def sent_messages(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self._sent)
+
+    @property
+    def unknown_routes(self) -> list[tuple[str, str]]:
+        with self._lock:
+            return list(self._unknown)
+
+    @property
+    def connections(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self._connections)
+
+    @property
+    def errors(self) -> list[str]:
+        with self._lock:
+            return list(self._errors)
+
+    def _describe(self) -> str:
+        """What the fake has seen, for failure messages."""
+        return (
+            f"connections={self.connections} identifies={len(self.identifies)} resumes={self.resumes} "
+            f"sent={[m['content'] for m in self.sent_messages]} unknown_routes={self.unknown_routes} "
+            f"errors={self.errors}"
+        )
+
+    def _record(self, records: list[Any], item: Any) -> None:
+        """Append from the server thread and wake whoever waits on the caller's loop."""
+        with self._lock:
+            records.append(item)
+        assert self._caller_loop is not None
+        self._caller_loop.call_soon_threadsafe(self._wake)
+
+    def _wake(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def wait_until(self, predicate: Callable[[], Any], within: float = 10.0) -> None:
+        """Wait for a condition on the records without polling: each new record re-checks it."""
+        try:
+            async with asyncio.timeout(within):
+                while not predicate():
+                    await self._changed.wait()
+        except TimeoutError:
+            raise TimeoutError(f"condition not met in {within}s; {self._describe()}") from None
+
+    async def wait_for_message(
+        self,
+        predicate: Callable[[dict[str, Any]], bool] | None = None,
+        within: float = 10.0,
+        since: int = 0,
+    ) -> dict[str, Any]:
+        """First message the bot sent or edited, from index ``since`` on, that matches ``predicate``."""
+        found: list[dict[str, Any]] = []
+
+        def match() -> bool:
+            found[:] = [m for m in self.sent_messages[since:] if predicate is None or predicate(m)][:1]
+            return bool(found)
+
+        await self.wait_until(match, within)
+        return found[0]
+
+    # ----- what tests do -----
+
+    async def dispatch_message(self, content: str, author: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Send MESSAGE_CREATE from a user, as Discord does when someone types in the channel."""
+        author = author or self.user
+        payload = self._message_payload(self._snowflake(), self.channel_id, author, content)
+        payload["member"] = self._member_payload(None)
+        await self._on_server(self._dispatch("MESSAGE_CREATE", payload))
+        return payload
+
+    async def ask(
+        self, content: str, author: dict[str, Any] | None = None, within: float = 10.0
+    ) -> dict[str, Any]:
+        """Dispatch ``content`` and return the next message the bot sends."""
+        since = len(self.sent_messages)
+        await self.dispatch_message(content, author)
+        return await self.wait_for_message(within=within, since=since)
+
+    async def drop(self, code: int | None = 4000) -> int:
+        """Cut the client's connection the way a network or Discord restart would."""
+        return await self._on_server(self._drop(code, hold=False))
+
+    @contextlib.asynccontextmanager
+    async def outage(self, code: int | None = 4000) -> AsyncIterator[int]:
+        """Drop the connection and keep the gateway unreachable until the block ends."""
+        conn_id = await self._on_server(self._drop(code, hold=True))
+        try:
+            yield conn_id
+        finally:
+            await self._on_server(self._reopen())
+
+    @contextlib.asynccontextmanager
+    async def client(
+        self, client: ClientT, token: str = "fake-token", within: float = 10.0
+    ) -> AsyncIterator[ClientT]:
+        """Run ``client`` against this fake until the block ends; see the module docstring."""
+        if not _client_running.acquire(blocking=False):
+            raise RuntimeError("another LoopbackDiscord client is running: discord.py's URLs are global")
+        old_base, old_gateway = Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY
+        Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY = self.api_base, yarl.URL(self.gateway_url)
+        try:
+            async with client:
+                runner = asyncio.create_task(client.start(token), name="loopback-client")
+                try:
+                    await self._until_ready(client, runner, within)
+                    yield client
+                finally:
+                    await self._drain_handlers(within)
+                    await client.close()
+                    await asyncio.wait({runner})
+                runner.result()  # a client that crashed during the block fails it
+        finally:
+            Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY = old_base, old_gateway
+            _client_running.release()
+
+    async def _until_ready(self, client: discord.Client, runner: asyncio.Task[None], within: float) -> None:
+        ready = asyncio.create_task(client.wait_until_ready())
+        done, _ = await asyncio.wait({runner, ready}, timeout=within, return_when=asyncio.FIRST_COMPLETED)
+        if ready in done:
+            return
+        ready.cancel()
+        if runner in done:
+            cause = runner.exception()
+            raise RuntimeError(f"the client stopped before it was ready; {self._describe()}") from cause
+        raise TimeoutError(f"the client was not ready in {within}s; {self._describe()}")
+
+    @staticmethod
+    async def _drain_handlers(within: float) -> None:
+        """Let event handlers already running finish, so closing never cuts a command off mid-reply.
+
+        discord.py runs every event handler (a prefix command runs inside ``on_message``) as a task
+        named ``discord.py: on_<event>``; a handler still running after ``within`` s is cut off.
+        """
+        me = asyncio.current_task()
+        running = [t for t in asyncio.all_tasks() if t is not me and t.get_name().startswith("discord.py: ")]
+        if running:
+            await asyncio.wait(running, timeout=within)
+
+    # ----- server side: gateway -----
+
+    async def _gateway(self, request: web.Request) -> web.WebSocketResponse:
+        assert self._accepting is not None
+        await self._accepting.wait()
+        ws = web.WebSocketResponse(compress=False, max_msg_size=0)
+        await ws.prepare(request)
+        query = dict(request.query)
+        try:
+            if query.get("encoding", "json") != "json":
+                raise ValueError(f"unsupported gateway encoding {query['encoding']!r}")
+            compress = _stream_compressor(query["compress"]) if "compress" in query else None
+        except (ValueError, ImportError) as exc:
+            # 4012 (invalid API version) is one of the codes discord.py gives up on instead of
+            # reconnecting in a tight loop, so the test fails at once with this error recorded.
+            self._record(self._errors, f"gateway {query}: {exc}")
+            await ws.close(code=4012, message=str(exc).encode()[:120])
+            return ws
+        conn = _Connection(next(self._conn_ids), ws, request, compress)
+        self._conns.add(conn)
+        self._record(self._connections, {"conn_id": conn.id, **query})
+        try:
+            await conn.send({"op": _OP_HELLO, "d": {"heartbeat_interval": self.heartbeat_interval_ms}})
+            async for msg in ws:
+                if msg.type is web.WSMsgType.TEXT:
+                    await self._on_op(conn, json.loads(msg.data))
+        except ConnectionResetError:
+            pass  # the client went away mid-send; the session keeps the events for RESUME
+        finally:
+            self._conns.discard(conn)
+            session = self._session
+            if session is not None and session.conn is conn:
+                session.conn = None
+        return ws
+
+    async def _on_op(self, conn: _Connection, message: dict[str, Any]) -> None:
+        op, data = message.get("op"), message.get("d")
+        if op == _OP_HEARTBEAT:
+            self._record(self._heartbeats, (conn.id, time.monotonic()))
+            await conn.send({"op": _OP_HEARTBEAT_ACK})
+        elif op == _OP_IDENTIFY:
+            await self._identify(conn, data)
+        elif op == _OP_RESUME:
+            await self._resume(conn, data)
+        elif op == _OP_REQUEST_MEMBERS:
+            chunk = {"guild_id": self.guild_id, "members": [self._member_payload(u) for u in self._users()]}
+            chunk.update(chunk_index=0, chunk_count=1, not_found=[], nonce=data.get("nonce"))
+            await self._dispatch("GUILD_MEMBERS_CHUNK", chunk)
+
+    async def _identify(self, conn: _Connection, data: dict[str, Any]) -> None:
+        old = self._session
+        if old is not None and old.conn is not None and old.conn is not conn:
+            await old.conn.ws.close(code=4005, message=b"a new session was identified")
+        session = self._session = _Session(uuid.uuid4().hex)
+        async with session.lock:
+            session.conn = conn
+        ready = {
+            "v": 10,
+            "user": self.bot_user,
+            "guilds": [{"id": self.guild_id, "unavailable": True}],
+            "session_id": session.id,
+            "resume_gateway_url": self.gateway_url,
+            "application": {"id": self.bot_user["id"], "flags": 0},
+            "private_channels": [],
+            "relationships": [],
+            "session_type": "normal",
+        }
+        if "shard" in data:
+            ready["shard"] = data["shard"]  # AutoShardedClient reads it back
+        await self._dispatch("READY", ready)
+        await self._dispatch("GUILD_CREATE", self._guild_payload())
+        self._record(self._identifies, {**data, "conn_id": conn.id})
+
+    async def _resume(self, conn: _Connection, data: dict[str, Any]) -> None:
+        session, seq = self._session, data.get("seq") or 0
+        record = {**data, "conn_id": conn.id, "accepted": False, "replayed": 0}
+        if session is None or data.get("session_id") != session.id or seq > session.seq:
+            await conn.send({"op": _OP_INVALID_SESSION, "d": False})
+            self._record(self._resumes, record)
+            return
+        async with session.lock:
+            missed = [event for event in session.events if event["s"] > seq]
+            for event in missed:
+                await conn.send(event)
+            session.seq += 1
+            resumed = {"op": _OP_DISPATCH, "t": "RESUMED", "s": session.seq, "d": {}}
+            session.events.append(resumed)
+            await conn.send(resumed)
+            session.conn = conn
+        self._record(self._resumes, {**record, "accepted": True, "replayed": len(missed)})
+
+    async def _dispatch(self, event: str, data: dict[str, Any]) -> None:
+        """Number and log an event, and send it if a connection is attached (else RESUME replays it)."""
+        session = self._session
+        if session is None:
+            raise RuntimeError("no client has identified with LoopbackDiscord yet")
+        async with session.lock:
+            session.seq += 1
+            frame = {"op": _OP_DISPATCH, "t": event, "s": session.seq, "d": data}
+            session.events.append(frame)
+            if session.conn is not None:
+                try:
+                    await session.conn.send(frame)
+                except ConnectionResetError:
+                    session.conn = None
+
+    async def _drop(self, code: int | None, hold: bool) -> int:
+        session = self._session
+        conn = session.conn if session else None
+        if session is None or conn is None:
+            raise RuntimeError("no client connection to drop")
+        assert self._accepting is not None
+        if hold:
+            self._accepting.clear()
+        async with session.lock:
+            session.conn = None
+        if code is None:
+            transport = conn.request.transport
+            if transport is not None:
+                transport.abort()
+        else:
+            await conn.ws.close(code=code, message=b"dropped by LoopbackDiscord")
+        return conn.id
+
+    async def _reopen(self) -> None:
+        assert self._accepting is not None
+        self._accepting.set()
+
+    # ----- server side: REST -----
+
+    @staticmethod
+    def _json(payload: Any, status: int = 200) -> web.Response:
+        # discord.py decodes a body only if Content-Type is exactly "application/json": aiohttp's
+        # json_response adds "; charset=utf-8", and discord.py would hand the raw string on.
+        body = json.dumps(payload).encode()
+        return web.Response(body=body, status=status, headers={"Content-Type": "application/json"})
+
+    @staticmethod
+    def _static(payload: Callable[[], Any]) -> Callable[[web.Request], Coroutine[Any, Any, web.Response]]:
+        """A handler answering with ``payload()`` as JSON, or 204 when it is None."""
+
+        async def handler(_: web.Request) -> web.Response:
+            body = payload()
+            return web.Response(status=204) if body is None else LoopbackDiscord._json(body)
+
+        return handler
+
+    async def _unknown_route(self, request: web.Request) -> web.Response:
+        self._record(self._unknown, (request.method, request.path))
+        return self._json({"message": "404: Not Found (LoopbackDiscord)", "code": 0}, status=404)
+
+    async def _create_message(self, request: web.Request) -> web.Response:
+        if request.match_info["channel_id"] != self.channel_id:
+            return self._json({"message": "Unknown Channel", "code": 10003}, status=404)
+        body, files = await self._read_body(request)
+        message = self._message_payload(
+            self._snowflake(), self.channel_id, self.bot_user, body.get("content") or "",
+            embeds=body.get("embeds") or [], files=files,
+        )
+        self._messages[message["id"]] = message
+        self._record(self._sent, self._sent_record("create", message, body, files))
+        await self._dispatch("MESSAGE_CREATE", {**message, "member": self._member_payload(None)})
+        return self._json(message)
+
+    async def _edit_message(self, request: web.Request) -> web.Response:
+        message = self._messages.get(request.match_info["message_id"])
+        if message is None:
+            return self._json({"message": "Unknown Message", "code": 10008}, status=404)
+        body, files = await self._read_body(request)
+        for key in ("content", "embeds"):
+            if key in body:
+                message[key] = body[key] or ("" if key == "content" else [])
+        if files:
+            message["attachments"] = self._attachments(files)
+        message["edited_timestamp"] = _now_iso()
+        self._record(self._sent, self._sent_record("edit", message, body, files))
+        await self._dispatch("MESSAGE_UPDATE", message)
+        return self._json(message)
+
+    @staticmethod
+    async def _read_body(request: web.Request) -> tuple[dict[str, Any], dict[str, bytes]]:
+        """discord.py sends JSON, or multipart with ``payload_json`` and ``files[n]`` when uploading."""
+        if not request.content_type.startswith("multipart/"):
+            return (await request.json() if request.can_read_body else {}), {}
+        body: dict[str, Any] = {}
+        files: dict[str, bytes] = {}
+        async for part in await request.multipart():
+            if not isinstance(part, BodyPartReader):
+                continue
+            if part.filename:
+                files[part.filename] = bytes(await part.read(decode=False))
+            elif part.name == "payload_json":
+                body = json.loads(await part.text())
+        return body, files
+
+    def _sent_record(
+        self, action: str, message: dict[str, Any], body: dict[str, Any], files: dict[str, bytes]
+    ) -> dict[str, Any]:
+        return {
+            "action": action,
+            "id": message["id"],
+            "channel_id": message["channel_id"],
+            "content": message["content"],
+            "embeds": message["embeds"],
+            "attachments": list(files),
+            "files": files,
+            "payload": body,
+            "at": time.monotonic(),
+        }
+
+    # ----- payloads -----
+
+    def _snowflake(self) -> str:
+        return str(((int(time.time() * 1000) - _DISCORD_EPOCH_MS) << 22) | (next(self._ids) & 0xFFF))
+
+    @staticmethod
+    def _user_payload(user_id: str, name: str, bot: bool = False) -> dict[str, Any]:
+        return {
+            "id": user_id, "username": name, "discriminator": "0", "global_name": None,
+            "avatar": None, "bot": bot, "public_flags": 0, "flags": 0,
+        }
+
+    def _users(self) -> list[dict[str, Any]]:
+        return [self.bot_user, self.user]
+
+    def _member_payload(self, user: dict[str, Any] | None) -> dict[str, Any]:
+        """A guild member; ``user=None`` is the partial member that rides along with a message."""
+        member = {"roles": [], "joined_at": _now_iso(), "deaf": False, "mute": False, "flags": 0}
+        return member if user is None else {**member, "user": user}
+
+    def _application(self) -> dict[str, Any]:
+        return {
+            "id": self.bot_user["id"], "name": "helix-loopback", "description": "", "icon": None,
+            "bot_public": False, "bot_require_code_grant": False, "verify_key": "0" * 64,
+            "owner": self.user, "team": None, "flags": 0, "summary": "",
+        }
+
+    def _gateway_bot(self) -> dict[str, Any]:
+        limit = {"total": 1000, "remaining": 1000, "reset_after": 0, "max_concurrency": 1}
+        return {"url": self.gateway_url, "shards": 1, "session_start_limit": limit}
+
+    def _guild_payload(self) -> dict[str, Any]:
+        everyone = {
+            "id": self.guild_id, "name": "@everyone", "permissions": str(_ADMINISTRATOR), "position": 0,
+            "color": 0, "hoist": False, "managed": False, "mentionable": False, "flags": 0,
+        }
+        channel = {
+            "id": self.channel_id, "type": 0, "guild_id": self.guild_id, "name": "general", "position": 0,
+            "permission_overwrites": [], "nsfw": False, "topic": None, "parent_id": None,
+            "last_message_id": None, "rate_limit_per_user": 0,
+        }
+        return {
+            "id": self.guild_id, "name": "Loopback Guild", "owner_id": self.user["id"], "unavailable": False,
+            "member_count": 2, "large": False, "joined_at": _now_iso(), "roles": [everyone],
+            "channels": [channel], "members": [self._member_payload(u) for u in self._users()],
+            "emojis": [], "stickers": [], "features": [], "voice_states": [], "presences": [],
+            "threads": [], "stage_instances": [], "guild_scheduled_events": [],
+        }
+
+    def _attachments(self, files: dict[str, bytes]) -> list[dict[str, Any]]:
+        base = f"http://127.0.0.1:{self.port}/attachments/{self.channel_id}"
+        return [
+            {"id": self._snowflake(), "filename": name, "size": len(data),
+             "url": f"{base}/{name}", "proxy_url": f"{base}/{name}"}
+            for name, data in files.items()
+        ]
+
+    def _message_payload(
+        self,
+        message_id: str,
+        channel_id: str,
+        author: dict[str, Any],
+        content: str,
+        embeds: list[dict[str, Any]] | None = None,
+        files: dict[str, bytes] | None = None,
+    ) -> dict[str, Any]:
+        return {
+            "id": message_id, "type": 0, "channel_id": channel_id, "guild_id": self.guild_id,
+            "author": author, "content": content, "timestamp": _now_iso(), "edited_timestamp": None,
+            "tts": False, "mention_everyone": False, "mentions": [], "mention_roles": [],
+            "attachments": self._attachments(files or {}), "embeds": embeds or [], "pinned": False,
+            "flags": 0, "components": [],
+        }
