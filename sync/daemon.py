@@ -11,6 +11,7 @@ we are killed with SIGKILL: no orphan rclone, ever.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import ctypes
 import json
@@ -70,8 +71,8 @@ class RcloneDaemon:
         return self._proc.pid if self._proc else None
 
     @property
-    def auth(self) -> aiohttp.BasicAuth:
-        return aiohttp.BasicAuth(self._user, self._password)
+    def _auth_header(self) -> str:
+        return "Basic " + base64.b64encode(f"{self._user}:{self._password}".encode()).decode()
 
     def argv(self) -> list[str]:
         s = self.settings
@@ -200,7 +201,7 @@ class RcloneDaemon:
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             connector = aiohttp.UnixConnector(path=str(self.socket_path), limit=32)
-            self._session = aiohttp.ClientSession(connector=connector, auth=self.auth)
+            self._session = aiohttp.ClientSession(connector=connector, headers={"Authorization": self._auth_header})
         return self._session
 
     async def _post_raw(self, method: str, params: dict, timeout: float) -> dict:
@@ -209,31 +210,38 @@ class RcloneDaemon:
             return await resp.json(content_type=None)
 
     async def close(self) -> None:
-        """Stop the daemon: politely (core/quit), then SIGTERM, then SIGKILL."""
+        """Stop the daemon: politely (core/quit), then SIGTERM, then SIGKILL; idempotent."""
         self._closing = True
         self._ready.clear()
         proc = self._proc
-        if proc is not None and proc.returncode is None:
-            with contextlib.suppress(Exception):
-                await self._post_raw("core/quit", {}, timeout=1.0)
-            try:
-                await asyncio.wait_for(proc.wait(), 3.0)
-            except TimeoutError:
-                with contextlib.suppress(ProcessLookupError):
-                    proc.terminate()
+        try:
+            if proc is not None and proc.returncode is None:
+                with contextlib.suppress(Exception):
+                    await self._post_raw("core/quit", {}, timeout=1.0)
                 try:
                     await asyncio.wait_for(proc.wait(), 3.0)
                 except TimeoutError:
                     with contextlib.suppress(ProcessLookupError):
-                        proc.kill()
-                    await proc.wait()
-        for task in (self._supervisor, self._stderr_task):
-            if task and not task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        if self._session is not None:
-            await self._session.close()
-        if self._dir is not None:
-            shutil.rmtree(self._dir, ignore_errors=True)
+                        proc.terminate()
+                    try:
+                        await asyncio.wait_for(proc.wait(), 3.0)
+                    except TimeoutError:
+                        with contextlib.suppress(ProcessLookupError):
+                            proc.kill()
+                        await proc.wait()
+        finally:
+            # Even if this coroutine is cancelled half-way, the child must not outlive us.
+            if proc is not None and proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+            for task in (self._supervisor, self._stderr_task):
+                if task and not task.done():
+                    task.cancel()
+            if self._session is not None and not self._session.closed:
+                with contextlib.suppress(Exception):
+                    await self._session.close()
+            if self._dir is not None:
+                shutil.rmtree(self._dir, ignore_errors=True)
+        if proc is not None and proc.returncode is None:
+            await proc.wait()
         log.info("rclone_stopped")

@@ -64,7 +64,3 @@ class OperationTimeout(SyncError):
 
 class QuotaError(SyncError):
     kind = "quota"
-
-
-class CancelledTransfer(SyncError):
-    kind = "cancelled"

@@ -16,7 +16,29 @@ from sync.errors import PathError
 
 MAX_PATH_CHARS = 1024
 _NAMED_REMOTE = re.compile(r"^(?P<name>[\w][\w.+@ -]*):(?P<path>.*)$", re.DOTALL)
-_ON_THE_FLY = re.compile(r"^:(?P<backend>[a-z0-9]+)(?P<opts>(,[^:]*)?):(?P<path>.*)$", re.DOTALL)
+_BACKEND = re.compile(r"^:([a-z0-9]+)")
+
+
+def _split_on_the_fly(spec: str) -> tuple[str, str] | None:
+    """Split ``:backend,opt='v:w',x=y:path`` into (backend, path), honouring rclone's quoting."""
+    match = _BACKEND.match(spec)
+    if not match:
+        return None
+    i, quote = match.end(), None
+    while i < len(spec):
+        ch = spec[i]
+        if quote:
+            if ch == quote:
+                if spec[i + 1:i + 2] == quote:  # a doubled quote is a literal quote
+                    i += 1
+                else:
+                    quote = None
+        elif ch in "'\"" and spec[i - 1] == "=":
+            quote = ch
+        elif ch == ":":
+            return match.group(1), spec[i + 1:]
+        i += 1
+    return None
 
 
 @dataclass(frozen=True)
@@ -37,11 +59,11 @@ class ArchiveRoot:
             folder = default_dir.resolve()
             return cls(fs=str(folder), display=str(folder), remote_name=None, backend="local", is_local=True)
         _check_chars(spec, "HELIX_ARCHIVE")
-        fly = _ON_THE_FLY.match(spec)
+        fly = _split_on_the_fly(spec)
         if fly:
             # On-the-fly remotes carry their options (possibly a password) inline: never display them.
-            backend = fly.group("backend")
-            return cls(fs=spec, display=f":{backend}:{fly.group('path')}", remote_name=None,
+            backend, path = fly
+            return cls(fs=spec, display=f":{backend}:{path}", remote_name=None,
                        backend=backend, is_local=backend == "local")
         named = _NAMED_REMOTE.match(spec)
         if named and not (len(named.group("name")) == 1 and spec[2:3] in ("\\", "/")):
@@ -79,8 +101,6 @@ def clean_relative(path: str, what: str = "The archive path") -> str:
             raise PathError(f"{what} {path!r} climbs out of the archive root with '..': remove it.")
         if part.startswith("-"):
             raise PathError(f"{what} {path!r} has a part starting with '-': rename it.")
-        if part != part.strip():
-            raise PathError(f"{what} {path!r} has a part with leading or trailing spaces: trim it.")
         cleaned.append(part)
     if not cleaned:
         raise PathError(f"{what} {path!r} names no file: give a relative path such as rituals/ritual.png.")

@@ -17,7 +17,7 @@ import aiohttp
 import structlog
 
 from sync.daemon import RcloneDaemon
-from sync.errors import CancelledTransfer, DaemonError, OperationTimeout, SyncError
+from sync.errors import DaemonError, NotFoundError, OperationTimeout, SyncError
 from sync.rc_errors import classify
 
 log = structlog.get_logger("helix.sync.rc")
@@ -62,7 +62,7 @@ class RcClient:
         except TimeoutError:
             raise OperationTimeout(f"rclone did not answer {method} within {timeout:g} s: "
                                    "the remote may be slow; Helix will retry.") from None
-        if status != 200 or (isinstance(body, dict) and "error" in body and status != 200):
+        if status != 200:
             text = body.get("error", str(body)) if isinstance(body, dict) else str(body)
             raise classify(f"{text} (HTTP {status})", self.remote_label)
         return body if isinstance(body, dict) else {}
@@ -80,6 +80,7 @@ class RcClient:
         loop = asyncio.get_running_loop()
         group = f"helix/{next(_group_ids)}"
         started = loop.time()
+        generation = self.daemon.restarts
         job = await self.call(method, {**params, "_async": True, "_group": group})
         jobid = job["jobid"]
         next_progress = started + progress_every_s
@@ -88,7 +89,13 @@ class RcClient:
                 elapsed = loop.time() - started
                 # Poll fast at first and slower later: the wait after the job ends stays ~2 % of its length.
                 await asyncio.sleep(min(max(elapsed / 50, 0.002), 0.25))
-                status = await self.call("job/status", {"jobid": jobid}, timeout=30.0)
+                try:
+                    status = await self.call("job/status", {"jobid": jobid}, timeout=30.0)
+                except NotFoundError:
+                    if self.daemon.restarts == generation:
+                        raise
+                    # The daemon was restarted under us and forgot its jobs: the caller retries.
+                    raise DaemonError("rclone restarted during the transfer: Helix retries it.") from None
                 if status.get("finished"):
                     if status.get("success"):
                         if progress is not None:
@@ -104,10 +111,8 @@ class RcClient:
                         f"Archiving to '{self.remote_label}' took longer than {timeout:g} s and was stopped: "
                         "raise HELIX_OP_TIMEOUT_S or check the remote's speed."
                     )
-        except (asyncio.CancelledError, SyncError) as exc:
+        except (asyncio.CancelledError, SyncError):
             await self._stop(jobid)
-            if isinstance(exc, asyncio.CancelledError):
-                raise
             raise
         finally:
             with contextlib.suppress(Exception):
@@ -148,4 +153,4 @@ class RcClient:
             await result
 
 
-__all__ = ["CancelledTransfer", "Progress", "ProgressCallback", "RcClient"]
+__all__ = ["Progress", "ProgressCallback", "RcClient"]

@@ -108,7 +108,12 @@ class SyncService:
     async def start(self) -> None:
         if self.root.is_local:
             await asyncio.to_thread(Path(self.root.fs).mkdir, parents=True, exist_ok=True)
-        await self.daemon.start()
+        try:
+            await self.daemon.start()
+        except BaseException:
+            # Cancelled or failed half-way: the child may already exist, and nobody else will stop it.
+            await asyncio.shield(self.daemon.close())
+            raise
 
     async def close(self) -> None:
         await self.daemon.close()

@@ -43,6 +43,17 @@ def _float(env: Mapping[str, str], name: str, default: float, lo: float, hi: flo
     return value
 
 
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be 1 or 0 (or true/false), not {raw!r}.")
+
+
 @dataclass(frozen=True)
 class SyncSettings:
     """What the sync service needs; see the README's table for each variable."""
@@ -61,6 +72,10 @@ class SyncSettings:
     op_timeout_s: float = 3600.0
     max_concurrent: int = 2
     extra_env: Mapping[str, str] = field(default_factory=dict)
+    # The outbox retries across restarts on a slower clock than one archive call's own retries.
+    outbox_retry_base_s: float = 2.0
+    outbox_retry_cap_s: float = 120.0
+    keep_local: bool = False
 
     @property
     def archive_dir(self) -> Path:
@@ -88,4 +103,7 @@ class SyncSettings:
             connect_timeout_s=_float(env, "HELIX_CONNECT_TIMEOUT_S", 15.0, 1.0, 600.0),
             op_timeout_s=_float(env, "HELIX_OP_TIMEOUT_S", 3600.0, 1.0, 86400.0),
             max_concurrent=_int(env, "HELIX_MAX_CONCURRENT", 2, 1, 32),
+            outbox_retry_base_s=_float(env, "HELIX_OUTBOX_RETRY_BASE_S", 2.0, 0.0, 3600.0),
+            outbox_retry_cap_s=_float(env, "HELIX_OUTBOX_RETRY_CAP_S", 120.0, 1.0, 86400.0),
+            keep_local=_bool(env, "HELIX_KEEP_LOCAL", False),
         )

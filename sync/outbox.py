@@ -1,0 +1,278 @@
+"""The durable outbox: every archive request is on disk before anyone is told it was accepted.
+
+An item is a file Helix owns plus a row in SQLite (WAL) at ``<data_dir>/outbox.sqlite3``.
+``enqueue`` always takes its own copy of the file into ``<data_dir>/outbox/<id>-<name>`` (or
+moves it there with ``move=True``), fsyncs it and commits the row with ``synchronous=FULL``
+before it returns: the caller's file may then change or vanish and the item still lands, and the
+worker may delete its copy after upload without touching anything of the caller's.
+
+All SQLite work runs in one dedicated thread that owns the connection (``ItemStore``), so the
+event loop never waits on the disk. On open, items a crash left "uploading" go back to "pending",
+and a database SQLite cannot read is moved aside (with the item files it referred to) with one
+loud log line and a fresh one is started: a corrupt file must never become a crash loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+import structlog
+
+from sync.errors import PathError, SyncError
+from sync.outbox_db import Corrupt, ItemStore, OutboxCounts, OutboxItem, connect, ingest, move_aside, sweep_orphans
+from sync.paths import clean_relative
+
+log = structlog.get_logger("helix.sync.outbox")
+T = TypeVar("T")
+
+STATES = ("pending", "uploading", "done", "failed")
+OPEN_STATES = ("pending", "uploading", "failed")
+
+
+class OutboxError(SyncError):
+    """The outbox could not record or change an item (disk, permissions, unknown id)."""
+
+    kind = "outbox"
+
+
+class Outbox:
+    """The queue of archive requests. ``await open()`` (or ``async with``) before use; ``close()`` once."""
+
+    def __init__(self, data_dir: str | os.PathLike[str]) -> None:
+        self.data_dir = Path(data_dir).resolve()
+        self.db_path = self.data_dir / "outbox.sqlite3"
+        self.files_dir = self.data_dir / "outbox"
+        self._executor: ThreadPoolExecutor | None = None
+        self._store: ItemStore | None = None
+        self._listeners: list[Callable[[], None]] = []
+        self.recovered = 0  # items put back to pending on open
+        self.moved_aside: Path | None = None  # where a corrupt database went, if it did
+
+    async def open(self) -> Outbox:
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="helix-outbox-db")
+        try:
+            await self._run(self._open_sync)
+        except BaseException:
+            self._executor.shutdown(wait=False)
+            self._executor = None
+            raise
+        if self.recovered:
+            log.warning("outbox_recovered_uploads", items=self.recovered)
+        return self
+
+    def _open_sync(self) -> None:
+        try:
+            self.files_dir.mkdir(parents=True, exist_ok=True)
+            try:
+                conn, self.recovered = connect(self.db_path)
+            except Corrupt as exc:
+                self.moved_aside, files_aside = move_aside(self.db_path, self.files_dir)
+                log.error("outbox_database_corrupt_moved_aside", reason=str(exc), moved_to=str(self.moved_aside),
+                          files_moved_to=str(files_aside) if files_aside else None,
+                          action="started a fresh outbox; the old one's items are not retried, their files are kept")
+                conn, self.recovered = connect(self.db_path)
+            sweep_orphans(conn, self.files_dir)
+        except (OSError, sqlite3.Error) as exc:
+            raise self._unwritable(exc) from None
+        self._store = ItemStore(conn, self.data_dir, self.files_dir)
+
+    async def close(self) -> None:
+        if self._executor is None:
+            return
+        if self._store is not None:
+            with contextlib.suppress(Exception):
+                await self._run(self._store.close)
+            self._store = None
+        self._executor.shutdown(wait=False)  # idle by now: nothing to wait for on the loop
+        self._executor = None
+
+    async def __aenter__(self) -> Outbox:
+        return await self.open()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def add_listener(self, callback: Callable[[], None]) -> None:
+        """``callback()`` runs on the loop after an enqueue or retry: how a worker learns of new work."""
+        self._listeners.append(callback)
+
+    def remove_listener(self, callback: Callable[[], None]) -> None:
+        with contextlib.suppress(ValueError):
+            self._listeners.remove(callback)
+
+    def _notify(self) -> None:
+        for cb in list(self._listeners):
+            try:
+                cb()
+            except Exception:
+                log.exception("outbox_listener_failed")
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        if self._executor is None:
+            raise OutboxError("The outbox is not open: Helix is starting or shutting down; try again in a minute.")
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    async def _db(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """Call an ItemStore method in the database thread; database trouble becomes one sentence."""
+        def call() -> Any:
+            if self._store is None:
+                raise OutboxError("The outbox is closed: Helix is shutting down; try again after the restart.")
+            return getattr(self._store, method)(*args, **kwargs)
+        try:
+            return await self._run(call)
+        except (OSError, sqlite3.Error) as exc:
+            raise self._unwritable(exc) from None
+
+    def _unwritable(self, exc: BaseException) -> OutboxError:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        return OutboxError(f"Helix cannot write its data directory {self.data_dir} ({reason}): "
+                           "free some space or make HELIX_DATA_DIR point to a writable folder.", detail=str(exc))
+
+    # -- the public API ------------------------------------------------------------------------
+
+    async def enqueue(self, src: str | os.PathLike[str], rel_path: str, *, kind: str,
+                      group: str | None = None, meta: dict[str, Any] | None = None,
+                      move: bool = False) -> OutboxItem:
+        """Record one archive request durably and return it: tell the user "queued as #N" only after this."""
+        items = await self.enqueue_many([(src, rel_path)], kind=kind, group=group, meta=meta, move=move)
+        return items[0]
+
+    async def enqueue_many(self, files: Sequence[tuple[str | os.PathLike[str], str]], *, kind: str,
+                           group: str | None = None, meta: dict[str, Any] | None = None,
+                           move: bool = False) -> list[OutboxItem]:
+        """Record several files in ONE transaction (a ritual's PNG and JSON): all are queued, or none.
+
+        Items upload in id order, so files enqueued together go out together. With several files
+        and no ``group``, one is made up so the caller can find the set again (``group_items``).
+        Raises PathError for a bad archive path or a missing file, OutboxError when the data
+        directory cannot take the copy.
+        """
+        if not kind or len(kind) > 40:
+            raise OutboxError("An outbox item needs a short kind such as 'ritual' or 'heartbeat'.")
+        cleaned = [(Path(src), clean_relative(rel)) for src, rel in files]
+        if not cleaned:
+            return []
+        if group is None and len(cleaned) > 1:
+            group = secrets.token_hex(6)
+        meta_json = json.dumps(meta or {})
+        staged: list[tuple[Path, str, str, int]] = []
+        try:
+            for src, rel in cleaned:
+                if not await asyncio.to_thread(src.is_file):
+                    raise PathError(f"The file to archive, {src}, does not exist: it may have been removed.")
+                tmp = self.files_dir / f".incoming-{secrets.token_hex(8)}"
+                try:
+                    sha, size = await asyncio.to_thread(ingest, src, tmp, move)
+                except OSError as exc:
+                    raise self._unwritable(exc) from None
+                staged.append((tmp, rel, sha, size))
+            items: list[OutboxItem] = await self._db("insert", staged, kind, group, meta_json)
+        except BaseException:
+            for tmp, *_ in staged:
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
+            raise
+        if move:  # a move across filesystems was a copy: the original goes only now, after the commit
+            for src, _ in cleaned:
+                with contextlib.suppress(OSError):
+                    await asyncio.to_thread(src.unlink, True)
+        for it in items:
+            log.info("outbox_enqueued", id=it.id, kind=kind, rel_path=it.rel_path, size=it.size, group=group)
+        self._notify()
+        return items
+
+    async def get(self, item_id: int) -> OutboxItem | None:
+        return await self._db("get", item_id)
+
+    async def list(self, states: Iterable[str] = OPEN_STATES, limit: int = 25) -> list[OutboxItem]:
+        """Items in the given states, oldest first (for ``!outbox``)."""
+        wanted = [s for s in states if s in STATES] or ["pending"]
+        marks = ",".join("?" * len(wanted))
+        return await self._db("select", f"state IN ({marks})", (*wanted, int(limit)), "ORDER BY id LIMIT ?")
+
+    async def group_items(self, group: str) -> list[OutboxItem]:
+        """Every item enqueued with ``group`` (e.g. to tell when a ritual's PNG and JSON have both landed)."""
+        return await self._db("select", "grp = ?", (group,))
+
+    async def counts(self) -> OutboxCounts:
+        return await self._db("counts")
+
+    async def next_pending(self) -> OutboxItem | None:
+        """The lowest-id pending item, due or not: the queue is strictly ordered."""
+        found = await self._db("select", "state = 'pending'", (), "ORDER BY id LIMIT 1")
+        return found[0] if found else None
+
+    async def claim(self, item_id: int) -> OutboxItem | None:
+        """Mark a pending item uploading and count the attempt; None if it is no longer pending."""
+        return await self._db("claim", item_id)
+
+    async def mark_done(self, item_id: int, remote_path: str) -> OutboxItem | None:
+        return await self._db("update", item_id, state="done", remote_path=remote_path, last_error=None)
+
+    async def mark_retry(self, item_id: int, error: str, next_attempt_at: float) -> OutboxItem | None:
+        return await self._db("update", item_id, state="pending", last_error=error, next_attempt_at=next_attempt_at)
+
+    async def requeue(self, item_id: int) -> OutboxItem | None:
+        """Put an interrupted upload back to pending, due now (a graceful stop cut it short)."""
+        return await self._db("update", item_id, only_if="uploading", state="pending", next_attempt_at=time.time())
+
+    async def mark_failed(self, item_id: int, error: str, *, also_pending: bool = False) -> list[OutboxItem]:
+        """Fail an item for good; with ``also_pending``, every pending item too (the remote refuses them all)."""
+        where = "id = ? OR state = 'pending'" if also_pending else "id = ?"
+        return await self._db("set_state_where", where, (item_id,), "failed", last_error=error)
+
+    async def update_meta(self, item_id: int, **changes: Any) -> OutboxItem:
+        """Merge keys into an item's meta (e.g. the progress message id, known only after "queued" was sent)."""
+        item = await self._db("merge_meta", item_id, changes)
+        if item is None:
+            raise OutboxError(f"There is no outbox item #{item_id}: check the number with !outbox.")
+        return item
+
+    async def retry(self, which: int | str) -> list[OutboxItem]:
+        """``retry(N)`` or ``retry("all")``: failed items go back to pending, waiting ones are due now."""
+        if which == "all":
+            where, args = "state IN ('failed', 'pending')", ()
+        elif isinstance(which, int) or str(which).isdigit():
+            where, args = "id = ? AND state IN ('failed', 'pending')", (int(which),)
+        else:
+            raise OutboxError(f"'{which}' is not an item number: use !outbox retry <number> or !outbox retry all.")
+        items: list[OutboxItem] = await self._db("set_state_where", where, args, "pending",
+                                                 next_attempt_at=time.time())
+        if which != "all" and not items:
+            item = await self.get(int(which))
+            state = "does not exist" if item is None else f"is {item.state}"
+            raise OutboxError(f"Outbox item #{which} {state}: only failed or waiting items can be retried.")
+        if items:
+            log.info("outbox_retry_requested", which=str(which), items=len(items))
+            self._notify()
+        return items
+
+    async def drop(self, item_id: int) -> OutboxItem:
+        """Forget an item and delete its local copy; an upload in progress cannot be dropped."""
+        item = await self._db("drop", item_id)
+        if item is None:
+            raise OutboxError(f"There is no outbox item #{item_id}: check the number with !outbox.")
+        if item.state == "uploading":
+            raise OutboxError(f"Outbox item #{item_id} is uploading right now: wait for it to land or fail, "
+                              "then drop it.")
+        log.warning("outbox_dropped", id=item_id, state=item.state, rel_path=item.rel_path)
+        return item
+
+
+def remove_local(item: OutboxItem) -> None:
+    """Delete an item's local copy (after it landed); a file already gone is fine."""
+    with contextlib.suppress(FileNotFoundError):
+        item.local_path.unlink()
+
+
+__all__ = ["OPEN_STATES", "STATES", "Outbox", "OutboxCounts", "OutboxError", "OutboxItem", "remove_local"]

@@ -1,0 +1,286 @@
+"""The outbox's disk side: its SQLite file (opened, checked, repaired) and files taken in durably.
+
+Everything here blocks. ``ItemStore`` runs only in the outbox's one database thread, which owns
+the connection; ``ingest`` runs in a worker thread. ``sync/outbox.py`` is the async face of it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS items (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    local_path TEXT NOT NULL,
+    rel_path TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'uploading', 'done', 'failed')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL,
+    last_error TEXT,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    remote_path TEXT,
+    grp TEXT,
+    meta TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX IF NOT EXISTS items_state_id ON items (state, id);
+"""
+
+
+_COLUMNS = ("id, kind, local_path, rel_path, sha256, size, state, attempts, next_attempt_at, last_error, "
+            "created_at, updated_at, remote_path, grp, meta")
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    """One archive request; ``id`` is what users see as #N. ``meta`` is the caller's, opaque here."""
+
+    id: int
+    kind: str
+    local_path: Path
+    rel_path: str
+    sha256: str
+    size: int
+    state: str  # pending | uploading | done | failed
+    attempts: int
+    next_attempt_at: float  # unix time
+    last_error: str | None  # the sentence for people, never raw rclone text
+    created_at: float
+    updated_at: float
+    remote_path: str | None
+    group: str | None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OutboxCounts:
+    pending: int
+    uploading: int
+    failed: int
+    done: int
+    oldest_pending_age_s: float | None  # over pending and uploading items: how long the oldest has waited
+
+
+class Corrupt(Exception):
+    """The database file exists but SQLite cannot use it (garbage, truncated, unknown schema)."""
+
+
+def connect(db_path: Path) -> tuple[sqlite3.Connection, int]:
+    """Open, check and migrate the database; return it and how many crashed uploads went back to pending.
+
+    Raises Corrupt for a file to move aside, and sqlite3.OperationalError for trouble that moving
+    would not fix (a read-only folder, a full disk, a lock held by another process).
+    """
+    conn = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False, timeout=5.0)
+    try:
+        conn.execute("PRAGMA busy_timeout = 5000")
+        if conn.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower() != "wal":
+            raise sqlite3.OperationalError("WAL mode is not available on this filesystem")
+        conn.execute("PRAGMA synchronous = FULL")  # in WAL mode NORMAL may lose the last commit on power loss
+        check = conn.execute("PRAGMA quick_check").fetchone()[0]
+        if check != "ok":
+            raise Corrupt(f"integrity check failed: {check[:200]}")
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version not in (0, SCHEMA_VERSION):
+            raise Corrupt(f"schema version {version}, expected {SCHEMA_VERSION}")
+        conn.executescript(_SCHEMA)
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        now = time.time()
+        recovered = conn.execute(
+            "UPDATE items SET state = 'pending', next_attempt_at = ?, updated_at = ? WHERE state = 'uploading'",
+            (now, now)).rowcount
+    except sqlite3.OperationalError:
+        conn.close()
+        raise
+    except sqlite3.DatabaseError as exc:  # "file is not a database", "disk image is malformed"
+        conn.close()
+        raise Corrupt(str(exc)) from None
+    except BaseException:
+        conn.close()
+        raise
+    return conn, recovered
+
+
+def move_aside(db_path: Path, files_dir: Path) -> tuple[Path, Path | None]:
+    """Rename the database (and its WAL) and its item files to ``*.corrupt-<UTC time>``; return where."""
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+    target = db_path.with_name(f"{db_path.name}.corrupt-{stamp}")
+    for suffix in ("", "-wal", "-shm"):
+        src = Path(f"{db_path}{suffix}")
+        if src.exists():
+            os.replace(src, Path(f"{target}{suffix}"))
+    # The item files go too: a fresh database would reuse their ids and could overwrite them.
+    files_aside: Path | None = None
+    if files_dir.exists() and any(files_dir.iterdir()):
+        files_aside = files_dir.with_name(f"{files_dir.name}.corrupt-{stamp}")
+        os.replace(files_dir, files_aside)
+    files_dir.mkdir(parents=True, exist_ok=True)
+    return target, files_aside
+
+
+def sweep_orphans(conn: sqlite3.Connection, files_dir: Path) -> None:
+    """Delete files of enqueues that died before their commit: nobody was ever told they were queued."""
+    row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'items'").fetchone()
+    last_id = row[0] if row else 0
+    for path in files_dir.iterdir():
+        stem = path.name.split("-", 1)[0]
+        if path.name.startswith(".incoming-") or (stem.isdigit() and int(stem) > last_id):
+            with contextlib.suppress(OSError):
+                path.unlink()
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename in ``path`` durable (POSIX needs the directory itself flushed)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def ingest(src: Path, dest: Path, move: bool) -> tuple[str, int]:
+    """Put ``src`` at ``dest`` (rename if asked and possible, else copy), fsynced; return SHA-256 and size."""
+    digest = hashlib.sha256()
+    size = 0
+    moved = False
+    if move:
+        with contextlib.suppress(OSError):  # another filesystem: copy instead (the caller removes src)
+            os.replace(src, dest)
+            moved = True
+    if moved:
+        with open(dest, "rb") as fh:
+            while chunk := fh.read(1 << 20):
+                digest.update(chunk)
+                size += len(chunk)
+            os.fsync(fh.fileno())
+    else:
+        with open(src, "rb") as fin, open(dest, "wb") as fout:
+            while chunk := fin.read(1 << 20):
+                digest.update(chunk)
+                size += len(chunk)
+                fout.write(chunk)
+            fout.flush()
+            os.fsync(fout.fileno())
+    return digest.hexdigest(), size
+
+
+def short_name(rel: str) -> str:
+    """The archive name's last part, short enough for any filesystem once prefixed with the item id."""
+    name = rel.rsplit("/", 1)[-1]
+    return name if len(name.encode()) <= 120 else name[-60:]
+
+
+class ItemStore:
+    """The items table, through one connection used only by the thread that created this object."""
+
+    def __init__(self, conn: sqlite3.Connection, data_dir: Path, files_dir: Path) -> None:
+        self.conn = conn
+        self.data_dir = data_dir
+        self.files_dir = files_dir
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def _row(self, row: tuple) -> OutboxItem:
+        (id_, kind, local, rel, sha, size, state, attempts, nxt, err, created, updated, remote, grp, meta) = row
+        return OutboxItem(id_, kind, self.data_dir / local, rel, sha, size, state, attempts, nxt, err, created,
+                          updated, remote, grp, json.loads(meta or "{}"))
+
+    def select(self, where: str, args: Sequence[Any] = (), tail: str = "ORDER BY id") -> list[OutboxItem]:
+        rows = self.conn.execute(f"SELECT {_COLUMNS} FROM items WHERE {where} {tail}", args).fetchall()
+        return [self._row(r) for r in rows]
+
+    def get(self, item_id: int) -> OutboxItem | None:
+        found = self.select("id = ?", (item_id,))
+        return found[0] if found else None
+
+    def _by_ids(self, ids: Sequence[int]) -> list[OutboxItem]:
+        return self.select(f"id IN ({','.join('?' * len(ids))})", ids)
+
+    def insert(self, staged: Sequence[tuple[Path, str, str, int]], kind: str, group: str | None,
+               meta: str) -> list[OutboxItem]:
+        """Add rows and rename each staged file to ``<id>-<name>``, all in one transaction."""
+        now = time.time()
+        ids: list[int] = []
+        finals: list[Path] = []
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            for tmp, rel, sha, size in staged:
+                cur = self.conn.execute(
+                    "INSERT INTO items (kind, local_path, rel_path, sha256, size, state, next_attempt_at, "
+                    "created_at, updated_at, grp, meta) VALUES (?, '', ?, ?, ?, 'pending', ?, ?, ?, ?, ?)",
+                    (kind, rel, sha, size, now, now, now, group, meta))
+                item_id = int(cur.lastrowid or 0)
+                final = self.files_dir / f"{item_id}-{short_name(rel)}"
+                os.replace(tmp, final)
+                finals.append(final)
+                self.conn.execute("UPDATE items SET local_path = ? WHERE id = ?",
+                                  (str(final.relative_to(self.data_dir)), item_id))
+                ids.append(item_id)
+            fsync_dir(self.files_dir)
+            self.conn.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                self.conn.execute("ROLLBACK")
+            for final in finals:
+                with contextlib.suppress(OSError):
+                    final.unlink()
+            raise
+        return self._by_ids(ids)
+
+    def counts(self) -> OutboxCounts:
+        by_state = dict(self.conn.execute("SELECT state, COUNT(*) FROM items GROUP BY state").fetchall())
+        oldest = self.conn.execute(
+            "SELECT MIN(created_at) FROM items WHERE state IN ('pending', 'uploading')").fetchone()[0]
+        return OutboxCounts(by_state.get("pending", 0), by_state.get("uploading", 0), by_state.get("failed", 0),
+                            by_state.get("done", 0), None if oldest is None else max(0.0, time.time() - oldest))
+
+    def update(self, item_id: int, only_if: str | None = None, **values: Any) -> OutboxItem | None:
+        """Set columns of one item (``only_if``: the state it must be in); None if it is not there (any more)."""
+        values["updated_at"] = time.time()
+        sets = ", ".join(f"{k} = ?" for k in values)
+        where, args = "id = ?", [item_id]
+        if only_if:
+            where, args = "id = ? AND state = ?", [item_id, only_if]
+        cur = self.conn.execute(f"UPDATE items SET {sets} WHERE {where}", (*values.values(), *args))
+        return self.get(item_id) if cur.rowcount else None
+
+    def claim(self, item_id: int) -> OutboxItem | None:
+        cur = self.conn.execute("UPDATE items SET state = 'uploading', attempts = attempts + 1, updated_at = ? "
+                                "WHERE id = ? AND state = 'pending'", (time.time(), item_id))
+        return self.get(item_id) if cur.rowcount else None
+
+    def set_state_where(self, where: str, args: Sequence[Any], state: str, **values: Any) -> list[OutboxItem]:
+        """Move every item matching ``where`` to ``state``; return them, oldest first."""
+        ids = [r[0] for r in self.conn.execute(f"SELECT id FROM items WHERE {where} ORDER BY id", args)]
+        values.update(state=state, updated_at=time.time())
+        sets = ", ".join(f"{k} = ?" for k in values)
+        marks = ",".join("?" * len(ids))
+        self.conn.execute(f"UPDATE items SET {sets} WHERE id IN ({marks})", (*values.values(), *ids))
+        return self._by_ids(ids)
+
+    def merge_meta(self, item_id: int, changes: dict[str, Any]) -> OutboxItem | None:
+        item = self.get(item_id)
+        return None if item is None else self.update(item_id, meta=json.dumps({**item.meta, **changes}))
+
+    def drop(self, item_id: int) -> OutboxItem | None:
+        """Delete a row that is not uploading, and its local copy; return what it was."""
+        item = self.get(item_id)
+        if item is not None and item.state != "uploading":
+            self.conn.execute("DELETE FROM items WHERE id = ?", (item_id,))
+            with contextlib.suppress(OSError):
+                item.local_path.unlink()
+        return item

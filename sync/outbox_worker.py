@@ -1,0 +1,279 @@
+"""The outbox worker: uploads queued items through SyncService, in order, until each lands or fails for good.
+
+Whoever owns the SyncService starts the worker next to it (not the bot: a task created inside the
+bot would be an "unknown wait" under SimCord) and stops it before closing the service.
+
+- The queue is strictly ordered: the worker always takes the lowest-id pending item and, if that
+  one is backing off, waits for it rather than overtaking it. A retryable failure (remote down,
+  daemon restarting, timeout) is a property of the remote, not of the item, so nothing behind it
+  would fare better, and items land in the order users asked for them.
+- Retryable failures back off exponentially with jitter, capped (``outbox_retry_base_s`` and
+  ``outbox_retry_cap_s``); the next attempt time is persisted, so the schedule survives restarts.
+- Permanent failures are not retried in a loop. When the remote refuses everything (auth, quota,
+  an undefined remote) every pending item is failed with the same reason at once, so a wrong
+  password costs one login attempt, not one per item; ``!outbox retry all`` after the fix.
+- An item tried before (a crash, a cut connection) may already be on the remote: it is checked
+  with ``stat`` first and, if the copy there has its size (and hash, where the backend has a
+  cheap one), marked done without uploading again. Leftover partial uploads of earlier attempts
+  are deleted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+
+from sync.errors import SyncError
+from sync.hashing import hash_file
+from sync.outbox import Outbox, OutboxError, OutboxItem, remove_local
+from sync.rc_client import Progress
+from sync.service import ArchiveResult, SyncService
+
+log = structlog.get_logger("helix.sync.outbox")
+
+# Permanent failures that say nothing about one item and everything about the remote.
+REMOTE_WIDE_KINDS = frozenset({"auth", "quota", "remote_not_configured", "config", "binary"})
+# SyncService stages uploads as "<rel>.helix-partial-<hex>" (see SyncService._archive_once).
+PARTIAL_MARK = ".helix-partial-"
+HOOK_TIMEOUT_S = 15.0
+
+DoneHook = Callable[[OutboxItem, ArchiveResult], Awaitable[None]]
+FailedHook = Callable[[OutboxItem, SyncError], Awaitable[None]]
+RetryHook = Callable[[OutboxItem, SyncError, float], Awaitable[None]]
+ProgressHook = Callable[[OutboxItem, Progress], Awaitable[None]]
+
+
+class OutboxWorker:
+    """Drains an Outbox through a SyncService. Hooks may be set (or replaced) at any time.
+
+    ``on_done(item, result)`` after an item landed and was verified; ``on_failed(item, error)`` when
+    it failed for good; ``on_retry(item, error, delay_s)`` when it will be tried again;
+    ``on_progress(item, progress)`` while it uploads. Hooks run in the worker's task: keep them
+    quick (each is cut off after 15 s), and their exceptions are logged, never fatal.
+    """
+
+    def __init__(self, outbox: Outbox, service: SyncService, *, keep_local: bool | None = None,
+                 retry_base_s: float | None = None, retry_cap_s: float | None = None,
+                 on_done: DoneHook | None = None, on_failed: FailedHook | None = None,
+                 on_retry: RetryHook | None = None, on_progress: ProgressHook | None = None) -> None:
+        s = service.settings
+        self.outbox = outbox
+        self.service = service
+        self.keep_local = s.keep_local if keep_local is None else keep_local
+        self.retry_base_s = s.outbox_retry_base_s if retry_base_s is None else retry_base_s
+        self.retry_cap_s = s.outbox_retry_cap_s if retry_cap_s is None else retry_cap_s
+        self.on_done = on_done
+        self.on_failed = on_failed
+        self.on_retry = on_retry
+        self.on_progress = on_progress
+        self.current: OutboxItem | None = None
+        self._wake = asyncio.Event()
+        self._changed = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+        self._upload: asyncio.Task[None] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def start(self) -> None:
+        """Start the worker loop in the running event loop; it picks up what earlier runs left."""
+        if self.running:
+            return
+        self._stopping = False
+        self.outbox.add_listener(self.wake)
+        self._task = asyncio.create_task(self._run(), name="helix-outbox-worker")
+
+    def wake(self) -> None:
+        """Look at the queue now (called by the Outbox after an enqueue or a retry)."""
+        self._wake.set()
+
+    async def drain(self, timeout_s: float) -> bool:
+        """Wait until nothing is pending or uploading (failed items aside); False if ``timeout_s`` passed first."""
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while True:
+            self._changed.clear()
+            counts = await self.outbox.counts()
+            if counts.pending == 0 and counts.uploading == 0:
+                return True
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                return False
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), min(remaining, 0.5))
+
+    async def stop(self, grace_s: float = 20.0) -> None:
+        """Take no new item; let the running upload finish for up to ``grace_s``, else cancel it.
+
+        A cancelled upload stops its rclone job and goes back to pending, due at once on the next
+        start. Call this before closing the SyncService.
+        """
+        self._stopping = True
+        self.outbox.remove_listener(self.wake)
+        self._wake.set()
+        upload = self._upload
+        if upload is not None and not upload.done():
+            done, _ = await asyncio.wait({upload}, timeout=grace_s)
+            if not done:
+                log.warning("outbox_upload_cut_short", id=self.current.id if self.current else None, grace_s=grace_s)
+                upload.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await upload
+        task, self._task = self._task, None
+        if task is not None:
+            # The loop notices _stopping within one database call; cancel only if it does not.
+            done, _ = await asyncio.wait({task}, timeout=5.0)
+            if not done:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    # -- the loop -------------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            self._wake.clear()
+            try:
+                await self._step()
+            except (OutboxError, OSError) as exc:  # the database itself failed: say so, wait, try again
+                log.error("outbox_unavailable", error=str(exc))
+                await self._sleep(self.retry_cap_s)
+
+    async def _step(self) -> None:
+        item = await self.outbox.next_pending()
+        if item is None:
+            return await self._sleep(None)
+        delay = item.next_attempt_at - time.time()
+        if delay > 0:
+            return await self._sleep(delay)
+        claimed = await self.outbox.claim(item.id)
+        if claimed is None:
+            return
+        if self._stopping:
+            await self.outbox.requeue(claimed.id)
+            return
+        self.current = claimed
+        self._upload = asyncio.create_task(self._process(claimed), name=f"helix-outbox-item-{claimed.id}")
+        try:
+            await asyncio.wait({self._upload})  # not `await task`: stop() decides when to cancel it
+        finally:
+            self.current = None
+            self._changed.set()
+        if not self._upload.cancelled() and self._upload.exception() is not None:
+            raise OutboxError(f"The outbox could not record the result of #{claimed.id}: it stays queued.",
+                              detail=repr(self._upload.exception()))
+
+    async def _sleep(self, seconds: float | None) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+
+    async def _process(self, item: OutboxItem) -> None:
+        try:
+            result = await self._land(item)
+        except asyncio.CancelledError:
+            await asyncio.shield(self.outbox.requeue(item.id))
+            log.info("outbox_upload_interrupted", id=item.id)
+            raise
+        except SyncError as err:
+            await self._failed(item, err)
+            return
+        except Exception as exc:
+            log.exception("outbox_item_crashed", id=item.id)
+            await self._failed(item, OutboxError(
+                f"Helix hit an unexpected error while archiving #{item.id} ({type(exc).__name__}): "
+                f"see the logs, then retry it with !outbox retry {item.id}."))
+            return
+        done = await self.outbox.mark_done(item.id, result.remote_path) or item
+        if not self.keep_local:
+            with contextlib.suppress(OSError):
+                await asyncio.to_thread(remove_local, done)
+        log.info("outbox_landed", id=item.id, kind=item.kind, remote_path=result.remote_path,
+                 attempts=item.attempts, verified=result.verified)
+        await self._hook("on_done", self.on_done, done, result)
+
+    async def _land(self, item: OutboxItem) -> ArchiveResult:
+        svc = self.service
+        if item.attempts > 1:  # an earlier attempt may have landed, or left a partial upload behind
+            already = await self._already_there(item)
+            if already is not None:
+                return already
+            await self._clear_partials(item)
+        if not await asyncio.to_thread(item.local_path.is_file):
+            raise OutboxError(f"The local copy of #{item.id} ({item.local_path}) is gone and it is not on the "
+                              f"remote: it cannot be archived; drop it with !outbox drop {item.id}.")
+
+        async def progress(p: Progress) -> None:
+            await self._hook("on_progress", self.on_progress, item, p, limit_s=5.0)
+
+        result = await svc.archive(item.local_path, item.rel_path, progress=progress if self.on_progress else None)
+        if result.sha256 != item.sha256:
+            raise OutboxError(f"The local copy of #{item.id} changed since it was queued (SHA-256 differs): the "
+                              "disk may be failing; check it, then retry or drop the item.")
+        return result
+
+    async def _already_there(self, item: OutboxItem) -> ArchiveResult | None:
+        started = time.perf_counter()
+        hash_type = await self.service._verify_hash_type()  # the same cheap-hash choice archive() makes
+        remote = await self.service.stat(item.rel_path, hash_type)
+        if remote is None or remote.get("IsDir") or int(remote.get("Size", -1)) != item.size:
+            return None
+        verified = "size"
+        remote_hash = ((remote.get("Hashes") or {}).get(hash_type) or "").lower() if hash_type else ""
+        local_hash: str | None = None
+        if remote_hash and hash_type == "sha256":
+            local_hash = item.sha256
+        elif remote_hash and hash_type and await asyncio.to_thread(item.local_path.is_file):
+            local_hash = (await hash_file(item.local_path, (hash_type,)))[hash_type]
+        if local_hash is not None:  # None: no cheap hash, or no local copy left to hash; size must do
+            if local_hash != remote_hash:
+                return None
+            verified = str(hash_type)
+        log.info("outbox_already_landed", id=item.id, rel_path=item.rel_path, verified=verified)
+        return ArchiveResult(item.rel_path, self.service.remote_path(item.rel_path), item.size, item.sha256,
+                             verified, time.perf_counter() - started)
+
+    async def _clear_partials(self, item: OutboxItem) -> None:
+        folder, _, name = item.rel_path.rpartition("/")
+        prefix = f"{item.rel_path}{PARTIAL_MARK}"
+        for entry in await self.service.list(folder, recurse=False):
+            if not entry.is_dir and entry.path.startswith(prefix):
+                with contextlib.suppress(SyncError):
+                    await self.service.delete(entry.path)
+                    log.info("outbox_partial_removed", id=item.id, path=entry.path)
+
+    async def _failed(self, item: OutboxItem, err: SyncError) -> None:
+        if err.retryable or err.kind == "cancelled":  # a job stopped by someone else: nothing wrong with the item
+            exponent = min(max(item.attempts - 1, 0), 32)
+            delay = min(self.retry_cap_s, self.retry_base_s * 2**exponent) * random.uniform(0.5, 1.0)
+            updated = await self.outbox.mark_retry(item.id, err.hint, time.time() + delay) or item
+            log.warning("outbox_retry_later", id=item.id, kind=err.kind, attempts=item.attempts,
+                        delay_s=round(delay, 2), error=err.hint)
+            await self._hook("on_retry", self.on_retry, updated, err, delay)
+            return
+        remote_wide = err.kind in REMOTE_WIDE_KINDS
+        failed = await self.outbox.mark_failed(item.id, err.hint, also_pending=remote_wide)
+        log.error("outbox_failed", id=item.id, kind=err.kind, error=err.hint,
+                  also_failed=[f.id for f in failed if f.id != item.id])
+        for it in failed:
+            await self._hook("on_failed", self.on_failed, it, err)
+
+    async def _hook(self, name: str, hook: Callable[..., Awaitable[None]] | None, *args: Any,
+                    limit_s: float = HOOK_TIMEOUT_S) -> None:
+        if hook is None:
+            return
+        try:
+            await asyncio.wait_for(hook(*args), limit_s)
+        except TimeoutError:
+            log.warning("outbox_hook_timeout", hook=name, limit_s=limit_s)
+        except Exception:
+            log.exception("outbox_hook_failed", hook=name)
+
+
+__all__ = ["OutboxWorker", "REMOTE_WIDE_KINDS"]

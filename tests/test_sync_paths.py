@@ -1,0 +1,56 @@
+"""Archive roots and relative paths: what HELIX_ARCHIVE accepts and what a path may look like."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sync.errors import ConfigError, PathError
+from sync.paths import ArchiveRoot, clean_relative, join
+from sync.settings import SyncSettings
+
+
+@pytest.mark.parametrize(("spec", "display", "name", "local"), [
+    ("mega:helix", "mega:helix", "mega", False),
+    ("s3:bucket/prefix", "s3:bucket/prefix", "s3", False),
+    (":webdav,url='http://127.0.0.1:8080',pass=SECRET:dir", ":webdav:dir", None, False),
+    ("/srv/archive", "/srv/archive", None, True),
+])
+def test_archive_roots(spec: str, display: str, name: str | None, local: bool):
+    root = ArchiveRoot.parse(spec, Path("/unused"))
+    assert (root.display, root.remote_name, root.is_local) == (display, name, local)
+    assert "SECRET" not in root.display
+
+
+def test_empty_archive_means_the_local_folder(tmp_path: Path):
+    root = ArchiveRoot.parse("", tmp_path / "archive")
+    assert root.is_local and root.fs == str((tmp_path / "archive").resolve())
+
+
+@pytest.mark.parametrize(("raw", "clean"), [("a/b.png", "a/b.png"), ("./a//b.png", "a/b.png"),
+                                             ("$(touch x)", "$(touch x)"), ("a b/c", "a b/c")])
+def test_clean_relative_accepts(raw: str, clean: str):
+    assert clean_relative(raw) == clean
+
+
+@pytest.mark.parametrize("raw", ["../x", "a/../../x", "-x", "a/-rf", "a\0b", "/etc/passwd", "C:/x", "a\\b",
+                                 "a\x1bb", "", "   ", "x" * 2000, "./"])
+def test_clean_relative_refuses_with_a_sentence(raw: str):
+    with pytest.raises(PathError) as err:
+        clean_relative(raw)
+    assert str(err.value)[0].isupper() and str(err.value).endswith(".")
+
+
+def test_join_validates_the_result():
+    assert join("rituals", "2026/11", "r.png") == "rituals/2026/11/r.png"
+    with pytest.raises(PathError):
+        join("rituals", "../../x")
+
+
+@pytest.mark.parametrize(("var", "value"), [("HELIX_TRANSFERS", "0"), ("HELIX_RETRIES", "x"),
+                                            ("HELIX_BWLIMIT", "fast"), ("HELIX_OP_TIMEOUT_S", "-1")])
+def test_bad_settings_name_the_variable(var: str, value: str):
+    with pytest.raises(ConfigError) as err:
+        SyncSettings.from_env({var: value})
+    assert var in str(err.value)
