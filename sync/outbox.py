@@ -81,7 +81,7 @@ class Outbox:
                           files_moved_to=str(files_aside) if files_aside else None,
                           action="started a fresh outbox; the old one's items are not retried, their files are kept")
                 conn, self.recovered = connect(self.db_path)
-            sweep_orphans(conn, self.files_dir)
+            sweep_orphans(self.files_dir)
         except (OSError, sqlite3.Error) as exc:
             raise self._unwritable(exc) from None
         self._store = ItemStore(conn, self.data_dir, self.files_dir)

@@ -131,15 +131,15 @@ def move_aside(db_path: Path, files_dir: Path) -> tuple[Path, Path | None]:
     return target, files_aside
 
 
-def sweep_orphans(conn: sqlite3.Connection, files_dir: Path) -> None:
-    """Delete files of enqueues that died before their commit: nobody was ever told they were queued."""
-    row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'items'").fetchone()
-    last_id = row[0] if row else 0
-    for path in files_dir.iterdir():
-        stem = path.name.split("-", 1)[0]
-        if path.name.startswith(".incoming-") or (stem.isdigit() and int(stem) > last_id):
-            with contextlib.suppress(OSError):
-                path.unlink()
+def sweep_orphans(files_dir: Path) -> None:
+    """Delete half-copied files of enqueues that died before their commit: nobody was told they were queued.
+
+    Numbered files without a row are kept: they may be the only copy of an item whose database
+    was lost, and a few stray bytes cost less than a lost ritual.
+    """
+    for path in files_dir.glob(".incoming-*"):
+        with contextlib.suppress(OSError):
+            path.unlink()
 
 
 def fsync_dir(path: Path) -> None:
@@ -225,6 +225,8 @@ class ItemStore:
                     (kind, rel, sha, size, now, now, now, group, meta))
                 item_id = int(cur.lastrowid or 0)
                 final = self.files_dir / f"{item_id}-{short_name(rel)}"
+                if final.exists():  # a file kept from a lost database: never overwrite it
+                    final = self.files_dir / f"{item_id}-{os.urandom(3).hex()}-{short_name(rel)}"
                 os.replace(tmp, final)
                 finals.append(final)
                 self.conn.execute("UPDATE items SET local_path = ? WHERE id = ?",

@@ -200,11 +200,11 @@ class OutboxWorker:
 
     async def _land(self, item: OutboxItem) -> ArchiveResult:
         svc = self.service
-        if item.attempts > 1:  # an earlier attempt may have landed, or left a partial upload behind
+        if item.attempts > 1:  # an earlier attempt may have left a partial upload behind, or landed
+            await self._clear_partials(item)
             already = await self._already_there(item)
             if already is not None:
                 return already
-            await self._clear_partials(item)
         if not await asyncio.to_thread(item.local_path.is_file):
             raise OutboxError(f"The local copy of #{item.id} ({item.local_path}) is gone and it is not on the "
                               f"remote: it cannot be archived; drop it with !outbox drop {item.id}.")
