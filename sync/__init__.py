@@ -17,6 +17,8 @@ from sync.errors import (
     SyncError,
     TemporaryError,
 )
+from sync.outbox import Outbox, OutboxCounts, OutboxError, OutboxItem
+from sync.outbox_worker import OutboxWorker
 from sync.service import ArchiveResult, ProbeReport, ProbeStep, RemoteInfo, SyncService
 from sync.settings import SyncSettings
 
@@ -28,6 +30,11 @@ __all__ = [
     "DaemonError",
     "NotFoundError",
     "OperationTimeout",
+    "Outbox",
+    "OutboxCounts",
+    "OutboxError",
+    "OutboxItem",
+    "OutboxWorker",
     "PathError",
     "ProbeReport",
     "ProbeStep",
