@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Start Helix the way Railway and `docker run` do: check everything, then become the bot.
+#
+#   bash deploy_v15.3.sh            preflight (runtime), then exec the bot
+#   bash deploy_v15.3.sh --check    preflight only (runtime checks)
+#   bash deploy_v15.3.sh --build    preflight, build-time subset (the Dockerfile runs this)
+#   bash deploy_v15.3.sh --probe    preflight plus a live round trip on the archive remote
+#
+# The preflight is `python -m bot.preflight` (the same as `python -m bot check`): it imports only the
+# standard library before checking, so a missing package is reported by name, not as a traceback.
+# `exec` replaces this shell with Python, so Railway's SIGTERM reaches the bot, not bash.
+set -euo pipefail
+
+usage() {
+    sed -n '4,7p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+}
+
+mode="run"
+if [[ $# -gt 1 ]]; then
+    echo "deploy_v15.3.sh: give at most one option" >&2
+    usage >&2
+    exit 2
+fi
+case "${1:-}" in
+    "") mode="run" ;;
+    --check) mode="check" ;;
+    --build) mode="build" ;;
+    --probe) mode="probe" ;;
+    -h | --help)
+        usage
+        exit 0
+        ;;
+    *)
+        echo "deploy_v15.3.sh: unknown option '$1'" >&2
+        usage >&2
+        exit 2
+        ;;
+esac
+
+cd "$(dirname "${BASH_SOURCE[0]}")"
+
+case "$mode" in
+    build) exec python -m bot.preflight --build ;;
+    check) exec python -m bot.preflight ;;
+    probe) exec python -m bot.preflight --probe ;;
+    run)
+        python -m bot.preflight
+        exec python -m bot run
+        ;;
+esac
