@@ -1,0 +1,96 @@
+"""``python -m bot [run|demo|play|check]``.
+
+``run`` (the default) connects to Discord. Configuration problems end it with one sentence and
+exit code 2, before any login. SIGTERM (Railway's stop) and SIGINT start the graceful stop:
+new commands are refused, running uploads get HELIX_STOP_GRACE_S, rclone stops, the gateway
+closes, exit 0. discord.py does not install these handlers itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+
+import discord
+import structlog
+
+from bot import logs
+from sync.errors import SyncError
+
+log = structlog.get_logger("helix.bot")
+
+
+async def _run(settings) -> int:
+    from bot.helix import HelixBot
+
+    async with HelixBot(settings) as bot:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, lambda s=sig: (log.info("signal", signal=s.name),
+                                                         asyncio.ensure_future(bot.shutdown())))
+        try:
+            await bot.start(settings.discord_token)
+        except discord.LoginFailure:
+            print("error: Discord rejected DISCORD_TOKEN: copy the bot token again from the developer "
+                  "portal (Bot → Reset Token) and set it.", file=sys.stderr)
+            return 2
+        except discord.PrivilegedIntentsRequired:
+            print("error: the Message Content intent is not enabled: turn it on in the developer portal "
+                  "(Bot → Privileged Gateway Intents).", file=sys.stderr)
+            return 2
+    log.info("stopped")
+    return 0
+
+
+def _settings():
+    from bot.settings import Settings
+
+    return Settings.from_env()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bot", description="Helix, the archiving Discord bot.")
+    sub = parser.add_subparsers(dest="mode")
+    sub.add_parser("run", help="connect to Discord with DISCORD_TOKEN (the default)")
+    sub.add_parser("demo", help="run every command in a simulated guild and print the transcript")
+    sub.add_parser("play", help="type commands into a simulated guild")
+    check = sub.add_parser("check", help="preflight: report every problem with this environment")
+    check.add_argument("--build", action="store_true", help="only what can be checked while building the image")
+    check.add_argument("--probe", action="store_true", help="also do a live round trip on the archive remote")
+    args = parser.parse_args(argv)
+    mode = args.mode or "run"
+
+    if mode == "check":
+        from bot import preflight
+
+        return preflight.main(["--build"] if args.build else ["--probe"] if args.probe else [])
+    # The demo and play print a transcript: only errors may interrupt it.
+    logs.configure(level="ERROR", fmt="console") if mode in ("demo", "play") else logs.configure()
+    try:
+        settings = _settings()
+    except SyncError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if mode == "demo":
+        from bot.demo import run_demo
+
+        return asyncio.run(run_demo(lambda line: print(line, flush=True), settings))
+    if mode == "play":
+        from bot.play import run_play
+
+        return asyncio.run(run_play(settings))
+    if not settings.discord_token:
+        print("error: DISCORD_TOKEN is not set: put the bot token from the Discord developer portal in the "
+              "environment (or in .env); to try Helix without one, run `python -m bot demo`.", file=sys.stderr)
+        return 2
+    try:
+        return asyncio.run(_run(settings))
+    except SyncError as exc:  # the archive could not start (rclone missing, data dir unwritable, ...)
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

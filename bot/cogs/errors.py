@@ -1,0 +1,107 @@
+"""The one place where command errors become answers, for prefix and slash commands alike.
+
+User mistakes (bad argument, missing permission, cooldown, unknown command) get one sentence.
+Archive errors carry their own sentence (``SyncError.hint``). Anything else gets a short message
+with an error id, and the same id is logged with the traceback: never a stack trace in Discord.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+import discord
+import structlog
+from discord import app_commands
+from discord.ext import commands
+
+from bot.helix import HelixBot, Restarting
+from bot.replies import answer
+from sync.errors import SyncError
+
+log = structlog.get_logger("helix.bot.errors")
+
+
+class UserFacingError(commands.CommandError):
+    """Raised by cogs with a finished sentence for the user."""
+
+
+def _sentence_for(ctx: commands.Context, error: Exception) -> str | None:
+    """The sentence for a user-caused error, or None when it is a bug."""
+    prefix = ctx.clean_prefix if ctx.prefix else "/"
+    name = ctx.command.qualified_name if ctx.command else "that command"
+    usage = f"{prefix}{name} {ctx.command.signature}".strip() if ctx.command else ""
+    if isinstance(error, commands.HybridCommandError):
+        error = error.original
+    if isinstance(error, app_commands.CommandInvokeError | commands.CommandInvokeError):
+        error = error.original
+    if isinstance(error, UserFacingError | Restarting):
+        return str(error)
+    if isinstance(error, SyncError):
+        return error.hint
+    if isinstance(error, commands.CommandOnCooldown):
+        return f"Slow down: you can use {prefix}{name} again in {error.retry_after:.0f} s."
+    if isinstance(error, commands.MissingRequiredArgument):
+        return f"{prefix}{name} needs `{error.param.name}`: use `{usage}`."
+    if isinstance(error, commands.TooManyArguments):
+        return f"{prefix}{name} takes fewer words than that: use `{usage}`."
+    if isinstance(error, commands.BadArgument | commands.BadUnionArgument | commands.ArgumentParsingError):
+        param = ctx.current_parameter
+        if param is not None:
+            wanted = ctx.command.extras.get(param.name) if ctx.command else None
+            wanted = wanted or ("a whole number" if param.annotation is int else f"a valid {param.name}")
+            return f"`{param.name}` must be {wanted}: use `{usage}`."
+        return f"That is not a valid argument for {prefix}{name}: use `{usage}`."
+    if isinstance(error, commands.NotOwner):
+        return f"Only the bot's owner can use {prefix}{name}."
+    if isinstance(error, commands.NoPrivateMessage):
+        return f"{prefix}{name} works in a server channel, not in direct messages."
+    if isinstance(error, commands.MissingPermissions | commands.MissingAnyRole | commands.MissingRole):
+        return f"You are not allowed to use {prefix}{name}."
+    if isinstance(error, commands.BotMissingPermissions):
+        missing = ", ".join(p.replace("_", " ") for p in error.missing_permissions)
+        return f"I need the {missing} permission here to do that: ask a server admin to grant it."
+    if isinstance(error, commands.MaxConcurrencyReached):
+        return f"{prefix}{name} is already running: wait for it to finish."
+    if isinstance(error, commands.CheckFailure):
+        return str(error) if str(error) and "check functions" not in str(error) else \
+            f"You are not allowed to use {prefix}{name}."
+    return None
+
+
+class Errors(commands.Cog):
+    def __init__(self, bot: HelixBot) -> None:
+        self.bot = bot
+
+    async def cog_load(self) -> None:
+        self._old_tree_error = self.bot.tree.on_error
+        self.bot.tree.on_error = self.on_app_command_error
+
+    async def cog_unload(self) -> None:
+        self.bot.tree.on_error = self._old_tree_error
+
+    @commands.Cog.listener()
+    async def on_command_error(self, ctx: commands.Context, error: commands.CommandError) -> None:
+        if isinstance(error, commands.CommandNotFound):
+            if ctx.invoked_with and len(ctx.invoked_with) <= 32 and ctx.invoked_with.isascii():
+                await answer(ctx, f"There is no command `{ctx.invoked_with}`: "
+                                  f"try `{ctx.clean_prefix}help`.")
+            return
+        sentence = _sentence_for(ctx, error)
+        if sentence is None:
+            error_id = secrets.token_hex(4)
+            original = getattr(error, "original", error)
+            log.error("command_crashed", error_id=error_id, exc_info=original)
+            sentence = f"Something went wrong on my side (error id `{error_id}`); the operator can find it in the logs."
+        else:
+            log.info("command_refused", reason=type(error).__name__, sentence=sentence)
+        await answer(ctx, sentence)
+
+    async def on_app_command_error(self, interaction: discord.Interaction,
+                                   error: app_commands.AppCommandError) -> None:
+        """Pure app-command errors (hybrid commands report through on_command_error)."""
+        ctx = await commands.Context.from_interaction(interaction)
+        await self.on_command_error(ctx, error)  # type: ignore[arg-type]
+
+
+async def setup(bot: HelixBot) -> None:
+    await bot.add_cog(Errors(bot))

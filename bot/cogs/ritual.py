@@ -1,0 +1,232 @@
+"""``!ritual [steps]``: render a ritual, post it, archive the PNG and its manifest, show the progress.
+
+The request is durable (in the outbox) before the user is told anything; the upload itself is
+the outbox worker's, so a remote that is down turns into "saved locally, queued as #N" and the
+message is edited again when the files land. Edits are spaced at least 2 s apart (Discord rate
+limits message edits).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import secrets
+import socket
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import discord
+import structlog
+from discord.ext import commands
+
+from bot.cogs.errors import UserFacingError
+from bot.formatting import human_duration, human_size, progress_bar
+from bot.helix import HelixBot
+from bot.replies import answer
+from bot.ritual import RitualSpec, render, seed_for
+from sync.errors import SyncError
+from sync.outbox import OutboxItem
+from sync.rc_client import Progress
+from sync.service import ArchiveResult
+
+log = structlog.get_logger("helix.bot.ritual")
+EDIT_INTERVAL_S = 2.0
+DEFAULT_FILE_LIMIT = 10 * 1024 * 1024
+
+
+@dataclass
+class RitualRun:
+    """One ritual between "queued" and "landed": what to edit and what is still missing."""
+
+    steps: int
+    header: str
+    started: float
+    message: discord.Message | None = None
+    item_ids: list[int] = field(default_factory=list)
+    landed: dict[int, ArchiveResult] = field(default_factory=dict)
+    outcome: asyncio.Future[str] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    last_edit: float = 0.0
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def settle(self, outcome: str) -> None:
+        if not self.outcome.done():
+            self.outcome.set_result(outcome)
+
+
+def _ritual_cooldown(ctx: commands.Context) -> commands.Cooldown | None:
+    seconds = ctx.bot.settings.ritual_cooldown_s
+    return commands.Cooldown(1, seconds) if seconds > 0 else None
+
+
+def _write_pair(folder: Path, stem: str, png: bytes, manifest: dict) -> tuple[Path, Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    png_path, json_path = folder / f"{stem}.png", folder / f"{stem}.json"
+    png_path.write_bytes(png)
+    json_path.write_text(json.dumps(manifest, indent=2, sort_keys=True))
+    return png_path, json_path
+
+
+class Ritual(commands.Cog):
+    def __init__(self, bot: HelixBot) -> None:
+        self.bot = bot
+        self.host = socket.gethostname()
+        self._runs: dict[str, RitualRun] = {}
+
+    async def cog_load(self) -> None:
+        self.ritual.extras["steps"] = f"a whole number from 1 to {self.bot.settings.ritual_max_steps}"
+
+    @commands.hybrid_command(name="ritual", description="Render a ritual image and archive it", ignore_extra=False)
+    @commands.dynamic_cooldown(_ritual_cooldown, commands.BucketType.user)
+    async def ritual(self, ctx: commands.Context, steps: int = 108) -> None:
+        """Render a ritual of `steps` steps (default 108), post it and archive the PNG and its manifest."""
+        bot = self.bot
+        limit = bot.settings.ritual_max_steps
+        if not 1 <= steps <= limit:
+            raise UserFacingError(f"`steps` must be a whole number from 1 to {limit}: "
+                                  f"for example `{ctx.clean_prefix if ctx.prefix else '/'}ritual 108`.")
+        await ctx.defer()
+        now = datetime.now(UTC)
+        t0 = time.perf_counter()
+        art = await asyncio.to_thread(render, RitualSpec(steps=steps, seed=seed_for(steps, now)),
+                                      created_at=now, version=bot.version, host=self.host)
+        render_ms = (time.perf_counter() - t0) * 1000
+        stamp = f"{now:%Y%m%dT%H%M%S}.{now.microsecond // 1000:03d}Z"
+        stem = f"ritual-{stamp}-{steps}"
+        rel = f"rituals/{now:%Y/%m/%d}/{stem}"
+        data_dir = Path(bot.settings.sync.data_dir)
+        try:
+            png_path, json_path = await asyncio.to_thread(_write_pair, data_dir / "tmp", stem, art.png, art.manifest)
+        except OSError as exc:
+            raise UserFacingError(f"I could not save the ritual: the data folder `{data_dir}` is not writable "
+                                  f"({exc.strerror or type(exc).__name__}); the operator must fix HELIX_DATA_DIR.") \
+                from None
+        group = f"{stem}-{secrets.token_hex(3)}"
+        header = f"🌀 **Ritual of {steps} steps** · {art.manifest.get('figure', '')} · rendered in {render_ms:.0f} ms"
+        run = RitualRun(steps=steps, header=header, started=time.perf_counter())
+        self._runs[group] = run
+        try:
+            items = await bot.archive.outbox.enqueue_many(
+                [(png_path, f"{rel}.png"), (json_path, f"{rel}.json")], kind="ritual", group=group,
+                meta={"channel_id": ctx.channel.id, "user_id": ctx.author.id, "steps": steps}, move=True)
+        except BaseException:
+            self._runs.pop(group, None)
+            raise
+        run.item_ids = [i.id for i in items]
+        log.info("ritual_queued", steps=steps, items=run.item_ids, render_ms=round(render_ms, 1), png_bytes=len(art.png))
+
+        file_limit = ctx.guild.filesize_limit if ctx.guild else DEFAULT_FILE_LIMIT
+        note = ""
+        file = None
+        if len(art.png) <= file_limit:
+            file = discord.File(io.BytesIO(art.png), filename=f"{stem}.png")
+        else:
+            note = f"\n(the image is {human_size(len(art.png))}, over this server's {human_size(file_limit)} " \
+                   "upload limit: it is only archived)"
+        ids = " and ".join(f"#{i}" for i in run.item_ids)
+        run.header += note
+        async with run.lock:
+            # The spacing rule is between edits: the first edit may follow this send at once.
+            run.message = await answer(ctx, f"{header}{note}\n📦 queued as {ids} · archiving…", file=file)
+        if run.message is not None:
+            for item_id in run.item_ids:
+                await bot.archive.outbox.update_meta(item_id, message_id=run.message.id)
+        outcome = await run.outcome
+        log.info("ritual_answered", outcome=outcome, items=run.item_ids)
+
+    # -- what the outbox worker reports -----------------------------------------------------------
+
+    async def _edit(self, run: RitualRun, body: str, *, final: bool = False) -> None:
+        """Edit the ritual's message, never more often than every EDIT_INTERVAL_S seconds."""
+        async with run.lock:
+            if run.message is None:
+                return
+            wait = run.last_edit + EDIT_INTERVAL_S - time.perf_counter()
+            if wait > 0:
+                if not final:
+                    return  # a newer progress report will come; drop this one
+                await asyncio.sleep(wait)
+            try:
+                # Through the channel, not the interaction webhook: one path for prefix and slash
+                # replies, and it keeps working after the 15-minute interaction token expires.
+                await run.message.channel.get_partial_message(run.message.id).edit(content=f"{run.header}\n{body}")
+            except discord.HTTPException as exc:
+                log.warning("ritual_edit_failed", status=exc.status)
+            run.last_edit = time.perf_counter()
+
+    @commands.Cog.listener()
+    async def on_archive_progress(self, item: OutboxItem, progress: Progress) -> None:
+        run = self._runs.get(item.group or "")
+        if run is None or progress.total_bytes == 0 or progress.elapsed_s < 1.0:
+            return  # an upload done within a second needs no progress bar, only the final edit
+        speed = f"{human_size(progress.speed)}/s" if progress.speed else "…"
+        part = "image" if item.rel_path.endswith(".png") else "manifest"
+        await self._edit(run, f"📤 uploading {part} #{item.id} {progress_bar(progress.fraction)} · {speed}")
+
+    @commands.Cog.listener()
+    async def on_archive_done(self, item: OutboxItem, result: ArchiveResult) -> None:
+        if item.kind != "ritual":
+            return
+        run = self._runs.get(item.group or "")
+        if run is None:
+            await self._landed_after_restart(item)
+            return
+        run.landed[item.id] = result
+        if len(run.landed) < len(run.item_ids):
+            return
+        self._runs.pop(item.group or "", None)
+        png = next((r for r in run.landed.values() if r.rel_path.endswith(".png")), result)
+        size = sum(r.size for r in run.landed.values())
+        took = human_duration(time.perf_counter() - run.started)
+        try:
+            await self._edit(run, f"✅ archived to `{png.remote_path}` (+ manifest) · {human_size(size)} · "
+                                  f"verified by {png.verified} · took {took}", final=True)
+        finally:
+            run.settle("archived")
+
+    @commands.Cog.listener()
+    async def on_archive_retry(self, item: OutboxItem, error: SyncError, delay_s: float) -> None:
+        run = self._runs.get(item.group or "")
+        if run is None or run.outcome.done():
+            return
+        try:
+            await self._edit(run, f"💾 saved locally, queued as #{item.id}, will retry "
+                                  f"(next try in {human_duration(delay_s)}): {error.hint}", final=True)
+        finally:
+            run.settle("queued")
+
+    @commands.Cog.listener()
+    async def on_archive_failed(self, item: OutboxItem, error: SyncError) -> None:
+        run = self._runs.pop(item.group or "", None)
+        if run is None:
+            return
+        try:
+            await self._edit(run, f"❌ could not archive #{item.id}: {error.hint} "
+                                  f"Once fixed, an owner can run `!outbox retry {item.id}`.", final=True)
+        finally:
+            run.settle("failed")
+
+    async def _landed_after_restart(self, item: OutboxItem) -> None:
+        """Items queued before a restart: edit their message from the ids kept in the outbox."""
+        channel_id, message_id = item.meta.get("channel_id"), item.meta.get("message_id")
+        if not channel_id or not message_id or not item.group:
+            return
+        group = await self.bot.archive.outbox.group_items(item.group)
+        if any(i.state != "done" for i in group):
+            return
+        channel = self.bot.get_channel(int(channel_id))
+        if not isinstance(channel, discord.abc.Messageable):
+            return
+        png = next((i for i in group if i.rel_path.endswith(".png")), item)
+        try:
+            message = channel.get_partial_message(int(message_id))  # type: ignore[union-attr]
+            await message.edit(content=f"🌀 **Ritual of {item.meta.get('steps', '?')} steps**\n"
+                                       f"✅ archived later to `{png.remote_path}` (+ manifest)")
+        except (discord.HTTPException, AttributeError) as exc:
+            log.info("ritual_late_edit_skipped", reason=type(exc).__name__)
+
+
+async def setup(bot: HelixBot) -> None:
+    await bot.add_cog(Ritual(bot))

@@ -1,0 +1,58 @@
+"""Small text helpers shared by the cogs: sizes, durations, progress bars, in one style."""
+
+from __future__ import annotations
+
+import resource
+
+
+def human_size(n: float | None) -> str:
+    if n is None:
+        return "n/a"
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{int(size)} B" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+def human_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "n/a"
+    s = int(seconds)
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    days, s = divmod(s, 86400)
+    hours, s = divmod(s, 3600)
+    minutes, s = divmod(s, 60)
+    parts = [f"{days}d"] if days else []
+    if hours or days:
+        parts.append(f"{hours}h")
+    if minutes or hours or days:
+        parts.append(f"{minutes}m")
+    if not days:
+        parts.append(f"{s}s")
+    return " ".join(parts)
+
+
+def progress_bar(fraction: float, width: int = 20) -> str:
+    fraction = max(0.0, min(1.0, fraction))
+    filled = round(fraction * width)
+    return "█" * filled + "░" * (width - filled) + f" {fraction * 100:3.0f}%"
+
+
+def latency_ms(seconds: float) -> str:
+    """discord.py reports inf/nan before the first heartbeat ACK: say so instead of printing nan."""
+    if seconds != seconds or seconds in (float("inf"), float("-inf")):
+        return "n/a"
+    return f"{seconds * 1000:.0f} ms"
+
+
+def rss_mb() -> float:
+    """Resident memory now (from /proc), falling back to the peak reported by getrusage."""
+    try:
+        with open("/proc/self/statm") as fh:
+            pages = int(fh.read().split()[1])
+        return pages * resource.getpagesize() / 1_048_576
+    except (OSError, ValueError, IndexError):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

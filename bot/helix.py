@@ -1,0 +1,148 @@
+"""HelixBot: a ``commands.Bot`` with a clear lifecycle, after discord.py's advanced_startup example.
+
+Everything the bot owns (the archive, the health server) is created in ``setup_hook`` and closed
+in ``close()`` in reverse order. Cogs are extensions listed in one tuple; one that fails to load
+is logged and skipped, never fatal. The archive may be handed in (the demo, tests, benchmark).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Any
+
+import discord
+import structlog
+from discord.ext import commands
+
+from bot import __version__
+from bot.settings import Settings
+from sync.archive import Archive
+from sync.errors import SyncError
+from sync.outbox import OutboxItem
+from sync.rc_client import Progress
+from sync.service import ArchiveResult
+
+log = structlog.get_logger("helix.bot")
+
+EXTENSIONS = (
+    "bot.cogs.errors",
+    "bot.cogs.status",
+    "bot.cogs.heartbeat",
+    "bot.cogs.ritual",
+    "bot.cogs.admin",
+)
+
+
+class Restarting(commands.CheckFailure):
+    """Raised for every command once a stop has begun: the user should come back in a minute."""
+
+
+class HelixBot(commands.Bot):
+    def __init__(self, settings: Settings, *, archive: Archive | None = None, **options: Any) -> None:
+        intents = discord.Intents.default()
+        intents.message_content = True  # prefix commands need it (a privileged intent: enable it in the portal)
+        super().__init__(
+            command_prefix=commands.when_mentioned_or(settings.prefix),
+            intents=intents,
+            owner_ids=set(settings.owner_ids) or None,
+            help_command=commands.DefaultHelpCommand(dm_help=False),
+            allowed_mentions=discord.AllowedMentions(everyone=False, roles=False, users=True),
+            **options,
+        )
+        self.settings = settings
+        self.version = __version__
+        self.archive = archive
+        self._owns_archive = archive is None
+        self.health = None
+        self.started_at = time.perf_counter()  # SimCord virtualises time.monotonic
+        self.stopping = False
+        self.failed_extensions: dict[str, str] = {}
+        self.add_check(self._not_stopping)
+
+    async def _not_stopping(self, ctx: commands.Context) -> bool:
+        if self.stopping:
+            raise Restarting("Helix is restarting: try again in a minute.")
+        return True
+
+    async def setup_hook(self) -> None:
+        if self.archive is None:
+            self.archive = Archive(self.settings.sync)
+            await self.archive.start()
+        worker = self.archive.worker
+        worker.on_done = self._archive_done
+        worker.on_retry = self._archive_retry
+        worker.on_failed = self._archive_failed
+        worker.on_progress = self._archive_progress
+        if self.settings.health:
+            await self._start_health()
+        for ext in EXTENSIONS:
+            try:
+                await self.load_extension(ext)
+            except Exception as exc:  # one broken cog must not take the bot down
+                self.failed_extensions[ext] = f"{type(exc).__name__}: {exc}"
+                log.exception("extension_failed", extension=ext)
+
+    async def _start_health(self) -> None:
+        from bot.health import HealthServer
+
+        self.health = HealthServer(self.settings.port, self.readiness)
+        await self.health.start()
+
+    async def readiness(self) -> tuple[bool, dict]:
+        """Ready = connected to the gateway and the archive remote answered recently."""
+        svc = self.archive.service if self.archive else None
+        last_ok = svc.last_ok_at if svc else None
+        recent = last_ok is not None and time.time() - last_ok < 600
+        if svc is not None and not recent:
+            with contextlib.suppress(SyncError, TimeoutError):
+                await asyncio.wait_for(svc.about(), 5.0)
+                recent = True
+        body = {
+            "gateway": self.is_ready() and not self.is_closed(),
+            "remote": svc.root.display if svc else None,
+            "remote_ok": recent,
+            "last_error": svc.last_error.hint if svc and svc.last_error and not recent else None,
+            "stopping": self.stopping,
+            "version": self.version,
+        }
+        return bool(body["gateway"] and recent and not self.stopping), body
+
+    # -- archive events, re-dispatched as Discord-style events so cogs can listen -------------------
+
+    async def _archive_done(self, item: OutboxItem, result: ArchiveResult) -> None:
+        self.dispatch("archive_done", item, result)
+
+    async def _archive_retry(self, item: OutboxItem, error: SyncError, delay_s: float) -> None:
+        self.dispatch("archive_retry", item, error, delay_s)
+
+    async def _archive_failed(self, item: OutboxItem, error: SyncError) -> None:
+        self.dispatch("archive_failed", item, error)
+
+    async def _archive_progress(self, item: OutboxItem, progress: Progress) -> None:
+        self.dispatch("archive_progress", item, progress)
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    @property
+    def uptime_s(self) -> float:
+        return time.perf_counter() - self.started_at
+
+    async def shutdown(self) -> None:
+        """The graceful stop (SIGTERM): refuse new commands, let uploads finish, then close."""
+        if self.stopping:
+            return
+        self.stopping = True
+        log.info("stopping", grace_s=self.settings.stop_grace_s)
+        await self.close()
+
+    async def close(self) -> None:
+        self.stopping = True
+        try:
+            if self.health is not None:
+                await self.health.stop()
+            if self.archive is not None and self._owns_archive:
+                await self.archive.close(grace_s=self.settings.stop_grace_s)
+        finally:
+            await super().close()

@@ -1,0 +1,105 @@
+"""The bot's one settings object: read once from the environment (and ``.env``), validated at start-up.
+
+A bad value stops the bot with one sentence naming the variable, before it logs in, instead of
+failing later in a command nobody can connect to the configuration.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dotenv import dotenv_values
+
+from sync.errors import ConfigError
+from sync.settings import SyncSettings
+
+
+def _ids(env: Mapping[str, str], name: str) -> frozenset[int]:
+    raw = env.get(name, "").replace(";", ",").replace(" ", ",")
+    out: set[int] = set()
+    for part in filter(None, (p.strip() for p in raw.split(","))):
+        if not part.isdigit() or len(part) > 20:
+            raise ConfigError(f"{name} must be a comma-separated list of Discord ids (numbers), "
+                              f"and {part[:30]!r} is not one.")
+        out.add(int(part))
+    return frozenset(out)
+
+
+def _one_id(env: Mapping[str, str], name: str) -> int | None:
+    ids = _ids(env, name)
+    if len(ids) > 1:
+        raise ConfigError(f"{name} takes one Discord id, not {len(ids)}.")
+    return next(iter(ids), None)
+
+
+def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.lstrip("-").isdigit() or not lo <= int(raw) <= hi:
+        raise ConfigError(f"{name} must be a whole number from {lo} to {hi}, not {raw[:30]!r}.")
+    return int(raw)
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise ConfigError(f"{name} must be 1 or 0 (true or false), not {raw[:30]!r}.")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable about Helix; see the README's table."""
+
+    discord_token: str | None = field(default=None, repr=False)
+    prefix: str = "!"
+    guild_id: int | None = None
+    owner_ids: frozenset[int] = frozenset()
+    admin_user_ids: frozenset[int] = frozenset()
+    admin_role_ids: frozenset[int] = frozenset()
+    ritual_max_steps: int = 10_000
+    ritual_cooldown_s: int = 30
+    heartbeat_minutes: int = 30
+    heartbeat_channel_id: int | None = None
+    port: int = 8080
+    health: bool = True
+    stop_grace_s: int = 20
+    sync: SyncSettings = field(default_factory=SyncSettings)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, *, dotenv: str | Path | None = ".env") -> Settings:
+        """Read the environment; a ``.env`` file fills only what the environment leaves unset."""
+        merged: dict[str, str] = {}
+        if dotenv is not None and Path(dotenv).is_file():
+            merged.update({k: v for k, v in dotenv_values(dotenv).items() if v is not None})
+        merged.update(os.environ if env is None else env)
+        if env is None and dotenv is not None:
+            # rclone reads RCLONE_CONFIG_* from its own environment: hand it what .env defined.
+            for key, value in merged.items():
+                os.environ.setdefault(key, value)
+        prefix = merged.get("HELIX_PREFIX", "!").strip() or "!"
+        if len(prefix) > 5 or " " in prefix:
+            raise ConfigError(f"HELIX_PREFIX must be 1 to 5 characters without spaces, not {prefix!r}.")
+        token = merged.get("DISCORD_TOKEN", "").strip() or None
+        return cls(
+            discord_token=token,
+            prefix=prefix,
+            guild_id=_one_id(merged, "HELIX_GUILD_ID"),
+            owner_ids=_ids(merged, "HELIX_OWNER_IDS"),
+            admin_user_ids=_ids(merged, "HELIX_ADMIN_USER_IDS"),
+            admin_role_ids=_ids(merged, "HELIX_ADMIN_ROLE_IDS"),
+            ritual_max_steps=_int(merged, "HELIX_RITUAL_MAX_STEPS", 10_000, 1, 1_000_000),
+            ritual_cooldown_s=_int(merged, "HELIX_RITUAL_COOLDOWN_S", 30, 0, 86_400),
+            heartbeat_minutes=_int(merged, "HELIX_HEARTBEAT_MINUTES", 30, 0, 10_080),
+            heartbeat_channel_id=_one_id(merged, "HELIX_HEARTBEAT_CHANNEL_ID"),
+            port=_int(merged, "PORT", 8080, 0, 65_535),
+            health=not _flag(merged, "HELIX_NO_HEALTH"),
+            stop_grace_s=_int(merged, "HELIX_STOP_GRACE_S", 20, 0, 3_600),
+            sync=SyncSettings.from_env(merged),
+        )

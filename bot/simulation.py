@@ -1,0 +1,125 @@
+"""A simulated Discord guild (SimCord) with the real Helix bot in it: the world behind demo and play.
+
+SimCord runs discord.py's real parsers, cache and command framework against an in-memory Discord,
+so what happens here is what would happen on Discord, minus the network and the token. The
+archive (rclone, outbox, worker) is started here, outside the bot, and handed to it: tasks
+started inside a simulated bot must settle, and a supervisor of rclone never does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import discord
+import simcord
+
+from bot.helix import HelixBot
+from bot.settings import Settings
+from sync.archive import Archive
+
+_MESSAGES = re.compile(r"^/(channels/\d+/messages(/\d+)?|webhooks/\d+/[^/]+(/messages/(\d+|@original))?)$")
+
+
+@dataclass
+class World:
+    env: Any
+    bot: HelixBot
+    archive: Archive
+    guild: Any
+    channel: Any
+    owner: Any
+    users: dict[str, Any] = field(default_factory=dict)
+    _seen_requests: int = 0
+
+    def member(self, name: str) -> Any:
+        if name not in self.users:
+            self.users[name] = self.guild.add_member(self.env.create_user(name))
+        return self.users[name]
+
+    async def say(self, who: Any, text: str) -> list[str]:
+        """``who`` types ``text``: a message, or a slash command when it starts with '/'."""
+        start = len(self.env.http_requests)
+        if text.startswith("/"):
+            name, *args = text[1:].split()
+            options: dict[str, Any] = {}
+            for arg in args:
+                key, _, value = arg.partition(":")
+                options[key] = int(value) if value.lstrip("-").isdigit() else value
+            await who.slash(self.channel, name, **options)
+        else:
+            await who.send(self.channel, text)
+        return self.render(start)
+
+    def render(self, start: int | None = None) -> list[str]:
+        """What the bot did since request ``start``: messages posted and edited, in order."""
+        requests = self.env.http_requests
+        start = self._seen_requests if start is None else start
+        self._seen_requests = len(requests)
+        lines: list[str] = []
+        for req in requests[start:]:
+            path = req.path.split("?")[0]
+            if path.endswith("/callback") and isinstance(req.json, dict):
+                kind = req.json.get("type")
+                if kind == 5:
+                    lines.append("  helix is thinking…")
+                elif isinstance(req.json.get("data"), dict):
+                    lines.extend(describe("›", req.json["data"]))
+                continue
+            match = _MESSAGES.match(path)
+            if not match or not isinstance(req.json, dict):
+                continue
+            if req.method == "POST":
+                lines.extend(describe("›", req.json))
+            elif req.method == "PATCH":
+                lines.extend(describe("✎", req.json))
+        return lines
+
+
+def describe(mark: str, payload: dict) -> list[str]:
+    """One message payload as transcript lines: text, embeds, attachments."""
+    lines = []
+    content = (payload.get("content") or "").strip()
+    if content:
+        first, *rest = content.splitlines()
+        lines.append(f"  helix {mark} {first}")
+        lines.extend(f"          {line}" for line in rest)
+    for embed in payload.get("embeds") or []:
+        lines.append(f"  helix {mark} [embed] {embed.get('title', '')} {embed.get('description', '')}".rstrip())
+        for f in embed.get("fields") or []:
+            lines.append(f"          {f.get('name')}: {f.get('value')}")
+    for att in payload.get("attachments") or []:
+        if isinstance(att, dict) and att.get("filename"):
+            lines.append(f"  helix {mark} [attachment] {att['filename']}")
+    return lines
+
+
+@contextlib.asynccontextmanager
+async def simulated_guild(settings: Settings, **simcord_options: Any) -> AsyncIterator[World]:
+    """Start the archive, put HelixBot in a SimCord guild with an owner and an admin role, sync slash commands."""
+    archive = Archive(settings.sync)
+    await archive.start()
+    try:
+        bot = HelixBot(settings, archive=archive)
+        simcord_options.setdefault("settle_timeout", 60.0)
+        async with simcord.run(bot, **simcord_options) as env:
+            guild = env.create_guild(name="Helix demo")
+            channel = guild.create_text_channel("archive")
+            admins = guild.create_role("Helix Admins")
+            owner_user = env.create_user("owner")
+            owner = guild.add_member(owner_user, roles=[admins])
+            bot.owner_ids = {owner.id}
+            bot.settings = replace(bot.settings, admin_role_ids=frozenset({admins.id}),
+                                   guild_id=guild.id)
+            world = World(env=env, bot=bot, archive=archive, guild=guild, channel=channel, owner=owner)
+            world.render()
+            yield world
+    finally:
+        await archive.close(grace_s=settings.stop_grace_s)
+
+
+def attachment_names(message: discord.Message) -> list[str]:
+    return [a.filename for a in message.attachments]
