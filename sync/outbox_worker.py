@@ -145,6 +145,9 @@ class OutboxWorker:
             except (OutboxError, OSError) as exc:  # the database itself failed: say so, wait, try again
                 log.error("outbox_unavailable", error=str(exc))
                 await self._sleep(self.retry_cap_s)
+            except Exception:  # a bug must not silently end the only thing that drains the queue
+                log.exception("outbox_worker_error")
+                await self._sleep(self.retry_cap_s)
 
     async def _step(self) -> None:
         item = await self.outbox.next_pending()
@@ -167,6 +170,8 @@ class OutboxWorker:
             self.current = None
             self._changed.set()
         if not self._upload.cancelled() and self._upload.exception() is not None:
+            with contextlib.suppress(OutboxError):
+                await self.outbox.requeue(claimed.id)
             raise OutboxError(f"The outbox could not record the result of #{claimed.id}: it stays queued.",
                               detail=repr(self._upload.exception()))
 
