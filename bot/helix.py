@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 import time
 from typing import Any
 
@@ -60,6 +61,29 @@ class HelixBot(commands.Bot):
         self.stopping = False
         self.failed_extensions: dict[str, str] = {}
         self.add_check(self._not_stopping)
+        self.before_invoke(self._bind_log_context)
+        if archive is not None:
+            self._wire(archive)
+
+    def _wire(self, archive: Archive) -> None:
+        """Hook the outbox worker's reports to the bot before it starts, so no landing goes unseen."""
+        worker = archive.worker
+        worker.on_done = self._archive_done
+        worker.on_retry = self._archive_retry
+        worker.on_failed = self._archive_failed
+        worker.on_progress = self._archive_progress
+
+    async def _bind_log_context(self, ctx: commands.Context) -> None:
+        """Every log line about a command carries who, where, what, and a request id to group them."""
+        structlog.contextvars.bind_contextvars(
+            request_id=secrets.token_hex(6),
+            command=ctx.command.qualified_name if ctx.command else None,
+            guild=ctx.guild.id if ctx.guild else None,
+            channel=ctx.channel.id if ctx.channel else None,
+            user_id=ctx.author.id,
+            via="slash" if ctx.interaction else "prefix",
+        )
+        log.info("command_start")
 
     async def _not_stopping(self, ctx: commands.Context) -> bool:
         if self.stopping:
@@ -67,16 +91,13 @@ class HelixBot(commands.Bot):
         return True
 
     async def setup_hook(self) -> None:
-        if self.archive is None:
-            self.archive = Archive(self.settings.sync)
-            await self.archive.start()
-        worker = self.archive.worker
-        worker.on_done = self._archive_done
-        worker.on_retry = self._archive_retry
-        worker.on_failed = self._archive_failed
-        worker.on_progress = self._archive_progress
+        # Health first: Railway polls /health during the deploy, before the Discord login completes.
         if self.settings.health:
             await self._start_health()
+        if self.archive is None:
+            self.archive = Archive(self.settings.sync)
+            self._wire(self.archive)
+            await self.archive.start()
         for ext in EXTENSIONS:
             try:
                 await self.load_extension(ext)
@@ -97,7 +118,7 @@ class HelixBot(commands.Bot):
         recent = last_ok is not None and time.time() - last_ok < 600
         if svc is not None and not recent:
             with contextlib.suppress(SyncError, TimeoutError):
-                await asyncio.wait_for(svc.about(), 5.0)
+                await asyncio.wait_for(svc.about(), 3.0)
                 recent = True
         body = {
             "gateway": self.is_ready() and not self.is_closed(),

@@ -6,11 +6,15 @@ import discord
 import structlog
 from discord.ext import commands
 
+from bot.logs import redact
+
 log = structlog.get_logger("helix.bot")
 
 
 async def answer(ctx: commands.Context, content: str | None = None, **kwargs) -> discord.Message | None:
     """Reply to the invoking message or interaction; a failure to answer is logged, not raised."""
+    if content is not None:
+        content = redact(content)  # a sentence may quote rclone or the environment: never a secret
     try:
         if ctx.interaction is not None:
             kwargs.setdefault("ephemeral", False)

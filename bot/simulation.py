@@ -101,9 +101,9 @@ def describe(mark: str, payload: dict) -> list[str]:
 async def simulated_guild(settings: Settings, **simcord_options: Any) -> AsyncIterator[World]:
     """Start the archive, put HelixBot in a SimCord guild with an owner and an admin role, sync slash commands."""
     archive = Archive(settings.sync)
+    bot = HelixBot(settings, archive=archive)  # wires the worker's hooks before the worker starts
     await archive.start()
     try:
-        bot = HelixBot(settings, archive=archive)
         simcord_options.setdefault("settle_timeout", 60.0)
         async with simcord.run(bot, **simcord_options) as env:
             guild = env.create_guild(name="Helix demo")
