@@ -310,22 +310,36 @@ def first_party_modules(root: Path) -> list[str]:
     return modules
 
 
+def _module_fix(exc: BaseException) -> str:
+    missing = exc.name if isinstance(exc, ModuleNotFoundError) else None
+    if missing and missing.split(".")[0] in FIRST_PARTY:
+        return "copy the missing file into the image (the Dockerfile copies whole package folders) or fix the import"
+    if missing:
+        return f"{FIX_INSTALL}, and if no line there provides `{missing.split('.')[0]}`, add its package"
+    return "fix the error in that module"
+
+
 def check_own_modules(root: Path, skip: tuple[str, ...] = ()) -> list[Finding]:
-    """Import every module of bot/ and sync/: a file never copied or a package never listed shows here."""
+    """Import every module of bot/ and sync/: a file never copied or a package never listed shows here.
+
+    Modules failing for the same reason (one missing package breaks many) share one line.
+    """
     findings = []
     missing = [p for p in FIRST_PARTY if not (root / p / "__init__.py").is_file()]
     for package in missing:
         findings.append(problem(f"The {package}/ package is missing from {root}: copy it into the image "
                                 f"(`COPY {package}/ {package}/` in the Dockerfile)."))
     modules = [m for m in first_party_modules(root) if m not in skip]
-    failed = 0
+    failures: dict[str, tuple[BaseException, list[str]]] = {}
     for module in modules:
         try:
             importlib.import_module(module)
         except Exception as exc:  # any failure to import is the finding itself
-            failed += 1
-            findings.append(problem(f"Helix's module {module} cannot be imported ({_short(exc)}): add the missing "
-                                    "package to requirements.txt, or copy the missing file into the image."))
-    if modules and not failed:
+            failures.setdefault(_short(exc), (exc, []))[1].append(module)
+    for reason, (exc, names) in failures.items():
+        shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+        what = f"Helix's module {shown}" if len(names) == 1 else f"{len(names)} of Helix's modules ({shown})"
+        findings.append(problem(f"{what} cannot be imported ({reason}): {_module_fix(exc)}."))
+    if modules and not failures:
         findings.append(ok(f"all {len(modules)} modules of {', '.join(FIRST_PARTY)} import"))
     return findings
