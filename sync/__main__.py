@@ -87,7 +87,8 @@ async def _run(args: argparse.Namespace) -> int:
                 print(json.dumps([asdict(e) for e in entries]))
             else:
                 for e in entries:
-                    print(f"{'dir ' if e.is_dir else 'file'} {_human_size(e.size) if not e.is_dir else '':>10}  {e.path}")
+                    size = "" if e.is_dir else _human_size(e.size)
+                    print(f"{'dir ' if e.is_dir else 'file'} {size:>10}  {e.path}")
         elif args.cmd == "about":
             info = await svc.about()
             if args.json:

@@ -69,7 +69,7 @@ def check_version(version: tuple[int, int, int], binary: str) -> None:
         )
 
 
-async def rclone_version(binary: str, timeout: float = 30.0) -> tuple[int, int, int]:
+async def rclone_version(binary: str, timeout_s: float = 30.0) -> tuple[int, int, int]:
     """Run ``rclone version`` (argv list, awaited) and return (major, minor, patch)."""
     try:
         proc = await asyncio.create_subprocess_exec(
@@ -78,7 +78,7 @@ async def rclone_version(binary: str, timeout: float = 30.0) -> tuple[int, int, 
     except OSError as exc:
         raise BinaryError(f"rclone at {binary} could not be started ({exc.strerror}): {_INSTALL_HINT}.") from None
     try:
-        out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+        out, _ = await asyncio.wait_for(proc.communicate(), timeout_s)
     except (TimeoutError, asyncio.CancelledError):
         proc.kill()
         await proc.wait()

@@ -133,10 +133,10 @@ class RcloneDaemon:
         log.info("rclone_started", pid=self._proc.pid, version=".".join(map(str, self.version or ())))
         self._ready.set()
 
-    async def _wait_answering(self, timeout: float = 20.0) -> None:
+    async def _wait_answering(self, limit_s: float = 20.0) -> None:
         assert self._proc is not None
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        deadline = loop.time() + limit_s
         delay = 0.005
         while True:
             if self._proc.returncode is not None:
@@ -144,12 +144,12 @@ class RcloneDaemon:
                                   "check the rclone lines in the log above for the reason.")
             if self.socket_path.exists():
                 try:
-                    await self._post_raw("core/version", {}, timeout=2.0)
+                    await self._post_raw("core/version", {}, timeout_s=2.0)
                     return
                 except (aiohttp.ClientError, OSError, TimeoutError):
                     pass
             if loop.time() > deadline:
-                raise DaemonError(f"rclone rcd did not answer within {timeout:g} s: "
+                raise DaemonError(f"rclone rcd did not answer within {limit_s:g} s: "
                                   "the machine may be overloaded; try again.")
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.1)
@@ -189,11 +189,11 @@ class RcloneDaemon:
                 log.error("rclone_restart_failed", error=str(exc))
                 backoff = min(backoff * 2, 30.0)
 
-    async def wait_ready(self, timeout: float = 30.0) -> None:
+    async def wait_ready(self, limit_s: float = 30.0) -> None:
         if self._closing:
             raise DaemonError("The archive service is shutting down: try again after the restart.")
         try:
-            await asyncio.wait_for(self._ready.wait(), timeout)
+            await asyncio.wait_for(self._ready.wait(), limit_s)
         except TimeoutError:
             raise DaemonError("rclone is restarting and did not come back in time: try again in a minute.") \
                 from None
@@ -204,9 +204,9 @@ class RcloneDaemon:
             self._session = aiohttp.ClientSession(connector=connector, headers={"Authorization": self._auth_header})
         return self._session
 
-    async def _post_raw(self, method: str, params: dict, timeout: float) -> dict:
+    async def _post_raw(self, method: str, params: dict, timeout_s: float) -> dict:
         async with self.session().post(f"http://rclone/{method}", json=params,
-                                       timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
+                                       timeout=aiohttp.ClientTimeout(total=timeout_s)) as resp:
             return await resp.json(content_type=None)
 
     async def close(self) -> None:
@@ -217,7 +217,7 @@ class RcloneDaemon:
         try:
             if proc is not None and proc.returncode is None:
                 with contextlib.suppress(Exception):
-                    await self._post_raw("core/quit", {}, timeout=1.0)
+                    await self._post_raw("core/quit", {}, timeout_s=1.0)
                 try:
                     await asyncio.wait_for(proc.wait(), 3.0)
                 except TimeoutError:

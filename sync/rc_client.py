@@ -47,12 +47,12 @@ class RcClient:
         self.daemon = daemon
         self.remote_label = remote_label
 
-    async def call(self, method: str, params: dict | None = None, *, timeout: float = 60.0) -> dict:
+    async def call(self, method: str, params: dict | None = None, *, timeout_s: float = 60.0) -> dict:
         """One synchronous rc call; rclone's failures come back as typed errors."""
         await self.daemon.wait_ready()
         try:
             async with self.daemon.session().post(
-                f"http://rclone/{method}", json=params or {}, timeout=aiohttp.ClientTimeout(total=timeout)
+                f"http://rclone/{method}", json=params or {}, timeout=aiohttp.ClientTimeout(total=timeout_s)
             ) as resp:
                 body = await resp.json(content_type=None)
                 status = resp.status
@@ -60,7 +60,7 @@ class RcClient:
             raise DaemonError("The rclone daemon stopped answering (it is being restarted): try again.",
                               detail=str(exc)) from None
         except TimeoutError:
-            raise OperationTimeout(f"rclone did not answer {method} within {timeout:g} s: "
+            raise OperationTimeout(f"rclone did not answer {method} within {timeout_s:g} s: "
                                    "the remote may be slow; Helix will retry.") from None
         if status != 200:
             text = body.get("error", str(body)) if isinstance(body, dict) else str(body)
@@ -74,7 +74,7 @@ class RcClient:
         *,
         progress: ProgressCallback | None = None,
         progress_every_s: float = 0.5,
-        timeout: float = 3600.0,
+        timeout_s: float = 3600.0,
     ) -> dict:
         """Run ``method`` as an rc job, report progress, and stop the job if we are cancelled."""
         loop = asyncio.get_running_loop()
@@ -90,7 +90,7 @@ class RcClient:
                 # Poll fast at first and slower later: the wait after the job ends stays ~2 % of its length.
                 await asyncio.sleep(min(max(elapsed / 50, 0.002), 0.25))
                 try:
-                    status = await self.call("job/status", {"jobid": jobid}, timeout=30.0)
+                    status = await self.call("job/status", {"jobid": jobid}, timeout_s=30.0)
                 except NotFoundError:
                     if self.daemon.restarts == generation:
                         raise
@@ -106,9 +106,9 @@ class RcClient:
                 if progress is not None and now >= next_progress:
                     next_progress = now + progress_every_s
                     await self._report(group, started, progress)
-                if now - started > timeout:
+                if now - started > timeout_s:
                     raise OperationTimeout(
-                        f"Archiving to '{self.remote_label}' took longer than {timeout:g} s and was stopped: "
+                        f"Archiving to '{self.remote_label}' took longer than {timeout_s:g} s and was stopped: "
                         "raise HELIX_OP_TIMEOUT_S or check the remote's speed."
                     )
         except (asyncio.CancelledError, SyncError):
@@ -116,7 +116,7 @@ class RcClient:
             raise
         finally:
             with contextlib.suppress(Exception):
-                await self.call("core/stats-delete", {"group": group}, timeout=5.0)
+                await self.call("core/stats-delete", {"group": group}, timeout_s=5.0)
 
     async def _stop(self, jobid: int) -> None:
         """Stop the job and wait until rclone reports it finished, so nothing keeps writing."""
@@ -125,11 +125,11 @@ class RcClient:
 
     async def _stop_and_wait(self, jobid: int) -> None:
         try:
-            await self.call("job/stop", {"jobid": jobid}, timeout=10.0)
+            await self.call("job/stop", {"jobid": jobid}, timeout_s=10.0)
         except SyncError:
             return
         for _ in range(200):
-            status = await self.call("job/status", {"jobid": jobid}, timeout=10.0)
+            status = await self.call("job/status", {"jobid": jobid}, timeout_s=10.0)
             if status.get("finished"):
                 log.info("rc_job_stopped", jobid=jobid)
                 return
@@ -137,7 +137,7 @@ class RcClient:
 
     async def _report(self, group: str, started: float, progress: ProgressCallback) -> None:
         try:
-            stats = await self.call("core/stats", {"group": group}, timeout=10.0)
+            stats = await self.call("core/stats", {"group": group}, timeout_s=10.0)
         except SyncError:
             return
         eta = stats.get("eta")

@@ -182,7 +182,7 @@ class SyncService:
                       progress: ProgressCallback | None = None) -> ArchiveResult:
         """Upload one file to ``rel_path`` under the archive root and verify it landed whole."""
         rel = clean_relative(rel_path)
-        src = Path(local_file).resolve()
+        src = await asyncio.to_thread(Path(local_file).resolve)
         if not await asyncio.to_thread(src.is_file):
             raise PathError(f"The file to archive, {src}, does not exist: it may have been removed.")
 
@@ -210,13 +210,13 @@ class SyncService:
         try:
             await self.rc.run_job("operations/copyfile", {
                 "srcFs": str(src.parent), "srcRemote": src.name, "dstFs": self.root.fs, "dstRemote": target,
-            }, progress=progress, timeout=self.settings.op_timeout_s)
+            }, progress=progress, timeout_s=self.settings.op_timeout_s)
             local = await hashing
             item = await self.stat(target, hash_type)
             if item is None:
                 raise TemporaryError(f"The upload to '{self.remote_path(rel)}' vanished before it could be "
                                      "checked: Helix will retry.")
-            size = src.stat().st_size
+            size = (await asyncio.to_thread(src.stat)).st_size
             if int(item.get("Size", -1)) != size:
                 raise TemporaryError(f"The copy at '{self.remote_path(rel)}' has {item.get('Size')} bytes, "
                                      f"not {size}: Helix will upload it again.")
@@ -235,7 +235,7 @@ class SyncService:
             if staged:
                 with contextlib.suppress(Exception):
                     await asyncio.shield(self.rc.call("operations/deletefile",
-                                                      {"fs": self.root.fs, "remote": target}, timeout=30))
+                                                      {"fs": self.root.fs, "remote": target}, timeout_s=30))
             raise
         return ArchiveResult(rel_path=rel, remote_path=self.remote_path(rel), size=size,
                              sha256=local["sha256"], verified=verified,
@@ -244,7 +244,8 @@ class SyncService:
     async def archive_many(self, pairs: Sequence[tuple[str | os.PathLike[str], str]],
                            progress: ProgressCallback | None = None) -> list[ArchiveResult]:
         """Upload many files as ONE rclone job: a staging tree of hard links, copied in one go."""
-        cleaned = [(Path(p).resolve(), clean_relative(r)) for p, r in pairs]
+        cleaned = [(Path(p), clean_relative(r)) for p, r in pairs]
+        cleaned = [(await asyncio.to_thread(p.resolve), r) for p, r in cleaned]
         if not cleaned:
             return []
         if len({r for _, r in cleaned}) != len(cleaned):
@@ -275,7 +276,7 @@ class SyncService:
                         await self.rc.run_job("sync/copy", {
                             "srcFs": str(stage), "dstFs": self.root.fs, "createEmptySrcDirs": False,
                             "_config": {"NoTraverse": True},
-                        }, progress=progress, timeout=self.settings.op_timeout_s)
+                        }, progress=progress, timeout_s=self.settings.op_timeout_s)
                         digests = await hashing
                     except BaseException:
                         hashing.cancel()
@@ -285,8 +286,8 @@ class SyncService:
                     await asyncio.to_thread(shutil.rmtree, stage, True)
                 elapsed = time.perf_counter() - started
                 results = []
-                for (src, rel), digest in zip(cleaned, digests, strict=True):
-                    size = src.stat().st_size
+                stats = await asyncio.to_thread(lambda: [src.stat().st_size for src, _ in cleaned])
+                for (_, rel), digest, size in zip(cleaned, digests, stats, strict=True):
                     if sizes.get(rel) != size:
                         raise TemporaryError(f"'{self.remote_path(rel)}' is missing or incomplete after the "
                                              "batch upload: Helix will retry.")
@@ -328,10 +329,10 @@ class SyncService:
     async def fetch(self, rel_path: str, dest: str | os.PathLike[str]) -> Path:
         """Copy one archived object back to a local file (the probe's read-back, and restores)."""
         rel = clean_relative(rel_path)
-        dest = Path(dest).resolve()
+        dest = await asyncio.to_thread(Path(dest).resolve)
         await self.rc.run_job("operations/copyfile", {"srcFs": self.root.fs, "srcRemote": rel,
                                                       "dstFs": str(dest.parent), "dstRemote": dest.name},
-                              timeout=self.settings.op_timeout_s)
+                              timeout_s=self.settings.op_timeout_s)
         return dest
 
     async def delete(self, rel_path: str) -> None:
@@ -359,7 +360,7 @@ class SyncService:
         info = await self.fsinfo()
         if info.get("Features", {}).get("About"):
             with contextlib.suppress(SyncError):
-                usage = await self.rc.call("operations/about", {"fs": self.root.fs}, timeout=30)
+                usage = await self.rc.call("operations/about", {"fs": self.root.fs}, timeout_s=30)
                 total, used, free = usage.get("total"), usage.get("used"), usage.get("free")
         self.last_ok_at = time.time()
         return RemoteInfo(self.root.display, await self.backend_type(), self.rclone_version, total, used, free)
@@ -386,7 +387,7 @@ class SyncService:
             src = work / "probe.bin"
             await step("write", lambda: asyncio.to_thread(src.write_bytes, payload))
             await step("upload", lambda: self.rc.run_job("operations/copyfile", {
-                "srcFs": str(work), "srcRemote": src.name, "dstFs": self.root.fs, "dstRemote": rel}, timeout=120))
+                "srcFs": str(work), "srcRemote": src.name, "dstFs": self.root.fs, "dstRemote": rel}, timeout_s=120))
             uploaded = True
 
             async def listed() -> None:
@@ -418,6 +419,6 @@ class SyncService:
         finally:
             if uploaded:
                 with contextlib.suppress(Exception):
-                    await self.rc.call("operations/deletefile", {"fs": self.root.fs, "remote": rel}, timeout=10)
+                    await self.rc.call("operations/deletefile", {"fs": self.root.fs, "remote": rel}, timeout_s=10)
             await asyncio.to_thread(shutil.rmtree, work, True)
         return report

@@ -11,7 +11,6 @@ import asyncio
 import json
 import socket
 import tempfile
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 

@@ -78,13 +78,16 @@ class Ritual(commands.Cog):
     async def cog_load(self) -> None:
         self.ritual.extras["steps"] = f"a whole number from 1 to {self.bot.settings.ritual_max_steps}"
 
-    @commands.hybrid_command(name="ritual", description="Render a ritual image and archive it", ignore_extra=False)
+    # cooldown_after_parsing: a typo (`!ritual abc`) is refused without spending the user's cooldown.
+    @commands.hybrid_command(name="ritual", description="Render a ritual image and archive it", ignore_extra=False,
+                             cooldown_after_parsing=True)
     @commands.dynamic_cooldown(_ritual_cooldown, commands.BucketType.user)
     async def ritual(self, ctx: commands.Context, steps: int = 108) -> None:
         """Render a ritual of `steps` steps (default 108), post it and archive the PNG and its manifest."""
         bot = self.bot
         limit = bot.settings.ritual_max_steps
         if not 1 <= steps <= limit:
+            ctx.command.reset_cooldown(ctx)  # refused, so nothing was rendered: it must not count
             raise UserFacingError(f"`steps` must be a whole number from 1 to {limit}: "
                                   f"for example `{ctx.clean_prefix if ctx.prefix else '/'}ritual 108`.")
         await ctx.defer()
@@ -115,7 +118,8 @@ class Ritual(commands.Cog):
             self._runs.pop(group, None)
             raise
         run.item_ids = [i.id for i in items]
-        log.info("ritual_queued", steps=steps, items=run.item_ids, render_ms=round(render_ms, 1), png_bytes=len(art.png))
+        log.info("ritual_queued", steps=steps, items=run.item_ids, render_ms=round(render_ms, 1),
+                 png_bytes=len(art.png))
 
         file_limit = ctx.guild.filesize_limit if ctx.guild else DEFAULT_FILE_LIMIT
         note = ""

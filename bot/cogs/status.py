@@ -52,7 +52,8 @@ class Status(commands.Cog):
             counts = await bot.archive.outbox.counts()
 
         healthy = problem is None
-        embed = discord.Embed(title="Helix status", colour=discord.Colour.green() if healthy else discord.Colour.orange())
+        colour = discord.Colour.green() if healthy else discord.Colour.orange()
+        embed = discord.Embed(title="Helix status", colour=colour)
         embed.add_field(name="Version", value=bot.version)
         embed.add_field(name="Uptime", value=human_duration(bot.uptime_s))
         embed.add_field(name="Gateway latency", value=latency_ms(bot.latency))
@@ -61,7 +62,8 @@ class Status(commands.Cog):
         embed.add_field(name="Archive remote", value=remote_line, inline=False)
         embed.add_field(name="Remote health", value="ok" if healthy else f"⚠️ {problem}", inline=False)
         if info and info.free_bytes is not None:
-            embed.add_field(name="Space", value=f"{human_size(info.used_bytes)} used, {human_size(info.free_bytes)} free")
+            space = f"{human_size(info.used_bytes)} used, {human_size(info.free_bytes)} free"
+            embed.add_field(name="Space", value=space)
         embed.add_field(name="rclone", value=svc.rclone_version)
         if counts is not None:
             oldest = f", oldest waiting {human_duration(counts.oldest_pending_age_s)}" \
