@@ -271,7 +271,7 @@ def check_settings(env: Mapping[str, str], sync: _Sync) -> list[Finding]:
     else:
         findings += [problem(p) for p in check_env(env)]
     if not [f for f in findings if f.level == "problem"]:
-        findings.append(ok("DISCORD_*, HELIX_*, PORT and LOG_* settings are valid"))
+        findings.append(ok("HELIX_*, PORT and LOG_* settings are valid"))
     return findings
 
 
