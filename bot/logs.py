@@ -123,12 +123,18 @@ _RAILWAY_LEVEL = {"warning": "warn", "critical": "error", "exception": "error", 
 
 
 def _railway_fields(_logger: Any, _name: str, event_dict: dict[str, Any]) -> dict[str, Any]:
-    """Railway's structured logs read ``message`` and a level among debug/info/warn/error."""
-    level = str(event_dict.get("level", "info")).lower()
-    event_dict["level"] = _RAILWAY_LEVEL.get(level, level)
-    if "event" in event_dict:
-        event_dict["message"] = event_dict.pop("event")
-    return event_dict
+    """Railway's structured logs read ``message`` and a level among debug/info/warn/error.
+
+    The usual keys go first so a raw line (``railway logs``) reads left to right.
+    """
+    level = str(event_dict.pop("level", "info")).lower()
+    head = {
+        "timestamp": event_dict.pop("timestamp", None),
+        "level": _RAILWAY_LEVEL.get(level, level),
+        "logger": event_dict.pop("logger", None),
+        "message": event_dict.pop("event", None),
+    }
+    return {**{k: v for k, v in head.items() if v is not None}, **event_dict}
 
 
 def check_env(env: Mapping[str, str] | None = None) -> list[str]:
