@@ -40,6 +40,23 @@ class Restarting(commands.CheckFailure):
     """Raised for every command once a stop has begun: the user should come back in a minute."""
 
 
+def bind_command_context(ctx: commands.Context) -> None:
+    """Every log line about a command carries who, where, what, and a request id to group them.
+
+    The id is stored on the context, so the error handler (another task) logs under the same id.
+    """
+    request_id = getattr(ctx, "helix_request_id", None) or secrets.token_hex(6)
+    ctx.helix_request_id = request_id  # type: ignore[attr-defined]
+    structlog.contextvars.bind_contextvars(
+        request_id=request_id,
+        command=ctx.command.qualified_name if ctx.command else None,
+        guild=ctx.guild.id if ctx.guild else None,
+        channel=ctx.channel.id if ctx.channel else None,
+        user_id=ctx.author.id,
+        via="slash" if ctx.interaction else "prefix",
+    )
+
+
 class HelixBot(commands.Bot):
     def __init__(self, settings: Settings, *, archive: Archive | None = None, **options: Any) -> None:
         intents = discord.Intents.default()
@@ -74,15 +91,7 @@ class HelixBot(commands.Bot):
         worker.on_progress = self._archive_progress
 
     async def _bind_log_context(self, ctx: commands.Context) -> None:
-        """Every log line about a command carries who, where, what, and a request id to group them."""
-        structlog.contextvars.bind_contextvars(
-            request_id=secrets.token_hex(6),
-            command=ctx.command.qualified_name if ctx.command else None,
-            guild=ctx.guild.id if ctx.guild else None,
-            channel=ctx.channel.id if ctx.channel else None,
-            user_id=ctx.author.id,
-            via="slash" if ctx.interaction else "prefix",
-        )
+        bind_command_context(ctx)
         log.info("command_start")
 
     async def _not_stopping(self, ctx: commands.Context) -> bool:
@@ -94,16 +103,25 @@ class HelixBot(commands.Bot):
         # Health first: Railway polls /health during the deploy, before the Discord login completes.
         if self.settings.health:
             await self._start_health()
-        if self.archive is None:
-            self.archive = Archive(self.settings.sync)
-            self._wire(self.archive)
-            await self.archive.start()
+        await self.open_archive()
         for ext in EXTENSIONS:
             try:
                 await self.load_extension(ext)
             except Exception as exc:  # one broken cog must not take the bot down
                 self.failed_extensions[ext] = f"{type(exc).__name__}: {exc}"
                 log.exception("extension_failed", extension=ext)
+
+    async def open_archive(self) -> None:
+        """Create and start the bot's own archive, unless one was handed in or opened already.
+
+        ``python -m bot run`` calls this before the Discord login, so a data directory that cannot
+        be written ends the start with one sentence (a SyncError) instead of after a login.
+        """
+        if self.archive is None:
+            archive = Archive(self.settings.sync)
+            self._wire(archive)
+            await archive.start()
+            self.archive = archive
 
     async def _start_health(self) -> None:
         from bot.health import HealthServer
@@ -156,6 +174,10 @@ class HelixBot(commands.Bot):
             return
         self.stopping = True
         log.info("stopping", grace_s=self.settings.stop_grace_s)
+        if self.archive is not None:
+            # While the upload in flight gets its grace the gateway stays up, so commands sent now
+            # are answered "restarting". This holds for an archive handed in too (SimCord, tests).
+            await self.archive.worker.stop(self.settings.stop_grace_s)
         await self.close()
 
     async def close(self) -> None:

@@ -19,7 +19,8 @@ HELP = ("Type as a user: !status, !heartbeat, !ritual 42, /ritual steps:7, !test
 
 async def run_play(base: Settings, data_dir: Path | None = None) -> int:
     settings = demo_settings(base, data_dir or Path(base.sync.data_dir) / "play")
-    async with simulated_guild(settings) as world:
+    # A typo is a normal part of playing: user errors must not be re-raised when the session ends.
+    async with simulated_guild(settings, check_errors=False) as world:
         await world.say(world.owner, "!sync")
         print(HELP)
         who = "alice"

@@ -14,7 +14,7 @@ import structlog
 from discord import app_commands
 from discord.ext import commands
 
-from bot.helix import HelixBot, Restarting
+from bot.helix import HelixBot, Restarting, bind_command_context
 from bot.replies import answer
 from sync.errors import SyncError
 
@@ -81,6 +81,7 @@ class Errors(commands.Cog):
 
     @commands.Cog.listener()
     async def on_command_error(self, ctx: commands.Context, error: commands.CommandError) -> None:
+        bind_command_context(ctx)
         if isinstance(error, commands.CommandNotFound):
             if ctx.invoked_with and len(ctx.invoked_with) <= 32 and ctx.invoked_with.isascii():
                 await answer(ctx, f"There is no command `{ctx.invoked_with}`: "
