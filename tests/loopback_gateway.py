@@ -72,7 +72,7 @@ import threading
 import time
 import uuid
 import zlib
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -146,8 +146,9 @@ class _Session:
 class LoopbackDiscord:
     """A fake Discord on 127.0.0.1 for one discord.py client at a time; see the module docstring."""
 
-    def __init__(self, *, heartbeat_interval_ms: int = 41250) -> None:
+    def __init__(self, *, heartbeat_interval_ms: int = 41250, valid_token: str | None = None) -> None:
         self.heartbeat_interval_ms = heartbeat_interval_ms
+        self.valid_token = valid_token  # None: any token logs in; else others get 401, as Discord answers
         self._ids = itertools.count()
         self.guild_id = self._snowflake()
         self.channel_id = self._snowflake()
@@ -211,7 +212,7 @@ class LoopbackDiscord:
         app = web.Application()
         v10 = "/api/v10"
         app.router.add_get("/ws", self._gateway)
-        app.router.add_get(f"{v10}/users/@me", self._static(lambda: self.bot_user))
+        app.router.add_get(f"{v10}/users/@me", self._users_me)
         app.router.add_get(f"{v10}/applications/@me", self._static(self._application))
         app.router.add_get(f"{v10}/oauth2/applications/@me", self._static(self._application))
         app.router.add_get(f"{v10}/gateway", self._static(lambda: {"url": self.gateway_url}))
@@ -554,6 +555,22 @@ class LoopbackDiscord:
             return web.Response(status=204) if body is None else LoopbackDiscord._json(body)
 
         return handler
+
+    async def _users_me(self, request: web.Request) -> web.Response:
+        """Login: discord.py's first request; a wrong token gets Discord's 401."""
+        if self.valid_token is not None and request.headers.get("Authorization") != f"Bot {self.valid_token}":
+            return self._json({"message": "401: Unauthorized", "code": 0}, status=401)
+        return self._json(self.bot_user)
+
+    @contextlib.contextmanager
+    def pointed(self) -> Iterator[None]:
+        """Point discord.py's global REST and gateway URLs here, for code that starts a client itself."""
+        old_base, old_gateway = Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY
+        Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY = self.api_base, yarl.URL(self.gateway_url)
+        try:
+            yield
+        finally:
+            Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY = old_base, old_gateway
 
     async def _unknown_route(self, request: web.Request) -> web.Response:
         self._record(self._unknown, (request.method, request.path))
