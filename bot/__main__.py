@@ -22,14 +22,41 @@ from sync.errors import SyncError
 log = structlog.get_logger("helix.bot")
 
 
+def install_stop_handlers(bot) -> asyncio.Future[None]:
+    """SIGTERM and SIGINT start ``bot.shutdown()``; the future is done when that stop has finished.
+
+    Also used by ``tests/fault_bot.py``, so the fault tests stop the bot exactly as Railway does.
+    """
+    loop = asyncio.get_running_loop()
+    stopped: asyncio.Future[None] = loop.create_future()
+
+    def finished(task: asyncio.Task[None]) -> None:
+        if not stopped.done():
+            stopped.set_result(None)
+
+    def on_signal(sig: signal.Signals) -> None:
+        log.info("signal", signal=sig.name)
+        task = asyncio.ensure_future(bot.shutdown())
+        _stopping_tasks.add(task)  # the loop keeps only a weak reference to a task
+        task.add_done_callback(_stopping_tasks.discard)
+        task.add_done_callback(finished)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, on_signal, sig)
+    return stopped
+
+
+_stopping_tasks: set[asyncio.Task[None]] = set()
+
+
 async def _run(settings) -> int:
     from bot.helix import HelixBot
 
     async with HelixBot(settings) as bot:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, lambda s=sig: (log.info("signal", signal=s.name),
-                                                         asyncio.ensure_future(bot.shutdown())))
+        install_stop_handlers(bot)
+        # The archive (outbox, rclone) opens before the login: a data directory that cannot be
+        # written or a missing rclone ends the start with one sentence, not after a Discord login.
+        await bot.open_archive()
         try:
             await bot.start(settings.discord_token)
         except discord.LoginFailure:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import json
 import os
 import secrets
@@ -135,8 +136,10 @@ class Outbox:
 
     def _unwritable(self, exc: BaseException) -> OutboxError:
         reason = getattr(exc, "strerror", None) or str(exc)
-        return OutboxError(f"Helix cannot write its data directory {self.data_dir} ({reason}): "
-                           "free some space or make HELIX_DATA_DIR point to a writable folder.", detail=str(exc))
+        full = getattr(exc, "errno", None) == errno.ENOSPC or "full" in reason.lower()
+        fix = "free some space there" if full else "make HELIX_DATA_DIR point to a writable folder"
+        return OutboxError(f"Helix cannot write its data directory {self.data_dir} ({reason}): {fix}.",
+                           detail=str(exc))
 
     # -- the public API ------------------------------------------------------------------------
 
