@@ -24,7 +24,7 @@ RUN pip install --no-cache-dir -r requirements.txt
 # and tests/test_dockerfile.py fails if a package the app imports has no COPY line here.
 COPY bot/ bot/
 COPY sync/ sync/
-COPY deploy_v15.3.sh pyproject.toml ./
+COPY deploy_v15.3.sh ./
 
 # A fixed non-root user. /app/data works without a volume (wiped at each deploy); a Railway volume
 # mounted there at run time belongs to root, and the preflight then says exactly what to set.
