@@ -94,15 +94,16 @@ async def test_a_failing_readiness_check_answers_503_with_the_reason_redacted(
 async def test_a_hung_readiness_check_answers_503_and_health_keeps_answering(
     serve: Callable[..., Awaitable[Poller]],
 ) -> None:
-    release = asyncio.Event()
+    entered, release = asyncio.Event(), asyncio.Event()
 
     async def hangs() -> tuple[bool, dict]:
+        entered.set()
         await release.wait()
         return True, {}
 
-    poller = await serve(hangs, ready_timeout=0.5)
+    poller = await serve(hangs, ready_timeout=1)
     pending = asyncio.create_task(poller.get("/ready"))
-    await asyncio.sleep(0)  # let the /ready request start before asking /health
+    await entered.wait()  # the readiness check is now hanging inside the server
     assert (await poller.get("/health"))[0] == 200
     status, body = await pending
     assert status == 503 and "took over" in body["error"]
