@@ -33,7 +33,7 @@ def free_port() -> int:
 
 def obscure(password: str) -> str:
     """What an operator does by hand: ``rclone obscure 'password'``."""
-    out = subprocess.run([find_rclone(), "obscure", password], capture_output=True, text=True, check=True)
+    out = subprocess.run([find_rclone(), "obscure", "--", password], capture_output=True, text=True, check=True)
     return out.stdout.strip()
 
 
