@@ -30,7 +30,7 @@ import os
 import re
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from bot.preflight_packages import Finding, check_own_modules, check_requirements, ok, problem, warning
@@ -334,12 +334,13 @@ def run_checks(mode: str, env: Mapping[str, str] | None = None, requirements: Pa
 
 def report(findings: list[Finding], mode: str) -> int:
     """Print ok and warning lines to stdout, problems (each one line) to stderr; return the exit code."""
+    clean = _redactor()
     problems = [f for f in findings if f.level == "problem"]
     for f in findings:
         if f.level != "problem":
-            print(f"{f.level}: {f.text}", flush=True)
+            print(clean(f"{f.level}: {f.text}"), flush=True)
     for f in problems:
-        print(f"problem: {' '.join(f.text.split())}", file=sys.stderr, flush=True)
+        print(clean(f"problem: {' '.join(f.text.split())}"), file=sys.stderr, flush=True)
     if problems:
         count = "1 problem" if len(problems) == 1 else f"{len(problems)} problems"
         print(f"preflight ({mode}): {count} found; Helix does not start until they are fixed.",
@@ -347,6 +348,16 @@ def report(findings: list[Finding], mode: str) -> int:
         return 1
     print(f"preflight ({mode}): all checks passed.", flush=True)
     return 0
+
+
+def _redactor() -> Callable[[str], str]:
+    """The log redaction, when structlog is there to import bot.logs: a finding may quote a value."""
+    try:
+        from bot.logs import redact, refresh_secrets
+    except Exception:  # structlog missing: reported with the packages; findings never quote secrets anyway
+        return lambda text: text
+    refresh_secrets()
+    return redact
 
 
 def _load_dotenv() -> None:
