@@ -36,6 +36,10 @@ EXTENSIONS = (
 )
 
 
+# /ready trusts an answer from the archive remote for this long before asking it again.
+READY_WINDOW_S = 90.0
+
+
 class Restarting(commands.CheckFailure):
     """Raised for every command once a stop has begun: the user should come back in a minute."""
 
@@ -77,6 +81,7 @@ class HelixBot(commands.Bot):
         self.started_at = time.perf_counter()  # SimCord virtualises time.monotonic
         self.stopping = False
         self.failed_extensions: dict[str, str] = {}
+        self.ready_window_s = READY_WINDOW_S
         self.add_check(self._not_stopping)
         self.before_invoke(self._bind_log_context)
         if archive is not None:
@@ -133,10 +138,10 @@ class HelixBot(commands.Bot):
         """Ready = connected to the gateway and the archive remote answered recently."""
         svc = self.archive.service if self.archive else None
         last_ok = svc.last_ok_at if svc else None
-        recent = last_ok is not None and time.time() - last_ok < 600
+        recent = last_ok is not None and time.time() - last_ok < self.ready_window_s
         if svc is not None and not recent:
             with contextlib.suppress(SyncError, TimeoutError):
-                await asyncio.wait_for(svc.about(), 3.0)
+                await asyncio.wait_for(svc.ping(), 3.0)
                 recent = True
         body = {
             "gateway": self.is_ready() and not self.is_closed(),

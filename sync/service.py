@@ -354,15 +354,35 @@ class SyncService:
                 return str(section["type"])  # only the type: the section also holds credentials
         return "unknown"
 
+    async def ping(self, timeout_s: float = 10.0) -> None:
+        """A cheap live call that fails when the remote is unreachable or refuses us.
+
+        A missing root folder still counts as an answer: the remote is up, the folder comes with
+        the first archive.
+        """
+        try:
+            await self.rc.call("operations/list", {"fs": self.root.fs, "remote": "", "opt": {"dirsOnly": True}},
+                               timeout_s=timeout_s)
+        except NotFoundError:
+            pass
+        except SyncError as exc:
+            self.last_error = exc
+            raise
+        self.last_ok_at = time.time()
+
     async def about(self) -> RemoteInfo:
-        """Where archives go and how much room is left; never the remote's credentials."""
+        """Where archives go and how much room is left; never the remote's credentials.
+
+        Raises the remote's error when it does not answer, so a caller never reports a dead
+        remote as healthy from cached details.
+        """
         total = used = free = None
+        await self.ping()
         info = await self.fsinfo()
         if info.get("Features", {}).get("About"):
             with contextlib.suppress(SyncError):
                 usage = await self.rc.call("operations/about", {"fs": self.root.fs}, timeout_s=30)
                 total, used, free = usage.get("total"), usage.get("used"), usage.get("free")
-        self.last_ok_at = time.time()
         return RemoteInfo(self.root.display, await self.backend_type(), self.rclone_version, total, used, free)
 
     async def probe(self) -> ProbeReport:
