@@ -69,3 +69,8 @@ def write_file(tmp_path: Path):
         return path
 
     return make
+
+
+# The bot under SimCord (local_world, webdav_world, archive_world, helix_logs) and its helpers. Loaded
+# here, before any test module imports it, so pytest rewrites its asserts into readable failures.
+pytest_plugins = ("tests.bot_world",)

@@ -1,0 +1,191 @@
+"""Fixtures for the bot's tests: the real HelixBot in a SimCord guild, archiving to a real remote.
+
+``world`` is what ``python -m bot demo`` runs: ``bot.simulation.simulated_guild`` around real
+rclone. Two archives are offered: the embedded default (a local folder under the data dir) and a
+loopback WebDAV server (``rclone serve webdav`` with a password), which a test may stop and start
+to take "the cloud" down and bring it back. Slash commands are published with the owner's
+``!sync`` before the test starts, as an operator does once after inviting the bot.
+
+``tests/conftest.py`` loads this module as a plugin, so every test module can ask for these fixtures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import json
+import logging
+import re
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+import structlog
+from PIL import Image
+
+from bot import logs
+from bot.settings import Settings
+from bot.simulation import World, simulated_guild
+from sync.outbox import STATES
+from sync.settings import SyncSettings
+from tests.remotes import LoopbackRemote
+
+COOLDOWN_S = 30
+DRAIN_S = 30.0
+_MESSAGE_PATH = re.compile(r"^/(channels/\d+/messages(/\d+)?|webhooks/\d+/[^/]+(/messages/(\d+|@original))?)$")
+
+
+def bot_settings(sync: SyncSettings, **overrides: Any) -> Settings:
+    """The bot as the demo runs it (no health port, no periodic heartbeat), quick to retry."""
+    sync = replace(sync, outbox_retry_base_s=0.1, outbox_retry_cap_s=0.5)
+    return replace(Settings(health=False, heartbeat_minutes=0, ritual_cooldown_s=COOLDOWN_S, stop_grace_s=5,
+                            sync=sync), **overrides)
+
+
+@pytest_asyncio.fixture
+async def local_world(data_dir: Path) -> AsyncIterator[World]:
+    """Helix archiving to the embedded default: a folder at ``<data_dir>/archive``."""
+    sync = SyncSettings(data_dir=data_dir, retries=1, retry_base_s=0.05)
+    async for world in hosted_world(bot_settings(sync)):
+        yield world
+
+
+@pytest_asyncio.fixture
+async def webdav_world(webdav: LoopbackRemote, data_dir: Path) -> AsyncIterator[World]:
+    """Helix archiving to a password-protected WebDAV server on 127.0.0.1 (the ``webdav`` fixture)."""
+    async for world in hosted_world(bot_settings(webdav.settings(data_dir))):
+        yield world
+
+
+@pytest_asyncio.fixture(params=["local", "webdav"])
+async def archive_world(request: pytest.FixtureRequest, data_dir: Path) -> AsyncIterator[World]:
+    """The same test against each kind of archive: the local folder, then the WebDAV server.
+
+    The served folder is ``world.storage`` (where a test looks for what landed).
+    """
+    if request.param == "webdav":
+        remote: LoopbackRemote = request.getfixturevalue("webdav")
+        sync, storage = remote.settings(data_dir), remote.storage
+    else:
+        sync = SyncSettings(data_dir=data_dir, retries=1, retry_base_s=0.05)
+        storage = sync.archive_dir
+    async for world in hosted_world(bot_settings(sync)):
+        world.storage = storage  # type: ignore[attr-defined]
+        yield world
+
+
+async def hosted_world(settings: Settings) -> AsyncIterator[World]:
+    """``simulated_guild`` kept open by one task from the fixture's setup to its teardown.
+
+    pytest-asyncio runs a fixture's setup and teardown in different contexts, and SimCord's
+    ``run()`` resets a context variable on exit that it set on entry: one task must do both. A
+    bot error SimCord caught during the test is re-raised here, at teardown (``check_errors``).
+    """
+    ready: asyncio.Future[World] = asyncio.get_running_loop().create_future()
+    finished = asyncio.Event()
+
+    async def host() -> None:
+        async with simulated_guild(settings) as world:
+            lines = await world.say(world.owner, "!sync")  # what an operator does once after the invite
+            assert any("Synced 4 slash commands" in line for line in lines), lines
+            ready.set_result(world)
+            await finished.wait()
+
+    task = asyncio.create_task(host(), name="helix-simulated-guild")
+    await asyncio.wait({task, ready}, return_when=asyncio.FIRST_COMPLETED)
+    if not ready.done():
+        task.result()  # the world failed to start: raise why
+    try:
+        yield ready.result()
+    finally:
+        finished.set()
+        await task
+
+
+@pytest.fixture
+def helix_logs() -> Iterator[io.StringIO]:
+    """Helix's real log pipeline (JSON lines, redacted) writing to a buffer the test can read."""
+    stream = io.StringIO()
+    logs.configure(level="INFO", fmt="json", stream=stream)
+    try:
+        yield stream
+    finally:
+        root = logging.getLogger()
+        for handler in list(root.handlers):
+            if handler.get_name() == "helix":
+                root.removeHandler(handler)
+        root.setLevel(logging.WARNING)
+        structlog.reset_defaults()
+
+
+def log_records(stream: io.StringIO) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in stream.getvalue().splitlines() if line.startswith("{")]
+
+
+# -- what the bot did, read back from SimCord ---------------------------------------------------
+
+
+def bot_messages(world: World, since: int = 0) -> list[dict[str, Any]]:
+    """Messages the bot posted or edited since HTTP request ``since``, as sent: method, path, content, embeds.
+
+    A message is a POST or PATCH to a channel, an interaction callback with data, or a webhook
+    (interaction followup or edit of the original response).
+    """
+    out = []
+    for req in world.env.http_requests[since:]:
+        path = req.path.split("?")[0]
+        if req.method not in ("POST", "PATCH") or not isinstance(req.json, dict):
+            continue
+        if path.endswith("/callback"):
+            if isinstance(req.json.get("data"), dict):
+                out.append({"method": req.method, "path": path, **req.json["data"]})
+        elif _MESSAGE_PATH.match(path):
+            out.append({"method": req.method, "path": path, **req.json})
+    return out
+
+
+def answers(world: World, since: int = 0) -> list[dict[str, Any]]:
+    """The bot's answers (new messages and interaction replies), not its edits nor a bare 'thinking…'."""
+    return [m for m in bot_messages(world, since)
+            if m["method"] == "POST" and (m.get("content") or m.get("embeds"))]
+
+
+async def wait_until(predicate: Callable[[], Any], within: float = DRAIN_S, what: str = "condition") -> Any:
+    """Wait for something another task will do (the outbox worker's edit), checking every 20 ms."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not (value := predicate()):
+        if loop.time() > deadline:
+            raise AssertionError(f"{what}: not true within {within} s")
+        await asyncio.sleep(0.02)
+    return value
+
+
+async def outbox_counts(world: World) -> dict[str, int]:
+    counts = await world.archive.outbox.counts()
+    return {state: getattr(counts, state) for state in STATES}
+
+
+async def drained(world: World) -> None:
+    assert await world.archive.worker.drain(DRAIN_S), "the outbox did not drain"
+
+
+def check_ritual_pair(storage: Path, png_name: str, steps: int) -> dict[str, Any]:
+    """The archived PNG decodes and matches its manifest; returns the manifest."""
+    [png] = storage.glob(f"rituals/*/*/*/{png_name}")
+    manifest_path = png.with_suffix(".json")
+    assert manifest_path.is_file(), f"no manifest next to {png}"
+    manifest = json.loads(manifest_path.read_text())
+    data = png.read_bytes()
+    assert manifest["steps"] == steps
+    assert manifest["png_sha256"] == hashlib.sha256(data).hexdigest()
+    with Image.open(io.BytesIO(data)) as image:
+        image.verify()
+    with Image.open(io.BytesIO(data)) as image:
+        image.load()
+        assert image.format == "PNG" and min(image.size) >= 256
+    return manifest
