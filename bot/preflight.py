@@ -163,7 +163,7 @@ def check_data_dir(env: Mapping[str, str]) -> list[Finding]:
     elif not volume and on_railway(env):
         findings.append(warning(
             f"No Railway volume is attached, so {target} is wiped at every deploy and archives still queued in "
-            f"the outbox are lost: attach a volume mounted at {target} (docs/DEPLOY.md)."))
+            f"the outbox are lost: attach a volume mounted at {target} (README: Deploy on Railway)."))
     return findings
 
 
