@@ -12,6 +12,7 @@ to take "the cloud" down and bring it back. Slash commands are published with th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import io
 import json
@@ -20,7 +21,7 @@ import re
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import pytest_asyncio
@@ -28,14 +29,18 @@ import structlog
 from PIL import Image
 
 from bot import logs
+from bot.helix import HelixBot
 from bot.settings import Settings
 from bot.simulation import World, simulated_guild
+from sync.archive import Archive
 from sync.outbox import STATES
 from sync.settings import SyncSettings
+from tests.loopback_gateway import LoopbackDiscord
 from tests.remotes import LoopbackRemote
 
 COOLDOWN_S = 30
 DRAIN_S = 30.0
+T = TypeVar("T")
 _MESSAGE_PATH = re.compile(r"^/(channels/\d+/messages(/\d+)?|webhooks/\d+/[^/]+(/messages/(\d+|@original))?)$")
 
 
@@ -79,31 +84,63 @@ async def archive_world(request: pytest.FixtureRequest, data_dir: Path) -> Async
 
 
 async def hosted_world(settings: Settings) -> AsyncIterator[World]:
-    """``simulated_guild`` kept open by one task from the fixture's setup to its teardown.
+    """``simulated_guild`` with the slash commands published, kept open from a fixture's setup to its teardown.
 
-    pytest-asyncio runs a fixture's setup and teardown in different contexts, and SimCord's
-    ``run()`` resets a context variable on exit that it set on entry: one task must do both. A
-    bot error SimCord caught during the test is re-raised here, at teardown (``check_errors``).
+    A bot error SimCord caught during the test is re-raised at teardown (``check_errors``).
     """
-    ready: asyncio.Future[World] = asyncio.get_running_loop().create_future()
-    finished = asyncio.Event()
 
-    async def host() -> None:
+    @contextlib.asynccontextmanager
+    async def world_with_slash_commands() -> AsyncIterator[World]:
         async with simulated_guild(settings) as world:
             lines = await world.say(world.owner, "!sync")  # what an operator does once after the invite
             assert any("Synced 4 slash commands" in line for line in lines), lines
-            ready.set_result(world)
+            yield world
+
+    async for world in hosted(world_with_slash_commands()):
+        yield world
+
+
+async def hosted(manager: contextlib.AbstractAsyncContextManager[T]) -> AsyncIterator[T]:
+    """Enter and exit ``manager`` in one task that lives from a fixture's setup to its teardown.
+
+    pytest-asyncio runs a fixture's setup and its teardown in different contexts, and SimCord's
+    ``run()`` resets on exit a context variable it set on entry: the same task must do both.
+    """
+    ready: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+    finished = asyncio.Event()
+
+    async def host() -> None:
+        async with manager as value:
+            ready.set_result(value)
             await finished.wait()
 
-    task = asyncio.create_task(host(), name="helix-simulated-guild")
+    task = asyncio.create_task(host(), name="helix-test-host")
     await asyncio.wait({task, ready}, return_when=asyncio.FIRST_COMPLETED)
     if not ready.done():
-        task.result()  # the world failed to start: raise why
+        task.result()  # it failed to start: raise why
     try:
         yield ready.result()
     finally:
         finished.set()
         await task
+
+
+@contextlib.asynccontextmanager
+async def helix_on_loopback_discord(settings: Settings, heartbeat_interval_ms: int = 500,
+                                    ) -> AsyncIterator[tuple[LoopbackDiscord, HelixBot]]:
+    """The real HelixBot logged in to a loopback Discord over a real websocket (see tests/loopback_gateway.py).
+
+    The archive is started outside the bot and handed in, as the demo does; the bot wires its
+    hooks to the worker before the worker starts.
+    """
+    archive = Archive(settings.sync)
+    bot = HelixBot(settings, archive=archive, guild_ready_timeout=0.1)
+    await archive.start()
+    try:
+        async with LoopbackDiscord(heartbeat_interval_ms=heartbeat_interval_ms) as fake, fake.client(bot):
+            yield fake, bot
+    finally:
+        await archive.close(grace_s=settings.stop_grace_s)
 
 
 @pytest.fixture

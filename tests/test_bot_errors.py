@@ -25,6 +25,7 @@ from tests.bot_world import (
     bot_settings,
     check_ritual_pair,
     drained,
+    helix_on_loopback_discord,
     hosted_world,
     log_records,
     outbox_counts,
@@ -111,6 +112,25 @@ async def test_a_bad_ritual_gets_one_sentence_and_nothing_is_archived(shared_wor
     assert archived_files(world) == []
     tmp = Path(world.archive.settings.data_dir) / "tmp"
     assert not tmp.exists() or not any(tmp.iterdir()), "a refused ritual must render nothing"
+
+
+async def test_a_4000_character_argument_gets_one_sentence_and_nothing_is_archived(data_dir: Path) -> None:
+    """Discord lets Nitro users send 4000 characters (SimCord models the 2000 of everyone else)."""
+    arguments = ("9" * 3992, "x" * 3992)
+    async with helix_on_loopback_discord(bot_settings(SyncSettings(data_dir=data_dir))) as (fake, bot):
+        for argument in arguments:
+            await fake.ask(f"!ritual {argument}")
+        counts = await bot.archive.outbox.counts()
+
+    # Leaving the block waited for every command handler still running: this is all the bot ever said.
+    replies = fake.sent_messages
+    assert [r["action"] for r in replies] == ["create"] * len(arguments), replies
+    for reply, argument in zip(replies, arguments, strict=True):
+        assert_one_sentence(reply["content"])
+        assert "`steps` must be a whole number from 1 to 10000" in reply["content"], reply["content"]
+        assert argument[:20] not in reply["content"], "the argument is not echoed back"
+    assert (counts.pending, counts.uploading, counts.done, counts.failed) == (0, 0, 0, 0)
+    assert list(data_dir.rglob("*.png")) == [] and list(data_dir.rglob("*.json")) == [], "nothing rendered"
 
 
 # -- who may do what ----------------------------------------------------------------------------

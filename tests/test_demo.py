@@ -1,0 +1,40 @@
+"""``python -m bot demo``, run the way the README tells a newcomer to: no token, no cloud account."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from bot.demo import SCRIPT
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def newcomer_env(data_dir: Path) -> dict[str, str]:
+    """This machine's environment without any Helix, rclone remote or Discord settings."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("HELIX_", "RCLONE_", "DISCORD_", "LOG_", "PYTEST"))}
+    return {**env, "HELIX_DATA_DIR": str(data_dir), "PYTHONPATH": str(REPO)}
+
+
+def test_the_demo_runs_every_command_and_verifies_the_archive(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+
+    done = subprocess.run([sys.executable, "-m", "bot", "demo"], cwd=REPO, env=newcomer_env(data_dir),
+                          capture_output=True, text=True, timeout=120)
+
+    out = done.stdout
+    assert done.returncode == 0, f"exit {done.returncode}\n{out}\n{done.stderr}"
+    for who, text in SCRIPT:
+        assert f"{who} › {text}\n" in out, f"{text} is not in the transcript:\n{out}"
+    assert len(SCRIPT) == 6 and {text.split()[0] for _, text in SCRIPT} >= {
+        "!sync", "!status", "!heartbeat", "!testmega", "!ritual", "/ritual"}
+    assert "(no answer)" not in out and "Traceback" not in out + done.stderr
+    checks = re.findall(r"^  ok  (\S+\.png)  sha256 [0-9a-f]{16}…  steps=(\d+)$", out, re.MULTILINE)
+    assert sorted(int(steps) for _, steps in checks) == [7, 108], out
+    assert re.search(r"^demo ok: 6 commands answered", out, re.MULTILINE), out
+    for remote_png, _ in checks:
+        assert Path(remote_png).is_file() and Path(remote_png).is_relative_to(data_dir), remote_png
