@@ -42,6 +42,7 @@ REMOTE_WIDE_KINDS = frozenset({"auth", "quota", "remote_not_configured", "config
 # SyncService stages uploads as "<rel>.helix-partial-<hex>" (see SyncService._archive_once).
 PARTIAL_MARK = ".helix-partial-"
 HOOK_TIMEOUT_S = 15.0
+CLEANUP_S = 2.0  # how long stop() lets a cut-short upload clean up before interrupting that too
 
 DoneHook = Callable[[OutboxItem, ArchiveResult], Awaitable[None]]
 FailedHook = Callable[[OutboxItem, SyncError], Awaitable[None]]
@@ -124,8 +125,13 @@ class OutboxWorker:
             if not done:
                 log.warning("outbox_upload_cut_short", id=self.current.id if self.current else None, grace_s=grace_s)
                 upload.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await upload
+                # The upload's own cleanup (stop the rclone job, delete its partial) gets a short while,
+                # not the 30 s a busy remote may take: the stop must end within the deploy's drain time.
+                # A partial left behind is swept by the item's next attempt; the item is requeued anyway.
+                done, _ = await asyncio.wait({upload}, timeout=CLEANUP_S)
+                if not done:
+                    upload.cancel()
+                    await asyncio.wait({upload}, timeout=CLEANUP_S)
         task, self._task = self._task, None
         if task is not None:
             # The loop notices _stopping within one database call; cancel only if it does not.

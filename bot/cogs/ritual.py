@@ -110,30 +110,38 @@ class Ritual(commands.Cog):
         header = f"🌀 **Ritual of {steps} steps** · {art.manifest.get('figure', '')} · rendered in {render_ms:.0f} ms"
         run = RitualRun(steps=steps, header=header, started=time.perf_counter())
         self._runs[group] = run
-        try:
-            items = await bot.archive.outbox.enqueue_many(
-                [(png_path, f"{rel}.png"), (json_path, f"{rel}.json")], kind="ritual", group=group,
-                meta={"channel_id": ctx.channel.id, "user_id": ctx.author.id, "steps": steps}, move=True)
-        except BaseException:
-            self._runs.pop(group, None)
-            raise
-        run.item_ids = [i.id for i in items]
-        log.info("ritual_queued", steps=steps, items=run.item_ids, render_ms=round(render_ms, 1),
-                 png_bytes=len(art.png))
-
-        file_limit = ctx.guild.filesize_limit if ctx.guild else DEFAULT_FILE_LIMIT
-        note = ""
-        file = None
-        if len(art.png) <= file_limit:
-            file = discord.File(io.BytesIO(art.png), filename=f"{stem}.png")
-        else:
-            note = f"\n(the image is {human_size(len(art.png))}, over this server's {human_size(file_limit)} " \
-                   "upload limit: it is only archived)"
-        ids = " and ".join(f"#{i}" for i in run.item_ids)
-        run.header += note
+        # The lock is held from the enqueue to the answer: the worker may report on these items
+        # before the answer exists (a remote that is down fails in milliseconds), and that report
+        # must edit the answer, not find nothing to edit.
         async with run.lock:
+            try:
+                items = await bot.archive.outbox.enqueue_many(
+                    [(png_path, f"{rel}.png"), (json_path, f"{rel}.json")], kind="ritual", group=group,
+                    meta={"channel_id": ctx.channel.id, "user_id": ctx.author.id, "steps": steps}, move=True)
+            except BaseException:
+                self._runs.pop(group, None)
+                raise
+            run.item_ids = [i.id for i in items]
+            log.info("ritual_queued", steps=steps, items=run.item_ids, render_ms=round(render_ms, 1),
+                     png_bytes=len(art.png))
+
+            file_limit = ctx.guild.filesize_limit if ctx.guild else DEFAULT_FILE_LIMIT
+            note = ""
+            file = None
+            if len(art.png) <= file_limit:
+                file = discord.File(io.BytesIO(art.png), filename=f"{stem}.png")
+            else:
+                note = f"\n(the image is {human_size(len(art.png))}, over this server's {human_size(file_limit)} " \
+                       "upload limit: it is only archived)"
+            ids = " and ".join(f"#{i}" for i in run.item_ids)
+            run.header += note
+            stuck = await self._waiting_on_remote(run)
+            body = f"📦 queued as {ids} · archiving…" if stuck is None else \
+                f"💾 saved locally, queued as {ids}, will retry: {stuck}"
             # The spacing rule is between edits: the first edit may follow this send at once.
-            run.message = await answer(ctx, f"{header}{note}\n📦 queued as {ids} · archiving…", file=file)
+            run.message = await answer(ctx, f"{header}{note}\n{body}", file=file)
+        if stuck is not None:
+            run.settle("queued")
         if run.message is not None:
             for item_id in run.item_ids:
                 await bot.archive.outbox.update_meta(item_id, message_id=run.message.id)
@@ -190,16 +198,30 @@ class Ritual(commands.Cog):
         finally:
             run.settle("archived")
 
+    async def _waiting_on_remote(self, run: RitualRun) -> str | None:
+        """Why the queue is stalled, when an item ahead of ``run``'s is backing off after a failure."""
+        try:
+            head = await self.bot.archive.outbox.next_pending()
+        except SyncError:  # the items are queued already; only the wording of the answer is at stake
+            return None
+        if head is None or head.id >= min(run.item_ids) or not head.last_error or head.next_attempt_at <= time.time():
+            return None
+        return head.last_error
+
     @commands.Cog.listener()
     async def on_archive_retry(self, item: OutboxItem, error: SyncError, delay_s: float) -> None:
-        run = self._runs.get(item.group or "")
-        if run is None or run.outcome.done():
-            return
-        try:
-            await self._edit(run, f"💾 saved locally, queued as #{item.id}, will retry "
-                                  f"(next try in {human_duration(delay_s)}): {error.hint}", final=True)
-        finally:
-            run.settle("queued")
+        # The queue is ordered and a retryable failure is the remote's, not the item's: every ritual
+        # waiting behind this item is as stuck as the item's own, so each is told now, not at its turn.
+        for run in list(self._runs.values()):
+            if run.outcome.done() or not run.item_ids:
+                continue  # told already, or still being queued (its command answers "will retry" itself)
+            when = f"next try in {human_duration(delay_s)}" if item.id in run.item_ids else f"after #{item.id}"
+            shown = item.id if item.id in run.item_ids else run.item_ids[0]
+            try:
+                await self._edit(run, f"💾 saved locally, queued as #{shown}, will retry ({when}): {error.hint}",
+                                 final=True)
+            finally:
+                run.settle("queued")
 
     @commands.Cog.listener()
     async def on_archive_failed(self, item: OutboxItem, error: SyncError) -> None:
