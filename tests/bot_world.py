@@ -18,6 +18,7 @@ import io
 import json
 import logging
 import re
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -192,11 +193,13 @@ def answers(world: World, since: int = 0) -> list[dict[str, Any]]:
 
 
 async def wait_until(predicate: Callable[[], Any], within: float = DRAIN_S, what: str = "condition") -> Any:
-    """Wait for something another task will do (the outbox worker's edit), checking every 20 ms."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
+    """Wait for something another task will do (the outbox worker's edit), checking every 20 ms.
+
+    The deadline is on ``perf_counter``: SimCord virtualises ``time.monotonic`` (the loop's clock).
+    """
+    deadline = time.perf_counter() + within
     while not (value := predicate()):
-        if loop.time() > deadline:
+        if time.perf_counter() > deadline:
             raise AssertionError(f"{what}: not true within {within} s")
         await asyncio.sleep(0.02)
     return value
