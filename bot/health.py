@@ -95,7 +95,8 @@ class HealthServer:
 
     async def _ready_handler(self, _request: web.Request) -> web.Response:
         try:
-            ok, details = await asyncio.wait_for(self._ready(), self._ready_timeout)
+            async with asyncio.timeout(self._ready_timeout):  # not wait_for: it can swallow a cancel on 3.11
+                ok, details = await self._ready()
         except TimeoutError:
             return _json(503, {"ready": False, "error": f"the readiness check took over {self._ready_timeout:g} s"})
         except Exception as exc:  # an answer is still owed to the poller; the reason goes to it and the log

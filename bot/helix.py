@@ -141,7 +141,8 @@ class HelixBot(commands.Bot):
         recent = last_ok is not None and time.time() - last_ok < self.ready_window_s
         if svc is not None and not recent:
             with contextlib.suppress(SyncError, TimeoutError):
-                await asyncio.wait_for(svc.ping(), 3.0)
+                async with asyncio.timeout(3.0):
+                    await svc.ping()
                 recent = True
         body = {
             "gateway": self.is_ready() and not self.is_closed(),

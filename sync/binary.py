@@ -78,7 +78,8 @@ async def rclone_version(binary: str, timeout_s: float = 30.0) -> tuple[int, int
     except OSError as exc:
         raise BinaryError(f"rclone at {binary} could not be started ({exc.strerror}): {_INSTALL_HINT}.") from None
     try:
-        out, _ = await asyncio.wait_for(proc.communicate(), timeout_s)
+        async with asyncio.timeout(timeout_s):
+            out, _ = await proc.communicate()
     except (TimeoutError, asyncio.CancelledError):
         proc.kill()
         await proc.wait()

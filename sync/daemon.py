@@ -192,8 +192,13 @@ class RcloneDaemon:
     async def wait_ready(self, limit_s: float = 30.0) -> None:
         if self._closing:
             raise DaemonError("The archive service is shutting down: try again after the restart.")
+        if self._ready.is_set():
+            return
         try:
-            await asyncio.wait_for(self._ready.wait(), limit_s)
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+            # arrives as the inner wait completes, and a cancelled upload would then run on.
+            async with asyncio.timeout(limit_s):
+                await self._ready.wait()
         except TimeoutError:
             raise DaemonError("rclone is restarting and did not come back in time: try again in a minute.") \
                 from None
@@ -219,12 +224,14 @@ class RcloneDaemon:
                 with contextlib.suppress(Exception):
                     await self._post_raw("core/quit", {}, timeout_s=1.0)
                 try:
-                    await asyncio.wait_for(proc.wait(), 3.0)
+                    async with asyncio.timeout(3.0):
+                        await proc.wait()
                 except TimeoutError:
                     with contextlib.suppress(ProcessLookupError):
                         proc.terminate()
                     try:
-                        await asyncio.wait_for(proc.wait(), 3.0)
+                        async with asyncio.timeout(3.0):
+                            await proc.wait()
                     except TimeoutError:
                         with contextlib.suppress(ProcessLookupError):
                             proc.kill()

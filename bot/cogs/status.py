@@ -32,7 +32,8 @@ class Status(commands.Cog):
         if self._about is not None and time.monotonic() - self._about_at < ABOUT_CACHE_S:
             return self._about, None
         try:
-            self._about = await asyncio.wait_for(svc.about(), ABOUT_TIMEOUT_S)
+            async with asyncio.timeout(ABOUT_TIMEOUT_S):
+                self._about = await svc.about()
             self._about_at = time.monotonic()
             return self._about, None
         except TimeoutError:
