@@ -40,6 +40,14 @@ EXTENSIONS = (
 READY_WINDOW_S = 90.0
 
 
+class UserFacingError(commands.CommandError):
+    """Raised by cogs with a finished sentence for the user.
+
+    Defined here, not in a cog file: discord.py executes a cog's module anew for each load, so a
+    class defined there is a different class for every bot that loads it.
+    """
+
+
 class Restarting(commands.CheckFailure):
     """Raised for every command once a stop has begun: the user should come back in a minute."""
 

@@ -6,9 +6,8 @@ import discord
 import structlog
 from discord.ext import commands
 
-from bot.cogs.errors import UserFacingError
 from bot.formatting import human_duration, human_size
-from bot.helix import HelixBot
+from bot.helix import HelixBot, UserFacingError
 from bot.replies import answer
 from sync.errors import SyncError
 

@@ -14,15 +14,11 @@ import structlog
 from discord import app_commands
 from discord.ext import commands
 
-from bot.helix import HelixBot, Restarting, bind_command_context
+from bot.helix import HelixBot, Restarting, UserFacingError, bind_command_context
 from bot.replies import answer
 from sync.errors import SyncError
 
 log = structlog.get_logger("helix.bot.errors")
-
-
-class UserFacingError(commands.CommandError):
-    """Raised by cogs with a finished sentence for the user."""
 
 
 def _sentence_for(ctx: commands.Context, error: Exception) -> str | None:

@@ -22,9 +22,8 @@ import discord
 import structlog
 from discord.ext import commands
 
-from bot.cogs.errors import UserFacingError
 from bot.formatting import human_duration, human_size, progress_bar
-from bot.helix import HelixBot
+from bot.helix import HelixBot, UserFacingError
 from bot.replies import answer
 from bot.ritual import RitualSpec, render, seed_for
 from sync.errors import SyncError
@@ -88,8 +87,8 @@ class Ritual(commands.Cog):
         limit = bot.settings.ritual_max_steps
         if not 1 <= steps <= limit:
             ctx.command.reset_cooldown(ctx)  # refused, so nothing was rendered: it must not count
-            raise UserFacingError(f"`steps` must be a whole number from 1 to {limit}: "
-                                  f"for example `{ctx.clean_prefix if ctx.prefix else '/'}ritual 108`.")
+            example = f"{ctx.clean_prefix}ritual 108" if ctx.prefix else "/ritual steps:108"
+            raise UserFacingError(f"`steps` must be a whole number from 1 to {limit}: for example `{example}`.")
         await ctx.defer()
         now = datetime.now(UTC)
         t0 = time.perf_counter()
