@@ -108,7 +108,8 @@ class OutboxWorker:
             if remaining <= 0:
                 return False
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), min(remaining, 0.5))
+                async with asyncio.timeout(min(remaining, 0.5)):
+                    await self._changed.wait()
 
     async def stop(self, grace_s: float = 20.0) -> None:
         """Take no new item; let the running upload finish for up to ``grace_s``, else cancel it.
@@ -182,8 +183,10 @@ class OutboxWorker:
                               detail=repr(self._upload.exception()))
 
     async def _sleep(self, seconds: float | None) -> None:
+        # asyncio.timeout, not wait_for, throughout: on 3.11 wait_for can swallow a cancellation.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), seconds)
+            async with asyncio.timeout(seconds):
+                await self._wake.wait()
 
     async def _process(self, item: OutboxItem) -> None:
         try:
@@ -280,7 +283,8 @@ class OutboxWorker:
         if hook is None:
             return
         try:
-            await asyncio.wait_for(hook(*args), limit_s)
+            async with asyncio.timeout(limit_s):
+                await hook(*args)
         except TimeoutError:
             log.warning("outbox_hook_timeout", hook=name, limit_s=limit_s)
         except Exception:
