@@ -1,0 +1,205 @@
+"""Figures 1, 3 and part of 6: one large file through SyncService.archive versus the raw tools.
+
+Local remote (a folder) contenders, alternated round by round on the same source file:
+
+* ``helix``    -- ``SyncService.archive`` (warm daemon), with the 5 ms ticker measuring loop lag
+                 and peak RSS;
+* ``rclone``   -- a plain ``rclone copyto`` process with the daemon's flags, awaited;
+* ``cp``       -- the physical floor;
+* ``blocking`` -- the same ``rclone copyto`` run with ``subprocess.run`` inside the loop, ticker on:
+                 the loop lag a blocking bot would show;
+* ``idle``     -- the ticker alone for a moment: this machine's own noise floor.
+
+WebDAV (``rclone serve webdav`` on 127.0.0.1, no bwlimit): ``helix`` versus ``rclone``.
+Between runs the destination is deleted and dirty pages are flushed (``sync``), untimed.
+Before the large rounds the same archive is run on a file 4x smaller, to show that the peak
+RSS does not follow the file size.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import time
+from pathlib import Path
+
+from bench.stats import alternate, median, ratios, spread, summary
+from bench.ticker import Ticker, rss_bytes
+from bench.tools import copyto_argv, run_blocking, run_timed, tool_env
+from bench.workload import MIB, random_file, remove, scratch
+from sync.errors import NotFoundError
+from sync.service import SyncService
+from sync.settings import SyncSettings
+from tests.remotes import LoopbackRemote
+
+REL = "bench/big.bin"
+IDLE_S = 0.5
+
+
+async def _flush() -> None:
+    await asyncio.to_thread(os.sync)
+
+
+class Lags:
+    """Per-run loop-lag figures and RSS peaks of the contenders that run a ticker."""
+
+    def __init__(self) -> None:
+        self.max_ms: dict[str, list[float]] = {}
+        self.p99_ms: dict[str, list[float]] = {}
+        self.peak_rss: list[int] = []
+        self.growth: list[int] = []  # peak during the run minus RSS when it began
+
+    def add(self, name: str, ticker: Ticker) -> None:
+        self.max_ms.setdefault(name, []).append(ticker.max_ms)
+        self.p99_ms.setdefault(name, []).append(ticker.p99_ms)
+
+
+def _helix(svc: SyncService, src: Path, size: int, lags: Lags, name: str = "helix"):
+    async def run() -> float:
+        async with Ticker() as ticker:
+            t0 = time.perf_counter()
+            result = await svc.archive(src, REL)
+            seconds = time.perf_counter() - t0
+        assert result.size == size
+        lags.add(name, ticker)
+        lags.peak_rss.append(ticker.peak_rss)
+        lags.growth.append(ticker.peak_rss - ticker.start_rss)
+        return seconds
+    return run
+
+
+async def _local(src: Path, size: int, quarter: Path, root: Path, rounds: int, quarter_rounds: int) -> dict:
+    settings = SyncSettings(data_dir=root / "local")
+    async with SyncService(settings) as svc:
+        dst = Path(svc.root.fs) / REL
+        argv = copyto_argv(svc, src, REL)
+        env = tool_env(svc)
+        lags = Lags()
+        rss_start = rss_bytes()
+
+        async def clear() -> None:
+            await asyncio.to_thread(remove, dst.parent)
+            await _flush()
+
+        # The 4x smaller file first: Python rarely gives memory back, so a peak that followed the
+        # file size would show as the large file's peak standing above this one.
+        small = Lags()
+        await alternate({"helix": _helix(svc, quarter, size // 4, small)}, quarter_rounds, between=clear)
+
+        async def rclone() -> float:
+            async with Ticker() as ticker:
+                seconds = await run_timed(argv, env)
+            lags.add("rclone", ticker)
+            return seconds
+
+        async def cp() -> float:
+            await asyncio.to_thread(dst.parent.mkdir, parents=True, exist_ok=True)
+            return await run_timed([shutil.which("cp") or "cp", str(src), str(dst)])
+
+        async def blocking() -> float:
+            async with Ticker() as ticker:
+                seconds = run_blocking(argv, env)  # on purpose: the reference a blocking bot would show
+            lags.add("blocking", ticker)
+            return seconds
+
+        async def idle() -> float:
+            async with Ticker() as ticker:
+                await asyncio.sleep(IDLE_S)
+            lags.add("idle", ticker)
+            return IDLE_S
+
+        times = await alternate({"helix": _helix(svc, src, size, lags), "rclone": rclone, "cp": cp,
+                                 "blocking": blocking, "idle": idle}, rounds, between=clear)
+    # The warm-up round's lag is not recorded either.
+    for d in (lags.max_ms, lags.p99_ms):
+        for k in d:
+            d[k] = d[k][-rounds:]
+    return {
+        "times_s": {k: summary(v) for k, v in times.items()},
+        "overhead": ratios(times["helix"], times["rclone"]),
+        "vs_cp": ratios(times["helix"], times["cp"]),
+        "rclone_vs_cp": ratios(times["rclone"], times["cp"]),
+        "lag_max_ms": {k: [round(x, 2) for x in v] for k, v in lags.max_ms.items()},
+        "lag_p99_ms": {k: [round(x, 2) for x in v] for k, v in lags.p99_ms.items()},
+        "rss_start_mb": rss_start / MIB,
+        "rss_peak_mb": max(lags.peak_rss[-rounds:]) / MIB,
+        "rss_peak_quarter_mb": max(small.peak_rss[-quarter_rounds:]) / MIB,
+        "rss_growth_mb": [round(g / MIB, 2) for g in lags.growth[-rounds:]],
+        "rss_growth_quarter_mb": [round(g / MIB, 2) for g in small.growth[-quarter_rounds:]],
+        "throughput_mib_s": size / MIB / median(times["helix"]),
+    }
+
+
+async def _webdav(src: Path, size: int, root: Path, rounds: int) -> dict:
+    remote = LoopbackRemote(kind="webdav", root=root / "served").start()
+    try:
+        # The production defaults (transfers, timeouts, retries), only the remote differs.
+        settings = SyncSettings(archive=remote.archive, data_dir=root / "webdav", extra_env=remote.env())
+        async with SyncService(settings) as svc:
+            argv = copyto_argv(svc, src, REL)
+            env = tool_env(svc)
+            lags = Lags()
+
+            async def clear() -> None:
+                # Through the server, not behind its back: its directory cache would otherwise still
+                # list the file, and a plain copyto would skip it as already there.
+                with contextlib.suppress(NotFoundError):
+                    await svc.delete(REL)
+                await _flush()
+
+            async def rclone() -> float:
+                return await run_timed(argv, env)
+
+            times = await alternate({"helix": _helix(svc, src, size, lags), "rclone": rclone}, rounds, between=clear)
+    finally:
+        remote.stop()
+    return {
+        "times_s": {k: summary(v) for k, v in times.items()},
+        "overhead": ratios(times["helix"], times["rclone"]),
+        "lag_max_ms": [round(x, 2) for x in lags.max_ms["helix"][-rounds:]],
+        "lag_p99_ms": [round(x, 2) for x in lags.p99_ms["helix"][-rounds:]],
+        "throughput_mib_s": size / MIB / median(times["helix"]),
+    }
+
+
+async def run(cfg: dict) -> dict:
+    size = int(cfg["size_mib"]) * MIB
+    rounds = int(cfg["rounds"])
+    with scratch("archive") as root:
+        src = await asyncio.to_thread(random_file, root / "src" / "big.bin", size)
+        quarter = await asyncio.to_thread(random_file, root / "src" / "quarter.bin", size // 4)
+        local = await _local(src, size, quarter, root, rounds, quarter_rounds=max(3, rounds // 2))
+        webdav = await _webdav(src, size, root, rounds)
+    all_helix_max = local["lag_max_ms"]["helix"] + webdav["lag_max_ms"]
+    all_helix_p99 = local["lag_p99_ms"]["helix"] + webdav["lag_p99_ms"]
+    return {
+        "figures": {
+            "archive_overhead_local": median(local["overhead"]),
+            "archive_overhead_webdav": median(webdav["overhead"]),
+            "archive_vs_cp_local": median(local["vs_cp"]),
+            "loop_lag_max_ms": median(all_helix_max),
+            "loop_lag_p99_ms": median(all_helix_p99),
+            "loop_lag_blocking_max_ms": median(local["lag_max_ms"]["blocking"]),
+            "rss_peak_archive_mb": local["rss_peak_mb"],
+            "rss_peak_archive_quarter_mb": local["rss_peak_quarter_mb"],
+            "rss_growth_archive_mb": median(local["rss_growth_mb"]),
+            "rss_growth_archive_quarter_mb": median(local["rss_growth_quarter_mb"]),
+            "loop_lag_worst_ms": max(all_helix_max),
+            "loop_lag_idle_max_ms": median(local["lag_max_ms"]["idle"]),
+            "loop_lag_rclone_max_ms": median(local["lag_max_ms"]["rclone"]),
+            "rclone_vs_cp_local": median(local["rclone_vs_cp"]),
+        },
+        "spread": {
+            "archive_overhead_local": spread(local["overhead"]),
+            "archive_overhead_webdav": spread(webdav["overhead"]),
+            "archive_vs_cp_local": spread(local["vs_cp"]),
+            "loop_lag_max_ms": spread(all_helix_max),
+            "loop_lag_p99_ms": spread(all_helix_p99),
+            "loop_lag_blocking_max_ms": spread(local["lag_max_ms"]["blocking"]),
+            "loop_lag_rclone_max_ms": spread(local["lag_max_ms"]["rclone"]),
+            "rclone_vs_cp_local": spread(local["rclone_vs_cp"]),
+        },
+        "details": {"file_mib": size // MIB, "rounds": rounds, "local": local, "webdav": webdav},
+    }

@@ -1,0 +1,78 @@
+"""The figures issue 6 asks for, in the order the table shows them, with the goals it sets.
+
+A goal is ``("<=", x)`` or ``(">=", x)``; figures without one are reported for context.
+``rows()`` also says how each figure compares with its goal as one number, ``goal_ratio``:
+1.0 is exactly on the goal, below 1.0 is better than the goal, above 1.0 misses it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Figure:
+    key: str
+    label: str
+    unit: str
+    goal: tuple[str, float] | None = None
+    digits: int = 2
+
+
+FIGURES = (
+    Figure("archive_overhead_local", "archive ÷ rclone copyto, local folder", "×", ("<=", 1.03), 3),
+    Figure("archive_overhead_webdav", "archive ÷ rclone copyto, loopback WebDAV", "×", ("<=", 1.03), 3),
+    Figure("archive_vs_cp_local", "archive ÷ cp, local folder", "×", None, 2),
+    Figure("batch_speedup", "batch: N archive() calls ÷ one archive_many", "×", (">=", 20.0), 1),
+    Figure("loop_lag_max_ms", "loop lag during archive, max", "ms", ("<=", 20.0), 1),
+    Figure("loop_lag_p99_ms", "loop lag during archive, p99", "ms", None, 1),
+    Figure("loop_lag_blocking_max_ms", "loop lag, blocking subprocess.run (reference)", "ms", None, 0),
+    Figure("heartbeat_rtt_p50_ms", "!heartbeat round trip, p50", "ms", None, 2),
+    Figure("heartbeat_rtt_p99_ms", "!heartbeat round trip, p99", "ms", ("<=", 20.0), 2),
+    Figure("status_rtt_p99_ms", "!status round trip, p99", "ms", None, 2),
+    Figure("ritual_e2e_ms", "!ritual 108 to archived, end to end", "ms", None, 0),
+    Figure("ritual_render_ms_108", "ritual render, 108 steps", "ms", ("<=", 100.0), 1),
+    Figure("ritual_render_ms_1000", "ritual render, 1000 steps", "ms", None, 1),
+    Figure("ritual_render_ms_10000", "ritual render, 10000 steps", "ms", None, 1),
+    Figure("startup_s", "process start → ready", "s", ("<=", 2.0), 2),
+    Figure("rss_idle_mb", "RSS idle (Python process)", "MB", ("<=", 100.0), 1),
+    Figure("rss_peak_archive_mb", "RSS peak during archive (file)", "MB", None, 1),
+)
+
+# Context the table shows under the figures: references measured in the same run.
+CONTEXT = (
+    Figure("rclone_vs_cp_local", "rclone copyto ÷ cp, local folder", "×", None, 2),
+    Figure("loop_lag_rclone_max_ms", "loop lag awaiting a plain rclone process, max", "ms", None, 1),
+    Figure("loop_lag_idle_max_ms", "loop lag, ticker alone (machine noise), max", "ms", None, 1),
+    Figure("loop_lag_worst_ms", "loop lag during archive, worst run", "ms", None, 1),
+    Figure("rss_peak_archive_quarter_mb", "RSS peak during archive (file ÷ 4)", "MB", None, 1),
+    Figure("rss_growth_archive_mb", "RSS growth within one archive run (file)", "MB", None, 2),
+    Figure("rss_growth_archive_quarter_mb", "RSS growth within one archive run (file ÷ 4)", "MB", None, 2),
+    Figure("status_rtt_p50_ms", "!status round trip, p50", "ms", None, 2),
+    Figure("batch_vs_rclone_copy", "archive_many ÷ plain rclone copy of the folder", "×", None, 2),
+    Figure("single_archive_ms", "one small archive() call", "ms", None, 1),
+    Figure("startup_python_floor_s", "bare interpreter start (floor)", "s", None, 3),
+    Figure("rss_idle_rclone_mb", "RSS idle (rclone daemon)", "MB", None, 1),
+)
+
+
+def goal_ratio(fig: Figure, value: float) -> float | None:
+    if fig.goal is None or value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    op, target = fig.goal
+    if op == "<=":
+        return value / target
+    return target / value if value else math.inf
+
+
+def met(fig: Figure, value: float) -> bool | None:
+    ratio = goal_ratio(fig, value)
+    return None if ratio is None else ratio <= 1.0
+
+
+def goal_text(fig: Figure) -> str:
+    if fig.goal is None:
+        return ""
+    op, target = fig.goal
+    return f"{'≤' if op == '<=' else '≥'} {target:g}"

@@ -1,0 +1,19 @@
+"""How much each section measures, in a full run and with ``--quick`` (a smoke run: smaller, fewer rounds)."""
+
+from __future__ import annotations
+
+FULL = {
+    "render": {"rounds": 9},
+    "commands": {"commands": 250, "rituals": 9},
+    "startup": {"rounds": 7},
+    "batch": {"files": 500, "size_kib": 64, "rounds": 7, "singles": 500},
+    "archive_overhead": {"size_mib": 256, "rounds": 11},
+}
+
+QUICK = {
+    "render": {"rounds": 3},
+    "commands": {"commands": 40, "rituals": 3},
+    "startup": {"rounds": 2},
+    "batch": {"files": 100, "size_kib": 64, "rounds": 2, "singles": 100},
+    "archive_overhead": {"size_mib": 16, "rounds": 3},
+}
