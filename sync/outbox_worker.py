@@ -25,6 +25,7 @@ import contextlib
 import random
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -219,18 +220,21 @@ class OutboxWorker:
             already = await self._already_there(item)
             if already is not None:
                 return already
-        if not await asyncio.to_thread(item.local_path.is_file):
+        size = await asyncio.to_thread(_size_or_none, item.local_path)
+        if size is None:
             raise OutboxError(f"The local copy of #{item.id} ({item.local_path}) is gone and it is not on the "
                               f"remote: it cannot be archived; drop it with !outbox drop {item.id}.")
+        if size != item.size:
+            raise OutboxError(f"The local copy of #{item.id} changed since it was queued ({size} bytes, not "
+                              f"{item.size}): the disk may be failing; check it, then retry or drop the item.")
 
         async def progress(p: Progress) -> None:
             await self._hook("on_progress", self.on_progress, item, p, limit_s=5.0)
 
-        result = await svc.archive(item.local_path, item.rel_path, progress=progress if self.on_progress else None)
-        if result.sha256 != item.sha256:
-            raise OutboxError(f"The local copy of #{item.id} changed since it was queued (SHA-256 differs): the "
-                              "disk may be failing; check it, then retry or drop the item.")
-        return result
+        # The hash recorded at enqueue spares a second full read of the file (the copy lives in
+        # Helix's own outbox folder); rclone still checks the transfer, and the size is checked above.
+        return await svc.archive(item.local_path, item.rel_path, progress=progress if self.on_progress else None,
+                                 sha256=item.sha256)
 
     async def _already_there(self, item: OutboxItem) -> ArchiveResult | None:
         started = time.perf_counter()
@@ -292,3 +296,10 @@ class OutboxWorker:
 
 
 __all__ = ["OutboxWorker", "REMOTE_WIDE_KINDS"]
+
+
+def _size_or_none(path: Path) -> int | None:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return None
