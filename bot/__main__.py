@@ -13,13 +13,8 @@ import asyncio
 import signal
 import sys
 
-import discord
-import structlog
-
-from bot import logs
-from sync.errors import SyncError
-
-log = structlog.get_logger("helix.bot")
+# Only the standard library up here: `python -m bot check` must be able to say "package X is
+# missing" in one line, not die on importing it. Third-party imports wait until they are needed.
 
 
 def install_stop_handlers(bot) -> asyncio.Future[None]:
@@ -27,6 +22,9 @@ def install_stop_handlers(bot) -> asyncio.Future[None]:
 
     Also used by ``tests/fault_bot.py``, so the fault tests stop the bot exactly as Railway does.
     """
+    import structlog
+
+    log = structlog.get_logger("helix.bot")
     loop = asyncio.get_running_loop()
     stopped: asyncio.Future[None] = loop.create_future()
 
@@ -50,7 +48,12 @@ _stopping_tasks: set[asyncio.Task[None]] = set()
 
 
 async def _run(settings) -> int:
+    import discord
+    import structlog
+
     from bot.helix import HelixBot
+
+    log = structlog.get_logger("helix.bot")
 
     async with HelixBot(settings) as bot:
         install_stop_handlers(bot)
@@ -93,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
         from bot import preflight
 
         return preflight.main(["--build"] if args.build else ["--probe"] if args.probe else [])
+    from bot import logs
+    from sync.errors import SyncError
+
     # The demo and play print a transcript: only errors may interrupt it.
     logs.configure(level="ERROR", fmt="console") if mode in ("demo", "play") else logs.configure()
     try:
@@ -100,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     except SyncError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    logs.refresh_secrets()  # .env may have added secrets to the environment: redact those too
     if mode == "demo":
         from bot.demo import run_demo
 

@@ -43,3 +43,17 @@ async def test_a_rejected_token_is_one_sentence_and_exit_2(tmp_path: Path, capsy
     assert code == 2
     err = capsys.readouterr().err
     assert "Discord rejected DISCORD_TOKEN" in err and "wrong-token" not in err
+
+
+def test_check_reports_a_missing_package_in_one_line_instead_of_crashing(tmp_path: Path):
+    """`python -m bot check` imports nothing third-party before the preflight runs: a broken install
+    is reported by the preflight, not by a traceback from bot/__main__.py."""
+    blocker = tmp_path / "blocker"
+    blocker.mkdir()
+    (blocker / "discord.py").write_text("raise ImportError('simulated: discord.py is not installed')\n")
+    env = {**os.environ, "PYTHONPATH": str(blocker), "HELIX_DATA_DIR": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-m", "bot", "check", "--build"], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode != 0
+    assert "Traceback" not in out.stdout + out.stderr
+    assert "discord" in out.stdout + out.stderr
