@@ -229,7 +229,7 @@ class RcloneDaemon:
             return await resp.json(content_type=None)
 
     async def close(self) -> None:
-        """Stop the daemon: SIGTERM, then SIGKILL if it has not exited within 6 s; idempotent."""
+        """Stop the daemon: SIGTERM, then SIGKILL if it has not exited within 3 s; idempotent."""
         self._closing = True
         self._ready.clear()
         proc = self._proc
@@ -239,7 +239,7 @@ class RcloneDaemon:
                 with contextlib.suppress(ProcessLookupError):
                     proc.terminate()
                 try:
-                    async with asyncio.timeout(6.0):
+                    async with asyncio.timeout(3.0):  # Helix stopped its jobs already: nothing to wait for
                         await proc.wait()
                 except TimeoutError:
                     with contextlib.suppress(ProcessLookupError):

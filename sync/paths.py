@@ -99,6 +99,8 @@ def clean_relative(path: str, what: str = "The archive path") -> str:
             continue
         if part == "..":
             raise PathError(f"{what} {path!r} climbs out of the archive root with '..': remove it.")
+        if len(part.encode()) > 255:
+            raise PathError(f"{what} has a part longer than 255 bytes, more than most storage accepts: shorten it.")
         if part.startswith("-"):
             raise PathError(f"{what} {path!r} has a part starting with '-': rename it.")
         cleaned.append(part)

@@ -104,6 +104,7 @@ class SyncService:
         self.last_archive: ArchiveResult | None = None
         self.last_ok_at: float | None = None
         self.last_error: SyncError | None = None
+        self._background: set[asyncio.Task[object]] = set()
 
     async def start(self) -> None:
         if self.root.is_local:
@@ -134,6 +135,18 @@ class SyncService:
         return f"{self.root.display}{sep}{rel}"
 
     # -- plumbing -------------------------------------------------------------------------------
+
+    def _in_background(self, coro: Awaitable[object], what: str) -> None:
+        """Run clean-up nobody waits for; keep a reference, and log (not lose) its failure."""
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+
+        def done(t: asyncio.Task[object]) -> None:
+            self._background.discard(t)
+            if not t.cancelled() and t.exception() is not None:
+                log.info("background_cleanup_failed", what=what, error=str(t.exception()))
+
+        task.add_done_callback(done)
 
     async def _retrying(self, what: str, op: Callable[[], Awaitable[T]]) -> T:
         s = self.settings
@@ -239,13 +252,21 @@ class SyncService:
             if staged:
                 await self.rc.call("operations/movefile", {"srcFs": self.root.fs, "srcRemote": target,
                                                           "dstFs": self.root.fs, "dstRemote": rel})
-        except BaseException:
+        except SyncError:
             if hashing is not None:
                 hashing.cancel()
             if staged:
-                with contextlib.suppress(Exception):
-                    await asyncio.shield(self.rc.call("operations/deletefile",
-                                                      {"fs": self.root.fs, "remote": target}, timeout_s=30))
+                with contextlib.suppress(SyncError):
+                    await self.rc.call("operations/deletefile", {"fs": self.root.fs, "remote": target}, timeout_s=30)
+            raise
+        except asyncio.CancelledError:
+            if hashing is not None:
+                hashing.cancel()
+            if staged:
+                # Cancelled (a stop, a timeout): do not hold the caller up. The partial is deleted in the
+                # background, and the outbox deletes leftovers of earlier attempts before it retries.
+                self._in_background(self.rc.call("operations/deletefile", {"fs": self.root.fs, "remote": target},
+                                                 timeout_s=30), "delete_partial")
             raise
         return ArchiveResult(rel_path=rel, remote_path=self.remote_path(rel), size=size,
                              sha256=local["sha256"], verified=verified,
