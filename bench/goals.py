@@ -42,6 +42,8 @@ FIGURES = (
 
 # Context the table shows under the figures: references measured in the same run.
 CONTEXT = (
+    Figure("archive_overhead_local_known_hash", "archive ÷ rclone copyto, local, hash known (the outbox's path)",
+           "×", None, 3),
     Figure("rclone_vs_cp_local", "rclone copyto ÷ cp, local folder", "×", None, 2),
     Figure("loop_lag_rclone_max_ms", "loop lag awaiting a plain rclone process, max", "ms", None, 1),
     Figure("loop_lag_idle_max_ms", "loop lag, ticker alone (machine noise), max", "ms", None, 1),

@@ -19,7 +19,8 @@ from sync.errors import (
 )
 from sync.outbox import Outbox, OutboxCounts, OutboxError, OutboxItem
 from sync.outbox_worker import OutboxWorker
-from sync.service import ArchiveResult, ProbeReport, ProbeStep, RemoteInfo, SyncService
+from sync.probe import ProbeReport, ProbeStep
+from sync.service import ArchiveResult, RemoteInfo, SyncService
 from sync.settings import SyncSettings
 
 __all__ = [

@@ -249,10 +249,16 @@ class OutboxWorker:
             local_hash = item.sha256
         elif remote_hash and hash_type and await asyncio.to_thread(item.local_path.is_file):
             local_hash = (await hash_file(item.local_path, (hash_type,)))[hash_type]
-        if local_hash is not None:  # None: no cheap hash, or no local copy left to hash; size must do
+        if local_hash is not None:
             if local_hash != remote_hash:
                 return None
             verified = str(hash_type)
+        elif await asyncio.to_thread(item.local_path.is_file):
+            # No cheap hash: size alone (or size and a modification time kept to the second) would
+            # take a same-sized older copy, such as the previous heartbeat, for this one. Send it
+            # again: it goes over the same name, so it is never a duplicate. Only without a local
+            # copy left to send does the size have to do.
+            return None
         log.info("outbox_already_landed", id=item.id, rel_path=item.rel_path, verified=verified)
         return ArchiveResult(item.rel_path, self.service.remote_path(item.rel_path), item.size, item.sha256,
                              verified, time.perf_counter() - started)

@@ -25,7 +25,7 @@ _RULES: list[tuple[re.Pattern[str], type[SyncError], str]] = [
      RemoteNotConfigured,
      "The archive remote {remote} is not defined: set RCLONE_CONFIG_{upper}_TYPE and its options "
      "(or point RCLONE_CONFIG at an rclone.conf that defines it)."),
-    (re.compile(r"couldn't login|login failed|401|unauthori[sz]ed|authentication|invalid_grant|"
+    (re.compile(r"couldn't login|login failed|\b401\b|unauthori[sz]ed|authentication|invalid_grant|"
                 r"access ?denied|InvalidAccessKeyId|SignatureDoesNotMatch|403 forbidden|"
                 r"bad password|wrong password|couldn't decrypt|failed to authenticate|"
                 r"ssh: handshake failed|unable to authenticate", re.I),

@@ -13,13 +13,12 @@ import os
 import random
 import secrets
 import shutil
-import socket
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import structlog
 
@@ -27,12 +26,19 @@ from sync.daemon import RcloneDaemon
 from sync.errors import NotFoundError, PathError, SyncError, TemporaryError
 from sync.hashing import HASHLIB_TYPES, hash_file, hash_file_sync
 from sync.paths import ArchiveRoot, clean_relative
+from sync.probe import run_probe
 from sync.rc_client import ProgressCallback, RcClient
 from sync.settings import SyncSettings
 
+if TYPE_CHECKING:
+    from sync.probe import ProbeReport
+
 log = structlog.get_logger("helix.sync")
 T = TypeVar("T")
-PROBE_DIR = ".helix-probe"
+# rclone skips a copy or move whose destination has the same size and modification time, and many
+# backends keep times to the second: a same-sized file written over within a second (a heartbeat)
+# would silently stay the old one. An archive request always means "store this one".
+ALWAYS_TRANSFER = {"IgnoreTimes": True}
 
 
 @dataclass(frozen=True)
@@ -51,34 +57,6 @@ class RemoteEntry:
     size: int
     is_dir: bool
     mod_time: str
-
-
-@dataclass
-class ProbeStep:
-    name: str
-    seconds: float
-    ok: bool
-    error: SyncError | None = None
-
-
-@dataclass
-class ProbeReport:
-    remote: str
-    steps: list[ProbeStep] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return all(s.ok for s in self.steps) and len(self.steps) == len(ProbeReport.STEP_NAMES)
-
-    @property
-    def failed(self) -> ProbeStep | None:
-        return next((s for s in self.steps if not s.ok), None)
-
-    @property
-    def total_s(self) -> float:
-        return sum(s.seconds for s in self.steps)
-
-    STEP_NAMES = ("write", "upload", "list", "read back", "compare", "delete")
 
 
 @dataclass(frozen=True)
@@ -230,6 +208,7 @@ class SyncService:
         try:
             await self.rc.run_job("operations/copyfile", {
                 "srcFs": str(src.parent), "srcRemote": src.name, "dstFs": self.root.fs, "dstRemote": target,
+                "_config": ALWAYS_TRANSFER,
             }, progress=progress, timeout_s=self.settings.op_timeout_s)
             local = await hashing if hashing is not None else {}
             if known_sha256:
@@ -251,7 +230,8 @@ class SyncService:
                 verified = hash_type if remote_hash else "size"
             if staged:
                 await self.rc.call("operations/movefile", {"srcFs": self.root.fs, "srcRemote": target,
-                                                          "dstFs": self.root.fs, "dstRemote": rel})
+                                                          "dstFs": self.root.fs, "dstRemote": rel,
+                                                          "_config": ALWAYS_TRANSFER})
         except SyncError:
             if hashing is not None:
                 hashing.cancel()
@@ -420,58 +400,4 @@ class SyncService:
 
     async def probe(self) -> ProbeReport:
         """A round trip on the archive root, each step timed; stops at the first failing step."""
-        report = ProbeReport(self.root.display)
-        rel = f"{PROBE_DIR}/probe-{socket.gethostname()}-{secrets.token_hex(6)}.bin"
-        work = Path(tempfile.mkdtemp(prefix="helix-probe-"))
-        uploaded = False
-
-        async def step(name: str, op: Callable[[], Awaitable[T]]) -> T:
-            t0 = time.perf_counter()
-            try:
-                result = await op()
-            except SyncError as exc:
-                report.steps.append(ProbeStep(name, time.perf_counter() - t0, False, exc))
-                raise
-            report.steps.append(ProbeStep(name, time.perf_counter() - t0, True))
-            return result
-
-        try:
-            payload = secrets.token_bytes(64 * 1024)
-            src = work / "probe.bin"
-            await step("write", lambda: asyncio.to_thread(src.write_bytes, payload))
-            await step("upload", lambda: self.rc.run_job("operations/copyfile", {
-                "srcFs": str(work), "srcRemote": src.name, "dstFs": self.root.fs, "dstRemote": rel}, timeout_s=120))
-            uploaded = True
-
-            async def listed() -> None:
-                out = await self.rc.call("operations/list", {"fs": self.root.fs, "remote": PROBE_DIR})
-                names = {i["Path"] for i in out.get("list", [])}
-                if rel not in names:
-                    raise NotFoundError(f"The probe file was uploaded but is not listed in '{self.root.display}': "
-                                        "the remote may be eventually consistent or read-only.")
-
-            await step("list", listed)
-            back = work / "back.bin"
-            await step("read back", lambda: self.fetch(rel, back))
-
-            async def compare() -> None:
-                got = (await hash_file(back))["sha256"]
-                want = (await hash_file(src))["sha256"]
-                if got != want:
-                    raise TemporaryError(f"The probe file read back from '{self.root.display}' differs from what was "
-                                         "written (SHA-256 mismatch): the remote or a proxy is corrupting data.")
-
-            await step("compare", compare)
-            await step("delete", lambda: self.rc.call("operations/deletefile", {"fs": self.root.fs, "remote": rel}))
-            uploaded = False
-            with contextlib.suppress(SyncError):
-                await self.rc.call("operations/rmdir", {"fs": self.root.fs, "remote": PROBE_DIR})
-            self.last_ok_at = time.time()
-        except SyncError as exc:
-            self.last_error = exc
-        finally:
-            if uploaded:
-                with contextlib.suppress(Exception):
-                    await self.rc.call("operations/deletefile", {"fs": self.root.fs, "remote": rel}, timeout_s=10)
-            await asyncio.to_thread(shutil.rmtree, work, True)
-        return report
+        return await run_probe(self)

@@ -290,9 +290,13 @@ async def test_an_item_that_already_landed_is_not_uploaded_again(kind: str, requ
             assert await worker.drain(20)
             await worker.stop()
     landed = [e for e in logs if e["event"] == "outbox_already_landed"]
-    assert landed and landed[0]["verified"] == ("md5" if kind == "s3" else "size")
-    assert "outbox_partial_removed" in [e["event"] for e in logs]
-    assert "archived" not in [e["event"] for e in logs]
+    events = [e["event"] for e in logs]
+    if kind == "s3":  # a cheap hash proves the copy there is this one: not sent again
+        assert landed and landed[0]["verified"] == "md5"
+        assert "archived" not in events
+    else:  # no cheap hash: size cannot tell two versions apart, so it is sent again over the same name
+        assert not landed and events.count("archived") == 1
+    assert "outbox_partial_removed" in events
     assert [p.name for p in remote.files("r/*")] == ["once.bin"]
     sep = "" if remote.archive.endswith(":") else "/"
     assert seen.done[0][0].state == "done" and seen.done[0][1].remote_path == f"{remote.archive}{sep}r/once.bin"

@@ -55,3 +55,14 @@ def test_bad_settings_name_the_variable(var: str, value: str):
     with pytest.raises(ConfigError) as err:
         SyncSettings.from_env({var: value})
     assert var in str(err.value)
+
+
+def test_a_port_number_in_an_error_is_not_an_http_status():
+    """'dial tcp 127.0.0.1:53401: connection refused' is the network, not a rejected login."""
+    from sync.errors import AuthError, TemporaryError
+    from sync.rc_errors import classify
+
+    refused = classify('Propfind "http://127.0.0.1:53401/x": dial tcp 127.0.0.1:53401: connect: connection refused',
+                       "loop:")
+    assert isinstance(refused, TemporaryError)
+    assert isinstance(classify("HTTP 401 Unauthorized", "loop:"), AuthError)
