@@ -4,16 +4,9 @@ from __future__ import annotations
 
 import resource
 
+from sync.units import human_size
 
-def human_size(n: float | None) -> str:
-    if n is None:
-        return "n/a"
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return f"{int(size)} B" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"
+__all__ = ["human_duration", "human_size", "latency_ms", "progress_bar", "rss_mb"]
 
 
 def human_duration(seconds: float | None) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 from dotenv import dotenv_values
 
 from sync.errors import ConfigError
-from sync.settings import SyncSettings
+from sync.settings import SyncSettings, env_bool, env_int
 
 
 def _ids(env: Mapping[str, str], name: str) -> frozenset[int]:
@@ -33,24 +33,6 @@ def _one_id(env: Mapping[str, str], name: str) -> int | None:
     if len(ids) > 1:
         raise ConfigError(f"{name} takes one Discord id, not {len(ids)}.")
     return next(iter(ids), None)
-
-
-def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    if not raw.lstrip("-").isdigit() or not lo <= int(raw) <= hi:
-        raise ConfigError(f"{name} must be a whole number from {lo} to {hi}, not {raw[:30]!r}.")
-    return int(raw)
-
-
-def _flag(env: Mapping[str, str], name: str) -> bool:
-    raw = env.get(name, "").strip().lower()
-    if raw in ("", "0", "false", "no", "off"):
-        return False
-    if raw in ("1", "true", "yes", "on"):
-        return True
-    raise ConfigError(f"{name} must be 1 or 0 (true or false), not {raw[:30]!r}.")
 
 
 @dataclass(frozen=True)
@@ -94,12 +76,12 @@ class Settings:
             owner_ids=_ids(merged, "HELIX_OWNER_IDS"),
             admin_user_ids=_ids(merged, "HELIX_ADMIN_USER_IDS"),
             admin_role_ids=_ids(merged, "HELIX_ADMIN_ROLE_IDS"),
-            ritual_max_steps=_int(merged, "HELIX_RITUAL_MAX_STEPS", 10_000, 1, 1_000_000),
-            ritual_cooldown_s=_int(merged, "HELIX_RITUAL_COOLDOWN_S", 30, 0, 86_400),
-            heartbeat_minutes=_int(merged, "HELIX_HEARTBEAT_MINUTES", 30, 0, 10_080),
+            ritual_max_steps=env_int(merged, "HELIX_RITUAL_MAX_STEPS", 10_000, 1, 1_000_000),
+            ritual_cooldown_s=env_int(merged, "HELIX_RITUAL_COOLDOWN_S", 30, 0, 86_400),
+            heartbeat_minutes=env_int(merged, "HELIX_HEARTBEAT_MINUTES", 30, 0, 10_080),
             heartbeat_channel_id=_one_id(merged, "HELIX_HEARTBEAT_CHANNEL_ID"),
-            port=_int(merged, "PORT", 8080, 0, 65_535),
-            health=not _flag(merged, "HELIX_NO_HEALTH"),
-            stop_grace_s=_int(merged, "HELIX_STOP_GRACE_S", 20, 0, 3_600),
+            port=env_int(merged, "PORT", 8080, 0, 65_535),
+            health=not env_bool(merged, "HELIX_NO_HEALTH", False),
+            stop_grace_s=env_int(merged, "HELIX_STOP_GRACE_S", 20, 0, 3_600),
             sync=SyncSettings.from_env(merged),
         )

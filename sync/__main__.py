@@ -25,6 +25,7 @@ from dotenv import load_dotenv
 from sync.errors import ConfigError, PathError, SyncError
 from sync.service import SyncService
 from sync.settings import SyncSettings
+from sync.units import human_size
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -40,17 +41,6 @@ def _parser() -> argparse.ArgumentParser:
     ls.add_argument("prefix", nargs="?", default="")
     sub.add_parser("about", help="remote, backend type, rclone version and space")
     return p
-
-
-def _human_size(n: int | None) -> str:
-    if n is None:
-        return "n/a"
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return f"{size:.1f} {unit}" if unit != "B" else f"{int(size)} B"
-        size /= 1024
-    return f"{n} B"
 
 
 async def _run(args: argparse.Namespace) -> int:
@@ -79,7 +69,7 @@ async def _run(args: argparse.Namespace) -> int:
             if args.json:
                 print(json.dumps(asdict(result)))
             else:
-                print(f"archived {src} -> {result.remote_path} ({_human_size(result.size)}, "
+                print(f"archived {src} -> {result.remote_path} ({human_size(result.size)}, "
                       f"verified by {result.verified}, {result.duration_s:.2f} s)")
         elif args.cmd == "ls":
             entries = await svc.list(args.prefix)
@@ -87,7 +77,7 @@ async def _run(args: argparse.Namespace) -> int:
                 print(json.dumps([asdict(e) for e in entries]))
             else:
                 for e in entries:
-                    size = "" if e.is_dir else _human_size(e.size)
+                    size = "" if e.is_dir else human_size(e.size)
                     print(f"{'dir ' if e.is_dir else 'file'} {size:>10}  {e.path}")
         elif args.cmd == "about":
             info = await svc.about()
@@ -95,7 +85,7 @@ async def _run(args: argparse.Namespace) -> int:
                 print(json.dumps(asdict(info)))
             else:
                 print(f"remote:  {info.remote}\nbackend: {info.backend}\nrclone:  {info.rclone_version}\n"
-                      f"space:   {_human_size(info.used_bytes)} used, {_human_size(info.free_bytes)} free")
+                      f"space:   {human_size(info.used_bytes)} used, {human_size(info.free_bytes)} free")
     return 0
 
 

@@ -17,7 +17,7 @@ from sync.errors import ConfigError
 _BWLIMIT = re.compile(r"^(off|\d+(\.\d+)?[BKMGTP]?)$", re.IGNORECASE)
 
 
-def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
+def env_int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -30,7 +30,7 @@ def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> i
     return value
 
 
-def _float(env: Mapping[str, str], name: str, default: float, lo: float, hi: float) -> float:
+def env_float(env: Mapping[str, str], name: str, default: float, lo: float, hi: float) -> float:
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -43,7 +43,7 @@ def _float(env: Mapping[str, str], name: str, default: float, lo: float, hi: flo
     return value
 
 
-def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+def env_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raw = env.get(name, "").strip().lower()
     if not raw:
         return default
@@ -95,15 +95,15 @@ class SyncSettings:
             data_dir=Path(env.get("HELIX_DATA_DIR", "").strip() or "data"),
             rclone_binary=env.get("RCLONE_BINARY", "").strip() or None,
             bwlimit=None if bwlimit in (None, "off", "OFF") else bwlimit,
-            transfers=_int(env, "HELIX_TRANSFERS", 4, 1, 64),
-            retries=_int(env, "HELIX_RETRIES", 3, 0, 20),
-            retry_base_s=_float(env, "HELIX_RETRY_BASE_S", 1.0, 0.0, 600.0),
-            low_level_retries=_int(env, "HELIX_LOW_LEVEL_RETRIES", 10, 1, 100),
-            io_timeout_s=_float(env, "HELIX_IO_TIMEOUT_S", 60.0, 1.0, 3600.0),
-            connect_timeout_s=_float(env, "HELIX_CONNECT_TIMEOUT_S", 15.0, 1.0, 600.0),
-            op_timeout_s=_float(env, "HELIX_OP_TIMEOUT_S", 3600.0, 1.0, 86400.0),
-            max_concurrent=_int(env, "HELIX_MAX_CONCURRENT", 2, 1, 32),
-            outbox_retry_base_s=_float(env, "HELIX_OUTBOX_RETRY_BASE_S", 2.0, 0.0, 3600.0),
-            outbox_retry_cap_s=_float(env, "HELIX_OUTBOX_RETRY_CAP_S", 120.0, 1.0, 86400.0),
-            keep_local=_bool(env, "HELIX_KEEP_LOCAL", False),
+            transfers=env_int(env, "HELIX_TRANSFERS", 4, 1, 64),
+            retries=env_int(env, "HELIX_RETRIES", 3, 0, 20),
+            retry_base_s=env_float(env, "HELIX_RETRY_BASE_S", 1.0, 0.0, 600.0),
+            low_level_retries=env_int(env, "HELIX_LOW_LEVEL_RETRIES", 10, 1, 100),
+            io_timeout_s=env_float(env, "HELIX_IO_TIMEOUT_S", 60.0, 1.0, 3600.0),
+            connect_timeout_s=env_float(env, "HELIX_CONNECT_TIMEOUT_S", 15.0, 1.0, 600.0),
+            op_timeout_s=env_float(env, "HELIX_OP_TIMEOUT_S", 3600.0, 1.0, 86400.0),
+            max_concurrent=env_int(env, "HELIX_MAX_CONCURRENT", 2, 1, 32),
+            outbox_retry_base_s=env_float(env, "HELIX_OUTBOX_RETRY_BASE_S", 2.0, 0.0, 3600.0),
+            outbox_retry_cap_s=env_float(env, "HELIX_OUTBOX_RETRY_CAP_S", 120.0, 1.0, 86400.0),
+            keep_local=env_bool(env, "HELIX_KEEP_LOCAL", False),
         )
