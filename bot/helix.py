@@ -36,6 +36,8 @@ EXTENSIONS = (
 )
 
 
+# Of HELIX_STOP_GRACE_S, what a stop keeps back for cancelling rclone's job and stopping rclone.
+STOP_RESERVE_S = 2.5
 # /ready trusts an answer from the archive remote for this long before asking it again.
 READY_WINDOW_S = 90.0
 
@@ -191,7 +193,9 @@ class HelixBot(commands.Bot):
         if self.archive is not None:
             # While the upload in flight gets its grace the gateway stays up, so commands sent now
             # are answered "restarting". This holds for an archive handed in too (SimCord, tests).
-            await self.archive.worker.stop(self.settings.stop_grace_s)
+            # HELIX_STOP_GRACE_S is the whole stop: keep back what stopping rclone's job and rclone
+            # itself take (measured ~1 s each), so the process is gone within it.
+            await self.archive.worker.stop(max(0.0, self.settings.stop_grace_s - STOP_RESERVE_S))
         await self.close()
 
     async def close(self) -> None:

@@ -229,7 +229,7 @@ class RcloneDaemon:
             return await resp.json(content_type=None)
 
     async def close(self) -> None:
-        """Stop the daemon: SIGTERM, then SIGKILL if it has not exited within 3 s; idempotent."""
+        """Stop the daemon: SIGTERM, then SIGKILL if it has not exited within 1 s; idempotent."""
         self._closing = True
         self._ready.clear()
         proc = self._proc
@@ -239,7 +239,9 @@ class RcloneDaemon:
                 with contextlib.suppress(ProcessLookupError):
                     proc.terminate()
                 try:
-                    async with asyncio.timeout(3.0):  # Helix stopped its jobs already: nothing to wait for
+                    # Helix stopped its jobs already: nothing is lost by not waiting long. rclone can
+                    # take seconds to act on SIGTERM while a request to a slow remote is still open.
+                    async with asyncio.timeout(1.0):
                         await proc.wait()
                 except TimeoutError:
                     with contextlib.suppress(ProcessLookupError):

@@ -34,9 +34,9 @@ pytestmark = pytest.mark.slow
 
 KILL_POINTS = 24
 GRACE_S = 3
-# railway.toml gives the stop drainingSeconds = 30 for the default HELIX_STOP_GRACE_S of 20: the
-# grace is for the upload in flight, and stopping rclone and the gateway gets the 10 s after it.
-STOP_MARGIN_S = 10
+# HELIX_STOP_GRACE_S is the whole stop (the bot keeps 2.5 s of it back for rclone); the margin is
+# for this shared machine's noise only. railway.toml's drainingSeconds = 30 covers the default 20.
+STOP_MARGIN_S = 3
 
 
 def alive(pid: int) -> bool:
