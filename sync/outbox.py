@@ -47,7 +47,7 @@ class OutboxError(SyncError):
 
 
 class Outbox:
-    """The queue of archive requests. ``await open()`` (or ``async with``) before use; ``close()`` once."""
+    """The queue of files waiting to be archived. ``await open()`` (or ``async with``) before use; ``close()`` once."""
 
     def __init__(self, data_dir: str | os.PathLike[str]) -> None:
         self.data_dir = Path(data_dir).resolve()
