@@ -78,6 +78,9 @@ class Corrupt(Exception):
     """The database file exists but SQLite cannot use it (garbage, truncated, unknown schema)."""
 
 
+DONE_KEPT_S = 30 * 86400  # how long a landed item's row is kept (for !outbox and "already landed")
+
+
 def connect(db_path: Path) -> tuple[sqlite3.Connection, int]:
     """Open, check and migrate the database; return it and how many crashed uploads went back to pending.
 
@@ -102,6 +105,8 @@ def connect(db_path: Path) -> tuple[sqlite3.Connection, int]:
         recovered = conn.execute(
             "UPDATE items SET state = 'pending', next_attempt_at = ?, updated_at = ? WHERE state = 'uploading'",
             (now, now)).rowcount
+        # A long-lived bot archives forever: rows of items that landed long ago are history, not state.
+        conn.execute("DELETE FROM items WHERE state = 'done' AND updated_at < ?", (now - DONE_KEPT_S,))
     except sqlite3.OperationalError:
         conn.close()
         raise

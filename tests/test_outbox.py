@@ -341,3 +341,26 @@ async def test_retry_and_drop_answer_with_sentences(outbox: Outbox, write_file):
         await outbox.drop(999)
     with pytest.raises(OutboxError, match="no outbox item"):
         await outbox.update_meta(item.id, message=5)
+
+
+async def test_rows_of_items_that_landed_long_ago_are_pruned_on_open(data_dir: Path, write_file):
+    """A bot that runs for months must not grow its database forever: landed rows older than 30 days go."""
+    import sqlite3
+
+    from sync import outbox_db
+
+    async with Outbox(data_dir) as box:
+        old = await box.enqueue(write_file("old.bin", 10), "a/old.bin", kind="ritual")
+        await box.claim(old.id)
+        await box.mark_done(old.id, "x:a/old.bin")
+        recent = await box.enqueue(write_file("new.bin", 10), "a/new.bin", kind="ritual")
+        await box.claim(recent.id)
+        await box.mark_done(recent.id, "x:a/new.bin")
+        waiting = await box.enqueue(write_file("wait.bin", 10), "a/wait.bin", kind="ritual")
+    with sqlite3.connect(data_dir / "outbox.sqlite3") as conn:  # the old one landed 31 days ago
+        conn.execute("UPDATE items SET updated_at = updated_at - ? WHERE id = ?",
+                     (outbox_db.DONE_KEPT_S + 86400, old.id))
+    async with Outbox(data_dir) as box:
+        assert await box.get(old.id) is None
+        assert (await box.get(recent.id)).state == "done"
+        assert (await box.get(waiting.id)).state == "pending"
