@@ -103,8 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     logs.configure(level="ERROR", fmt="console") if mode in ("demo", "play") else logs.configure()
     try:
         settings = _settings()
-    except SyncError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except SyncError as exc:  # every bad variable, one sentence (one line) each
+        for line in str(exc).splitlines():
+            print(f"error: {line}", file=sys.stderr)
         return 2
     logs.refresh_secrets()  # .env may have added secrets to the environment: redact those too
     if mode == "demo":

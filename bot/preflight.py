@@ -256,14 +256,16 @@ def check_settings(env: Mapping[str, str], sync: _Sync) -> list[Finding]:
     else:
         def validate(e: Mapping[str, str]) -> object:
             return Settings.from_env(e, dotenv=None)  # main() already loaded .env into the environment
-    # Each layer raises at its first bad value; asking both reports up to two at once.
+    # Each layer names every bad value it reads; the bot's includes the archive's, and asking the
+    # archive's alone too keeps those reported when bot.settings cannot be imported.
     layers = [validate] if sync.error else [sync.settings.SyncSettings.from_env, validate]
     for layer in layers:
         try:
             layer(env)
-        except Exception as exc:  # ConfigError (and any validation error): one sentence naming the variable
-            if str(exc) not in {f.text for f in findings}:
-                findings.append(problem(str(exc)))
+        except Exception as exc:  # ConfigError: one sentence (one line) per bad variable
+            for line in str(exc).splitlines():
+                if line not in {f.text for f in findings}:
+                    findings.append(problem(line))
     try:
         from bot.logs import check_env
     except Exception:  # structlog missing: reported with the packages

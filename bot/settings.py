@@ -14,10 +14,10 @@ from pathlib import Path
 from dotenv import dotenv_values
 
 from sync.errors import ConfigError
-from sync.settings import SyncSettings, env_bool, env_int
+from sync.settings import EnvProblems, SyncSettings, env_bool, env_int
 
 
-def _ids(env: Mapping[str, str], name: str) -> frozenset[int]:
+def _ids(env: Mapping[str, str], name: str, default: frozenset[int] = frozenset()) -> frozenset[int]:
     raw = env.get(name, "").replace(";", ",").replace(" ", ",")
     out: set[int] = set()
     for part in filter(None, (p.strip() for p in raw.split(","))):
@@ -28,7 +28,7 @@ def _ids(env: Mapping[str, str], name: str) -> frozenset[int]:
     return frozenset(out)
 
 
-def _one_id(env: Mapping[str, str], name: str) -> int | None:
+def _one_id(env: Mapping[str, str], name: str, default: int | None = None) -> int | None:
     ids = _ids(env, name)
     if len(ids) > 1:
         raise ConfigError(f"{name} takes one Discord id, not {len(ids)}.")
@@ -65,23 +65,27 @@ class Settings:
             # rclone reads RCLONE_CONFIG_* from its own environment: hand it what .env defined.
             for key, value in merged.items():
                 os.environ.setdefault(key, value)
+        p = EnvProblems()
         prefix = merged.get("HELIX_PREFIX", "!").strip() or "!"
         if len(prefix) > 5 or " " in prefix:
-            raise ConfigError(f"HELIX_PREFIX must be 1 to 5 characters without spaces, not {prefix!r}.")
+            p.sentences.append(f"HELIX_PREFIX must be 1 to 5 characters without spaces, not {prefix!r}.")
+            prefix = "!"
         token = merged.get("DISCORD_TOKEN", "").strip() or None
-        return cls(
+        settings = cls(
             discord_token=token,
             prefix=prefix,
-            guild_id=_one_id(merged, "HELIX_GUILD_ID"),
-            owner_ids=_ids(merged, "HELIX_OWNER_IDS"),
-            admin_user_ids=_ids(merged, "HELIX_ADMIN_USER_IDS"),
-            admin_role_ids=_ids(merged, "HELIX_ADMIN_ROLE_IDS"),
-            ritual_max_steps=env_int(merged, "HELIX_RITUAL_MAX_STEPS", 10_000, 1, 1_000_000),
-            ritual_cooldown_s=env_int(merged, "HELIX_RITUAL_COOLDOWN_S", 30, 0, 86_400),
-            heartbeat_minutes=env_int(merged, "HELIX_HEARTBEAT_MINUTES", 30, 0, 10_080),
-            heartbeat_channel_id=_one_id(merged, "HELIX_HEARTBEAT_CHANNEL_ID"),
-            port=env_int(merged, "PORT", 8080, 0, 65_535),
-            health=not env_bool(merged, "HELIX_NO_HEALTH", False),
-            stop_grace_s=env_int(merged, "HELIX_STOP_GRACE_S", 20, 0, 3_600),
-            sync=SyncSettings.from_env(merged),
+            guild_id=p.read(_one_id, merged, "HELIX_GUILD_ID", None),
+            owner_ids=p.read(_ids, merged, "HELIX_OWNER_IDS", frozenset()),
+            admin_user_ids=p.read(_ids, merged, "HELIX_ADMIN_USER_IDS", frozenset()),
+            admin_role_ids=p.read(_ids, merged, "HELIX_ADMIN_ROLE_IDS", frozenset()),
+            ritual_max_steps=p.read(env_int, merged, "HELIX_RITUAL_MAX_STEPS", 10_000, 1, 1_000_000),
+            ritual_cooldown_s=p.read(env_int, merged, "HELIX_RITUAL_COOLDOWN_S", 30, 0, 86_400),
+            heartbeat_minutes=p.read(env_int, merged, "HELIX_HEARTBEAT_MINUTES", 30, 0, 10_080),
+            heartbeat_channel_id=p.read(_one_id, merged, "HELIX_HEARTBEAT_CHANNEL_ID", None),
+            port=p.read(env_int, merged, "PORT", 8080, 0, 65_535),
+            health=not p.read(env_bool, merged, "HELIX_NO_HEALTH", False),
+            stop_grace_s=p.read(env_int, merged, "HELIX_STOP_GRACE_S", 20, 0, 3_600),
+            sync=SyncSettings.from_env(merged, p),
         )
+        p.raise_all()
+        return settings

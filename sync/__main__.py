@@ -99,8 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return asyncio.run(_run(args))
-    except (ConfigError, PathError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (ConfigError, PathError) as exc:  # a ConfigError names every bad variable, one line each
+        for line in str(exc).splitlines():
+            print(f"error: {line}", file=sys.stderr)
         return 2
     except SyncError as exc:
         print(f"error: {exc}", file=sys.stderr)

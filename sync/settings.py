@@ -8,13 +8,38 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from sync.errors import ConfigError
 
+T = TypeVar("T")
+
 _BWLIMIT = re.compile(r"^(off|\d+(\.\d+)?[BKMGTP]?)$", re.IGNORECASE)
+
+
+class EnvProblems:
+    """Every bad variable of one start, so an operator fixes them all at once, not one per deploy.
+
+    Parsers called through ``read`` record their sentence and return the default; ``raise_all``
+    then raises one ConfigError whose lines are those sentences.
+    """
+
+    def __init__(self) -> None:
+        self.sentences: list[str] = []
+
+    def read(self, parse: Callable[..., T], env: Mapping[str, str], name: str, default: T, *args: object) -> T:
+        try:
+            return parse(env, name, default, *args)
+        except ConfigError as exc:
+            self.sentences.append(str(exc))
+            return default
+
+    def raise_all(self) -> None:
+        if self.sentences:
+            raise ConfigError("\n".join(dict.fromkeys(self.sentences)))
 
 
 def env_int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
@@ -83,27 +108,32 @@ class SyncSettings:
         return self.data_dir / "archive"
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> SyncSettings:
+    def from_env(cls, env: Mapping[str, str] | None = None, problems: EnvProblems | None = None) -> SyncSettings:
+        """Raise one ConfigError naming every bad variable; with ``problems``, record them there instead."""
         env = os.environ if env is None else env
+        own = problems is None
+        p = EnvProblems() if problems is None else problems
         bwlimit = env.get("HELIX_BWLIMIT", "").strip() or None
         if bwlimit is not None and not _BWLIMIT.match(bwlimit):
-            raise ConfigError(
-                f"HELIX_BWLIMIT must be a rate such as 10M, 512K or off, not {bwlimit!r}."
-            )
-        return cls(
+            p.sentences.append(f"HELIX_BWLIMIT must be a rate such as 10M, 512K or off, not {bwlimit!r}.")
+            bwlimit = None
+        settings = cls(
             archive=env.get("HELIX_ARCHIVE", "").strip(),
             data_dir=Path(env.get("HELIX_DATA_DIR", "").strip() or "data"),
             rclone_binary=env.get("RCLONE_BINARY", "").strip() or None,
             bwlimit=None if bwlimit in (None, "off", "OFF") else bwlimit,
-            transfers=env_int(env, "HELIX_TRANSFERS", 4, 1, 64),
-            retries=env_int(env, "HELIX_RETRIES", 3, 0, 20),
-            retry_base_s=env_float(env, "HELIX_RETRY_BASE_S", 1.0, 0.0, 600.0),
-            low_level_retries=env_int(env, "HELIX_LOW_LEVEL_RETRIES", 10, 1, 100),
-            io_timeout_s=env_float(env, "HELIX_IO_TIMEOUT_S", 60.0, 1.0, 3600.0),
-            connect_timeout_s=env_float(env, "HELIX_CONNECT_TIMEOUT_S", 15.0, 1.0, 600.0),
-            op_timeout_s=env_float(env, "HELIX_OP_TIMEOUT_S", 3600.0, 1.0, 86400.0),
-            max_concurrent=env_int(env, "HELIX_MAX_CONCURRENT", 2, 1, 32),
-            outbox_retry_base_s=env_float(env, "HELIX_OUTBOX_RETRY_BASE_S", 2.0, 0.0, 3600.0),
-            outbox_retry_cap_s=env_float(env, "HELIX_OUTBOX_RETRY_CAP_S", 120.0, 1.0, 86400.0),
-            keep_local=env_bool(env, "HELIX_KEEP_LOCAL", False),
+            transfers=p.read(env_int, env, "HELIX_TRANSFERS", 4, 1, 64),
+            retries=p.read(env_int, env, "HELIX_RETRIES", 3, 0, 20),
+            retry_base_s=p.read(env_float, env, "HELIX_RETRY_BASE_S", 1.0, 0.0, 600.0),
+            low_level_retries=p.read(env_int, env, "HELIX_LOW_LEVEL_RETRIES", 10, 1, 100),
+            io_timeout_s=p.read(env_float, env, "HELIX_IO_TIMEOUT_S", 60.0, 1.0, 3600.0),
+            connect_timeout_s=p.read(env_float, env, "HELIX_CONNECT_TIMEOUT_S", 15.0, 1.0, 600.0),
+            op_timeout_s=p.read(env_float, env, "HELIX_OP_TIMEOUT_S", 3600.0, 1.0, 86400.0),
+            max_concurrent=p.read(env_int, env, "HELIX_MAX_CONCURRENT", 2, 1, 32),
+            outbox_retry_base_s=p.read(env_float, env, "HELIX_OUTBOX_RETRY_BASE_S", 2.0, 0.0, 3600.0),
+            outbox_retry_cap_s=p.read(env_float, env, "HELIX_OUTBOX_RETRY_CAP_S", 120.0, 1.0, 86400.0),
+            keep_local=p.read(env_bool, env, "HELIX_KEEP_LOCAL", False),
         )
+        if own:
+            p.raise_all()
+        return settings

@@ -57,3 +57,13 @@ def test_check_reports_a_missing_package_in_one_line_instead_of_crashing(tmp_pat
     assert out.returncode != 0
     assert "Traceback" not in out.stdout + out.stderr
     assert "discord" in out.stdout + out.stderr
+
+
+def test_every_bad_setting_is_named_at_once(tmp_path: Path):
+    out = run_bot({"HELIX_DATA_DIR": str(tmp_path), "DISCORD_TOKEN": "x", "HELIX_RITUAL_MAX_STEPS": "lots",
+                   "HELIX_TRANSFERS": "0", "HELIX_ADMIN_ROLE_IDS": "admins"})
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 3 and all(line.startswith("error: ") for line in lines), out.stderr
+    for var in ("HELIX_RITUAL_MAX_STEPS", "HELIX_TRANSFERS", "HELIX_ADMIN_ROLE_IDS"):
+        assert sum(var in line for line in lines) == 1
