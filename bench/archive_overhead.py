@@ -180,34 +180,28 @@ async def run(cfg: dict) -> dict:
         webdav = await _webdav(src, size, root, rounds)
     all_helix_max = local["lag_max_ms"]["helix"] + webdav["lag_max_ms"]
     all_helix_p99 = local["lag_p99_ms"]["helix"] + webdav["lag_p99_ms"]
+    # Figures that are distributions: their median is the figure, their p25-p75 its spread.
+    samples = {
+        "archive_overhead_local": local["overhead"],
+        "archive_overhead_local_known_hash": local["overhead_outbox"],
+        "archive_overhead_webdav": webdav["overhead"],
+        "archive_vs_cp_local": local["vs_cp"],
+        "loop_lag_max_ms": all_helix_max,
+        "loop_lag_p99_ms": all_helix_p99,
+        "loop_lag_blocking_max_ms": local["lag_max_ms"]["blocking"],
+        "loop_lag_rclone_max_ms": local["lag_max_ms"]["rclone"],
+        "rclone_vs_cp_local": local["rclone_vs_cp"],
+    }
     return {
         "figures": {
-            "archive_overhead_local": median(local["overhead"]),
-            "archive_overhead_local_known_hash": median(local["overhead_outbox"]),
-            "archive_overhead_webdav": median(webdav["overhead"]),
-            "archive_vs_cp_local": median(local["vs_cp"]),
-            "loop_lag_max_ms": median(all_helix_max),
-            "loop_lag_p99_ms": median(all_helix_p99),
-            "loop_lag_blocking_max_ms": median(local["lag_max_ms"]["blocking"]),
+            **{key: median(values) for key, values in samples.items()},
             "rss_peak_archive_mb": local["rss_peak_mb"],
             "rss_peak_archive_quarter_mb": local["rss_peak_quarter_mb"],
             "rss_growth_archive_mb": median(local["rss_growth_mb"]),
             "rss_growth_archive_quarter_mb": median(local["rss_growth_quarter_mb"]),
             "loop_lag_worst_ms": max(all_helix_max),
             "loop_lag_idle_max_ms": median(local["lag_max_ms"]["idle"]),
-            "loop_lag_rclone_max_ms": median(local["lag_max_ms"]["rclone"]),
-            "rclone_vs_cp_local": median(local["rclone_vs_cp"]),
         },
-        "spread": {
-            "archive_overhead_local": spread(local["overhead"]),
-            "archive_overhead_local_known_hash": spread(local["overhead_outbox"]),
-            "archive_overhead_webdav": spread(webdav["overhead"]),
-            "archive_vs_cp_local": spread(local["vs_cp"]),
-            "loop_lag_max_ms": spread(all_helix_max),
-            "loop_lag_p99_ms": spread(all_helix_p99),
-            "loop_lag_blocking_max_ms": spread(local["lag_max_ms"]["blocking"]),
-            "loop_lag_rclone_max_ms": spread(local["lag_max_ms"]["rclone"]),
-            "rclone_vs_cp_local": spread(local["rclone_vs_cp"]),
-        },
+        "spread": {key: spread(values) for key, values in samples.items()},
         "details": {"file_mib": size // MIB, "rounds": rounds, "local": local, "webdav": webdav},
     }
