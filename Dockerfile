@@ -22,8 +22,11 @@ RUN pip install --no-cache-dir -r requirements.txt
 
 # The application, one COPY per package folder: a new module inside a package cannot be forgotten,
 # and tests/test_dockerfile.py fails if a package the app imports has no COPY line here.
-COPY bot/ bot/
+COPY runtime/ runtime/
+COPY render/ render/
 COPY sync/ sync/
+COPY preflight/ preflight/
+COPY bot/ bot/
 COPY deploy_v15.3.sh ./
 
 # A fixed non-root user. /app/data works without a volume (wiped at each deploy); a Railway volume
@@ -34,7 +37,7 @@ RUN useradd --system --uid 10001 --user-group --home-dir /app --no-create-home h
 USER 10001:10001
 
 # The build-time preflight: Python, every requirement installed, consistent and importable, every
-# module of bot/ and sync/ importable, rclone present and new enough. A broken image fails here.
+# module of Helix's packages importable, rclone present and new enough. A broken image fails here.
 RUN bash deploy_v15.3.sh --build
 
 EXPOSE 8080

@@ -6,7 +6,7 @@
 #   bash deploy_v15.3.sh --build    preflight, build-time subset (the Dockerfile runs this)
 #   bash deploy_v15.3.sh --probe    preflight plus a live round trip on the archive remote
 #
-# The preflight is `python -m bot.preflight` (the same as `python -m bot check`): it imports only the
+# The preflight is `python -m preflight` (the same as `python -m bot check`): it imports only the
 # standard library before checking, so a missing package is reported by name, not as a traceback.
 # `exec` replaces this shell with Python, so Railway's SIGTERM reaches the bot, not bash.
 set -euo pipefail
@@ -40,11 +40,11 @@ esac
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
 case "$mode" in
-    build) exec python -m bot.preflight --build ;;
-    check) exec python -m bot.preflight ;;
-    probe) exec python -m bot.preflight --probe ;;
+    build) exec python -m preflight --build ;;
+    check) exec python -m preflight ;;
+    probe) exec python -m preflight --probe ;;
     run)
-        python -m bot.preflight
+        python -m preflight
         exec python -m bot run
         ;;
 esac

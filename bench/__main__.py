@@ -12,6 +12,7 @@ from pathlib import Path
 
 from bench import chart, machine, plan, report
 from bench.isolate import SectionFailed, run_section
+from preflight.packages import FIRST_PARTY
 
 HERE = Path(__file__).resolve().parent
 
@@ -22,7 +23,7 @@ def _commit() -> dict:
         done = subprocess.run(["git", *args], cwd=HERE.parent, capture_output=True, text=True, check=False)
         return done.stdout.strip()
     return {"commit": git("rev-parse", "--short", "HEAD") or None,
-            "dirty": sorted(filter(None, git("status", "--porcelain", "--", "bot", "sync").splitlines()))}
+            "dirty": sorted(filter(None, git("status", "--porcelain", "--", *FIRST_PARTY).splitlines()))}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -29,9 +29,9 @@ from bench.stats import alternate, median, ratios, spread, summary
 from bench.ticker import Ticker, rss_bytes
 from bench.tools import copyto_argv, run_blocking, run_timed, tool_env
 from bench.workload import MIB, random_file, remove, scratch
+from sync._hashing import hash_file
+from sync._service import SyncService
 from sync.errors import NotFoundError
-from sync.hashing import hash_file
-from sync.service import SyncService
 from sync.settings import SyncSettings
 from tests.remotes import LoopbackRemote
 

@@ -21,9 +21,9 @@ from dataclasses import replace
 
 from bench.stats import median, percentile, spread, summary
 from bench.workload import scratch
-from bot.demo import demo_settings
 from bot.settings import Settings
-from bot.simulation import simulated_guild
+from bot.sim.demo import demo_settings
+from bot.sim.world import simulated_guild
 
 WARMUP = 5
 _MESSAGE = re.compile(r"^/(channels/\d+/messages(/\d+)?|webhooks/\d+/[^/]+(/messages/(\d+|@original))?)$")

@@ -39,7 +39,7 @@ def run_section(name: str, config: dict, timeout_s: float = 3600.0) -> tuple[dic
 
 def main(argv: list[str]) -> int:
     name, config = argv[0], json.loads(argv[1])
-    from bot import logs
+    from runtime import logs
 
     # Warnings only, and on stderr: stdout carries the result.
     logs.configure(level="WARNING", fmt="json", stream=sys.stderr)

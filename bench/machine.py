@@ -6,7 +6,7 @@ import os
 import platform
 import subprocess
 
-from sync.binary import find_rclone, parse_version
+from sync._rclone.binary import find_rclone, parse_version
 
 
 def _cpu_model() -> str:

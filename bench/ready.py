@@ -14,10 +14,10 @@ from pathlib import Path
 
 
 async def main(data_dir: Path) -> None:
-    from bot import logs
-    from bot.demo import demo_settings
     from bot.settings import Settings
-    from bot.simulation import simulated_guild
+    from bot.sim.demo import demo_settings
+    from bot.sim.world import simulated_guild
+    from runtime import logs
 
     logs.configure(level="WARNING", fmt="json", stream=sys.stderr)
     settings = replace(demo_settings(Settings(), data_dir), ritual_cooldown_s=0)

@@ -1,4 +1,4 @@
-"""Figure 5: the ritual renderer alone (``bot.ritual.render``), in this thread, for 108, 1000 and 10000 steps.
+"""Figure 5: the ritual renderer alone (``render.ritual_image.render``), in this thread, for 108, 1000 and 10000 steps.
 
 The step counts alternate round by round; each round's render is timed on its own with
 ``perf_counter``. No Discord and no I/O: this is the CPU cost the bot moves to a worker thread.
@@ -11,7 +11,7 @@ import time
 from datetime import UTC, datetime
 
 from bench.stats import alternate, median, spread, summary
-from bot.ritual import RitualSpec, render, seed_for
+from render.ritual_image import RitualSpec, render, seed_for
 
 STEPS = (108, 1000, 10000)
 

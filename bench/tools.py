@@ -14,7 +14,7 @@ import subprocess
 import time
 from collections.abc import Mapping, Sequence
 
-from sync.service import SyncService
+from sync._service import SyncService
 
 
 class ToolFailed(RuntimeError):

@@ -1,3 +1,3 @@
-"""Helix's Discord face. Kept free of imports so ``bot.ritual`` stays pure (no discord loaded)."""
+"""Helix's Discord face: the bot, its cogs, its settings and the simulated guild it can run in."""
 
 __version__ = "0.1.0"

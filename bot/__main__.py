@@ -93,10 +93,10 @@ def main(argv: list[str] | None = None) -> int:
     mode = args.mode or "run"
 
     if mode == "check":
-        from bot import preflight
+        from preflight import checks as preflight
 
         return preflight.main(["--build"] if args.build else ["--probe"] if args.probe else [])
-    from bot import logs
+    from runtime import logs
     from sync.errors import SyncError
 
     # The demo and play print a transcript: only errors may interrupt it.
@@ -109,11 +109,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logs.refresh_secrets()  # .env may have added secrets to the environment: redact those too
     if mode == "demo":
-        from bot.demo import run_demo
+        from bot.sim.demo import run_demo
 
         return asyncio.run(run_demo(lambda line: print(line, flush=True), settings))
     if mode == "play":
-        from bot.play import run_play
+        from bot.sim.play import run_play
 
         return asyncio.run(run_play(settings))
     if not settings.discord_token:

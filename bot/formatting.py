@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import resource
 
-from sync.units import human_size
+from runtime.units import human_size
 
 __all__ = ["human_duration", "human_size", "latency_ms", "progress_bar", "rss_mb"]
 

@@ -19,11 +19,11 @@ from discord.ext import commands
 
 from bot import __version__
 from bot.settings import Settings
+from sync._outbox.store import OutboxItem
+from sync._rclone.client import Progress
+from sync._service import ArchiveResult
 from sync.archive import Archive
 from sync.errors import SyncError
-from sync.outbox import OutboxItem
-from sync.rc_client import Progress
-from sync.service import ArchiveResult
 
 log = structlog.get_logger("helix.bot")
 
@@ -139,7 +139,7 @@ class HelixBot(commands.Bot):
             self.archive = archive
 
     async def _start_health(self) -> None:
-        from bot.health import HealthServer
+        from runtime.health import HealthServer
 
         self.health = HealthServer(self.settings.port, self.readiness)
         await self.health.start()

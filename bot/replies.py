@@ -6,7 +6,7 @@ import discord
 import structlog
 from discord.ext import commands
 
-from bot.logs import redact
+from runtime.logs import redact
 
 log = structlog.get_logger("helix.bot")
 

@@ -4,6 +4,10 @@ This package never imports ``discord`` or ``bot``: it must be usable alone (``py
 and testable without a Discord simulation.
 """
 
+from sync._outbox.store import Outbox, OutboxCounts, OutboxError, OutboxItem
+from sync._outbox.worker import OutboxWorker
+from sync._probe import ProbeReport, ProbeStep
+from sync._service import ArchiveResult, RemoteInfo, SyncService
 from sync.errors import (
     AuthError,
     BinaryError,
@@ -17,10 +21,6 @@ from sync.errors import (
     SyncError,
     TemporaryError,
 )
-from sync.outbox import Outbox, OutboxCounts, OutboxError, OutboxItem
-from sync.outbox_worker import OutboxWorker
-from sync.probe import ProbeReport, ProbeStep
-from sync.service import ArchiveResult, RemoteInfo, SyncService
 from sync.settings import SyncSettings
 
 __all__ = [

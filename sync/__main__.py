@@ -22,10 +22,10 @@ from pathlib import Path
 import structlog
 from dotenv import load_dotenv
 
+from runtime.units import human_size
+from sync._service import SyncService
 from sync.errors import ConfigError, PathError, SyncError
-from sync.service import SyncService
 from sync.settings import SyncSettings
-from sync.units import human_size
 
 
 def _parser() -> argparse.ArgumentParser:

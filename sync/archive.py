@@ -7,9 +7,9 @@ bot would be "bot-owned work" that never settles).
 
 from __future__ import annotations
 
-from sync.outbox import Outbox
-from sync.outbox_worker import OutboxWorker
-from sync.service import SyncService
+from sync._outbox.store import Outbox
+from sync._outbox.worker import OutboxWorker
+from sync._service import SyncService
 from sync.settings import SyncSettings
 
 

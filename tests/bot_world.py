@@ -1,6 +1,6 @@
 """Fixtures for the bot's tests: the real HelixBot in a SimCord guild, archiving to a real remote.
 
-``world`` is what ``python -m bot demo`` runs: ``bot.simulation.simulated_guild`` around real
+``world`` is what ``python -m bot demo`` runs: ``bot.sim.world.simulated_guild`` around real
 rclone. Two archives are offered: the embedded default (a local folder under the data dir) and a
 loopback WebDAV server (``rclone serve webdav`` with a password), which a test may stop and start
 to take "the cloud" down and bring it back. Slash commands are published with the owner's
@@ -29,12 +29,12 @@ import pytest_asyncio
 import structlog
 from PIL import Image
 
-from bot import logs
 from bot.helix import HelixBot
 from bot.settings import Settings
-from bot.simulation import World, simulated_guild
+from bot.sim.world import World, simulated_guild
+from runtime import logs
+from sync._outbox.store import STATES
 from sync.archive import Archive
-from sync.outbox import STATES
 from sync.settings import SyncSettings
 from tests.loopback_gateway import LoopbackDiscord
 from tests.remotes import LoopbackRemote

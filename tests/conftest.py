@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sync.service import SyncService
+from sync._service import SyncService
 from sync.settings import SyncSettings
 from tests.remotes import LoopbackRemote
 

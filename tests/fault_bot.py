@@ -54,13 +54,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from bot import logs
 from bot.__main__ import install_stop_handlers
 from bot.settings import Settings
-from bot.simulation import World, simulated_guild
+from bot.sim.world import World, simulated_guild
+from runtime import logs
+from sync._outbox.store import OutboxItem
+from sync._service import ArchiveResult
 from sync.errors import SyncError
-from sync.outbox import OutboxItem
-from sync.service import ArchiveResult
 
 
 def emit(event: str, **fields: Any) -> None:

@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from sync.binary import find_rclone
+from sync._rclone.binary import find_rclone
 from sync.settings import SyncSettings
 
 

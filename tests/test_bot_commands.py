@@ -11,7 +11,7 @@ import hashlib
 import re
 
 from bot import __version__
-from bot.simulation import World
+from bot.sim.world import World
 from tests.bot_world import (
     answers,
     bot_messages,

@@ -16,7 +16,7 @@ import pytest
 import pytest_asyncio
 from discord.ext import commands
 
-from bot.simulation import World
+from bot.sim.world import World
 from sync.settings import SyncSettings
 from tests.bot_world import (
     COOLDOWN_S,

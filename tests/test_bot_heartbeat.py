@@ -12,7 +12,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from bot.simulation import simulated_guild
+from bot.sim.world import simulated_guild
 from tests.bot_world import bot_settings, drained
 from tests.remotes import LoopbackRemote
 

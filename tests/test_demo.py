@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bot.demo import SCRIPT
+from bot.sim.demo import SCRIPT
 
 REPO = Path(__file__).resolve().parents[1]
 

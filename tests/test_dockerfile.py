@@ -309,7 +309,7 @@ def test_replayed_image_build_installs_requirements_and_passes_the_build_check(i
         result = image.run("sh", "-c", step)
         assert result.returncode == 0, f"RUN {step}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     # The app inside is only what COPY copied: the tests and the rest of the repository are not there.
-    assert not (image.app / "tests").exists() and (image.app / "bot" / "preflight.py").is_file()
+    assert not (image.app / "tests").exists() and (image.app / "preflight" / "checks.py").is_file()
     assert "preflight (build): all checks passed." in result.stdout
 
 

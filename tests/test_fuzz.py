@@ -27,11 +27,11 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from bot.settings import Settings
-from bot.simulation import World, simulated_guild
+from bot.sim.world import World, simulated_guild
+from sync._outbox.store import Outbox
+from sync._paths import clean_relative
+from sync._service import SyncService
 from sync.errors import PathError
-from sync.outbox import Outbox
-from sync.paths import clean_relative
-from sync.service import SyncService
 from sync.settings import SyncSettings
 from tests.fault_bot import one_sentence
 

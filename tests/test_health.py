@@ -14,10 +14,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bot import logs
-from bot.health import HealthServer, HealthServerError
+from runtime import logs
+from runtime.health import HealthServer, HealthServerError
+from sync._service import SyncService
 from sync.errors import SyncError
-from sync.service import SyncService
 from tests.remotes import LoopbackRemote
 
 ReadyCheck = Callable[[], Awaitable[tuple[bool, dict]]]

@@ -18,8 +18,10 @@ from pathlib import Path
 
 import pytest
 
+from preflight.packages import FIRST_PARTY
+
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("bot", "sync")
+PACKAGES = FIRST_PARTY
 
 
 def project_modules() -> list[str]:
@@ -57,7 +59,7 @@ def _import_results() -> dict[str, subprocess.CompletedProcess[str]]:
 
 def test_the_project_has_modules_to_import() -> None:
     modules = project_modules()
-    assert {"bot", "sync", "bot.preflight", "bot.logs", "bot.health", "sync.service"} <= set(modules)
+    assert {"bot", "sync", "preflight.checks", "runtime.logs", "runtime.health", "sync._service"} <= set(modules)
 
 
 @pytest.mark.parametrize("module", project_modules())

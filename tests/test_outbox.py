@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 import structlog
 
+from sync._outbox.store import Outbox, OutboxError, OutboxItem
+from sync._outbox.worker import OutboxWorker
+from sync._rclone.client import Progress
+from sync._service import ArchiveResult, SyncService
 from sync.errors import PathError, SyncError
-from sync.outbox import Outbox, OutboxError, OutboxItem
-from sync.outbox_worker import OutboxWorker
-from sync.rc_client import Progress
-from sync.service import ArchiveResult, SyncService
 from sync.settings import SyncSettings
 from tests.remotes import LoopbackRemote
 
@@ -347,7 +347,7 @@ async def test_rows_of_items_that_landed_long_ago_are_pruned_on_open(data_dir: P
     """A bot that runs for months must not grow its database forever: landed rows older than 30 days go."""
     import sqlite3
 
-    from sync import outbox_db
+    from sync._outbox import db as outbox_db
 
     async with Outbox(data_dir) as box:
         old = await box.enqueue(write_file("old.bin", 10), "a/old.bin", kind="ritual")

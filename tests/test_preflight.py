@@ -24,8 +24,8 @@ from pathlib import Path
 
 import pytest
 
-from bot import preflight
-from sync.binary import find_rclone
+from preflight import checks as preflight
+from sync._rclone.binary import find_rclone
 
 ROOT = Path(__file__).resolve().parents[1]
 # Shaped like a bot token (three dot-separated parts), valid nowhere.
@@ -56,7 +56,7 @@ def env(tmp_path: Path) -> dict[str, str]:
 
 def run(tmp_path: Path, env: dict[str, str], *args: str) -> Run:
     # cwd is a temporary folder: no developer's .env can fill in what a test left unset.
-    result = subprocess.run([sys.executable, "-m", "bot.preflight", *args], cwd=tmp_path, env=env,
+    result = subprocess.run([sys.executable, "-m", "preflight.checks", *args], cwd=tmp_path, env=env,
                             capture_output=True, text=True, timeout=300)
     assert TOKEN not in result.stdout + result.stderr, "the preflight printed the token"
     return Run(result.returncode, result.stdout, result.stderr)
@@ -204,11 +204,11 @@ def test_probe_names_the_step_where_an_unreachable_remote_failed(tmp_path: Path,
 
 def test_importing_the_preflight_loads_only_the_standard_library(tmp_path: Path, env: dict[str, str]) -> None:
     """It must run where packages are missing: so nothing outside the standard library loads before checking."""
-    code = ("import sys; before = set(sys.modules); import bot.preflight; "
+    code = ("import sys; before = set(sys.modules); import preflight.checks; "
             "print(sorted({m.split('.')[0] for m in set(sys.modules) - before} - set(sys.stdlib_module_names)))")
     result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
                             check=True)
-    assert result.stdout.strip() == "['bot']", result.stdout
+    assert result.stdout.strip() == "['preflight']", result.stdout
 
 
 def test_an_unsupported_python_is_named_with_the_fix() -> None:

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from preflight.packages import FIRST_PARTY
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -31,7 +33,7 @@ def test_ci_runs_exactly_the_readme_test_command():
 def test_every_environment_variable_the_code_reads_is_documented():
     readme = (ROOT / "README.md").read_text()
     used: set[str] = set()
-    for folder in ("bot", "sync"):
+    for folder in FIRST_PARTY:
         for path in (ROOT / folder).rglob("*.py"):
             used |= set(re.findall(r'"((?:HELIX|LOG|RCLONE)_[A-Z_]+|DISCORD_TOKEN|PORT)"', path.read_text()))
     internal = {"RCLONE_RC_USER", "RCLONE_RC_PASS", "RCLONE_ASK_PASSWORD", "RCLONE_CONFIG_"}

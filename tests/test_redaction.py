@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import pytest
 import structlog
 
-from bot import logs
+from runtime import logs
 
 TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4OQ.GaBcDe.helix-test-token-not-real-0123456789"
 # An obscured rclone password; the quote and backslash exercise the JSON-escaped form of a secret.

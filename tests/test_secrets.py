@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from discord.ext import commands
 
-from bot import logs
 from bot.settings import Settings
-from bot.simulation import simulated_guild
+from bot.sim.world import simulated_guild
+from runtime import logs
 from sync.errors import SyncError
 from tests.remotes import LoopbackRemote, obscure
 

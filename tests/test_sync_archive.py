@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sync.service import SyncService
+from sync._service import SyncService
 from tests.remotes import LoopbackRemote
 
 
@@ -65,7 +65,7 @@ async def test_round_trip_on_a_network_remote(kind: str, tmp_path: Path, data_di
 
 async def test_archive_many_is_one_rclone_job(local_service: SyncService, write_file):
     """A batch is one job: the group counter moves by one, not by the number of files."""
-    from sync import rc_client
+    from sync._rclone import client as rc_client
 
     pairs = [(write_file(f"f{i}.bin", 64), f"many/f{i}.bin") for i in range(30)]
     before = next(rc_client._group_ids)

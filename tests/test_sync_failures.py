@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from sync._service import SyncService
 from sync.errors import AuthError, BinaryError, PathError, RemoteNotConfigured, TemporaryError
-from sync.service import SyncService
 from sync.settings import SyncSettings
 from tests.remotes import LoopbackRemote
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from sync._paths import ArchiveRoot, clean_relative, join
 from sync.errors import ConfigError, PathError
-from sync.paths import ArchiveRoot, clean_relative, join
 from sync.settings import SyncSettings
 
 
@@ -59,8 +59,8 @@ def test_bad_settings_name_the_variable(var: str, value: str):
 
 def test_a_port_number_in_an_error_is_not_an_http_status():
     """'dial tcp 127.0.0.1:53401: connection refused' is the network, not a rejected login."""
+    from sync._rclone.classify import classify
     from sync.errors import AuthError, TemporaryError
-    from sync.rc_errors import classify
 
     refused = classify('Propfind "http://127.0.0.1:53401/x": dial tcp 127.0.0.1:53401: connect: connection refused',
                        "loop:")

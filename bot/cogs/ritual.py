@@ -25,11 +25,11 @@ from discord.ext import commands
 from bot.formatting import human_duration, human_size, progress_bar
 from bot.helix import HelixBot, UserFacingError
 from bot.replies import answer
-from bot.ritual import RitualSpec, render, seed_for
+from render.ritual_image import RitualSpec, render, seed_for
+from sync._outbox.store import OutboxItem
+from sync._rclone.client import Progress
+from sync._service import ArchiveResult
 from sync.errors import SyncError
-from sync.outbox import OutboxItem
-from sync.rc_client import Progress
-from sync.service import ArchiveResult
 
 log = structlog.get_logger("helix.bot.ritual")
 EDIT_INTERVAL_S = 2.0

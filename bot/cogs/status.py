@@ -13,8 +13,8 @@ from discord.ext import commands
 from bot.formatting import human_duration, human_size, latency_ms, rss_mb
 from bot.helix import HelixBot
 from bot.replies import answer
+from sync._service import RemoteInfo
 from sync.errors import SyncError
-from sync.service import RemoteInfo
 
 ABOUT_TIMEOUT_S = 5.0
 ABOUT_CACHE_S = 60.0

@@ -17,7 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from bot.settings import Settings
-from bot.simulation import World, simulated_guild
+from bot.sim.world import World, simulated_guild
 
 SCRIPT = (
     ("owner", "!sync"),

@@ -22,7 +22,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from bot.logs import redact
+from runtime.logs import redact
 
 log = structlog.get_logger("helix.health")
 

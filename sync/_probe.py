@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
+from sync._hashing import hash_file
 from sync.errors import NotFoundError, SyncError, TemporaryError
-from sync.hashing import hash_file
 
 if TYPE_CHECKING:
-    from sync.service import SyncService
+    from sync._service import SyncService
 
 T = TypeVar("T")
 PROBE_DIR = ".helix-probe"

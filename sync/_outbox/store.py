@@ -29,9 +29,9 @@ from typing import Any, TypeVar
 
 import structlog
 
+from sync._outbox.db import Corrupt, ItemStore, OutboxCounts, OutboxItem, connect, ingest, move_aside, sweep_orphans
+from sync._paths import clean_relative
 from sync.errors import PathError, SyncError
-from sync.outbox_db import Corrupt, ItemStore, OutboxCounts, OutboxItem, connect, ingest, move_aside, sweep_orphans
-from sync.paths import clean_relative
 
 log = structlog.get_logger("helix.sync.outbox")
 T = TypeVar("T")

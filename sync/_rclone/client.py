@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import aiohttp
 import structlog
 
-from sync.daemon import RcloneDaemon
+from sync._rclone.classify import classify
+from sync._rclone.daemon import RcloneDaemon
 from sync.errors import DaemonError, NotFoundError, OperationTimeout, SyncError
-from sync.rc_errors import classify
 
 log = structlog.get_logger("helix.sync.rc")
 

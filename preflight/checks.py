@@ -8,7 +8,7 @@ problems together, one line each, then exits non-zero so neither the build nor t
     python -m bot check --build    build-time subset: Python, packages, Helix's modules, rclone
     python -m bot check --probe    runtime plus a live round trip on the archive remote
 
-(``python -m bot.preflight`` is the same thing; it is what deploy_v15.3.sh calls, because it runs
+(``python -m preflight.checks`` is the same thing; it is what deploy_v15.3.sh calls, because it runs
 even when a package ``bot/__main__.py`` needs is missing.) Build mode checks nothing that only
 exists at run time: Railway passes variables to a build only through ``ARG``, and volumes are
 mounted when the container starts, not while the image is built.
@@ -33,7 +33,7 @@ import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from bot.preflight_packages import Finding, check_own_modules, check_requirements, ok, problem, warning
+from preflight.packages import Finding, check_own_modules, check_requirements, ok, problem, warning
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_REQUIREMENTS = PROJECT_ROOT / "requirements.txt"
@@ -62,14 +62,15 @@ class _Sync:
     def __init__(self) -> None:
         self.error: str | None = None
         try:
-            import sync.binary
+            import sync._paths
+            import sync._rclone.binary
             import sync.errors
-            import sync.paths
             import sync.settings
         except Exception as exc:  # any failure to import is the finding itself
             self.error = f"{type(exc).__name__}: {exc}"
             return
-        self.binary, self.errors, self.paths, self.settings = sync.binary, sync.errors, sync.paths, sync.settings
+        self.binary, self.errors, self.settings = sync._rclone.binary, sync.errors, sync.settings
+        self.paths = sync._paths
 
     def unavailable(self, what: str) -> Finding:
         return problem(f"{what} was not checked because the sync package cannot be imported ({self.error}): "
@@ -267,7 +268,7 @@ def check_settings(env: Mapping[str, str], sync: _Sync) -> list[Finding]:
                 if line not in {f.text for f in findings}:
                     findings.append(problem(line))
     try:
-        from bot.logs import check_env
+        from runtime.logs import check_env
     except Exception:  # structlog missing: reported with the packages
         pass
     else:
@@ -278,8 +279,8 @@ def check_settings(env: Mapping[str, str], sync: _Sync) -> list[Finding]:
 
 
 async def _probe(env: Mapping[str, str]) -> list[Finding]:
+    from sync._service import SyncService
     from sync.errors import SyncError
-    from sync.service import SyncService
     from sync.settings import SyncSettings
 
     settings = SyncSettings.from_env(env)
@@ -308,7 +309,7 @@ def check_probe(env: Mapping[str, str], earlier: list[Finding]) -> list[Finding]
 
 def _quiet_logs(env: Mapping[str, str]) -> None:
     """The probe starts the sync service, which logs; keep the report readable (errors only)."""
-    from bot.logs import configure
+    from runtime.logs import configure
 
     configure(level="ERROR", env=env)
 
@@ -320,7 +321,7 @@ def run_checks(mode: str, env: Mapping[str, str] | None = None, requirements: Pa
     env = os.environ if env is None else env
     findings = [check_python()]
     findings += check_requirements(requirements or DEFAULT_REQUIREMENTS)
-    findings += check_own_modules(PROJECT_ROOT, skip=("bot.preflight",))
+    findings += check_own_modules(PROJECT_ROOT, skip=("preflight.checks",))
     sync = _Sync()
     findings += check_rclone(env, sync)
     if mode == "build":
@@ -353,9 +354,9 @@ def report(findings: list[Finding], mode: str) -> int:
 
 
 def _redactor() -> Callable[[str], str]:
-    """The log redaction, when structlog is there to import bot.logs: a finding may quote a value."""
+    """The log redaction, when structlog is there to import runtime.logs: a finding may quote a value."""
     try:
-        from bot.logs import redact, refresh_secrets
+        from runtime.logs import redact, refresh_secrets
     except Exception:  # structlog missing: reported with the packages; findings never quote secrets anyway
         return lambda text: text
     refresh_secrets()

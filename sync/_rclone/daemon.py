@@ -28,7 +28,7 @@ from pathlib import Path
 import aiohttp
 import structlog
 
-from sync.binary import check_version, find_rclone, rclone_version
+from sync._rclone.binary import check_version, find_rclone, rclone_version
 from sync.errors import DaemonError
 from sync.settings import SyncSettings
 

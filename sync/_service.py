@@ -22,16 +22,16 @@ from typing import TYPE_CHECKING, TypeVar
 
 import structlog
 
-from sync.daemon import RcloneDaemon
+from sync._hashing import HASHLIB_TYPES, hash_file, hash_file_sync
+from sync._paths import ArchiveRoot, clean_relative
+from sync._probe import run_probe
+from sync._rclone.client import ProgressCallback, RcClient
+from sync._rclone.daemon import RcloneDaemon
 from sync.errors import NotFoundError, PathError, SyncError, TemporaryError
-from sync.hashing import HASHLIB_TYPES, hash_file, hash_file_sync
-from sync.paths import ArchiveRoot, clean_relative
-from sync.probe import run_probe
-from sync.rc_client import ProgressCallback, RcClient
 from sync.settings import SyncSettings
 
 if TYPE_CHECKING:
-    from sync.probe import ProbeReport
+    from sync._probe import ProbeReport
 
 log = structlog.get_logger("helix.sync")
 T = TypeVar("T")

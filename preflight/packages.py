@@ -27,7 +27,7 @@ from typing import Any
 
 FIX_INSTALL = "run `pip install -r requirements.txt`"
 # Helix's own packages: every module in them must import in the image.
-FIRST_PARTY = ("bot", "sync")
+FIRST_PARTY = ("runtime", "render", "sync", "preflight", "bot")
 # Top-level names some wheels ship by mistake; importing them would pick up the wrong thing.
 _NOT_IMPORT_NAMES = {"tests", "test", "docs", "examples", "benchmarks", "bench", "scripts"}
 _NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
@@ -320,7 +320,7 @@ def _module_fix(exc: BaseException) -> str:
 
 
 def check_own_modules(root: Path, skip: tuple[str, ...] = ()) -> list[Finding]:
-    """Import every module of bot/ and sync/: a file never copied or a package never listed shows here.
+    """Import every module of Helix's packages: a file never copied or a package never listed shows here.
 
     Modules failing for the same reason (one missing package breaks many) share one line.
     """

@@ -9,9 +9,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from bot.demo import demo_settings
 from bot.settings import Settings
-from bot.simulation import simulated_guild
+from bot.sim.demo import demo_settings
+from bot.sim.world import simulated_guild
 
 HELP = ("Type as a user: !status, !heartbeat, !ritual 42, /ritual steps:7, !testmega (admins), !outbox (owner).\n"
         "'as NAME' switches user ('owner' is the owner and an admin), 'quit' leaves.")

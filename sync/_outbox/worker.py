@@ -30,11 +30,11 @@ from typing import Any
 
 import structlog
 
+from sync._hashing import hash_file
+from sync._outbox.store import Outbox, OutboxError, OutboxItem, remove_local
+from sync._rclone.client import Progress
+from sync._service import ArchiveResult, SyncService
 from sync.errors import SyncError
-from sync.hashing import hash_file
-from sync.outbox import Outbox, OutboxError, OutboxItem, remove_local
-from sync.rc_client import Progress
-from sync.service import ArchiveResult, SyncService
 
 log = structlog.get_logger("helix.sync.outbox")
 

@@ -1,0 +1,5 @@
+"""Pure renderers: a specification in, bytes out. No Discord, no archive, no I/O.
+
+They run in a worker thread and are tested alone, so a picture or a transcript can be checked
+without a bot or a remote. The ritual image lives here; exported transcripts will too.
+"""
