@@ -74,7 +74,7 @@ def _helix(svc: SyncService, src: Path, size: int, lags: Lags, name: str = "heli
 async def _local(src: Path, size: int, quarter: Path, root: Path, rounds: int, quarter_rounds: int) -> dict:
     settings = SyncSettings(data_dir=root / "local")
     async with SyncService(settings) as svc:
-        dst = Path(svc.root.fs) / REL
+        dst = Path(svc.remote.root.fs) / REL
         argv = copyto_argv(svc, src, REL)
         env = tool_env(svc)
         lags = Lags()

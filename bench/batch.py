@@ -33,7 +33,7 @@ async def run(cfg: dict) -> dict:
 
         pairs = await asyncio.to_thread(make)
         async with SyncService(SyncSettings(data_dir=root / "data")) as svc:
-            dest = Path(svc.root.fs) / "batch"
+            dest = Path(svc.remote.root.fs) / "batch"
 
             async def batch() -> float:
                 t0 = time.perf_counter()
@@ -48,8 +48,8 @@ async def run(cfg: dict) -> dict:
                     await svc.archive(src, rel)
                 return (time.perf_counter() - t0) * files / singles
 
-            rclone_argv = [svc.daemon.binary or "rclone", "copy", str(root / "src"), str(dest),
-                           *daemon_flags(svc.daemon.argv()), "--no-traverse"]
+            rclone_argv = [svc._daemon.binary or "rclone", "copy", str(root / "src"), str(dest),
+                           *daemon_flags(svc._daemon.argv()), "--no-traverse"]
             env = tool_env(svc)
 
             async def rclone_dir() -> float:

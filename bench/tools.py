@@ -40,9 +40,10 @@ def daemon_flags(daemon_argv: Sequence[str]) -> list[str]:
 
 def copyto_argv(service: SyncService, src: os.PathLike[str] | str, rel: str) -> list[str]:
     """``rclone copyto SRC DST`` with the running daemon's binary and flags, DST as Helix would name it."""
-    daemon = service.daemon
-    fs = service.root.fs
-    dst = f"{fs.rstrip('/')}/{rel}" if service.root.is_local else f"{fs}{'' if fs.endswith((':', '/')) else '/'}{rel}"
+    daemon = service._daemon
+    root = service.remote.root
+    fs = root.fs
+    dst = f"{fs.rstrip('/')}/{rel}" if root.is_local else f"{fs}{'' if fs.endswith((':', '/')) else '/'}{rel}"
     assert daemon.binary is not None, "start the service first: the flags are the running daemon's"
     return [daemon.binary, "copyto", str(src), dst, *daemon_flags(daemon.argv())]
 

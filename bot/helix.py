@@ -1,8 +1,9 @@
 """HelixBot: a ``commands.Bot`` with a clear lifecycle, after discord.py's advanced_startup example.
 
-Everything the bot owns (the archive, the health server) is created in ``setup_hook`` and closed
-in ``close()`` in reverse order. Cogs are extensions listed in one tuple; one that fails to load
-is logged and skipped, never fatal. The archive may be handed in (the demo, tests, benchmark).
+The archive is opened by whoever runs the bot and handed in, as advanced_startup hands in its
+database pool; the bot only subscribes to its reports. What the bot itself owns (the health
+server) is created in ``setup_hook`` and closed in ``close()``. Cogs are extensions listed in
+one tuple; one that fails to load is logged and skipped, never fatal.
 """
 
 from __future__ import annotations
@@ -19,11 +20,8 @@ from discord.ext import commands
 
 from bot import __version__
 from bot.settings import Settings
-from sync._outbox.store import OutboxItem
-from sync._rclone.client import Progress
-from sync._service import ArchiveResult
-from sync.archive import Archive
-from sync.errors import SyncError
+from runtime.health import HealthServer
+from sync import Archive, ArchiveResult, OutboxItem, Progress, SyncError
 
 log = structlog.get_logger("helix.bot")
 
@@ -72,7 +70,10 @@ def bind_command_context(ctx: commands.Context) -> None:
 
 
 class HelixBot(commands.Bot):
-    def __init__(self, settings: Settings, *, archive: Archive | None = None, **options: Any) -> None:
+    # State one cog writes and others read, declared here rather than set on the fly.
+    last_heartbeat: str | None = None
+
+    def __init__(self, settings: Settings, archive: Archive, **options: Any) -> None:
         intents = discord.Intents.default()
         intents.message_content = True  # prefix commands need it (a privileged intent: enable it in the portal)
         super().__init__(
@@ -86,24 +87,15 @@ class HelixBot(commands.Bot):
         self.settings = settings
         self.version = __version__
         self.archive = archive
-        self._owns_archive = archive is None
-        self.health = None
+        self.health: HealthServer | None = None
         self.started_at = time.perf_counter()  # SimCord virtualises time.monotonic
         self.stopping = False
         self.failed_extensions: dict[str, str] = {}
         self.ready_window_s = READY_WINDOW_S
         self.add_check(self._not_stopping)
         self.before_invoke(self._bind_log_context)
-        if archive is not None:
-            self._wire(archive)
-
-    def _wire(self, archive: Archive) -> None:
-        """Hook the outbox worker's reports to the bot before it starts, so no landing goes unseen."""
-        worker = archive.worker
-        worker.on_done = self._archive_done
-        worker.on_retry = self._archive_retry
-        worker.on_failed = self._archive_failed
-        worker.on_progress = self._archive_progress
+        # Subscribed before the worker reports anything of this run, so no landing goes unseen.
+        archive.worker.subscribe(self)
 
     async def _bind_log_context(self, ctx: commands.Context) -> None:
         bind_command_context(ctx)
@@ -117,8 +109,8 @@ class HelixBot(commands.Bot):
     async def setup_hook(self) -> None:
         # Health first: Railway polls /health during the deploy, before the Discord login completes.
         if self.settings.health:
-            await self._start_health()
-        await self.open_archive()
+            self.health = HealthServer(self.settings.port, self.readiness)
+            await self.health.start()
         for ext in EXTENSIONS:
             try:
                 await self.load_extension(ext)
@@ -126,39 +118,21 @@ class HelixBot(commands.Bot):
                 self.failed_extensions[ext] = f"{type(exc).__name__}: {exc}"
                 log.exception("extension_failed", extension=ext)
 
-    async def open_archive(self) -> None:
-        """Create and start the bot's own archive, unless one was handed in or opened already.
-
-        ``python -m bot run`` calls this before the Discord login, so a data directory that cannot
-        be written ends the start with one sentence (a SyncError) instead of after a login.
-        """
-        if self.archive is None:
-            archive = Archive(self.settings.sync)
-            self._wire(archive)
-            await archive.start()
-            self.archive = archive
-
-    async def _start_health(self) -> None:
-        from runtime.health import HealthServer
-
-        self.health = HealthServer(self.settings.port, self.readiness)
-        await self.health.start()
-
     async def readiness(self) -> tuple[bool, dict]:
         """Ready = connected to the gateway and the archive remote answered recently."""
-        svc = self.archive.service if self.archive else None
-        last_ok = svc.last_ok_at if svc else None
+        svc = self.archive.service
+        last_ok = svc.last_ok_at
         recent = last_ok is not None and time.time() - last_ok < self.ready_window_s
-        if svc is not None and not recent:
+        if not recent:
             with contextlib.suppress(SyncError, TimeoutError):
                 async with asyncio.timeout(3.0):
                     await svc.ping()
                 recent = True
         body = {
             "gateway": self.is_ready() and not self.is_closed(),
-            "remote": svc.root.display if svc else None,
+            "remote": svc.display,
             "remote_ok": recent,
-            "last_error": svc.last_error.hint if svc and svc.last_error and not recent else None,
+            "last_error": svc.last_error.hint if svc.last_error and not recent else None,
             "stopping": self.stopping,
             "version": self.version,
         }
@@ -166,16 +140,16 @@ class HelixBot(commands.Bot):
 
     # -- archive events, re-dispatched as Discord-style events so cogs can listen -------------------
 
-    async def _archive_done(self, item: OutboxItem, result: ArchiveResult) -> None:
+    async def archive_done(self, item: OutboxItem, result: ArchiveResult) -> None:
         self.dispatch("archive_done", item, result)
 
-    async def _archive_retry(self, item: OutboxItem, error: SyncError, delay_s: float) -> None:
+    async def archive_retry(self, item: OutboxItem, error: SyncError, delay_s: float) -> None:
         self.dispatch("archive_retry", item, error, delay_s)
 
-    async def _archive_failed(self, item: OutboxItem, error: SyncError) -> None:
+    async def archive_failed(self, item: OutboxItem, error: SyncError) -> None:
         self.dispatch("archive_failed", item, error)
 
-    async def _archive_progress(self, item: OutboxItem, progress: Progress) -> None:
+    async def archive_progress(self, item: OutboxItem, progress: Progress) -> None:
         self.dispatch("archive_progress", item, progress)
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -190,20 +164,17 @@ class HelixBot(commands.Bot):
             return
         self.stopping = True
         log.info("stopping", grace_s=self.settings.stop_grace_s)
-        if self.archive is not None:
-            # While the upload in flight gets its grace the gateway stays up, so commands sent now
-            # are answered "restarting". This holds for an archive handed in too (SimCord, tests).
-            # HELIX_STOP_GRACE_S is the whole stop: keep back what stopping rclone's job and rclone
-            # itself take (measured ~1 s each), so the process is gone within it.
-            await self.archive.worker.stop(max(0.0, self.settings.stop_grace_s - STOP_RESERVE_S))
+        # While the upload in flight gets its grace the gateway stays up, so commands sent now are
+        # answered "restarting". HELIX_STOP_GRACE_S is the whole stop: keep back what stopping
+        # rclone's job and rclone itself take, so the process is gone within it.
+        await self.archive.worker.stop(max(0.0, self.settings.stop_grace_s - STOP_RESERVE_S))
         await self.close()
 
     async def close(self) -> None:
         self.stopping = True
+        self.archive.worker.unsubscribe(self)
         try:
             if self.health is not None:
                 await self.health.stop()
-            if self.archive is not None and self._owns_archive:
-                await self.archive.close(grace_s=self.settings.stop_grace_s)
         finally:
             await super().close()

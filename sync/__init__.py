@@ -1,13 +1,19 @@
 """Helix's archiving layer: one supervised ``rclone rcd`` and the operations Helix needs.
 
-This package never imports ``discord`` or ``bot``: it must be usable alone (``python -m sync``)
-and testable without a Discord simulation.
+This is the package's public face: other packages import from ``sync`` and nothing deeper.
+It never imports ``discord`` or ``bot``: it must be usable alone (``python -m sync``) and
+testable without a Discord simulation.
 """
 
-from sync._outbox.store import Outbox, OutboxCounts, OutboxError, OutboxItem
-from sync._outbox.worker import OutboxWorker
+from sync._outbox.store import OPEN_STATES, STATES, Outbox, OutboxCounts, OutboxError, OutboxItem
+from sync._outbox.worker import OutboxListener, OutboxWorker
+from sync._paths import ArchiveRoot
 from sync._probe import ProbeReport, ProbeStep
+from sync._rclone.binary import check_version, find_rclone, rclone_version
+from sync._rclone.client import Progress, ProgressCallback
+from sync._remote import RemoteEntry
 from sync._service import ArchiveResult, RemoteInfo, SyncService
+from sync.archive import Archive
 from sync.errors import (
     AuthError,
     BinaryError,
@@ -24,7 +30,11 @@ from sync.errors import (
 from sync.settings import SyncSettings
 
 __all__ = [
+    "OPEN_STATES",
+    "STATES",
+    "Archive",
     "ArchiveResult",
+    "ArchiveRoot",
     "AuthError",
     "BinaryError",
     "ConfigError",
@@ -35,15 +45,22 @@ __all__ = [
     "OutboxCounts",
     "OutboxError",
     "OutboxItem",
+    "OutboxListener",
     "OutboxWorker",
     "PathError",
     "ProbeReport",
     "ProbeStep",
+    "Progress",
+    "ProgressCallback",
     "QuotaError",
+    "RemoteEntry",
     "RemoteInfo",
     "RemoteNotConfigured",
     "SyncError",
     "SyncService",
     "SyncSettings",
     "TemporaryError",
+    "check_version",
+    "find_rclone",
+    "rclone_version",
 ]

@@ -14,18 +14,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import sys
 from dataclasses import asdict
 from pathlib import Path
 
-import structlog
-from dotenv import load_dotenv
-
+from runtime import logs
+from runtime.env import environment
+from runtime.exit_codes import ExitCode
 from runtime.units import human_size
-from sync._service import SyncService
-from sync.errors import ConfigError, PathError, SyncError
-from sync.settings import SyncSettings
+from sync import ConfigError, PathError, SyncError, SyncService, SyncSettings
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -43,8 +40,8 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-async def _run(args: argparse.Namespace) -> int:
-    settings = SyncSettings.from_env()
+async def _run(args: argparse.Namespace, env: dict[str, str]) -> int:
+    settings = SyncSettings.from_env(env)
     async with SyncService(settings) as svc:
         if args.cmd == "probe":
             report = await svc.probe()
@@ -60,7 +57,7 @@ async def _run(args: argparse.Namespace) -> int:
                 failed = report.failed
                 reason = failed.error.hint if failed and failed.error else "the probe did not finish"
                 print(f"probe failed at step '{failed.name if failed else '?'}': {reason}", file=sys.stderr)
-                return 1
+                return ExitCode.FAILED
             if not args.json:
                 print(f"ok: round trip in {report.total_s * 1000:.0f} ms")
         elif args.cmd == "upload":
@@ -86,28 +83,25 @@ async def _run(args: argparse.Namespace) -> int:
             else:
                 print(f"remote:  {info.remote}\nbackend: {info.backend}\nrclone:  {info.rclone_version}\n"
                       f"space:   {human_size(info.used_bytes)} used, {human_size(info.free_bytes)} free")
-    return 0
+    return ExitCode.OK
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    load_dotenv(override=False)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR, stream=sys.stderr)
-    structlog.configure(
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO if args.verbose else logging.CRITICAL),
-    )
+    env = environment()
+    # The same redacting pipeline as the bot's; only errors unless -v, so the output stays readable.
+    logs.configure(level="INFO" if args.verbose else "CRITICAL", fmt="console", stream=sys.stderr, env=env)
     try:
-        return asyncio.run(_run(args))
+        return asyncio.run(_run(args, env))
     except (ConfigError, PathError) as exc:  # a ConfigError names every bad variable, one line each
         for line in str(exc).splitlines():
             print(f"error: {line}", file=sys.stderr)
-        return 2
+        return ExitCode.CONFIG
     except SyncError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return ExitCode.FAILED
     except KeyboardInterrupt:
-        return 130
+        return ExitCode.INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -17,13 +17,11 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 from sync._hashing import hash_file
+from sync._remote import Remote
 from sync.errors import NotFoundError, SyncError, TemporaryError
-
-if TYPE_CHECKING:
-    from sync._service import SyncService
 
 T = TypeVar("T")
 PROBE_DIR = ".helix-probe"
@@ -57,9 +55,9 @@ class ProbeReport:
     STEP_NAMES = ("write", "upload", "list", "read back", "compare", "delete")
 
 
-async def run_probe(svc: SyncService) -> ProbeReport:
+async def run_probe(remote: Remote) -> ProbeReport:
     """A round trip on the archive root, each step timed; stops at the first failing step."""
-    report = ProbeReport(svc.root.display)
+    report = ProbeReport(remote.display)
     rel = f"{PROBE_DIR}/probe-{socket.gethostname()}-{secrets.token_hex(6)}.bin"
     work = Path(tempfile.mkdtemp(prefix="helix-probe-"))
     uploaded = False
@@ -78,39 +76,36 @@ async def run_probe(svc: SyncService) -> ProbeReport:
         payload = secrets.token_bytes(64 * 1024)
         src = work / "probe.bin"
         await step("write", lambda: asyncio.to_thread(src.write_bytes, payload))
-        await step("upload", lambda: svc.rc.run_job("operations/copyfile", {
-            "srcFs": str(work), "srcRemote": src.name, "dstFs": svc.root.fs, "dstRemote": rel}, timeout_s=120))
+        await step("upload", lambda: remote.copy_in(src, rel, timeout_s=120))
         uploaded = True
 
         async def listed() -> None:
-            out = await svc.rc.call("operations/list", {"fs": svc.root.fs, "remote": PROBE_DIR})
-            names = {i["Path"] for i in out.get("list", [])}
+            names = {e.path for e in await remote.list(PROBE_DIR)}
             if rel not in names:
-                raise NotFoundError(f"The probe file was uploaded but is not listed in '{svc.root.display}': "
+                raise NotFoundError(f"The probe file was uploaded but is not listed in '{remote.display}': "
                                     "the remote may be eventually consistent or read-only.")
 
         await step("list", listed)
         back = work / "back.bin"
-        await step("read back", lambda: svc.fetch(rel, back))
+        await step("read back", lambda: remote.copy_out(rel, back, timeout_s=120))
 
         async def compare() -> None:
             got = (await hash_file(back))["sha256"]
             want = (await hash_file(src))["sha256"]
             if got != want:
-                raise TemporaryError(f"The probe file read back from '{svc.root.display}' differs from what was "
+                raise TemporaryError(f"The probe file read back from '{remote.display}' differs from what was "
                                      "written (SHA-256 mismatch): the remote or a proxy is corrupting data.")
 
         await step("compare", compare)
-        await step("delete", lambda: svc.rc.call("operations/deletefile", {"fs": svc.root.fs, "remote": rel}))
+        await step("delete", lambda: remote.delete(rel))
         uploaded = False
         with contextlib.suppress(SyncError):
-            await svc.rc.call("operations/rmdir", {"fs": svc.root.fs, "remote": PROBE_DIR})
-        svc.last_ok_at = time.time()
-    except SyncError as exc:
-        svc.last_error = exc
+            await remote.rmdir(PROBE_DIR)
+    except SyncError:
+        pass  # the failing step is in the report, and the remote recorded the error
     finally:
         if uploaded:
             with contextlib.suppress(Exception):
-                await svc.rc.call("operations/deletefile", {"fs": svc.root.fs, "remote": rel}, timeout_s=10)
+                await remote.delete(rel, timeout_s=10)
         await asyncio.to_thread(shutil.rmtree, work, True)
     return report

@@ -1,8 +1,8 @@
 """SyncService: what the bot (and the CLI, the outbox, the benchmark) asks of the archive.
 
-It owns the rclone daemon and speaks to it only through the rc API. Every public operation
-validates its paths, respects the concurrency limit, retries retryable failures with
-exponential backoff and jitter, and raises typed errors carrying a sentence for people.
+It owns the rclone daemon and puts policy on top of the remote's single-attempt operations
+(``Remote``): paths are validated, the concurrency limit holds, retryable failures are retried
+with backoff, uploads are staged under a temporary name and verified before they count.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import random
 import secrets
 import shutil
 import tempfile
@@ -18,27 +17,24 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 import structlog
 
-from sync._hashing import HASHLIB_TYPES, hash_file, hash_file_sync
+from runtime.backoff import backoff_delay
+from sync._hashing import hash_file, hash_file_sync
 from sync._paths import ArchiveRoot, clean_relative
-from sync._probe import run_probe
+from sync._probe import ProbeReport, run_probe
 from sync._rclone.client import ProgressCallback, RcClient
 from sync._rclone.daemon import RcloneDaemon
+from sync._remote import Remote, RemoteEntry
 from sync.errors import NotFoundError, PathError, SyncError, TemporaryError
 from sync.settings import SyncSettings
 
-if TYPE_CHECKING:
-    from sync._probe import ProbeReport
-
 log = structlog.get_logger("helix.sync")
 T = TypeVar("T")
-# rclone skips a copy or move whose destination has the same size and modification time, and many
-# backends keep times to the second: a same-sized file written over within a second (a heartbeat)
-# would silently stay the old one. An archive request always means "store this one".
-ALWAYS_TRANSFER = {"IgnoreTimes": True}
+# SyncService stages uploads as "<rel>.helix-partial-<hex>"; the outbox sweeps leftovers of that shape.
+PARTIAL_MARK = ".helix-partial-"
 
 
 @dataclass(frozen=True)
@@ -49,14 +45,6 @@ class ArchiveResult:
     sha256: str
     verified: str  # the hash type compared with the remote's, or "size" where the backend has none
     duration_s: float
-
-
-@dataclass(frozen=True)
-class RemoteEntry:
-    path: str
-    size: int
-    is_dir: bool
-    mod_time: str
 
 
 @dataclass(frozen=True)
@@ -74,28 +62,27 @@ class SyncService:
 
     def __init__(self, settings: SyncSettings) -> None:
         self.settings = settings
-        self.root = ArchiveRoot.parse(settings.archive, settings.archive_dir)
-        self.daemon = RcloneDaemon(settings)
-        self.rc = RcClient(self.daemon, self.root.display)
+        root = ArchiveRoot.parse(settings.archive, settings.archive_dir)
+        self._daemon = RcloneDaemon(settings)
+        self._rc = RcClient(self._daemon, root.display)
+        self.remote = Remote(self._rc, root, settings.extra_env)
         self._limit = asyncio.Semaphore(settings.max_concurrent)
-        self._fsinfo: dict | None = None
         self.last_archive: ArchiveResult | None = None
-        self.last_ok_at: float | None = None
-        self.last_error: SyncError | None = None
         self._background: set[asyncio.Task[object]] = set()
 
     async def start(self) -> None:
-        if self.root.is_local:
-            await asyncio.to_thread(Path(self.root.fs).mkdir, parents=True, exist_ok=True)
+        root = self.remote.root
+        if root.is_local:
+            await asyncio.to_thread(Path(root.fs).mkdir, parents=True, exist_ok=True)
         try:
-            await self.daemon.start()
+            await self._daemon.start()
         except BaseException:
             # Cancelled or failed half-way: the child may already exist, and nobody else will stop it.
-            await asyncio.shield(self.daemon.close())
+            await asyncio.shield(self._daemon.close())
             raise
 
     async def close(self) -> None:
-        await self.daemon.close()
+        await self._daemon.close()
 
     async def __aenter__(self) -> SyncService:
         await self.start()
@@ -104,13 +91,31 @@ class SyncService:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
+    # -- what callers may read ---------------------------------------------------------------------
+
+    @property
+    def display(self) -> str:
+        """Where archives go, as it may be shown (never an inline password)."""
+        return self.remote.display
+
+    @property
+    def last_ok_at(self) -> float | None:
+        return self.remote.last_ok_at
+
+    @property
+    def last_error(self) -> SyncError | None:
+        return self.remote.last_error
+
     @property
     def rclone_version(self) -> str:
-        return ".".join(map(str, self.daemon.version)) if self.daemon.version else "unknown"
+        return ".".join(map(str, self._daemon.version)) if self._daemon.version else "unknown"
+
+    @property
+    def rclone_pid(self) -> int | None:
+        return self._daemon.pid
 
     def remote_path(self, rel: str) -> str:
-        sep = "" if self.root.display.endswith((":", "/")) else "/"
-        return f"{self.root.display}{sep}{rel}"
+        return self.remote.path_of(rel)
 
     # -- plumbing -------------------------------------------------------------------------------
 
@@ -131,41 +136,15 @@ class SyncService:
         attempt = 0
         while True:
             try:
-                result = await op()
-                self.last_ok_at = time.time()
-                return result
+                return await op()
             except SyncError as exc:
-                self.last_error = exc
                 if not exc.retryable or attempt >= s.retries:
                     log.warning("sync_failed", op=what, kind=exc.kind, attempts=attempt + 1, detail=exc.detail)
                     raise
-                delay = min(s.retry_cap_s, s.retry_base_s * (2**attempt)) * random.uniform(0.5, 1.0)
+                delay = backoff_delay(attempt, s.retry_base_s, s.retry_cap_s)
                 attempt += 1
                 log.info("sync_retry", op=what, kind=exc.kind, attempt=attempt, delay_s=round(delay, 2))
                 await asyncio.sleep(delay)
-
-    async def fsinfo(self) -> dict:
-        if self._fsinfo is None:
-            self._fsinfo = await self.rc.call("operations/fsinfo", {"fs": self.root.fs})
-        return self._fsinfo
-
-    async def _verify_hash_type(self) -> str | None:
-        """A hash the backend reports cheaply and hashlib can compute; None means size only."""
-        info = await self.fsinfo()
-        if info.get("Features", {}).get("SlowHash"):
-            return None  # rclone already checked this during the transfer; re-reading would double the cost
-        hashes = [h.lower() for h in info.get("Hashes") or []]
-        return next((h for h in HASHLIB_TYPES if h in hashes), None)
-
-    async def stat(self, rel: str, hash_type: str | None = None) -> dict | None:
-        params: dict = {"fs": self.root.fs, "remote": clean_relative(rel)}
-        if hash_type:
-            params["opt"] = {"showHash": True, "hashTypes": [hash_type]}
-        try:
-            out = await self.rc.call("operations/stat", params)
-        except NotFoundError:
-            return None
-        return out.get("item")
 
     # -- archive ----------------------------------------------------------------------------------
 
@@ -175,13 +154,12 @@ class SyncService:
 
         ``sha256``: the file's hash when the caller already knows it (the outbox computed it at
         enqueue); Helix then does not read the whole file a second time unless the remote's cheap
-        hash is another type. The benchmark measured that second read as most of the overhead
-        over a plain ``rclone copyto``.
+        hash is another type: that second read is most of what archiving costs over a plain copy.
         """
         rel = clean_relative(rel_path)
         src = await asyncio.to_thread(Path(local_file).resolve)
         if not await asyncio.to_thread(src.is_file):
-            raise PathError(f"The file to archive, {src}, does not exist: it may have been removed.")
+            raise PathError.missing_file(src)
 
         async def once() -> ArchiveResult:
             async with self._limit:
@@ -196,48 +174,43 @@ class SyncService:
     async def _archive_once(self, src: Path, rel: str, progress: ProgressCallback | None,
                             known_sha256: str | None) -> ArchiveResult:
         started = time.perf_counter()
-        info = await self.fsinfo()
-        hash_type = await self._verify_hash_type()
+        remote = self.remote
+        features = await remote.features()
+        hash_type = await remote.cheap_hash_type()
         wanted = {"sha256", hash_type} - {None} - ({"sha256"} if known_sha256 else set())
         hashing = asyncio.create_task(hash_file(src, tuple(sorted(wanted)))) if wanted else None
-        features = info.get("Features", {})
         # Upload under a temporary name and move it into place, unless the backend already does
         # that itself (PartialUploads), so an interrupted upload never sits under the final name.
-        staged = not features.get("PartialUploads") and features.get("Move")
-        target = f"{rel}.helix-partial-{secrets.token_hex(4)}" if staged else rel
+        staged = not features.partial_uploads and features.move
+        target = f"{rel}{PARTIAL_MARK}{secrets.token_hex(4)}" if staged else rel
+        where = self.remote_path(rel)
         try:
-            await self.rc.run_job("operations/copyfile", {
-                "srcFs": str(src.parent), "srcRemote": src.name, "dstFs": self.root.fs, "dstRemote": target,
-                "_config": ALWAYS_TRANSFER,
-            }, progress=progress, timeout_s=self.settings.op_timeout_s)
+            await remote.copy_in(src, target, progress=progress, timeout_s=self.settings.op_timeout_s)
             local = await hashing if hashing is not None else {}
             if known_sha256:
                 local["sha256"] = known_sha256
-            item = await self.stat(target, hash_type)
-            if item is None:
-                raise TemporaryError(f"The upload to '{self.remote_path(rel)}' vanished before it could be "
-                                     "checked: Helix will retry.")
+            entry = await remote.stat(target, hash_type)
+            if entry is None:
+                raise TemporaryError(f"The upload to '{where}' vanished before it could be checked: Helix will retry.")
             size = (await asyncio.to_thread(src.stat)).st_size
-            if int(item.get("Size", -1)) != size:
-                raise TemporaryError(f"The copy at '{self.remote_path(rel)}' has {item.get('Size')} bytes, "
-                                     f"not {size}: Helix will upload it again.")
+            if entry.size != size:
+                raise TemporaryError(f"The copy at '{where}' has {entry.size} bytes, not {size}: "
+                                     "Helix will upload it again.")
             verified = "size"
             if hash_type:
-                remote_hash = (item.get("Hashes") or {}).get(hash_type, "")
-                if remote_hash and remote_hash.lower() != local[hash_type]:
-                    raise TemporaryError(f"The copy at '{self.remote_path(rel)}' does not match the local "
-                                         f"file ({hash_type}): Helix will upload it again.")
+                remote_hash = entry.hashes.get(hash_type, "")
+                if remote_hash and remote_hash != local[hash_type]:
+                    raise TemporaryError(f"The copy at '{where}' does not match the local file ({hash_type}): "
+                                         "Helix will upload it again.")
                 verified = hash_type if remote_hash else "size"
             if staged:
-                await self.rc.call("operations/movefile", {"srcFs": self.root.fs, "srcRemote": target,
-                                                          "dstFs": self.root.fs, "dstRemote": rel,
-                                                          "_config": ALWAYS_TRANSFER})
+                await remote.move(target, rel)
         except SyncError:
             if hashing is not None:
                 hashing.cancel()
             if staged:
                 with contextlib.suppress(SyncError):
-                    await self.rc.call("operations/deletefile", {"fs": self.root.fs, "remote": target}, timeout_s=30)
+                    await remote.delete(target, timeout_s=30)
             raise
         except asyncio.CancelledError:
             if hashing is not None:
@@ -245,12 +218,10 @@ class SyncService:
             if staged:
                 # Cancelled (a stop, a timeout): do not hold the caller up. The partial is deleted in the
                 # background, and the outbox deletes leftovers of earlier attempts before it retries.
-                self._in_background(self.rc.call("operations/deletefile", {"fs": self.root.fs, "remote": target},
-                                                 timeout_s=30), "delete_partial")
+                self._in_background(remote.delete(target, timeout_s=30), "delete_partial")
             raise
-        return ArchiveResult(rel_path=rel, remote_path=self.remote_path(rel), size=size,
-                             sha256=local["sha256"], verified=verified,
-                             duration_s=time.perf_counter() - started)
+        return ArchiveResult(rel_path=rel, remote_path=where, size=size, sha256=local["sha256"],
+                             verified=verified, duration_s=time.perf_counter() - started)
 
     async def archive_many(self, pairs: Sequence[tuple[str | os.PathLike[str], str]],
                            progress: ProgressCallback | None = None) -> list[ArchiveResult]:
@@ -269,7 +240,7 @@ class SyncService:
             stage = Path(tempfile.mkdtemp(prefix="batch-", dir=staging_root))
             for src, rel in cleaned:
                 if not src.is_file():
-                    raise PathError(f"The file to archive, {src}, does not exist: it may have been removed.")
+                    raise PathError.missing_file(src)
                 dest = stage / rel
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 try:
@@ -286,10 +257,7 @@ class SyncService:
                     hashing = asyncio.ensure_future(asyncio.to_thread(
                         lambda: [hash_file_sync(src) for src, _ in cleaned]))
                     try:
-                        await self.rc.run_job("sync/copy", {
-                            "srcFs": str(stage), "dstFs": self.root.fs, "createEmptySrcDirs": False,
-                            "_config": {"NoTraverse": True},
-                        }, progress=progress, timeout_s=self.settings.op_timeout_s)
+                        await self.remote.copy_tree_in(stage, progress=progress, timeout_s=self.settings.op_timeout_s)
                         digests = await hashing
                     except BaseException:
                         hashing.cancel()
@@ -311,16 +279,14 @@ class SyncService:
         results = await self._retrying("archive_many", once)
         if results:
             self.last_archive = results[-1]
-        log.info("archived_batch", files=len(results), remote=self.root.display)
+        log.info("archived_batch", files=len(results), remote=self.display)
         return results
 
     async def _sizes(self, folders: set[str]) -> dict[str, int]:
         sizes: dict[str, int] = {}
         for folder in sorted(folders):
-            out = await self.rc.call("operations/list", {"fs": self.root.fs, "remote": folder,
-                                                         "opt": {"filesOnly": True}})
-            for item in out.get("list", []):
-                sizes[item["Path"]] = int(item["Size"])
+            for entry in await self.remote.list(folder, recurse=False, files_only=True):
+                sizes[entry.path] = entry.size
         return sizes
 
     # -- reading ----------------------------------------------------------------------------------
@@ -330,12 +296,9 @@ class SyncService:
 
         async def once() -> list[RemoteEntry]:
             try:
-                out = await self.rc.call("operations/list", {"fs": self.root.fs, "remote": remote,
-                                                             "opt": {"recurse": recurse}})
+                return await self.remote.list(remote, recurse=recurse)
             except NotFoundError:
                 return []
-            return [RemoteEntry(i["Path"], int(i.get("Size", 0)), bool(i.get("IsDir")), i.get("ModTime", ""))
-                    for i in out.get("list", [])]
 
         return await self._retrying("list", once)
 
@@ -343,45 +306,16 @@ class SyncService:
         """Copy one archived object back to a local file (the probe's read-back, and restores)."""
         rel = clean_relative(rel_path)
         dest = await asyncio.to_thread(Path(dest).resolve)
-        await self.rc.run_job("operations/copyfile", {"srcFs": self.root.fs, "srcRemote": rel,
-                                                      "dstFs": str(dest.parent), "dstRemote": dest.name},
-                              timeout_s=self.settings.op_timeout_s)
+        await self.remote.copy_out(rel, dest, timeout_s=self.settings.op_timeout_s)
         return dest
 
     async def delete(self, rel_path: str) -> None:
         rel = clean_relative(rel_path)
-        await self._retrying("delete", lambda: self.rc.call("operations/deletefile",
-                                                            {"fs": self.root.fs, "remote": rel}))
-
-    async def backend_type(self) -> str:
-        if self.root.backend:
-            return self.root.backend
-        name = self.root.remote_name or ""
-        env_key = f"RCLONE_CONFIG_{name.upper().replace('-', '_').replace('.', '_')}_TYPE"
-        env_type = self.settings.extra_env.get(env_key) or os.environ.get(env_key)
-        if env_type:
-            return env_type
-        with contextlib.suppress(SyncError):
-            section = await self.rc.call("config/get", {"name": name})
-            if section.get("type"):
-                return str(section["type"])  # only the type: the section also holds credentials
-        return "unknown"
+        await self._retrying("delete", lambda: self.remote.delete(rel))
 
     async def ping(self, timeout_s: float = 10.0) -> None:
-        """A cheap live call that fails when the remote is unreachable or refuses us.
-
-        A missing root folder still counts as an answer: the remote is up, the folder comes with
-        the first archive.
-        """
-        try:
-            await self.rc.call("operations/list", {"fs": self.root.fs, "remote": "", "opt": {"dirsOnly": True}},
-                               timeout_s=timeout_s)
-        except NotFoundError:
-            pass
-        except SyncError as exc:
-            self.last_error = exc
-            raise
-        self.last_ok_at = time.time()
+        """A cheap live call that fails when the remote is unreachable or refuses us."""
+        await self.remote.ping(timeout_s)
 
     async def about(self) -> RemoteInfo:
         """Where archives go and how much room is left; never the remote's credentials.
@@ -389,15 +323,11 @@ class SyncService:
         Raises the remote's error when it does not answer, so a caller never reports a dead
         remote as healthy from cached details.
         """
-        total = used = free = None
         await self.ping()
-        info = await self.fsinfo()
-        if info.get("Features", {}).get("About"):
-            with contextlib.suppress(SyncError):
-                usage = await self.rc.call("operations/about", {"fs": self.root.fs}, timeout_s=30)
-                total, used, free = usage.get("total"), usage.get("used"), usage.get("free")
-        return RemoteInfo(self.root.display, await self.backend_type(), self.rclone_version, total, used, free)
+        usage = await self.remote.usage()
+        return RemoteInfo(self.display, await self.remote.backend_type(), self.rclone_version,
+                          usage.total_bytes, usage.used_bytes, usage.free_bytes)
 
     async def probe(self) -> ProbeReport:
         """A round trip on the archive root, each step timed; stops at the first failing step."""
-        return await run_probe(self)
+        return await run_probe(self.remote)

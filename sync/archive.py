@@ -1,8 +1,9 @@
 """The archive as one unit to start and stop: the sync service, its durable outbox and the worker.
 
-Whoever runs Helix owns one of these: the bot creates it in ``setup_hook``; the demo, the tests
-and the benchmark create it themselves and hand it to the bot (a task started inside a simulated
-bot would be "bot-owned work" that never settles).
+Whoever runs Helix owns one of these and hands it to the bot: ``python -m bot run``, the demo,
+the tests and the benchmark alike (``async with Archive(...) as archive, HelixBot(..., archive)``).
+The bot never starts or closes it, so it outlives the Discord connection on both sides: queued
+items keep landing while Discord is unreachable, and the outbox closes last.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from sync.settings import SyncSettings
 
 
 class Archive:
-    def __init__(self, settings: SyncSettings) -> None:
+    def __init__(self, settings: SyncSettings, *, stop_grace_s: float = 20.0) -> None:
         self.settings = settings
+        self.stop_grace_s = stop_grace_s
         self.service = SyncService(settings)
         self.outbox = Outbox(settings.data_dir)
         self.worker = OutboxWorker(self.outbox, self.service)
@@ -30,10 +32,10 @@ class Archive:
             raise
         self.worker.start()
 
-    async def close(self, grace_s: float = 20.0) -> None:
+    async def close(self, grace_s: float | None = None) -> None:
         """Reverse order: let the running upload finish (up to ``grace_s``), stop rclone, close the database."""
         try:
-            await self.worker.stop(grace_s)
+            await self.worker.stop(self.stop_grace_s if grace_s is None else grace_s)
         finally:
             try:
                 await self.service.close()

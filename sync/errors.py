@@ -10,9 +10,16 @@ from __future__ import annotations
 
 
 class SyncError(Exception):
-    """Base of every archiving failure; ``retryable`` tells the outbox whether to try again."""
+    """Base of every archiving failure; its class says what the outbox does about it.
+
+    ``retryable``: try the same item again later (the remote may come back). ``remote_wide``: a
+    permanent failure that says nothing about one item and everything about the remote (a wrong
+    password, a full quota), so every waiting item fails with it at once instead of each paying
+    for its own failed login.
+    """
 
     retryable: bool = False
+    remote_wide: bool = False
     kind: str = "error"
 
     def __init__(self, hint: str, *, detail: str | None = None) -> None:
@@ -23,14 +30,21 @@ class SyncError(Exception):
 
 class ConfigError(SyncError):
     kind = "config"
+    remote_wide = True
 
 
 class BinaryError(SyncError):
     kind = "binary"
+    remote_wide = True
 
 
 class PathError(SyncError, ValueError):
     kind = "path"
+
+    @classmethod
+    def missing_file(cls, path: object) -> PathError:
+        """The file someone asked to archive is not there (any more)."""
+        return cls(f"The file to archive, {path}, does not exist: it may have been removed.")
 
 
 class DaemonError(SyncError):
@@ -42,10 +56,12 @@ class DaemonError(SyncError):
 
 class RemoteNotConfigured(SyncError):
     kind = "remote_not_configured"
+    remote_wide = True
 
 
 class AuthError(SyncError):
     kind = "auth"
+    remote_wide = True
 
 
 class NotFoundError(SyncError):
@@ -64,3 +80,4 @@ class OperationTimeout(SyncError):
 
 class QuotaError(SyncError):
     kind = "quota"
+    remote_wide = True

@@ -8,75 +8,14 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
 
+from runtime.env import EnvProblems, data_dir, env_bool, env_float, env_int
 from sync.errors import ConfigError
 
-T = TypeVar("T")
-
 _BWLIMIT = re.compile(r"^(off|\d+(\.\d+)?[BKMGTP]?)$", re.IGNORECASE)
-
-
-class EnvProblems:
-    """Every bad variable of one start, so an operator fixes them all at once, not one per deploy.
-
-    Parsers called through ``read`` record their sentence and return the default; ``raise_all``
-    then raises one ConfigError whose lines are those sentences.
-    """
-
-    def __init__(self) -> None:
-        self.sentences: list[str] = []
-
-    def read(self, parse: Callable[..., T], env: Mapping[str, str], name: str, default: T, *args: object) -> T:
-        try:
-            return parse(env, name, default, *args)
-        except ConfigError as exc:
-            self.sentences.append(str(exc))
-            return default
-
-    def raise_all(self) -> None:
-        if self.sentences:
-            raise ConfigError("\n".join(dict.fromkeys(self.sentences)))
-
-
-def env_int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a whole number from {lo} to {hi}, not {raw!r}.") from None
-    if not lo <= value <= hi:
-        raise ConfigError(f"{name} must be a whole number from {lo} to {hi}, not {value}.")
-    return value
-
-
-def env_float(env: Mapping[str, str], name: str, default: float, lo: float, hi: float) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number of seconds from {lo:g} to {hi:g}, not {raw!r}.") from None
-    if not lo <= value <= hi:
-        raise ConfigError(f"{name} must be a number of seconds from {lo:g} to {hi:g}, not {value:g}.")
-    return value
-
-
-def env_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = env.get(name, "").strip().lower()
-    if not raw:
-        return default
-    if raw in ("1", "true", "yes", "on"):
-        return True
-    if raw in ("0", "false", "no", "off"):
-        return False
-    raise ConfigError(f"{name} must be 1 or 0 (or true/false), not {raw!r}.")
 
 
 @dataclass(frozen=True)
@@ -119,7 +58,7 @@ class SyncSettings:
             bwlimit = None
         settings = cls(
             archive=env.get("HELIX_ARCHIVE", "").strip(),
-            data_dir=Path(env.get("HELIX_DATA_DIR", "").strip() or "data"),
+            data_dir=data_dir(env),
             rclone_binary=env.get("RCLONE_BINARY", "").strip() or None,
             bwlimit=None if bwlimit in (None, "off", "OFF") else bwlimit,
             transfers=p.read(env_int, env, "HELIX_TRANSFERS", 4, 1, 64),
@@ -133,7 +72,10 @@ class SyncSettings:
             outbox_retry_base_s=p.read(env_float, env, "HELIX_OUTBOX_RETRY_BASE_S", 2.0, 0.0, 3600.0),
             outbox_retry_cap_s=p.read(env_float, env, "HELIX_OUTBOX_RETRY_CAP_S", 120.0, 1.0, 86400.0),
             keep_local=p.read(env_bool, env, "HELIX_KEEP_LOCAL", False),
+            # rclone reads its remotes (RCLONE_CONFIG_*) from its own environment: hand it the ones
+            # this mapping holds, which may come from .env rather than the process environment.
+            extra_env={k: v for k, v in env.items() if k.startswith("RCLONE_")},
         )
         if own:
-            p.raise_all()
+            p.raise_all(ConfigError)
         return settings

@@ -5,7 +5,7 @@
 Configuration comes from the environment exactly as for ``python -m bot run`` (HELIX_DATA_DIR,
 HELIX_ARCHIVE, RCLONE_CONFIG_*, HELIX_STOP_GRACE_S, HELIX_BWLIMIT, ...); only Discord is
 simulated. SIGTERM and SIGINT get the handlers ``python -m bot run`` installs
-(``bot.__main__.install_stop_handlers``), so the graceful stop under test is the production one.
+(``bot.signals.install_stop_handlers``), so the graceful stop under test is the production one.
 
 stdin, one JSON object a line (EOF is the same as "quit")::
 
@@ -54,8 +54,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from bot.__main__ import install_stop_handlers
 from bot.settings import Settings
+from bot.signals import install_stop_handlers
 from bot.sim.world import World, simulated_guild
 from runtime import logs
 from sync._outbox.store import OutboxItem
@@ -78,10 +78,9 @@ class Harness:
         self._tap()
 
     def _tap(self) -> None:
-        """Report the worker's steps on stdout, then pass them on to the bot as before."""
+        """Report the worker's steps on stdout, beside the bot that also hears them."""
         archive = self.world.archive
-        worker, outbox = archive.worker, archive.outbox
-        on_done, on_retry, on_failed = worker.on_done, worker.on_retry, worker.on_failed
+        outbox = archive.outbox
         claim = outbox.claim
 
         async def claimed(item_id: int) -> OutboxItem | None:
@@ -90,23 +89,17 @@ class Harness:
                 emit("claimed", id=item.id, attempts=item.attempts, rel=item.rel_path, size=item.size)
             return item
 
-        async def done(item: OutboxItem, result: ArchiveResult) -> None:
-            emit("landed", id=item.id, rel=item.rel_path, remote_path=result.remote_path, verified=result.verified)
-            if on_done:
-                await on_done(item, result)
-
-        async def retry(item: OutboxItem, error: SyncError, delay_s: float) -> None:
-            emit("retry", id=item.id, kind=error.kind, error=error.hint, delay_s=delay_s)
-            if on_retry:
-                await on_retry(item, error, delay_s)
-
-        async def failed(item: OutboxItem, error: SyncError) -> None:
-            emit("failed", id=item.id, kind=error.kind, error=error.hint)
-            if on_failed:
-                await on_failed(item, error)
-
         outbox.claim = claimed  # type: ignore[method-assign]
-        worker.on_done, worker.on_retry, worker.on_failed = done, retry, failed
+        archive.worker.subscribe(self)
+
+    async def archive_done(self, item: OutboxItem, result: ArchiveResult) -> None:
+        emit("landed", id=item.id, rel=item.rel_path, remote_path=result.remote_path, verified=result.verified)
+
+    async def archive_retry(self, item: OutboxItem, error: SyncError, delay_s: float) -> None:
+        emit("retry", id=item.id, kind=error.kind, error=error.hint, delay_s=delay_s)
+
+    async def archive_failed(self, item: OutboxItem, error: SyncError) -> None:
+        emit("failed", id=item.id, kind=error.kind, error=error.hint)
 
     def report_errors(self) -> None:
         env = self.world.env
@@ -176,7 +169,7 @@ async def serve(settings: Settings) -> int:
         reader = asyncio.StreamReader()
         await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
         watcher = asyncio.create_task(harness.watch_discord())
-        emit("ready", pid=os.getpid(), rclone_pid=world.archive.service.daemon.pid,
+        emit("ready", pid=os.getpid(), rclone_pid=world.archive.service.rclone_pid,
              recovered=world.archive.outbox.recovered)
         try:
             while not stopped.done():

@@ -175,7 +175,7 @@ def test_any_archive_path_is_refused_or_lands_inside_the_root(fuzzed: Fuzzed, re
         fuzzed.run(fuzzed.outbox.drop(item.id))
 
     # The sync service: refused, or archived exactly at <root>/<cleaned path>, never outside it.
-    root = Path(fuzzed.service.root.fs)
+    root = Path(fuzzed.service.remote.root.fs)
     try:
         result = fuzzed.run(fuzzed.service.archive(fuzzed.src, rel))
     except PathError:

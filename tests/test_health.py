@@ -133,8 +133,8 @@ async def test_ready_turns_503_when_the_archive_remote_stops_and_200_when_it_ret
             try:
                 await svc.list("", recurse=False)
             except SyncError as exc:
-                return False, {"remote": svc.root.display, "error": exc.hint}
-            return True, {"remote": svc.root.display}
+                return False, {"remote": svc.display, "error": exc.hint}
+            return True, {"remote": svc.display}
 
         poller = await serve(remote_answers, ready_timeout=20)
         assert (await poller.get("/ready"))[0] == 200

@@ -39,25 +39,24 @@ class Seen:
         self.changed = asyncio.Event()
 
     def attach(self, worker: OutboxWorker) -> OutboxWorker:
-        async def on_done(item: OutboxItem, result: ArchiveResult) -> None:
-            self.done.append((item, result))
-            self.changed.set()
-
-        async def on_failed(item: OutboxItem, err: SyncError) -> None:
-            self.failed.append((item, err))
-            self.changed.set()
-
-        async def on_retry(item: OutboxItem, err: SyncError, delay: float) -> None:
-            self.retries.append((item, err, delay))
-            self.changed.set()
-
-        async def on_progress(item: OutboxItem, p: Progress) -> None:
-            self.progress.append(p)
-            self.changed.set()
-
-        worker.on_done, worker.on_failed = on_done, on_failed
-        worker.on_retry, worker.on_progress = on_retry, on_progress
+        worker.subscribe(self)
         return worker
+
+    async def archive_done(self, item: OutboxItem, result: ArchiveResult) -> None:
+        self.done.append((item, result))
+        self.changed.set()
+
+    async def archive_failed(self, item: OutboxItem, err: SyncError) -> None:
+        self.failed.append((item, err))
+        self.changed.set()
+
+    async def archive_retry(self, item: OutboxItem, err: SyncError, delay: float) -> None:
+        self.retries.append((item, err, delay))
+        self.changed.set()
+
+    async def archive_progress(self, item: OutboxItem, p: Progress) -> None:
+        self.progress.append(p)
+        self.changed.set()
 
     async def until(self, check: Callable[[], bool], within_s: float = 20.0) -> None:
         deadline = time.monotonic() + within_s

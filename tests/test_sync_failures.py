@@ -113,13 +113,13 @@ async def test_shell_syntax_in_a_name_is_just_a_name(local_service: SyncService,
 async def test_daemon_killed_mid_operation_is_restarted(local_settings: SyncSettings, write_file, data_dir: Path):
     settings = replace(local_settings, bwlimit="4M", retries=3, retry_base_s=0.1)
     async with SyncService(settings) as svc:
-        first_pid = svc.daemon.pid
+        first_pid = svc.rclone_pid
         src = write_file("big.bin", 3 * 1024 * 1024)
         task = asyncio.create_task(svc.archive(src, "big.bin"))
         await asyncio.sleep(0.3)
         os.kill(first_pid, signal.SIGKILL)
         result = await task  # retried on the restarted daemon
-        assert svc.daemon.pid != first_pid and svc.daemon.restarts == 1
+        assert svc.rclone_pid != first_pid and svc._daemon.restarts == 1
         assert result.size == src.stat().st_size
         again = await svc.archive(write_file("next.bin", 100), "next.bin")
         assert again.size == 100
@@ -134,9 +134,9 @@ async def test_cancelled_archive_stops_the_job_and_leaves_no_final_object(webdav
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        jobs = await svc.rc.call("job/list")
+        jobs = await svc._rc.call("job/list")
         for jobid in jobs.get("jobids", []):
-            status = await svc.rc.call("job/status", {"jobid": jobid})
+            status = await svc._rc.call("job/status", {"jobid": jobid})
             assert status["finished"], status
         assert not webdav.has("final.bin")
         assert not webdav.has("*.helix-partial-*")
@@ -145,7 +145,7 @@ async def test_cancelled_archive_stops_the_job_and_leaves_no_final_object(webdav
 async def test_no_orphan_rclone_after_close_or_cancel(local_settings: SyncSettings):
     svc = SyncService(local_settings)
     await svc.start()
-    assert svc.daemon.pid in rclone_children()
+    assert svc.rclone_pid in rclone_children()
     await svc.close()
     assert rclone_children() == set()
 
@@ -169,7 +169,7 @@ def test_no_orphan_rclone_when_python_is_killed(tmp_path: Path):
         "from sync import SyncService, SyncSettings\n"
         "async def main():\n"
         f"    async with SyncService(SyncSettings(data_dir=__import__('pathlib').Path({str(tmp_path)!r}))) as s:\n"
-        "        print('PID', s.daemon.pid, flush=True)\n"
+        "        print('PID', s.rclone_pid, flush=True)\n"
         "        await asyncio.Event().wait()\n"
         "asyncio.run(main())\n"
     )

@@ -9,7 +9,7 @@ from discord.ext import commands
 from bot.formatting import human_duration, human_size
 from bot.helix import HelixBot, UserFacingError
 from bot.replies import answer
-from sync.errors import SyncError
+from sync import SyncError
 
 log = structlog.get_logger("helix.bot.admin")
 OUTBOX_LIST_LIMIT = 15

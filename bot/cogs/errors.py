@@ -16,7 +16,7 @@ from discord.ext import commands
 
 from bot.helix import HelixBot, Restarting, UserFacingError, bind_command_context
 from bot.replies import answer
-from sync.errors import SyncError
+from sync import SyncError
 
 log = structlog.get_logger("helix.bot.errors")
 

@@ -21,7 +21,7 @@ from discord.ext import commands, tasks
 from bot.formatting import human_duration, latency_ms
 from bot.helix import HelixBot
 from bot.replies import answer
-from sync.errors import SyncError
+from sync import SyncError
 
 log = structlog.get_logger("helix.bot.heartbeat")
 
@@ -38,7 +38,6 @@ class Heartbeat(commands.Cog):
     def __init__(self, bot: HelixBot) -> None:
         self.bot = bot
         self.host = socket.gethostname()
-        bot.last_heartbeat = None
 
     async def cog_load(self) -> None:
         minutes = self.bot.settings.heartbeat_minutes

@@ -26,10 +26,7 @@ from bot.formatting import human_duration, human_size, progress_bar
 from bot.helix import HelixBot, UserFacingError
 from bot.replies import answer
 from render.ritual_image import RitualSpec, render, seed_for
-from sync._outbox.store import OutboxItem
-from sync._rclone.client import Progress
-from sync._service import ArchiveResult
-from sync.errors import SyncError
+from sync import ArchiveResult, OutboxItem, Progress, SyncError
 
 log = structlog.get_logger("helix.bot.ritual")
 EDIT_INTERVAL_S = 2.0

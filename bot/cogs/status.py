@@ -13,8 +13,7 @@ from discord.ext import commands
 from bot.formatting import human_duration, human_size, latency_ms, rss_mb
 from bot.helix import HelixBot
 from bot.replies import answer
-from sync._service import RemoteInfo
-from sync.errors import SyncError
+from sync import RemoteInfo, SyncError
 
 ABOUT_TIMEOUT_S = 5.0
 ABOUT_CACHE_S = 60.0
@@ -59,7 +58,7 @@ class Status(commands.Cog):
         embed.add_field(name="Uptime", value=human_duration(bot.uptime_s))
         embed.add_field(name="Gateway latency", value=latency_ms(bot.latency))
         backend = info.backend if info else "unknown"
-        remote_line = f"`{svc.root.display}` ({backend})"
+        remote_line = f"`{svc.display}` ({backend})"
         embed.add_field(name="Archive remote", value=remote_line, inline=False)
         embed.add_field(name="Remote health", value="ok" if healthy else f"⚠️ {problem}", inline=False)
         if info and info.free_bytes is not None:
@@ -78,7 +77,7 @@ class Status(commands.Cog):
             value=f"`{last.remote_path}` ({human_size(last.size)})" if last else "none since start",
             inline=False,
         )
-        beat = getattr(bot, "last_heartbeat", None)
+        beat = bot.last_heartbeat
         embed.add_field(name="Last heartbeat", value=beat or "none yet")
         embed.add_field(name="Memory", value=f"{rss_mb():.0f} MB")
         embed.set_footer(text=f"at {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC")

@@ -9,19 +9,16 @@ started inside a simulated bot must settle, and a supervisor of rclone never doe
 from __future__ import annotations
 
 import contextlib
-import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import discord
 import simcord
 
 from bot.helix import HelixBot
 from bot.settings import Settings
-from sync.archive import Archive
-
-_MESSAGES = re.compile(r"^/(channels/\d+/messages(/\d+)?|webhooks/\d+/[^/]+(/messages/(\d+|@original))?)$")
+from bot.sim.transcript import transcript_lines
+from sync import Archive
 
 
 @dataclass
@@ -55,53 +52,18 @@ class World:
         return self.render(start)
 
     def render(self, start: int | None = None) -> list[str]:
-        """What the bot did since request ``start``: messages posted and edited, in order."""
+        """What the bot did since request ``start`` (default: since the last render), in order."""
         requests = self.env.http_requests
         start = self._seen_requests if start is None else start
         self._seen_requests = len(requests)
-        lines: list[str] = []
-        for req in requests[start:]:
-            path = req.path.split("?")[0]
-            if path.endswith("/callback") and isinstance(req.json, dict):
-                kind = req.json.get("type")
-                if kind == 5:
-                    lines.append("  helix is thinking…")
-                elif isinstance(req.json.get("data"), dict):
-                    lines.extend(describe("›", req.json["data"]))
-                continue
-            match = _MESSAGES.match(path)
-            if not match or not isinstance(req.json, dict):
-                continue
-            if req.method == "POST":
-                lines.extend(describe("›", req.json))
-            elif req.method == "PATCH":
-                lines.extend(describe("✎", req.json))
-        return lines
-
-
-def describe(mark: str, payload: dict) -> list[str]:
-    """One message payload as transcript lines: text, embeds, attachments."""
-    lines = []
-    content = (payload.get("content") or "").strip()
-    if content:
-        first, *rest = content.splitlines()
-        lines.append(f"  helix {mark} {first}")
-        lines.extend(f"          {line}" for line in rest)
-    for embed in payload.get("embeds") or []:
-        lines.append(f"  helix {mark} [embed] {embed.get('title', '')} {embed.get('description', '')}".rstrip())
-        for f in embed.get("fields") or []:
-            lines.append(f"          {f.get('name')}: {f.get('value')}")
-    for att in payload.get("attachments") or []:
-        if isinstance(att, dict) and att.get("filename"):
-            lines.append(f"  helix {mark} [attachment] {att['filename']}")
-    return lines
+        return transcript_lines(requests[start:])
 
 
 @contextlib.asynccontextmanager
 async def simulated_guild(settings: Settings, **simcord_options: Any) -> AsyncIterator[World]:
     """Start the archive, put HelixBot in a SimCord guild with an owner and an admin role, sync slash commands."""
-    archive = Archive(settings.sync)
-    bot = HelixBot(settings, archive=archive)  # wires the worker's hooks before the worker starts
+    archive = Archive(settings.sync, stop_grace_s=settings.stop_grace_s)
+    bot = HelixBot(settings, archive)  # subscribes to the worker before the worker starts
     await archive.start()
     try:
         simcord_options.setdefault("settle_timeout", 60.0)
@@ -118,8 +80,4 @@ async def simulated_guild(settings: Settings, **simcord_options: Any) -> AsyncIt
             world.render()
             yield world
     finally:
-        await archive.close(grace_s=settings.stop_grace_s)
-
-
-def attachment_names(message: discord.Message) -> list[str]:
-    return [a.filename for a in message.attachments]
+        await archive.close()

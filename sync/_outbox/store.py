@@ -172,7 +172,7 @@ class Outbox:
         try:
             for src, rel in cleaned:
                 if not await asyncio.to_thread(src.is_file):
-                    raise PathError(f"The file to archive, {src}, does not exist: it may have been removed.")
+                    raise PathError.missing_file(src)
                 tmp = self.files_dir / f".incoming-{secrets.token_hex(8)}"
                 try:
                     sha, size = await asyncio.to_thread(ingest, src, tmp, move)

@@ -22,64 +22,68 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
+from runtime.backoff import backoff_delay
 from sync._hashing import hash_file
 from sync._outbox.store import Outbox, OutboxError, OutboxItem, remove_local
 from sync._rclone.client import Progress
-from sync._service import ArchiveResult, SyncService
+from sync._service import PARTIAL_MARK, ArchiveResult, SyncService
 from sync.errors import SyncError
 
 log = structlog.get_logger("helix.sync.outbox")
 
-# Permanent failures that say nothing about one item and everything about the remote.
-REMOTE_WIDE_KINDS = frozenset({"auth", "quota", "remote_not_configured", "config", "binary"})
-# SyncService stages uploads as "<rel>.helix-partial-<hex>" (see SyncService._archive_once).
-PARTIAL_MARK = ".helix-partial-"
-HOOK_TIMEOUT_S = 15.0
+REPORT_TIMEOUT_S = 15.0
 CLEANUP_S = 2.0  # how long stop() lets a cut-short upload clean up before interrupting that too
 
-DoneHook = Callable[[OutboxItem, ArchiveResult], Awaitable[None]]
-FailedHook = Callable[[OutboxItem, SyncError], Awaitable[None]]
-RetryHook = Callable[[OutboxItem, SyncError, float], Awaitable[None]]
-ProgressHook = Callable[[OutboxItem, Progress], Awaitable[None]]
+
+class OutboxListener(Protocol):
+    """What a subscriber of the worker's reports implements; any method may be left out."""
+
+    async def archive_done(self, item: OutboxItem, result: ArchiveResult) -> None: ...
+    async def archive_failed(self, item: OutboxItem, error: SyncError) -> None: ...
+    async def archive_retry(self, item: OutboxItem, error: SyncError, delay_s: float) -> None: ...
+    async def archive_progress(self, item: OutboxItem, progress: Progress) -> None: ...
 
 
 class OutboxWorker:
-    """Drains an Outbox through a SyncService. Hooks may be set (or replaced) at any time.
+    """Drains an Outbox through a SyncService and reports each outcome to its subscribers.
 
-    ``on_done(item, result)`` after an item landed and was verified; ``on_failed(item, error)`` when
-    it failed for good; ``on_retry(item, error, delay_s)`` when it will be tried again;
-    ``on_progress(item, progress)`` while it uploads. Hooks run in the worker's task: keep them
-    quick (each is cut off after 15 s), and their exceptions are logged, never fatal.
+    A subscriber (``subscribe(listener)``) gets ``archive_done(item, result)`` after an item landed
+    and was verified, ``archive_failed(item, error)`` when it failed for good,
+    ``archive_retry(item, error, delay_s)`` when it will be tried again and
+    ``archive_progress(item, progress)`` while it uploads. Reports run in the worker's task: keep
+    them quick (each is cut off after 15 s); their exceptions are logged, never fatal.
     """
 
     def __init__(self, outbox: Outbox, service: SyncService, *, keep_local: bool | None = None,
-                 retry_base_s: float | None = None, retry_cap_s: float | None = None,
-                 on_done: DoneHook | None = None, on_failed: FailedHook | None = None,
-                 on_retry: RetryHook | None = None, on_progress: ProgressHook | None = None) -> None:
+                 retry_base_s: float | None = None, retry_cap_s: float | None = None) -> None:
         s = service.settings
         self.outbox = outbox
         self.service = service
         self.keep_local = s.keep_local if keep_local is None else keep_local
         self.retry_base_s = s.outbox_retry_base_s if retry_base_s is None else retry_base_s
         self.retry_cap_s = s.outbox_retry_cap_s if retry_cap_s is None else retry_cap_s
-        self.on_done = on_done
-        self.on_failed = on_failed
-        self.on_retry = on_retry
-        self.on_progress = on_progress
+        self._listeners: list[Any] = []
         self.current: OutboxItem | None = None
         self._wake = asyncio.Event()
         self._changed = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._upload: asyncio.Task[None] | None = None
+
+    def subscribe(self, listener: Any) -> None:
+        """Report outcomes to ``listener`` from now on (see OutboxListener for the methods)."""
+        if listener not in self._listeners:
+            self._listeners.append(listener)
+
+    def unsubscribe(self, listener: Any) -> None:
+        with contextlib.suppress(ValueError):
+            self._listeners.remove(listener)
 
     @property
     def running(self) -> bool:
@@ -211,7 +215,7 @@ class OutboxWorker:
                 await asyncio.to_thread(remove_local, done)
         log.info("outbox_landed", id=item.id, kind=item.kind, remote_path=result.remote_path,
                  attempts=item.attempts, verified=result.verified)
-        await self._hook("on_done", self.on_done, done, result)
+        await self._report("archive_done", done, result)
 
     async def _land(self, item: OutboxItem) -> ArchiveResult:
         svc = self.service
@@ -229,21 +233,23 @@ class OutboxWorker:
                               f"{item.size}): the disk may be failing; check it, then retry or drop the item.")
 
         async def progress(p: Progress) -> None:
-            await self._hook("on_progress", self.on_progress, item, p, limit_s=5.0)
+            await self._report("archive_progress", item, p, limit_s=5.0)
 
         # The hash recorded at enqueue spares a second full read of the file (the copy lives in
         # Helix's own outbox folder); rclone still checks the transfer, and the size is checked above.
-        return await svc.archive(item.local_path, item.rel_path, progress=progress if self.on_progress else None,
+        watched = self._wants("archive_progress")
+        return await svc.archive(item.local_path, item.rel_path, progress=progress if watched else None,
                                  sha256=item.sha256)
 
     async def _already_there(self, item: OutboxItem) -> ArchiveResult | None:
         started = time.perf_counter()
-        hash_type = await self.service._verify_hash_type()  # the same cheap-hash choice archive() makes
-        remote = await self.service.stat(item.rel_path, hash_type)
-        if remote is None or remote.get("IsDir") or int(remote.get("Size", -1)) != item.size:
+        remote = self.service.remote
+        hash_type = await remote.cheap_hash_type()  # the same cheap-hash choice archive() makes
+        entry = await remote.stat(item.rel_path, hash_type)
+        if entry is None or entry.is_dir or entry.size != item.size:
             return None
         verified = "size"
-        remote_hash = ((remote.get("Hashes") or {}).get(hash_type) or "").lower() if hash_type else ""
+        remote_hash = entry.hashes.get(hash_type, "") if hash_type else ""
         local_hash: str | None = None
         if remote_hash and hash_type == "sha256":
             local_hash = item.sha256
@@ -273,35 +279,37 @@ class OutboxWorker:
                     log.info("outbox_partial_removed", id=item.id, path=entry.path)
 
     async def _failed(self, item: OutboxItem, err: SyncError) -> None:
-        if err.retryable or err.kind == "cancelled":  # a job stopped by someone else: nothing wrong with the item
-            exponent = min(max(item.attempts - 1, 0), 32)
-            delay = min(self.retry_cap_s, self.retry_base_s * 2**exponent) * random.uniform(0.5, 1.0)
+        if err.retryable:
+            delay = backoff_delay(item.attempts - 1, self.retry_base_s, self.retry_cap_s)
             updated = await self.outbox.mark_retry(item.id, err.hint, time.time() + delay) or item
             log.warning("outbox_retry_later", id=item.id, kind=err.kind, attempts=item.attempts,
                         delay_s=round(delay, 2), error=err.hint)
-            await self._hook("on_retry", self.on_retry, updated, err, delay)
+            await self._report("archive_retry", updated, err, delay)
             return
-        remote_wide = err.kind in REMOTE_WIDE_KINDS
-        failed = await self.outbox.mark_failed(item.id, err.hint, also_pending=remote_wide)
+        failed = await self.outbox.mark_failed(item.id, err.hint, also_pending=err.remote_wide)
         log.error("outbox_failed", id=item.id, kind=err.kind, error=err.hint,
                   also_failed=[f.id for f in failed if f.id != item.id])
         for it in failed:
-            await self._hook("on_failed", self.on_failed, it, err)
+            await self._report("archive_failed", it, err)
 
-    async def _hook(self, name: str, hook: Callable[..., Awaitable[None]] | None, *args: Any,
-                    limit_s: float = HOOK_TIMEOUT_S) -> None:
-        if hook is None:
-            return
-        try:
-            async with asyncio.timeout(limit_s):
-                await hook(*args)
-        except TimeoutError:
-            log.warning("outbox_hook_timeout", hook=name, limit_s=limit_s)
-        except Exception:
-            log.exception("outbox_hook_failed", hook=name)
+    def _wants(self, report: str) -> bool:
+        return any(callable(getattr(listener, report, None)) for listener in self._listeners)
+
+    async def _report(self, report: str, *args: Any, limit_s: float = REPORT_TIMEOUT_S) -> None:
+        for listener in list(self._listeners):
+            method = getattr(listener, report, None)
+            if not callable(method):
+                continue
+            try:
+                async with asyncio.timeout(limit_s):
+                    await method(*args)
+            except TimeoutError:
+                log.warning("outbox_report_timeout", report=report, limit_s=limit_s)
+            except Exception:
+                log.exception("outbox_report_failed", report=report)
 
 
-__all__ = ["OutboxWorker", "REMOTE_WIDE_KINDS"]
+__all__ = ["OutboxListener", "OutboxWorker"]
 
 
 def _size_or_none(path: Path) -> int | None:

@@ -22,12 +22,12 @@ import shutil
 import signal
 import sys
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
 import structlog
 
+from runtime.backoff import backoff_delay
 from sync._rclone.binary import check_version, find_rclone, rclone_version
 from sync.errors import DaemonError
 from sync.settings import SyncSettings
@@ -57,12 +57,11 @@ def _prepare_child() -> None:  # pragma: no cover - runs in the child between fo
 class RcloneDaemon:
     """Start, watch, restart and stop ``rclone rcd``; hand out a session bound to its socket."""
 
-    def __init__(self, settings: SyncSettings, *, on_restart: Callable[[int], None] | None = None) -> None:
+    def __init__(self, settings: SyncSettings) -> None:
         self.settings = settings
         self.binary: str | None = None
         self.version: tuple[int, int, int] | None = None
         self.restarts = 0
-        self._on_restart = on_restart
         self._user = "helix"
         self._password = secrets.token_urlsafe(24)
         self._dir: Path | None = None
@@ -184,7 +183,7 @@ class RcloneDaemon:
             method("rclone_log", rclone_level=level, msg=msg[:2000])
 
     async def _supervise(self) -> None:
-        backoff = 0.5
+        failures = 0
         while not self._closing:
             assert self._proc is not None
             code = await self._proc.wait()
@@ -192,16 +191,15 @@ class RcloneDaemon:
                 return
             self._ready.clear()
             self.restarts += 1
-            log.warning("rclone_died_restarting", exit_code=code, restart=self.restarts, backoff_s=backoff)
-            await asyncio.sleep(backoff)
+            delay = backoff_delay(failures, 0.5, 30.0)
+            log.warning("rclone_died_restarting", exit_code=code, restart=self.restarts, backoff_s=round(delay, 2))
+            await asyncio.sleep(delay)
             try:
                 await self._spawn()
-                backoff = 0.5
-                if self._on_restart:
-                    self._on_restart(self.restarts)
+                failures = 0
             except DaemonError as exc:
                 log.error("rclone_restart_failed", error=str(exc))
-                backoff = min(backoff * 2, 30.0)
+                failures += 1
 
     async def wait_ready(self, limit_s: float = 30.0) -> None:
         if self._closing:
