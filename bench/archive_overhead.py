@@ -33,7 +33,7 @@ from sync._hashing import hash_file
 from sync._service import SyncService
 from sync.errors import NotFoundError
 from sync.settings import SyncSettings
-from tests.remotes import LoopbackRemote
+from tests.support.remotes import LoopbackRemote
 
 REL = "bench/big.bin"
 IDLE_S = 0.5

@@ -10,7 +10,7 @@ import pytest
 
 from sync._service import SyncService
 from sync.settings import SyncSettings
-from tests.remotes import LoopbackRemote
+from tests.support.remotes import LoopbackRemote
 
 
 @pytest.fixture
@@ -73,4 +73,4 @@ def write_file(tmp_path: Path):
 
 # The bot under SimCord (local_world, webdav_world, archive_world, helix_logs) and its helpers. Loaded
 # here, before any test module imports it, so pytest rewrites its asserts into readable failures.
-pytest_plugins = ("tests.bot_world",)
+pytest_plugins = ("tests.support.world",)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 ISSUE_KEYS = (
     "archive_overhead_local", "archive_overhead_webdav", "archive_vs_cp_local", "batch_speedup",

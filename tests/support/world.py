@@ -36,8 +36,8 @@ from runtime import logs
 from sync._outbox.store import STATES
 from sync.archive import Archive
 from sync.settings import SyncSettings
-from tests.loopback_gateway import LoopbackDiscord
-from tests.remotes import LoopbackRemote
+from tests.support.loopback import LoopbackDiscord
+from tests.support.remotes import LoopbackRemote
 
 COOLDOWN_S = 30
 DRAIN_S = 30.0
@@ -129,7 +129,7 @@ async def hosted(manager: contextlib.AbstractAsyncContextManager[T]) -> AsyncIte
 @contextlib.asynccontextmanager
 async def helix_on_loopback_discord(settings: Settings, heartbeat_interval_ms: int = 500,
                                     ) -> AsyncIterator[tuple[LoopbackDiscord, HelixBot]]:
-    """The real HelixBot logged in to a loopback Discord over a real websocket (see tests/loopback_gateway.py).
+    """The real HelixBot logged in to a loopback Discord over a real websocket (see tests/support/loopback.py).
 
     The archive is started outside the bot and handed in, as the demo does; the bot wires its
     hooks to the worker before the worker starts.

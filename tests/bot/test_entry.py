@@ -10,9 +10,9 @@ from pathlib import Path
 from bot.__main__ import _run
 from bot.settings import Settings
 from sync.settings import SyncSettings
-from tests.loopback_gateway import LoopbackDiscord
+from tests.support.loopback import LoopbackDiscord
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_bot(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

@@ -16,9 +16,9 @@ import pytest
 from sync._service import SyncService
 from sync.errors import AuthError, BinaryError, PathError, RemoteNotConfigured, TemporaryError
 from sync.settings import SyncSettings
-from tests.remotes import LoopbackRemote
+from tests.support.remotes import LoopbackRemote
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def rclone_children() -> set[int]:

@@ -12,14 +12,14 @@ import re
 
 from bot import __version__
 from bot.sim.world import World
-from tests.bot_world import (
+from tests.support.remotes import LoopbackRemote
+from tests.support.world import (
     answers,
     bot_messages,
     check_ritual_pair,
     drained,
     outbox_counts,
 )
-from tests.remotes import LoopbackRemote
 
 
 async def one_answer(world: World, who, text: str) -> dict:

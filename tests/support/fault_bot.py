@@ -1,6 +1,6 @@
 """The real HelixBot in a SimCord guild, as a child process the fault tests can kill, stop and restart.
 
-    python -m tests.fault_bot
+    python -m tests.support.fault_bot
 
 Configuration comes from the environment exactly as for ``python -m bot run`` (HELIX_DATA_DIR,
 HELIX_ARCHIVE, RCLONE_CONFIG_*, HELIX_STOP_GRACE_S, HELIX_BWLIMIT, ...); only Discord is
@@ -216,7 +216,7 @@ def main() -> int:
 
 # -- the tests' side ---------------------------------------------------------------------------------
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 Event = dict[str, Any]
 
 
@@ -234,7 +234,7 @@ class FaultBot:
     def __init__(self, env: Mapping[str, str], log_path: Path) -> None:
         self.log_path = log_path
         self._log = open(log_path, "ab")  # closed in wait_exit or close
-        self.proc = subprocess.Popen([sys.executable, "-m", "tests.fault_bot"], cwd=REPO, env=dict(env),
+        self.proc = subprocess.Popen([sys.executable, "-m", "tests.support.fault_bot"], cwd=REPO, env=dict(env),
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log,
                                      text=True, bufsize=1)
         self.events: list[Event] = []

@@ -23,7 +23,7 @@ from sync._rclone.client import Progress
 from sync._service import ArchiveResult, SyncService
 from sync.errors import PathError, SyncError
 from sync.settings import SyncSettings
-from tests.remotes import LoopbackRemote
+from tests.support.remotes import LoopbackRemote
 
 FAST = {"retries": 0, "outbox_retry_base_s": 0.05, "outbox_retry_cap_s": 0.4}
 

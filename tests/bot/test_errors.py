@@ -18,7 +18,8 @@ from discord.ext import commands
 
 from bot.sim.world import World
 from sync.settings import SyncSettings
-from tests.bot_world import (
+from tests.support.remotes import LoopbackRemote
+from tests.support.world import (
     COOLDOWN_S,
     answers,
     bot_messages,
@@ -31,7 +32,6 @@ from tests.bot_world import (
     outbox_counts,
     wait_until,
 )
-from tests.remotes import LoopbackRemote
 
 # Refusals change nothing, so one guild serves every refusal test of this module.
 SHARED = pytest.mark.asyncio(loop_scope="module")

@@ -33,7 +33,7 @@ from sync._paths import clean_relative
 from sync._service import SyncService
 from sync.errors import PathError
 from sync.settings import SyncSettings
-from tests.fault_bot import one_sentence
+from tests.support.fault_bot import one_sentence
 
 T = TypeVar("T")
 CANARY = Path(f"/tmp/helix-canary-{secrets.token_hex(6)}")

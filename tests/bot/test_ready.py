@@ -9,8 +9,8 @@ import aiohttp
 from bot.helix import HelixBot
 from bot.settings import Settings
 from sync.archive import Archive
-from tests.loopback_gateway import LoopbackDiscord
-from tests.remotes import LoopbackRemote
+from tests.support.loopback import LoopbackDiscord
+from tests.support.remotes import LoopbackRemote
 
 
 async def get(port: int, path: str) -> tuple[int, dict]:

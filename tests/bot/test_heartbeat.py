@@ -13,10 +13,10 @@ from dataclasses import replace
 from pathlib import Path
 
 from bot.sim.world import simulated_guild
-from tests.bot_world import bot_settings, drained
-from tests.remotes import LoopbackRemote
+from tests.support.remotes import LoopbackRemote
+from tests.support.world import bot_settings, drained
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 async def wait_until_async(refresh, predicate, what: str, within: float = 30.0) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from bot.sim.demo import SCRIPT
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def newcomer_env(data_dir: Path) -> dict[str, str]:

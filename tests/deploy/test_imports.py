@@ -20,7 +20,7 @@ import pytest
 
 from preflight.packages import FIRST_PARTY
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = FIRST_PARTY
 
 

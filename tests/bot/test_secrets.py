@@ -16,7 +16,7 @@ from bot.settings import Settings
 from bot.sim.world import simulated_guild
 from runtime import logs
 from sync.errors import SyncError
-from tests.remotes import LoopbackRemote, obscure
+from tests.support.remotes import LoopbackRemote, obscure
 
 TOKEN = "MTA4NjQ5NzM1NjI3Nzk0NjQ0Mg.GhT7xQ.dQw4w9WgXcQ-not-a-real-token-but-shaped-like-one"
 

@@ -18,7 +18,7 @@ from runtime import logs
 from runtime.health import HealthServer, HealthServerError
 from sync._service import SyncService
 from sync.errors import SyncError
-from tests.remotes import LoopbackRemote
+from tests.support.remotes import LoopbackRemote
 
 ReadyCheck = Callable[[], Awaitable[tuple[bool, dict]]]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from preflight.packages import FIRST_PARTY
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _readme_commands() -> list[str]:

@@ -1,7 +1,7 @@
 """The real HelixBot on a real websocket: heartbeats kept while a large archive runs, a dropped connection resumed.
 
 SimCord hands events to the bot without a socket, so it cannot show the two failures that take a
-bot down in production. Here the bot logs in to a loopback Discord (tests/loopback_gateway.py)
+bot down in production. Here the bot logs in to a loopback Discord (tests/support/loopback.py)
 whose server thread records when each heartbeat arrives, and can cut the connection.
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from bot.settings import Settings
 from sync.settings import SyncSettings
-from tests.bot_world import bot_settings, helix_on_loopback_discord
+from tests.support.world import bot_settings, helix_on_loopback_discord
 
 HEARTBEAT_MS = 500
 BIG_MIB = 64

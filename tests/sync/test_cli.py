@@ -9,9 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.remotes import LoopbackRemote
+from tests.support.remotes import LoopbackRemote
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

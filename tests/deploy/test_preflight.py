@@ -8,7 +8,7 @@ How "a package from requirements.txt is missing" and "a version outside its spec
 the preflight reads the requirements file at run time, so these tests hand it (``--requirements``)
 the real requirements.txt plus one line naming a distribution that does not exist, or one whose
 specifier the installed version cannot meet. That is the same code path as a real missing package,
-without uninstalling anything from the environment the other tests use; tests/test_dockerfile.py
+without uninstalling anything from the environment the other tests use; tests/deploy/test_dockerfile.py
 removes real packages from a throwaway virtualenv and checks the image build fails on them.
 """
 
@@ -29,7 +29,7 @@ from preflight import checks as preflight
 from preflight.packages import FIRST_PARTY
 from sync._rclone.binary import find_rclone
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # Shaped like a bot token (three dot-separated parts), valid nowhere.
 TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4OQ.GaBcDe.helix-test-token-not-real-0123456789"
 

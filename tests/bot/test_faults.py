@@ -1,6 +1,6 @@
 """Nothing lost (issue 5), proven by breaking things on purpose: the real bot in a child process.
 
-Each test runs ``tests/fault_bot.py`` (the real HelixBot under SimCord, with the SIGTERM handlers of
+Each test runs ``tests/support/fault_bot.py`` (the real HelixBot under SimCord, with the SIGTERM handlers of
 ``python -m bot run``) against real rclone and a real ``rclone serve webdav`` on 127.0.0.1, then
 kills it, stops it, stops its server, gives it the wrong password or a broken data directory, and
 checks what users were told, what the outbox holds (its SQLite file, read directly) and what is on
@@ -27,8 +27,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.fault_bot import REPO, FaultBot, one_sentence
-from tests.remotes import LoopbackRemote
+from tests.support.fault_bot import REPO, FaultBot, one_sentence
+from tests.support.remotes import LoopbackRemote
 
 pytestmark = pytest.mark.slow
 

@@ -19,7 +19,7 @@ from PIL import Image
 
 from render.ritual_image import MAX_SIZE, Ritual, RitualSpec, render, seed_for
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 WHEN = datetime(2025, 3, 14, 15, 9, 26, tzinfo=UTC)
 MIB = 1024 * 1024
 
