@@ -15,7 +15,6 @@ so the round trip is stamped when each request reaches the simulated API (``Stam
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import replace
 
@@ -23,10 +22,10 @@ from bench.stats import median, percentile, spread, summary
 from bench.workload import scratch
 from bot.settings import Settings
 from bot.sim.demo import demo_settings
+from bot.sim.transcript import is_message
 from bot.sim.world import simulated_guild
 
 WARMUP = 5
-_MESSAGE = re.compile(r"^/(channels/\d+/messages(/\d+)?|webhooks/\d+/[^/]+(/messages/(\d+|@original))?)$")
 
 
 class StampedLog(list):
@@ -43,7 +42,7 @@ class StampedLog(list):
     def message_stamps(self, start: int) -> list[float]:
         """When each message post or edit since request ``start`` reached the API."""
         return [t for e, t in zip(self[start:], self.stamps[start:], strict=True)
-                if e.method in ("POST", "PATCH") and _MESSAGE.match(e.path.split("?")[0])]
+                if is_message(e.method, e.path)]
 
 
 async def run(cfg: dict) -> dict:

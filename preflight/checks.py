@@ -21,19 +21,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
-import binascii
-import configparser
-import errno
 import os
 import re
 import sys
-import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from preflight.archive import LazySync, check_archive, check_data_dir
 from preflight.packages import Finding, check_own_modules, check_requirements, ok, problem, warning
-from runtime.env import data_dir as configured_data_dir
 from runtime.env import environment
 from runtime.exit_codes import ExitCode
 
@@ -42,9 +37,7 @@ DEFAULT_REQUIREMENTS = PROJECT_ROOT / "requirements.txt"
 # pyproject.toml's requires-python (">=3.11,<3.12"); tests/test_preflight.py keeps the two equal.
 SUPPORTED_PYTHON = ((3, 11), (3, 12))
 MODES = ("build", "runtime", "probe")
-_RAILWAY_MARKERS = ("RAILWAY_ENVIRONMENT", "RAILWAY_ENVIRONMENT_NAME", "RAILWAY_PROJECT_ID", "RAILWAY_SERVICE_ID")
 _TOKEN_SHAPE = re.compile(r"^[\w-]{20,}\.[\w-]{5,}\.[\w-]{20,}$")
-_ENV_NAME = re.compile(r"^[A-Za-z0-9_]+$")
 
 
 def check_python(version: tuple[int, ...] | None = None) -> Finding:
@@ -58,24 +51,7 @@ def check_python(version: tuple[int, ...] | None = None) -> Finding:
                    f"{low[0]}.{low[1]} virtualenv.")
 
 
-class _Sync:
-    """``sync`` imported once, lazily: it needs aiohttp and structlog, which may be what is missing."""
-
-    def __init__(self) -> None:
-        self.error: str | None = None
-        try:
-            import sync
-        except Exception as exc:  # any failure to import is the finding itself
-            self.error = f"{type(exc).__name__}: {exc}"
-            return
-        self.api = sync
-
-    def unavailable(self, what: str) -> Finding:
-        return problem(f"{what} was not checked because the sync package cannot be imported ({self.error}): "
-                       "fix the package problems listed here first.")
-
-
-def check_rclone(env: Mapping[str, str], sync: _Sync) -> list[Finding]:
+def check_rclone(env: Mapping[str, str], sync: LazySync) -> list[Finding]:
     if sync.error:
         return [sync.unavailable("rclone")]
     try:
@@ -105,142 +81,7 @@ def check_token(env: Mapping[str, str]) -> list[Finding]:
     return [ok("DISCORD_TOKEN is set (value not shown)")]
 
 
-def on_railway(env: Mapping[str, str]) -> bool:
-    return any(env.get(k) for k in _RAILWAY_MARKERS) or bool(env.get("RAILWAY_VOLUME_MOUNT_PATH"))
-
-
-def data_dir(env: Mapping[str, str]) -> Path:
-    path = configured_data_dir(env).expanduser()
-    return path if path.is_absolute() else Path.cwd() / path
-
-
-def data_dir_advice(target: Path, exc: OSError, env: Mapping[str, str], uid: int) -> str:
-    """One sentence: why ``target`` cannot be written and exactly what to do, on Railway or elsewhere."""
-    blocker = target
-    while not blocker.exists() and blocker != blocker.parent:
-        blocker = blocker.parent
-    railway = on_railway(env)
-    head = f"HELIX_DATA_DIR {target}"
-    if blocker.exists() and not blocker.is_dir():
-        return (f"{head} cannot be created because {blocker} is a file, not a folder: set HELIX_DATA_DIR to a "
-                "folder path" + (" (the Railway volume's mount path)." if railway else "."))
-    if exc.errno == errno.EROFS:
-        fix = (f"attach a Railway volume mounted at {target}" if railway
-               else "point HELIX_DATA_DIR at a writable folder or mount a writable volume there")
-        return f"{head} is on a read-only file system: {fix}."
-    if exc.errno == errno.ENOSPC:
-        return f"{head} is full: free space there" + (" or grow the Railway volume." if railway else ".")
-    if exc.errno in (errno.EACCES, errno.EPERM):
-        try:
-            owner = blocker.stat().st_uid
-        except OSError:
-            owner = "unknown"
-        if railway:
-            return (f"{head} is not writable by this process (uid {uid}; {blocker} belongs to uid {owner}): "
-                    "Railway mounts volumes as root, so set the service variable RAILWAY_RUN_UID=0 and redeploy.")
-        return (f"{head} is not writable by uid {uid} ({blocker} belongs to uid {owner}): run "
-                f"`chown -R {uid} {blocker}`, or set HELIX_DATA_DIR to a folder this user can write.")
-    return f"{head} cannot be written ({exc.strerror or exc}): set HELIX_DATA_DIR to a writable folder."
-
-
-def check_data_dir(env: Mapping[str, str]) -> list[Finding]:
-    target = data_dir(env)
-    try:
-        target.mkdir(parents=True, exist_ok=True)
-        fd, probe_file = tempfile.mkstemp(prefix=".helix-write-test-", dir=target)
-        os.close(fd)
-        os.unlink(probe_file)
-    except OSError as exc:
-        return [problem(data_dir_advice(target, exc, env, os.geteuid()))]
-    findings = [ok(f"data directory {target} is writable")]
-    volume = env.get("RAILWAY_VOLUME_MOUNT_PATH", "").strip()
-    if volume and not target.resolve().is_relative_to(Path(volume).resolve()):
-        findings.append(problem(
-            f"HELIX_DATA_DIR is {target} but the Railway volume is mounted at {volume}, so the outbox and local "
-            f"archives would be lost at every deploy: set HELIX_DATA_DIR={volume} or mount the volume at {target}."))
-    elif not volume and on_railway(env):
-        findings.append(warning(
-            f"No Railway volume is attached, so {target} is wiped at every deploy and archives still queued in "
-            f"the outbox are lost: attach a volume mounted at {target} (README: Deploy on Railway)."))
-    return findings
-
-
-def rclone_config_path(env: Mapping[str, str]) -> Path:
-    """The config file rclone would read, by rclone's own search order."""
-    explicit = env.get("RCLONE_CONFIG", "").strip()
-    if explicit:
-        return Path(explicit).expanduser()
-    home = Path(env.get("HOME", "") or Path.home())
-    xdg = env.get("XDG_CONFIG_HOME", "").strip()
-    candidates = [Path(xdg) / "rclone" / "rclone.conf"] if xdg else []
-    candidates += [home / ".config" / "rclone" / "rclone.conf", home / ".rclone.conf"]
-    return next((c for c in candidates if c.is_file()), candidates[0])
-
-
-def looks_obscured(value: str) -> bool:
-    """rclone obscure's output: base64url (no padding) of a 16-byte IV plus the ciphertext."""
-    if not re.fullmatch(r"[A-Za-z0-9_-]+", value):
-        return False
-    try:
-        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
-    except (binascii.Error, ValueError):
-        return False
-    return len(raw) > 16
-
-
-def check_archive(env: Mapping[str, str], sync: _Sync) -> list[Finding]:
-    spec = env.get("HELIX_ARCHIVE", "").strip()
-    if not spec:
-        return [ok("HELIX_ARCHIVE is not set: archives go to the archive/ folder under the data directory")]
-    if sync.error:
-        return [sync.unavailable("HELIX_ARCHIVE")]
-    try:
-        root = sync.api.ArchiveRoot.parse(spec, data_dir(env) / "archive")
-    except sync.api.SyncError as exc:
-        return [problem(str(exc))]
-    if root.remote_name is None:
-        return [ok(f"HELIX_ARCHIVE {root.display} needs no remote definition")]
-    name = root.remote_name
-    prefix = f"RCLONE_CONFIG_{name.upper()}_"
-    backend = env.get(prefix + "TYPE", "").strip()
-    if backend:
-        findings = [ok(f"remote '{name}' is defined by {prefix}TYPE={backend}")]
-        for option in ("PASS", "PASSWORD", "PASSWORD2"):
-            value = env.get(prefix + option, "").strip()
-            if value and not looks_obscured(value):
-                findings.append(problem(f"{prefix}{option} is not the output of `rclone obscure` (rclone would "
-                                        f"fail to log in): set it to the output of `rclone obscure 'your password'`."))
-        return findings
-    conf = rclone_config_path(env)
-    if env.get("RCLONE_CONFIG", "").strip() and not conf.is_file():
-        return [problem(f"RCLONE_CONFIG points to {conf}, which does not exist: fix the path, or define the remote "
-                        f"'{name}' with {prefix}TYPE and its options instead.")]
-    if conf.is_file():
-        try:
-            text = conf.read_text(encoding="utf-8", errors="replace")
-            if text.lstrip().startswith("# Encrypted rclone configuration File"):
-                if env.get("RCLONE_CONFIG_PASS"):
-                    return [warning(f"{conf} is encrypted, so the remote '{name}' could not be looked up here: "
-                                    "run `python -m bot check --probe` to try it.")]
-                return [problem(f"{conf} is encrypted and RCLONE_CONFIG_PASS is not set, so rclone cannot read it "
-                                "without a terminal: set RCLONE_CONFIG_PASS.")]
-            parser = configparser.ConfigParser(interpolation=None, strict=False, default_section="\0")
-            parser.read_string(text)
-        except (OSError, configparser.Error) as exc:
-            return [problem(f"{conf} cannot be read as an rclone config ({type(exc).__name__}): fix the file, or "
-                            f"define the remote '{name}' with {prefix}TYPE and its options instead.")]
-        if name in parser.sections():
-            return [ok(f"remote '{name}' is defined in {conf}")]
-    how = (f"set {prefix}TYPE (e.g. {prefix}TYPE=mega) and its options ({prefix}USER, and {prefix}PASS "
-           "from `rclone obscure`)")
-    if not _ENV_NAME.match(name):
-        how = (f"rename the remote to letters, digits and _ so it can be defined with {prefix}TYPE and its "
-               "options")
-    return [problem(f"HELIX_ARCHIVE names the remote '{name}', but no remote of that name is defined: {how}, "
-                    f"or add a [{name}] section to {conf}.")]
-
-
-def check_settings(env: Mapping[str, str], sync: _Sync) -> list[Finding]:
+def check_settings(env: Mapping[str, str], sync: LazySync) -> list[Finding]:
     """The bot's own settings validation (bot.settings), so the preflight and the bot never disagree."""
     findings = []
     try:
@@ -315,7 +156,7 @@ def run_checks(mode: str, env: Mapping[str, str] | None = None, requirements: Pa
     findings = [check_python()]
     findings += check_requirements(requirements or DEFAULT_REQUIREMENTS)
     findings += check_own_modules(PROJECT_ROOT, skip=("preflight.checks",))
-    sync = _Sync()
+    sync = LazySync()
     findings += check_rclone(env, sync)
     if mode == "build":
         return findings

@@ -31,8 +31,7 @@ def bot_messages(requests: Iterable[Any]) -> list[dict[str, Any]]:
             continue
         if path.endswith("/callback"):
             if isinstance(req.json.get("data"), dict):
-                out.append({"method": req.method, "path": path, "callback_type": req.json.get("type"),
-                            **req.json["data"]})
+                out.append({"method": req.method, "path": path, **req.json["data"]})
         elif MESSAGE_PATH.match(path):
             out.append({"method": req.method, "path": path, **req.json})
     return out

@@ -19,6 +19,7 @@ from discord.ext import commands
 from bot.sim.world import World
 from sync.settings import SyncSettings
 from tests.support.remotes import LoopbackRemote
+from tests.support.waiting import wait_until
 from tests.support.world import (
     COOLDOWN_S,
     answers,
@@ -30,7 +31,6 @@ from tests.support.world import (
     hosted_world,
     log_records,
     outbox_counts,
-    wait_until,
 )
 
 # Refusals change nothing, so one guild serves every refusal test of this module.

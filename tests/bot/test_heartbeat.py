@@ -3,7 +3,6 @@ and a remote that is down delays it without ending the loop."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import socket
@@ -14,22 +13,10 @@ from pathlib import Path
 
 from bot.sim.world import simulated_guild
 from tests.support.remotes import LoopbackRemote
+from tests.support.waiting import wait_until
 from tests.support.world import bot_settings, drained
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-async def wait_until_async(refresh, predicate, what: str, within: float = 30.0) -> None:
-    """Refresh some state (an async read), then test it, until true or ``within`` seconds pass."""
-    import time
-
-    deadline = time.perf_counter() + within
-    while True:
-        await refresh()
-        if predicate():
-            return
-        assert time.perf_counter() < deadline, f"{what}: not true within {within} s"
-        await asyncio.sleep(0.05)
 
 
 async def test_the_periodic_heartbeat_lands_posts_and_survives_a_remote_outage(webdav: LoopbackRemote,
@@ -55,12 +42,7 @@ async def test_the_periodic_heartbeat_lands_posts_and_survives_a_remote_outage(w
             counts = await world.archive.outbox.counts()
             return counts.pending + counts.uploading >= 1
 
-        pending = False
-        async def poll() -> None:
-            nonlocal pending
-            pending = await kept()
-
-        await wait_until_async(poll, lambda: pending, what="the beat made while down, kept in the outbox")
+        await wait_until(kept, what="the beat made while down, kept in the outbox")
         lines = await world.say(world.member("alice"), "!heartbeat")
         assert "alive" in lines[0]
 

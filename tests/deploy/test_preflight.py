@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 
+from preflight import archive as preflight_archive
 from preflight import checks as preflight
 from preflight.packages import FIRST_PARTY
 from sync._rclone.binary import find_rclone
@@ -230,18 +231,18 @@ def test_a_root_owned_railway_volume_gets_the_railway_fix(tmp_path: Path) -> Non
     volume = tmp_path / "volume"
     volume.mkdir()
     denied = PermissionError(errno.EACCES, "Permission denied")
-    text = preflight.data_dir_advice(volume, denied, {"RAILWAY_ENVIRONMENT": "production"}, uid=10001)
+    text = preflight_archive.data_dir_advice(volume, denied, {"RAILWAY_ENVIRONMENT": "production"}, uid=10001)
     assert "RAILWAY_RUN_UID=0" in text and "uid 10001" in text
-    text = preflight.data_dir_advice(volume, denied, {}, uid=1000)
+    text = preflight_archive.data_dir_advice(volume, denied, {}, uid=1000)
     assert "chown -R 1000" in text and "RAILWAY" not in text
 
 
 def test_a_data_dir_off_the_railway_volume_is_a_problem(tmp_path: Path) -> None:
     volume, data = tmp_path / "volume", tmp_path / "data"
     volume.mkdir()
-    off = preflight.check_data_dir({"RAILWAY_VOLUME_MOUNT_PATH": str(volume), "HELIX_DATA_DIR": str(data)})
+    off = preflight_archive.check_data_dir({"RAILWAY_VOLUME_MOUNT_PATH": str(volume), "HELIX_DATA_DIR": str(data)})
     assert [f.level for f in off] == ["ok", "problem"] and f"HELIX_DATA_DIR={volume}" in off[1].text
-    on = preflight.check_data_dir({"RAILWAY_VOLUME_MOUNT_PATH": str(volume), "HELIX_DATA_DIR": str(volume)})
+    on = preflight_archive.check_data_dir({"RAILWAY_VOLUME_MOUNT_PATH": str(volume), "HELIX_DATA_DIR": str(volume)})
     assert [f.level for f in on] == ["ok"]
-    none = preflight.check_data_dir({"RAILWAY_ENVIRONMENT": "production", "HELIX_DATA_DIR": str(data)})
+    none = preflight_archive.check_data_dir({"RAILWAY_ENVIRONMENT": "production", "HELIX_DATA_DIR": str(data)})
     assert [f.level for f in none] == ["ok", "warning"] and "volume" in none[1].text

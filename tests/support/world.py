@@ -17,9 +17,7 @@ import hashlib
 import io
 import json
 import logging
-import re
-import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -31,6 +29,7 @@ from PIL import Image
 
 from bot.helix import HelixBot
 from bot.settings import Settings
+from bot.sim import transcript
 from bot.sim.world import World, simulated_guild
 from runtime import logs
 from sync._outbox.store import STATES
@@ -42,7 +41,6 @@ from tests.support.remotes import LoopbackRemote
 COOLDOWN_S = 30
 DRAIN_S = 30.0
 T = TypeVar("T")
-_MESSAGE_PATH = re.compile(r"^/(channels/\d+/messages(/\d+)?|webhooks/\d+/[^/]+(/messages/(\d+|@original))?)$")
 
 
 def bot_settings(sync: SyncSettings, **overrides: Any) -> Settings:
@@ -168,41 +166,14 @@ def log_records(stream: io.StringIO) -> list[dict[str, Any]]:
 
 
 def bot_messages(world: World, since: int = 0) -> list[dict[str, Any]]:
-    """Messages the bot posted or edited since HTTP request ``since``, as sent: method, path, content, embeds.
-
-    A message is a POST or PATCH to a channel, an interaction callback with data, or a webhook
-    (interaction followup or edit of the original response).
-    """
-    out = []
-    for req in world.env.http_requests[since:]:
-        path = req.path.split("?")[0]
-        if req.method not in ("POST", "PATCH") or not isinstance(req.json, dict):
-            continue
-        if path.endswith("/callback"):
-            if isinstance(req.json.get("data"), dict):
-                out.append({"method": req.method, "path": path, **req.json["data"]})
-        elif _MESSAGE_PATH.match(path):
-            out.append({"method": req.method, "path": path, **req.json})
-    return out
+    """Messages the bot posted or edited since HTTP request ``since``, as sent (see bot.sim.transcript)."""
+    return transcript.bot_messages(world.env.http_requests[since:])
 
 
 def answers(world: World, since: int = 0) -> list[dict[str, Any]]:
     """The bot's answers (new messages and interaction replies), not its edits nor a bare 'thinking…'."""
     return [m for m in bot_messages(world, since)
             if m["method"] == "POST" and (m.get("content") or m.get("embeds"))]
-
-
-async def wait_until(predicate: Callable[[], Any], within: float = DRAIN_S, what: str = "condition") -> Any:
-    """Wait for something another task will do (the outbox worker's edit), checking every 20 ms.
-
-    The deadline is on ``perf_counter``: SimCord virtualises ``time.monotonic`` (the loop's clock).
-    """
-    deadline = time.perf_counter() + within
-    while not (value := predicate()):
-        if time.perf_counter() > deadline:
-            raise AssertionError(f"{what}: not true within {within} s")
-        await asyncio.sleep(0.02)
-    return value
 
 
 async def outbox_counts(world: World) -> dict[str, int]:

@@ -1,0 +1,201 @@
+"""The REST half of the loopback Discord: login, the gateway address, messages, and the payloads.
+
+``LoopbackDiscord`` (in ``tests/support/loopback.py``, the gateway half) inherits these handlers;
+they run on the fake's own event loop and record what a Discord server would have received.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import json
+import time
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any
+
+import yarl
+from aiohttp import BodyPartReader, web
+from discord.gateway import DiscordWebSocket
+from discord.http import Route
+
+_DISCORD_EPOCH_MS = 1420070400000
+_ADMINISTRATOR = 1 << 3
+
+
+def _now_iso() -> str:
+    return datetime.datetime.now(datetime.UTC).isoformat()
+
+
+class RestRoutes:
+    """Discord's REST routes as the fake serves them; mixed into LoopbackDiscord."""
+
+
+    @staticmethod
+    def _json(payload: Any, status: int = 200) -> web.Response:
+        # discord.py decodes a body only if Content-Type is exactly "application/json": aiohttp's
+        # json_response adds "; charset=utf-8", and discord.py would hand the raw string on.
+        body = json.dumps(payload).encode()
+        return web.Response(body=body, status=status, headers={"Content-Type": "application/json"})
+
+    @staticmethod
+    def _static(payload: Callable[[], Any]) -> Callable[[web.Request], Coroutine[Any, Any, web.Response]]:
+        """A handler answering with ``payload()`` as JSON, or 204 when it is None."""
+
+        async def handler(_: web.Request) -> web.Response:
+            body = payload()
+            return web.Response(status=204) if body is None else RestRoutes._json(body)
+
+        return handler
+
+    async def _users_me(self, request: web.Request) -> web.Response:
+        """Login: discord.py's first request; a wrong token gets Discord's 401."""
+        if self.valid_token is not None and request.headers.get("Authorization") != f"Bot {self.valid_token}":
+            return self._json({"message": "401: Unauthorized", "code": 0}, status=401)
+        return self._json(self.bot_user)
+
+    @contextlib.contextmanager
+    def pointed(self) -> Iterator[None]:
+        """Point discord.py's global REST and gateway URLs here, for code that starts a client itself."""
+        old_base, old_gateway = Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY
+        Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY = self.api_base, yarl.URL(self.gateway_url)
+        try:
+            yield
+        finally:
+            Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY = old_base, old_gateway
+
+    async def _unknown_route(self, request: web.Request) -> web.Response:
+        self._record(self._unknown, (request.method, request.path))
+        return self._json({"message": "404: Not Found (LoopbackDiscord)", "code": 0}, status=404)
+
+    async def _create_message(self, request: web.Request) -> web.Response:
+        if request.match_info["channel_id"] != self.channel_id:
+            return self._json({"message": "Unknown Channel", "code": 10003}, status=404)
+        body, files = await self._read_body(request)
+        message = self._message_payload(
+            self._snowflake(), self.channel_id, self.bot_user, body.get("content") or "",
+            embeds=body.get("embeds") or [], files=files,
+        )
+        self._messages[message["id"]] = message
+        self._record(self._sent, self._sent_record("create", message, body, files))
+        await self._dispatch("MESSAGE_CREATE", {**message, "member": self._member_payload(None)})
+        return self._json(message)
+
+    async def _edit_message(self, request: web.Request) -> web.Response:
+        message = self._messages.get(request.match_info["message_id"])
+        if message is None:
+            return self._json({"message": "Unknown Message", "code": 10008}, status=404)
+        body, files = await self._read_body(request)
+        for key in ("content", "embeds"):
+            if key in body:
+                message[key] = body[key] or ("" if key == "content" else [])
+        if files:
+            message["attachments"] = self._attachments(files)
+        message["edited_timestamp"] = _now_iso()
+        self._record(self._sent, self._sent_record("edit", message, body, files))
+        await self._dispatch("MESSAGE_UPDATE", message)
+        return self._json(message)
+
+    @staticmethod
+    async def _read_body(request: web.Request) -> tuple[dict[str, Any], dict[str, bytes]]:
+        """discord.py sends JSON, or multipart with ``payload_json`` and ``files[n]`` when uploading."""
+        if not request.content_type.startswith("multipart/"):
+            return (await request.json() if request.can_read_body else {}), {}
+        body: dict[str, Any] = {}
+        files: dict[str, bytes] = {}
+        async for part in await request.multipart():
+            if not isinstance(part, BodyPartReader):
+                continue
+            if part.filename:
+                files[part.filename] = bytes(await part.read(decode=False))
+            elif part.name == "payload_json":
+                body = json.loads(await part.text())
+        return body, files
+
+    def _sent_record(
+        self, action: str, message: dict[str, Any], body: dict[str, Any], files: dict[str, bytes]
+    ) -> dict[str, Any]:
+        return {
+            "action": action,
+            "id": message["id"],
+            "channel_id": message["channel_id"],
+            "content": message["content"],
+            "embeds": message["embeds"],
+            "attachments": list(files),
+            "files": files,
+            "payload": body,
+            "at": time.monotonic(),
+        }
+
+    # ----- payloads -----
+
+    def _snowflake(self) -> str:
+        return str(((int(time.time() * 1000) - _DISCORD_EPOCH_MS) << 22) | (next(self._ids) & 0xFFF))
+
+    @staticmethod
+    def _user_payload(user_id: str, name: str, bot: bool = False) -> dict[str, Any]:
+        return {
+            "id": user_id, "username": name, "discriminator": "0", "global_name": None,
+            "avatar": None, "bot": bot, "public_flags": 0, "flags": 0,
+        }
+
+    def _users(self) -> list[dict[str, Any]]:
+        return [self.bot_user, self.user]
+
+    def _member_payload(self, user: dict[str, Any] | None) -> dict[str, Any]:
+        """A guild member; ``user=None`` is the partial member that rides along with a message."""
+        member = {"roles": [], "joined_at": _now_iso(), "deaf": False, "mute": False, "flags": 0}
+        return member if user is None else {**member, "user": user}
+
+    def _application(self) -> dict[str, Any]:
+        return {
+            "id": self.bot_user["id"], "name": "helix-loopback", "description": "", "icon": None,
+            "bot_public": False, "bot_require_code_grant": False, "verify_key": "0" * 64,
+            "owner": self.user, "team": None, "flags": 0, "summary": "",
+        }
+
+    def _gateway_bot(self) -> dict[str, Any]:
+        limit = {"total": 1000, "remaining": 1000, "reset_after": 0, "max_concurrency": 1}
+        return {"url": self.gateway_url, "shards": 1, "session_start_limit": limit}
+
+    def _guild_payload(self) -> dict[str, Any]:
+        everyone = {
+            "id": self.guild_id, "name": "@everyone", "permissions": str(_ADMINISTRATOR), "position": 0,
+            "color": 0, "hoist": False, "managed": False, "mentionable": False, "flags": 0,
+        }
+        channel = {
+            "id": self.channel_id, "type": 0, "guild_id": self.guild_id, "name": "general", "position": 0,
+            "permission_overwrites": [], "nsfw": False, "topic": None, "parent_id": None,
+            "last_message_id": None, "rate_limit_per_user": 0,
+        }
+        return {
+            "id": self.guild_id, "name": "Loopback Guild", "owner_id": self.user["id"], "unavailable": False,
+            "member_count": 2, "large": False, "joined_at": _now_iso(), "roles": [everyone],
+            "channels": [channel], "members": [self._member_payload(u) for u in self._users()],
+            "emojis": [], "stickers": [], "features": [], "voice_states": [], "presences": [],
+            "threads": [], "stage_instances": [], "guild_scheduled_events": [],
+        }
+
+    def _attachments(self, files: dict[str, bytes]) -> list[dict[str, Any]]:
+        base = f"http://127.0.0.1:{self.port}/attachments/{self.channel_id}"
+        return [
+            {"id": self._snowflake(), "filename": name, "size": len(data),
+             "url": f"{base}/{name}", "proxy_url": f"{base}/{name}"}
+            for name, data in files.items()
+        ]
+
+    def _message_payload(
+        self,
+        message_id: str,
+        channel_id: str,
+        author: dict[str, Any],
+        content: str,
+        embeds: list[dict[str, Any]] | None = None,
+        files: dict[str, bytes] | None = None,
+    ) -> dict[str, Any]:
+        return {
+            "id": message_id, "type": 0, "channel_id": channel_id, "guild_id": self.guild_id,
+            "author": author, "content": content, "timestamp": _now_iso(), "edited_timestamp": None,
+            "tts": False, "mention_everyone": False, "mentions": [], "mention_roles": [],
+            "attachments": self._attachments(files or {}), "embeds": embeds or [], "pinned": False,
+            "flags": 0, "components": [],
+        }
