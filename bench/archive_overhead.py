@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import os
 import shutil
 import time
@@ -29,10 +30,7 @@ from bench.stats import alternate, median, ratios, spread, summary
 from bench.ticker import Ticker, rss_bytes
 from bench.tools import copyto_argv, run_blocking, run_timed, tool_env
 from bench.workload import MIB, random_file, remove, scratch
-from sync._hashing import hash_file
-from sync._service import SyncService
-from sync.errors import NotFoundError
-from sync.settings import SyncSettings
+from sync import NotFoundError, SyncService, SyncSettings
 from tests.support.remotes import LoopbackRemote
 
 REL = "bench/big.bin"
@@ -112,7 +110,7 @@ async def _local(src: Path, size: int, quarter: Path, root: Path, rounds: int, q
             return IDLE_S
 
         # The bot's own path: the outbox hashed the file when it was queued and passes that hash on.
-        known = (await hash_file(src))["sha256"]
+        known = await asyncio.to_thread(_sha256, src)
         times = await alternate({"helix": _helix(svc, src, size, lags),
                                  "outbox": _helix(svc, src, size, Lags(), "outbox", sha256=known),
                                  "rclone": rclone, "cp": cp, "blocking": blocking, "idle": idle},
@@ -205,3 +203,8 @@ async def run(cfg: dict) -> dict:
         "spread": {key: spread(values) for key, values in samples.items()},
         "details": {"file_mib": size // MIB, "rounds": rounds, "local": local, "webdav": webdav},
     }
+
+
+def _sha256(path: Path) -> str:
+    with path.open("rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()

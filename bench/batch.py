@@ -17,8 +17,7 @@ from pathlib import Path
 from bench.stats import alternate, median, ratios, spread, summary
 from bench.tools import daemon_flags, run_timed, tool_env
 from bench.workload import random_file, remove, scratch
-from sync._service import SyncService
-from sync.settings import SyncSettings
+from sync import SyncService, SyncSettings
 
 KIB = 1024
 

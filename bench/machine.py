@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import platform
-import subprocess
 
-from sync._rclone.binary import find_rclone, parse_version
+import sync
 
 
 def _cpu_model() -> str:
@@ -32,9 +32,7 @@ def _mem_total_mib() -> int | None:
 
 
 def rclone_version() -> str:
-    binary = find_rclone()
-    out = subprocess.run([binary, "version"], capture_output=True, text=True, check=True).stdout
-    return ".".join(map(str, parse_version(out)))
+    return ".".join(map(str, asyncio.run(sync.rclone_version(sync.find_rclone()))))
 
 
 def describe() -> dict:

@@ -14,7 +14,7 @@ import subprocess
 import time
 from collections.abc import Mapping, Sequence
 
-from sync._service import SyncService
+from sync import SyncService
 
 
 class ToolFailed(RuntimeError):

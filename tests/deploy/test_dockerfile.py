@@ -18,13 +18,14 @@ import shlex
 import shutil
 import subprocess
 import sys
-import sysconfig
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.support.programs import tool
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"
@@ -107,17 +108,6 @@ def packages_the_app_imports() -> set[str]:
                     continue
                 todo += [n.split(".")[0] for n in names if n.split(".")[0] in roots]
     return needed
-
-
-def tool(name: str) -> str:
-    """A linter installed by requirements-dev.txt, found beside this interpreter even without an activated venv."""
-    for folder in (Path(sysconfig.get_path("scripts")), Path(sys.executable).parent):
-        if (folder / name).is_file():
-            return str(folder / name)
-    found = shutil.which(name)
-    if not found:
-        pytest.fail(f"{name} is not installed: run `pip install -r requirements-dev.txt`.")
-    return found
 
 
 # -- what the Dockerfile says -------------------------------------------------------------------

@@ -49,6 +49,8 @@ USED_WITHOUT_IMPORT_DEV = {
     "wsgidav": ("a WebDAV server that is not rclone, started as a program by tests/support/remotes.py",
                 "tests/support/remotes.py", "wsgidav.server.server_cli"),
     "cheroot": ("the HTTP server wsgidav runs on in tests/support/remotes.py", "tests/support/remotes.py", '"cheroot"'),
+    "import-linter": ("the layer contracts (configured in pyproject.toml), run by tests/deploy/test_layers.py",
+                      "tests/deploy/test_layers.py", "lint-imports"),
 }
 
 # Imports that run only when an optional package happens to be installed, each with its one file.
