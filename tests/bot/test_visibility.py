@@ -1,0 +1,59 @@
+"""Archived content is shown only to members who can read its channel now, by Discord's own rules."""
+
+from __future__ import annotations
+
+import discord
+from simcord.backend.models import Overwrite
+from simcord.enums import OverwriteType
+
+from bot.sim.world import World
+from bot.visibility import readable_channel_ids
+
+
+async def bot_side(world: World, who) -> discord.Member:
+    """The member as the bot sees them when they ask (as a command's author is), not the test's handle."""
+    return await world.bot.get_guild(world.guild.id).fetch_member(who.id)
+
+
+async def test_a_private_channel_is_readable_by_its_members_only_and_only_while_they_are(local_world: World):
+    world = local_world
+    guild = world.guild
+    bot_guild = world.bot.get_guild(guild.id)
+    staff = guild.create_role("Staff")
+    private = guild.create_text_channel("staff-only", overwrites={
+        guild.default_role: discord.PermissionOverwrite(view_channel=False),
+        staff: discord.PermissionOverwrite(view_channel=True),
+        bot_guild.me: discord.PermissionOverwrite(view_channel=True),
+    })
+    public = world.channel
+    alice = guild.add_member(world.env.create_user("alice"), roles=[staff])
+    bob = guild.add_member(world.env.create_user("bob"))
+    await world.env.settle()
+    both = [public.id, private.id]
+
+    assert readable_channel_ids(await bot_side(world, alice), both) == {public.id, private.id}
+    assert readable_channel_ids(await bot_side(world, bob), both) == {public.id}
+
+    # Alice leaves the staff after the archive was made: from now on she sees only the public channel.
+    world.env.backend.remove_member_role(guild.id, alice.id, staff.id)
+    await world.env.settle()
+    assert readable_channel_ids(await bot_side(world, alice), both) == {public.id}
+
+
+async def test_view_without_read_message_history_is_not_enough(local_world: World):
+    world = local_world
+    guild = world.guild
+    carol = guild.add_member(world.env.create_user("carol"))
+    await world.env.settle()
+    world.env.backend.set_overwrite(world.channel.id, Overwrite(
+        target_id=carol.id, type=OverwriteType.MEMBER, allow=discord.Permissions(view_channel=True).value,
+        deny=discord.Permissions(read_message_history=True).value))
+    await world.env.settle()
+    assert readable_channel_ids(await bot_side(world, carol), [world.channel.id]) == set()
+
+
+async def test_nobody_reads_a_deleted_channel_nor_anything_from_a_dm(local_world: World):
+    world = local_world
+    dave = await bot_side(world, world.member("dave"))
+    assert readable_channel_ids(dave, [world.channel.id, 123456789012345678]) == {world.channel.id}
+    assert readable_channel_ids(world.bot.get_user(dave.id) or discord.Object(dave.id), [world.channel.id]) == set()
