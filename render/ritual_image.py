@@ -99,7 +99,7 @@ def seed_for(steps: int, when: datetime) -> int:
 
 
 def render(spec: RitualSpec, *, created_at: datetime, version: str, host: str) -> Ritual:
-    """Draw the ritual and describe it; CPU-bound (50-100 ms at 768 px), so run it off the event loop.
+    """Draw the ritual and describe it; CPU-bound (tens of milliseconds), so run it off the event loop.
 
     Raises ``ValueError`` for ``steps`` outside 1..MAX_STEPS, a size outside MIN_SIZE..MAX_SIZE,
     or a naive ``created_at``.
