@@ -26,6 +26,7 @@ from sync.errors import (
     RemoteNotConfigured,
     SyncError,
     TemporaryError,
+    UnsupportedError,
 )
 from sync.settings import SyncSettings
 
@@ -60,6 +61,7 @@ __all__ = [
     "SyncService",
     "SyncSettings",
     "TemporaryError",
+    "UnsupportedError",
     "check_version",
     "find_rclone",
     "rclone_version",

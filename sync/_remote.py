@@ -19,7 +19,7 @@ from typing import TypeVar
 from sync._hashing import HASHLIB_TYPES
 from sync._paths import ArchiveRoot, clean_relative
 from sync._rclone.client import ProgressCallback, RcClient
-from sync.errors import NotFoundError, SyncError
+from sync.errors import NotFoundError, SyncError, UnsupportedError
 
 T = TypeVar("T")
 # rclone skips a copy or move whose destination has the same size and modification time, and many
@@ -168,6 +168,29 @@ class Remote:
             out = await self._answer(self._rc.call("operations/about", {"fs": self.root.fs}, timeout_s=30))
             return Usage(out.get("total"), out.get("used"), out.get("free"))
         return Usage(None, None, None)
+
+    async def public_link(self, rel: str, expire_s: float) -> str:
+        """A URL anyone holding it can download ``rel`` from, valid for ``expire_s`` where the backend
+        honours an expiry (S3 presigned URLs, MEGA, Drive, Dropbox); UnsupportedError where it has none."""
+        params = {"fs": self.root.fs, "remote": clean_relative(rel), "expire": f"{max(1, int(expire_s))}s"}
+        try:
+            out = await self._rc.call("operations/publiclink", params)
+        except SyncError as exc:
+            # rclone reports a backend without links as a plain failure (HTTP 500), which would
+            # otherwise read as "remote unreachable, retry". The remote did answer.
+            if "support public links" not in (exc.detail or ""):
+                self.last_error = exc
+                raise
+            self.last_ok_at = time.time()
+            raise UnsupportedError(f"The archive remote '{self.display}' offers no share links: fetch the file "
+                                   f"with `rclone copy` from '{self.path_of(rel)}' instead.",
+                                   detail=exc.detail) from None
+        self.last_ok_at = time.time()
+        url = out.get("url")
+        if not url:
+            raise UnsupportedError(f"The archive remote '{self.display}' returned no share link for "
+                                   f"'{self.path_of(rel)}': fetch it with `rclone copy` instead.")
+        return str(url)
 
     async def ping(self, timeout_s: float = 10.0) -> None:
         """A cheap live call; a missing root folder still counts as an answer (it comes with the first archive)."""

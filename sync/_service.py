@@ -309,6 +309,11 @@ class SyncService:
         await self.remote.copy_out(rel, dest, timeout_s=self.settings.op_timeout_s)
         return dest
 
+    async def share_link(self, rel_path: str, expire_s: float = 86_400.0) -> str:
+        """A download link for one archived object, for someone who may not have rclone at hand."""
+        rel = clean_relative(rel_path)
+        return await self._retrying("share_link", lambda: self.remote.public_link(rel, expire_s))
+
     async def delete(self, rel_path: str) -> None:
         rel = clean_relative(rel_path)
         await self._retrying("delete", lambda: self.remote.delete(rel))

@@ -81,3 +81,9 @@ class OperationTimeout(SyncError):
 class QuotaError(SyncError):
     kind = "quota"
     remote_wide = True
+
+
+class UnsupportedError(SyncError):
+    """The backend cannot do what was asked (a share link on WebDAV, say): nothing to retry."""
+
+    kind = "unsupported"
