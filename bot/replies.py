@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import discord
 import structlog
 from discord.ext import commands
 
 from runtime.logs import redact
+from sync import SyncError
 
 log = structlog.get_logger("helix.bot")
+
+# What any message of the bot may ping: nobody, except the author of a message it replies to. A
+# reply may echo what a member typed, and echoed input must never ping someone on their behalf.
+NO_PINGS = discord.AllowedMentions(everyone=False, roles=False, users=False, replied_user=True)
+
+
+def echo(text: str, limit: int = 32) -> str:
+    """What a user typed, safe to quote back inside a code span: shortened, no backtick to close
+    the span, and every ``@`` broken so no mention (``<@id>``, ``@everyone``) renders or pings."""
+    shown = text[:limit] + ("…" if len(text) > limit else "")
+    shown = discord.utils.escape_mentions(shown.replace("`", "ˋ"))
+    return "`" + shown.replace("@", "@\u200b").replace("@\u200b\u200b", "@\u200b") + "`"
 
 
 async def answer(ctx: commands.Context, content: str | None = None, **kwargs) -> discord.Message | None:
@@ -18,7 +33,43 @@ async def answer(ctx: commands.Context, content: str | None = None, **kwargs) ->
     try:
         if ctx.interaction is not None:
             kwargs.setdefault("ephemeral", False)
+        kwargs.setdefault("allowed_mentions", NO_PINGS)
         return await ctx.send(content, **kwargs)
     except discord.HTTPException as exc:
         log.warning("reply_failed", status=exc.status, code=exc.code)
         return None
+
+
+async def sees_internals(ctx: commands.Context) -> bool:
+    """Whether ``ctx.author`` is a Helix admin (the owner, HELIX_ADMIN_USER_IDS, or a role in
+    HELIX_ADMIN_ROLE_IDS): only they are shown variables, paths and disk usage; members get plain words."""
+    bot = ctx.bot
+    settings = bot.settings
+    if ctx.author.id in settings.admin_user_ids or await bot.is_owner(ctx.author):
+        return True
+    roles = {r.id for r in getattr(ctx.author, "roles", [])}
+    return bool(roles & settings.admin_role_ids)
+
+
+def archive_name(service: Any) -> str:
+    """The archive as a member may see it: the remote's name, or "the local archive", never a host path."""
+    return "the local archive" if service.remote.root.is_local else f"`{service.display}`"
+
+
+_PLAIN = {
+    "temporary": "is not answering right now",
+    "timeout": "is not answering right now",
+    "daemon": "is not answering right now",
+    "quota": "is full",
+}
+
+
+def plain_problem(error: SyncError, service: Any) -> str:
+    """A member's version of an archive error: what is wrong in plain words, no variable, path or fix.
+
+    The fix (``error.hint``) is for admins and the log; a member can only wait or tell an admin.
+    """
+    if error.kind == "outbox":
+        return "Helix cannot store files on its host right now, and the operator must fix its data folder"
+    state = _PLAIN.get(error.kind, "is not working: an admin can see why with `!status`")
+    return f"{archive_name(service)} {state}"

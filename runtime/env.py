@@ -9,12 +9,17 @@ before it knows whether the third-party packages are installed.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TypeVar
 
 T = TypeVar("T")
 DEFAULT_DOTENV = Path(".env")
+# A Discord id is a snowflake: an unsigned 64-bit number, and never 0.
+MAX_ID = 2**64 - 1
+_ASCII_INT = re.compile(r"[+-]?[0-9]+")
+_ASCII_FLOAT = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
 
 
 class BadSetting(ValueError):
@@ -59,10 +64,10 @@ def env_int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -
     raw = env.get(name, "").strip()
     if not raw:
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise BadSetting(f"{name} must be a whole number from {lo} to {hi}, not {raw!r}.") from None
+    # int() also takes other scripts' digits (١٢٣) and underscores (1_000): nobody means those here.
+    if not _ASCII_INT.fullmatch(raw):
+        raise BadSetting(f"{name} must be a whole number from {lo} to {hi}, not {raw!r}.")
+    value = int(raw)
     if not lo <= value <= hi:
         raise BadSetting(f"{name} must be a whole number from {lo} to {hi}, not {value}.")
     return value
@@ -72,10 +77,9 @@ def env_float(env: Mapping[str, str], name: str, default: float, lo: float, hi: 
     raw = env.get(name, "").strip()
     if not raw:
         return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise BadSetting(f"{name} must be a number of seconds from {lo:g} to {hi:g}, not {raw!r}.") from None
+    if not _ASCII_FLOAT.fullmatch(raw):
+        raise BadSetting(f"{name} must be a number of seconds from {lo:g} to {hi:g}, not {raw!r}.")
+    value = float(raw)
     if not lo <= value <= hi:
         raise BadSetting(f"{name} must be a number of seconds from {lo:g} to {hi:g}, not {value:g}.")
     return value
@@ -92,23 +96,43 @@ def env_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise BadSetting(f"{name} must be 1 or 0 (or true/false), not {raw!r}.")
 
 
+def _discord_id(part: str) -> int | None:
+    """``part`` as a Discord id: ASCII digits only, from 1 to 2**64 - 1; None when it is not one."""
+    if not (part.isascii() and part.isdigit()) or len(part) > 20:
+        return None
+    value = int(part)
+    return value if 0 < value <= MAX_ID else None
+
+
+def _parts(env: Mapping[str, str], name: str) -> list[str]:
+    raw = env.get(name, "").replace(";", ",").replace(" ", ",")
+    return [p for p in (p.strip() for p in raw.split(",")) if p]
+
+
 def env_ids(env: Mapping[str, str], name: str, default: frozenset[int] = frozenset()) -> frozenset[int]:
     """A comma-separated list of Discord ids (snowflakes)."""
-    raw = env.get(name, "").replace(";", ",").replace(" ", ",")
     out: set[int] = set()
-    for part in filter(None, (p.strip() for p in raw.split(","))):
-        if not part.isdigit() or len(part) > 20:
-            raise BadSetting(f"{name} must be a comma-separated list of Discord ids (numbers), "
-                             f"and {part[:30]!r} is not one.")
-        out.add(int(part))
+    for part in _parts(env, name):
+        value = _discord_id(part)
+        if value is None:
+            raise BadSetting(f"{name} must be a comma-separated list of Discord ids (numbers from 1 to "
+                             f"{MAX_ID} in digits 0-9), and {part[:30]!r} is not one.")
+        out.add(value)
     return frozenset(out) or default
 
 
 def env_one_id(env: Mapping[str, str], name: str, default: int | None = None) -> int | None:
-    ids = env_ids(env, name)
-    if len(ids) > 1:
-        raise BadSetting(f"{name} takes one Discord id, not {len(ids)}.")
-    return next(iter(ids), default)
+    """One Discord id (a channel, a server): the sentence says one id, not a list."""
+    parts = _parts(env, name)
+    if len(parts) > 1:
+        raise BadSetting(f"{name} takes one Discord id, not {len(parts)}.")
+    if not parts:
+        return default
+    value = _discord_id(parts[0])
+    if value is None:
+        raise BadSetting(f"{name} must be one Discord id (a number from 1 to {MAX_ID} in digits 0-9; in Discord, "
+                         f"right-click it → Copy ID), not {parts[0][:30]!r}.")
+    return value
 
 
 def env_path(env: Mapping[str, str], name: str, default: str) -> Path:

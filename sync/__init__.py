@@ -5,6 +5,7 @@ It never imports ``discord`` or ``bot``: it must be usable alone (``python -m sy
 testable without a Discord simulation.
 """
 
+from sync._local import local_root_problem
 from sync._outbox.store import OPEN_STATES, STATES, Outbox, OutboxCounts, OutboxError, OutboxItem
 from sync._outbox.worker import OutboxListener, OutboxWorker
 from sync._paths import ArchiveRoot
@@ -64,5 +65,6 @@ __all__ = [
     "UnsupportedError",
     "check_version",
     "find_rclone",
+    "local_root_problem",
     "rclone_version",
 ]

@@ -22,21 +22,27 @@ from runtime import logs
 from runtime.env import environment
 from runtime.exit_codes import ExitCode
 from runtime.units import human_size
-from sync import ConfigError, PathError, SyncError, SyncService, SyncSettings
+from sync import ConfigError, NotFoundError, PathError, SyncError, SyncService, SyncSettings
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m sync", description="Helix archive operations through rclone.")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.add_argument("-v", "--verbose", action="store_true", help="show the service's log lines on stderr")
+    # The same options after the subcommand (`about --json`, as the README writes it); SUPPRESS keeps a
+    # subparser from resetting what was given before the subcommand.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON instead of text")
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                        help="show the service's log lines on stderr")
     sub = p.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("probe", help="write, upload, list, read back, compare and delete a probe file")
-    up = sub.add_parser("upload", help="archive one file")
+    sub.add_parser("probe", parents=[common], help="write, upload, list, read back, compare and delete a probe file")
+    up = sub.add_parser("upload", parents=[common], help="archive one file")
     up.add_argument("file")
     up.add_argument("dest", nargs="?", help="path under the archive root (default: uploads/<file name>)")
-    ls = sub.add_parser("ls", help="list the archive")
+    ls = sub.add_parser("ls", parents=[common], help="list the archive")
     ls.add_argument("prefix", nargs="?", default="")
-    sub.add_parser("about", help="remote, backend type, rclone version and space")
+    sub.add_parser("about", parents=[common], help="remote, backend type, rclone version and space")
     return p
 
 
@@ -62,6 +68,9 @@ async def _run(args: argparse.Namespace, env: dict[str, str]) -> int:
                 print(f"ok: round trip in {report.total_s * 1000:.0f} ms")
         elif args.cmd == "upload":
             src = Path(args.file)
+            if args.dest is not None and not args.dest.strip("/ "):
+                raise PathError("DEST is empty: give a path under the archive root such as notes/file.txt, or "
+                                f"leave it out to archive to uploads/{src.name}.")
             result = await svc.archive(src, args.dest or f"uploads/{src.name}")
             if args.json:
                 print(json.dumps(asdict(result)))
@@ -69,7 +78,11 @@ async def _run(args: argparse.Namespace, env: dict[str, str]) -> int:
                 print(f"archived {src} -> {result.remote_path} ({human_size(result.size)}, "
                       f"verified by {result.verified}, {result.duration_s:.2f} s)")
         elif args.cmd == "ls":
-            entries = await svc.list(args.prefix)
+            try:
+                entries = await svc.list(args.prefix, missing_ok=False)
+            except NotFoundError:
+                raise NotFoundError(f"Nothing is archived under {args.prefix!r}: check the name with "
+                                    "`python -m sync ls`.") from None
             if args.json:
                 print(json.dumps([asdict(e) for e in entries]))
             else:

@@ -8,6 +8,7 @@ because no legitimate archive name needs them.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +67,10 @@ class ArchiveRoot:
             return cls(fs=spec, display=f":{backend}:{path}", remote_name=None,
                        backend=backend, is_local=backend == "local")
         named = _NAMED_REMOTE.match(spec)
+        if named and len(named.group("name")) == 1 and spec[2:3] in ("\\", "/") and os.sep == "/":
+            # On Windows this is a drive; here rclone would take it as a folder named "C:" where Helix runs.
+            raise PathError(f"HELIX_ARCHIVE {spec!r} looks like a Windows path: on this system give a folder such "
+                            "as /data/archive, or a remote such as mega:helix.")
         if named and not (len(named.group("name")) == 1 and spec[2:3] in ("\\", "/")):
             name = named.group("name")
             return cls(fs=spec, display=spec, remote_name=name, backend=None, is_local=False)

@@ -23,12 +23,13 @@ import structlog
 
 from runtime.backoff import backoff_delay
 from sync._hashing import hash_file, hash_file_sync
+from sync._local import check_readable, local_root_problem
 from sync._paths import ArchiveRoot, clean_relative
 from sync._probe import ProbeReport, run_probe
 from sync._rclone.client import ProgressCallback, RcClient
 from sync._rclone.daemon import RcloneDaemon
 from sync._remote import Remote, RemoteEntry
-from sync.errors import NotFoundError, PathError, SyncError, TemporaryError
+from sync.errors import ConfigError, NotFoundError, PathError, SyncError, TemporaryError
 from sync.settings import SyncSettings
 
 log = structlog.get_logger("helix.sync")
@@ -73,7 +74,10 @@ class SyncService:
     async def start(self) -> None:
         root = self.remote.root
         if root.is_local:
-            await asyncio.to_thread(Path(root.fs).mkdir, parents=True, exist_ok=True)
+            try:
+                await asyncio.to_thread(Path(root.fs).mkdir, parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ConfigError(local_root_problem(Path(root.fs), exc, bool(self.settings.archive))) from None
         try:
             await self._daemon.start()
         except BaseException:
@@ -158,8 +162,7 @@ class SyncService:
         """
         rel = clean_relative(rel_path)
         src = await asyncio.to_thread(Path(local_file).resolve)
-        if not await asyncio.to_thread(src.is_file):
-            raise PathError.missing_file(src)
+        await asyncio.to_thread(check_readable, src)
 
         async def once() -> ArchiveResult:
             async with self._limit:
@@ -239,8 +242,7 @@ class SyncService:
             staging_root.mkdir(parents=True, exist_ok=True)
             stage = Path(tempfile.mkdtemp(prefix="batch-", dir=staging_root))
             for src, rel in cleaned:
-                if not src.is_file():
-                    raise PathError.missing_file(src)
+                check_readable(src)
                 dest = stage / rel
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 try:
@@ -291,14 +293,18 @@ class SyncService:
 
     # -- reading ----------------------------------------------------------------------------------
 
-    async def list(self, prefix: str = "", recurse: bool = True) -> list[RemoteEntry]:
+    async def list(self, prefix: str = "", recurse: bool = True, *, missing_ok: bool = True) -> list[RemoteEntry]:
+        """Entries under ``prefix``; a folder that does not exist is empty, or with ``missing_ok=False``
+        a NotFoundError (so a typo in a name is not mistaken for an empty folder)."""
         remote = clean_relative(prefix, "The folder to list") if prefix.strip("/ ") else ""
 
         async def once() -> list[RemoteEntry]:
             try:
                 return await self.remote.list(remote, recurse=recurse)
             except NotFoundError:
-                return []
+                if missing_ok or not remote:
+                    return []
+                raise
 
         return await self._retrying("list", once)
 

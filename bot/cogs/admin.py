@@ -8,27 +8,27 @@ from discord.ext import commands
 
 from bot.formatting import human_duration, human_size
 from bot.helix import HelixBot, UserFacingError
-from bot.replies import answer
+from bot.replies import answer, echo, sees_internals
 from sync import SyncError
 
 log = structlog.get_logger("helix.bot.admin")
 OUTBOX_LIST_LIMIT = 15
+MESSAGE_LIMIT = 2000  # Discord's limit on a message's content
+OUTBOX_HINT = "`!outbox retry <id|all>` · `!outbox drop <id>`"
+ITEM_ID = commands.parameter(displayed_name="id|all", description="an outbox item number (see !outbox), or all")
 
 
 def is_admin():
     """The owner, HELIX_ADMIN_USER_IDS, or a member with a role in HELIX_ADMIN_ROLE_IDS."""
 
     async def predicate(ctx: commands.Context) -> bool:
-        bot: HelixBot = ctx.bot
-        s = bot.settings
-        if ctx.author.id in s.admin_user_ids or await bot.is_owner(ctx.author):
+        if await sees_internals(ctx):
             return True
-        roles = {r.id for r in getattr(ctx.author, "roles", [])}
-        if roles & s.admin_role_ids:
-            return True
+        # The member is told who may; the variable that grants it is the operator's business (the log's).
+        log.info("admin_refused", fix="add the member's role to HELIX_ADMIN_ROLE_IDS or its id to HELIX_ADMIN_USER_IDS")
         raise commands.CheckFailure(f"Only Helix admins can use {ctx.clean_prefix if ctx.prefix else '/'}"
-                                    f"{ctx.command.name if ctx.command else 'this'}: ask the owner to add your "
-                                    "role to HELIX_ADMIN_ROLE_IDS.")
+                                    f"{ctx.command.name if ctx.command else 'this'}: ask a server admin if you "
+                                    "need it.")
 
     return commands.check(predicate)
 
@@ -113,6 +113,12 @@ class Admin(commands.Cog):
     @commands.is_owner()
     async def outbox(self, ctx: commands.Context) -> None:
         """Owner: what is waiting to be archived, and what failed."""
+        # What follows `!outbox` when it named no subcommand (discord.py clears subcommand_passed
+        # before calling the group itself).
+        extra = ctx.view.read_rest().strip().split(maxsplit=1)
+        if extra:
+            raise UserFacingError(f"There is no `!outbox` subcommand {echo(extra[0], 20)}: use "
+                                  f"`!outbox` alone, or {OUTBOX_HINT}.")
         ob = self.bot.archive.outbox
         counts = await ob.counts()
         items = await ob.list(("pending", "uploading", "failed"), limit=OUTBOX_LIST_LIMIT)
@@ -125,13 +131,13 @@ class Admin(commands.Cog):
                          f"{it.attempts} tries{why}")
         if not items:
             lines.append("Nothing waiting: everything has landed.")
-        lines.append("`!outbox retry <id|all>` · `!outbox drop <id>`")
-        await answer(ctx, "\n".join(lines)[:1990])
+        total = counts.pending + counts.uploading + counts.failed
+        await answer(ctx, _fit(lines, total - len(items)))
 
-    @outbox.command(name="retry")
+    @outbox.command(name="retry", extras={"example": "!outbox retry 3"})
     @commands.is_owner()
-    async def outbox_retry(self, ctx: commands.Context, which: str) -> None:
-        """Owner: try failed (or waiting) items again now: an id, or `all`."""
+    async def outbox_retry(self, ctx: commands.Context, which: str = ITEM_ID) -> None:
+        """Owner: try failed (or waiting) items again now: an id (with the rest of its ritual), or `all`."""
         target: int | str = "all" if which.lower() == "all" else _item_id(which)
         items = await self.bot.archive.outbox.retry(target)
         if not items:
@@ -139,9 +145,11 @@ class Admin(commands.Cog):
             return
         await answer(ctx, f"Retrying {', '.join(f'#{i.id}' for i in items)} now.")
 
-    @outbox.command(name="drop")
+    @outbox.command(name="drop", extras={"example": "!outbox drop 3"})
     @commands.is_owner()
-    async def outbox_drop(self, ctx: commands.Context, which: str) -> None:
+    async def outbox_drop(self, ctx: commands.Context,
+                          which: str = commands.parameter(displayed_name="id", description="an outbox item number")
+                          ) -> None:
         """Owner: give up on one item (asks for confirmation; its local copy is deleted)."""
         item_id = _item_id(which)
         item = await self.bot.archive.outbox.get(item_id)
@@ -165,10 +173,22 @@ class Admin(commands.Cog):
             await question.edit(content=f"Dropped #{item.id} (`{item.rel_path}`).", view=None)
 
 
+def _fit(lines: list[str], unlisted: int) -> str:
+    """The listing in one message: whole lines only, then how many are left out, then the hint."""
+    head, rows = lines[0], lines[1:]
+    for shown in range(len(rows), -1, -1):
+        more = unlisted + len(rows) - shown
+        tail = ([f"…and {more} more."] if more > 0 else []) + [OUTBOX_HINT]
+        text = "\n".join([head, *rows[:shown], *tail])
+        if len(text) <= MESSAGE_LIMIT:
+            return text
+    return text[:MESSAGE_LIMIT]
+
+
 def _item_id(raw: str) -> int:
     text = raw.lstrip("#")
-    if not text.isdigit() or len(text) > 12:
-        raise UserFacingError(f"`{raw[:20]}` is not an outbox item id: use a number such as 12 (see `!outbox`).")
+    if not (text.isascii() and text.isdigit()) or len(text) > 12:
+        raise UserFacingError(f"{echo(raw, 20)} is not an outbox item id: use a number such as 12 (see `!outbox`).")
     return int(text)
 
 

@@ -15,17 +15,37 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.helix import HelixBot, Restarting, UserFacingError, bind_command_context
-from bot.replies import answer
+from bot.replies import answer, echo, plain_problem, sees_internals
 from sync import SyncError
 
 log = structlog.get_logger("helix.bot.errors")
 
 
-def _sentence_for(ctx: commands.Context, error: Exception) -> str | None:
-    """The sentence for a user-caused error, or None when it is a bug."""
+def example(ctx: commands.Context) -> str:
+    """How to type the command, in the one hint style: ``!ritual 108``, ``/ritual steps:108``.
+
+    Not the signature (``!ritual [steps=108]``): people type what a hint shows, brackets included.
+    """
+    command = ctx.command
+    if command is None:
+        return f"{ctx.clean_prefix}help"
+    slash = ctx.interaction is not None
+    shown = command.extras.get("example_slash" if slash else "example")
+    if shown:
+        return shown
+    words = []
+    for param in command.clean_params.values():
+        value = param.default if param.default not in (param.empty, None) else f"<{param.displayed_name or param.name}>"
+        words.append(f"{param.name}:{value}" if slash else str(value))
+    prefix = "/" if slash else ctx.clean_prefix
+    return " ".join([f"{prefix}{command.qualified_name}", *words])
+
+
+def _sentence_for(ctx: commands.Context, error: Exception, admin: bool = False) -> str | None:
+    """The sentence for a user-caused error, or None when it is a bug; ``admin``: may name the fix."""
     prefix = ctx.clean_prefix if ctx.prefix else "/"
     name = ctx.command.qualified_name if ctx.command else "that command"
-    usage = f"{prefix}{name} {ctx.command.signature}".strip() if ctx.command else ""
+    usage = example(ctx)
     if isinstance(error, commands.HybridCommandError):
         error = error.original
     if isinstance(error, app_commands.CommandInvokeError | commands.CommandInvokeError):
@@ -33,20 +53,20 @@ def _sentence_for(ctx: commands.Context, error: Exception) -> str | None:
     if isinstance(error, UserFacingError | Restarting):
         return str(error)
     if isinstance(error, SyncError):
-        return error.hint
+        return error.hint if admin else f"I could not do that: {plain_problem(error, ctx.bot.archive.service)}."
     if isinstance(error, commands.CommandOnCooldown):
         return f"Slow down: you can use {prefix}{name} again in {error.retry_after:.0f} s."
     if isinstance(error, commands.MissingRequiredArgument):
-        return f"{prefix}{name} needs `{error.param.name}`: use `{usage}`."
+        return f"{prefix}{name} needs `{error.param.displayed_name or error.param.name}`: for example `{usage}`."
     if isinstance(error, commands.TooManyArguments):
-        return f"{prefix}{name} takes fewer words than that: use `{usage}`."
+        return f"{prefix}{name} takes fewer words than that: for example `{usage}`."
     if isinstance(error, commands.BadArgument | commands.BadUnionArgument | commands.ArgumentParsingError):
         param = ctx.current_parameter
         if param is not None:
             wanted = ctx.command.extras.get(param.name) if ctx.command else None
             wanted = wanted or ("a whole number" if param.annotation is int else f"a valid {param.name}")
-            return f"`{param.name}` must be {wanted}: use `{usage}`."
-        return f"That is not a valid argument for {prefix}{name}: use `{usage}`."
+            return f"`{param.name}` must be {wanted}: for example `{usage}`."
+        return f"That is not a valid argument for {prefix}{name}: for example `{usage}`."
     if isinstance(error, commands.NotOwner):
         return f"Only the bot's owner can use {prefix}{name}."
     if isinstance(error, commands.NoPrivateMessage):
@@ -79,18 +99,23 @@ class Errors(commands.Cog):
     async def on_command_error(self, ctx: commands.Context, error: commands.CommandError) -> None:
         bind_command_context(ctx)
         if isinstance(error, commands.CommandNotFound):
-            if ctx.invoked_with and len(ctx.invoked_with) <= 32 and ctx.invoked_with.isascii():
-                await answer(ctx, f"There is no command `{ctx.invoked_with}`: "
-                                  f"try `{ctx.clean_prefix}help`.")
+            if ctx.invoked_with:
+                await answer(ctx, f"There is no command {echo(ctx.invoked_with)}: try `{ctx.clean_prefix}help`.")
             return
-        sentence = _sentence_for(ctx, error)
+        try:
+            admin = await sees_internals(ctx)
+        except Exception:  # deciding who sees the fix must not stop the answer
+            admin = False
+        sentence = _sentence_for(ctx, error, admin)
         if sentence is None:
             error_id = secrets.token_hex(4)
             original = getattr(error, "original", error)
             log.error("command_crashed", error_id=error_id, exc_info=original)
             sentence = f"Something went wrong on my side (error id `{error_id}`); the operator can find it in the logs."
         else:
-            log.info("command_refused", reason=type(error).__name__, sentence=sentence)
+            original = getattr(error, "original", error)
+            hint = original.hint if isinstance(original, SyncError) else None  # the fix, when the user was not told it
+            log.info("command_refused", reason=type(error).__name__, sentence=sentence, hint=hint)
         await answer(ctx, sentence)
 
     async def on_app_command_error(self, interaction: discord.Interaction,

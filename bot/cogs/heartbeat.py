@@ -92,7 +92,8 @@ class Heartbeat(commands.Cog):
                 item = await bot.archive.outbox.enqueue(path, rel, kind="heartbeat", move=True)
                 log.info("heartbeat_queued", id=item.id)
             except SyncError as exc:
-                status = f"not recorded: {exc.hint}"
+                # Shown in !status and the heartbeat channel, to members: the fix (exc.hint) goes to the log.
+                status = "not recorded: Helix cannot store files on its host right now"
                 log.warning("heartbeat_not_queued", error=exc.hint)
         bot.last_heartbeat = f"{now:%H:%M:%S} UTC ({status})"
         channel_id = bot.settings.heartbeat_channel_id

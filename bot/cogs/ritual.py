@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import re
 import secrets
 import socket
 import time
@@ -24,7 +25,7 @@ from discord.ext import commands
 
 from bot.formatting import human_duration, human_size, progress_bar
 from bot.helix import HelixBot, UserFacingError
-from bot.replies import answer
+from bot.replies import answer, archive_name, plain_problem
 from render.ritual_image import RitualSpec, render, seed_for
 from sync import ArchiveResult, OutboxItem, Progress, SyncError
 
@@ -57,6 +58,41 @@ def _ritual_cooldown(ctx: commands.Context) -> commands.Cooldown | None:
     return commands.Cooldown(1, seconds) if seconds > 0 else None
 
 
+# The most steps any configuration allows (HELIX_RITUAL_MAX_STEPS' own ceiling). The setting's
+# value replaces it in the slash command's declared maximum when the cog loads.
+STEPS_CEILING = 1_000_000
+_ASCII_INT = re.compile(r"[+-]?[0-9]+")
+
+
+class Steps(commands.Range):
+    """``steps``: a whole number in ASCII digits, from 1 to HELIX_RITUAL_MAX_STEPS.
+
+    A ``commands.Range``, so the hybrid command declares min and max to Discord and its own UI
+    enforces them for ``/ritual``; for ``!ritual`` the conversion refuses what ``int()`` would take
+    but nobody means (``٣``, ``1_000``), and a range error is raised while parsing, so it is told
+    before the cooldown is spent or reported.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(annotation=int, min=1, max=STEPS_CEILING)
+
+    async def convert(self, ctx: commands.Context, value: str) -> int:  # type: ignore[override]
+        if isinstance(value, int):  # a slash command's option arrives as a number already
+            number = value
+        elif _ASCII_INT.fullmatch(value.strip()):
+            number = int(value)
+        else:
+            raise commands.BadArgument(f"steps {value[:20]!r} is not a whole number")
+        limit = ctx.bot.settings.ritual_max_steps
+        if not 1 <= number <= limit:
+            raise commands.RangeError(number, minimum=1, maximum=limit)  # type: ignore[arg-type]
+        return number
+
+
+STEPS = Steps()
+STEPS_PARAM = commands.parameter(default=108, description="how many steps the figure takes (default 108)")
+
+
 def _write_pair(folder: Path, stem: str, png: bytes, manifest: dict) -> tuple[Path, Path]:
     folder.mkdir(parents=True, exist_ok=True)
     png_path, json_path = folder / f"{stem}.png", folder / f"{stem}.json"
@@ -72,13 +108,21 @@ class Ritual(commands.Cog):
         self._runs: dict[str, RitualRun] = {}
 
     async def cog_load(self) -> None:
-        self.ritual.extras["steps"] = f"a whole number from 1 to {self.bot.settings.ritual_max_steps}"
+        limit = self.bot.settings.ritual_max_steps
+        self.ritual.extras["steps"] = f"a whole number from 1 to {limit}"
+        # Declared to Discord with the configured maximum, so its UI refuses more before we see it.
+        app = self.ritual.app_command
+        if app is not None:
+            for param in app._params.values():  # no public setter: the range is only known at load
+                if param.name == "steps":
+                    param.max_value = limit
 
     # cooldown_after_parsing: a typo (`!ritual abc`) is refused without spending the user's cooldown.
     @commands.hybrid_command(name="ritual", description="Render a ritual image and archive it", ignore_extra=False,
-                             cooldown_after_parsing=True)
+                             cooldown_after_parsing=True,
+                             extras={"example": "!ritual 108", "example_slash": "/ritual steps:108"})
     @commands.dynamic_cooldown(_ritual_cooldown, commands.BucketType.user)
-    async def ritual(self, ctx: commands.Context, steps: int = 108) -> None:
+    async def ritual(self, ctx: commands.Context, steps: STEPS = STEPS_PARAM) -> None:
         """Render a ritual of `steps` steps (default 108), post it and archive the PNG and its manifest."""
         bot = self.bot
         limit = bot.settings.ritual_max_steps
@@ -99,9 +143,10 @@ class Ritual(commands.Cog):
         try:
             png_path, json_path = await asyncio.to_thread(_write_pair, data_dir / "tmp", stem, art.png, art.manifest)
         except OSError as exc:
-            raise UserFacingError(f"I could not save the ritual: the data folder `{data_dir}` is not writable "
-                                  f"({exc.strerror or type(exc).__name__}); the operator must fix HELIX_DATA_DIR.") \
-                from None
+            log.error("ritual_not_saved", data_dir=str(data_dir), error=exc.strerror or type(exc).__name__,
+                      fix="make HELIX_DATA_DIR a folder this user can write")
+            raise UserFacingError("I could not save the ritual on this host: the operator must fix its data folder "
+                                  "(the log says how).") from None
         group = f"{stem}-{secrets.token_hex(3)}"
         header = f"🌀 **Ritual of {steps} steps** · {art.manifest.get('figure', '')} · rendered in {render_ms:.0f} ms"
         run = RitualRun(steps=steps, header=header, started=time.perf_counter())
@@ -133,7 +178,8 @@ class Ritual(commands.Cog):
             run.header += note
             stuck = await self._waiting_on_remote(run)
             body = f"📦 queued as {ids} · archiving…" if stuck is None else \
-                f"💾 saved locally, queued as {ids}, will retry: {stuck}"
+                f"💾 saved locally, queued as {ids}, will retry: {archive_name(bot.archive.service)} is not " \
+                "answering right now."
             # The spacing rule is between edits: the first edit may follow this send at once.
             run.message = await answer(ctx, f"{header}{note}\n{body}", file=file)
         if stuck is not None:
@@ -189,10 +235,22 @@ class Ritual(commands.Cog):
         size = sum(r.size for r in run.landed.values())
         took = human_duration(time.perf_counter() - run.started)
         try:
-            await self._edit(run, f"✅ archived to `{png.remote_path}` (+ manifest) · {human_size(size)} · "
+            await self._edit(run, f"✅ archived to {self._where(png.rel_path)} (+ manifest) · {human_size(size)} · "
                                   f"verified by {png.verified} · took {took}", final=True)
         finally:
             run.settle("archived")
+
+    def _where(self, rel_path: str) -> str:
+        """Where a file landed, as anyone in the channel may see it: never a path on the host."""
+        svc = self.bot.archive.service
+        if svc.remote.root.is_local:
+            return f"{archive_name(svc)} as `{rel_path}`"
+        return f"`{svc.remote_path(rel_path)}`"
+
+    def _plain(self, error: SyncError) -> str:
+        """A ritual's message is public: the archive's state in plain words; the fix goes to the log."""
+        log.warning("ritual_archive_problem", kind=error.kind, hint=error.hint)
+        return plain_problem(error, self.bot.archive.service)
 
     async def _waiting_on_remote(self, run: RitualRun) -> str | None:
         """Why the queue is stalled, when an item ahead of ``run``'s is backing off after a failure."""
@@ -214,8 +272,8 @@ class Ritual(commands.Cog):
             when = f"next try in {human_duration(delay_s)}" if item.id in run.item_ids else f"after #{item.id}"
             shown = item.id if item.id in run.item_ids else run.item_ids[0]
             try:
-                await self._edit(run, f"💾 saved locally, queued as #{shown}, will retry ({when}): {error.hint}",
-                                 final=True)
+                await self._edit(run, f"💾 saved locally, queued as #{shown}, will retry ({when}): "
+                                      f"{self._plain(error)}.", final=True)
             finally:
                 run.settle("queued")
 
@@ -225,8 +283,9 @@ class Ritual(commands.Cog):
         if run is None:
             return
         try:
-            await self._edit(run, f"❌ could not archive #{item.id}: {error.hint} "
-                                  f"Once fixed, an owner can run `!outbox retry {item.id}`.", final=True)
+            parts = " and ".join(f"#{i}" for i in run.item_ids) or f"#{item.id}"
+            await self._edit(run, f"❌ could not archive {parts}: {self._plain(error)}; once it is fixed, an owner "
+                                  f"can run `!outbox retry {item.id}`, which retries the whole ritual.", final=True)
         finally:
             run.settle("failed")
 
@@ -245,7 +304,7 @@ class Ritual(commands.Cog):
         try:
             message = channel.get_partial_message(int(message_id))  # type: ignore[union-attr]
             await message.edit(content=f"🌀 **Ritual of {item.meta.get('steps', '?')} steps**\n"
-                                       f"✅ archived later to `{png.remote_path}` (+ manifest)")
+                                       f"✅ archived later to {self._where(png.rel_path)} (+ manifest)")
         except (discord.HTTPException, AttributeError) as exc:
             log.info("ritual_late_edit_skipped", reason=type(exc).__name__)
 

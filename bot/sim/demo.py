@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import shutil
 import sys
 import tempfile
 from dataclasses import replace
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from bot.settings import Settings
 from bot.sim.world import World, simulated_guild
+from sync import SyncError
 
 SCRIPT = (
     ("owner", "!sync"),
@@ -48,14 +50,18 @@ async def _verify(world: World, out, earlier: set[int]) -> list[str]:
     items = [i for i in await world.archive.outbox.list(ALL_STATES, limit=10_000)
              if i.id not in earlier and i.kind == "ritual"]
     problems += [f"#{i.id} ({i.rel_path}) is {i.state}: {i.last_error}" for i in items if i.state != "done"]
-    pngs = sorted(i.rel_path for i in items if i.rel_path.endswith(".png"))
+    pngs = sorted(i.rel_path for i in items if i.rel_path.endswith(".png") and i.state == "done")
     if len(pngs) < 2:
         problems.append(f"expected 2 ritual images in the archive, found {len(pngs)}")
     with tempfile.TemporaryDirectory() as tmp:
         for png in pngs:
             manifest_rel = png[:-4] + ".json"
-            local_png = await svc.fetch(png, Path(tmp) / "r.png")
-            local_json = await svc.fetch(manifest_rel, Path(tmp) / "r.json")
+            try:
+                local_png = await svc.fetch(png, Path(tmp) / "r.png")
+                local_json = await svc.fetch(manifest_rel, Path(tmp) / "r.json")
+            except SyncError as exc:
+                problems.append(f"{png} could not be read back: {exc.hint}")
+                continue
             manifest = json.loads(local_json.read_text())
             digest = hashlib.sha256(local_png.read_bytes()).hexdigest()
             ok = digest == manifest.get("png_sha256")
@@ -71,7 +77,35 @@ async def run_demo(out=print, base: Settings | None = None, data_dir: Path | Non
     data_dir = data_dir or Path(base.sync.data_dir) / "demo"
     settings = demo_settings(base, data_dir)
     out("Helix demo: the real bot in a SimCord guild (no token, no network); archive: "
-        f"{settings.sync.archive or str(settings.sync.archive_dir)}\n")
+        f"{settings.sync.archive or str(settings.sync.archive_dir)}")
+    carried = await asyncio.to_thread(_clean_demo_state, data_dir)
+    out(f"(started from a clean demo state: removed the last run's {', '.join(carried)})\n" if carried else "")
+    problems: list[str] = []
+    try:
+        problems = await _run_script(settings, out)
+    except SyncError as exc:  # the archive could not start: a bad HELIX_ARCHIVE, no rclone, ...
+        problems.append(exc.hint)
+    if problems:
+        out("\ndemo FAILED:\n" + "\n".join(f"  - {p}" for p in problems))
+        return 1
+    out(f"\ndemo ok: {len(SCRIPT)} commands answered, rituals archived and verified under {settings.sync.archive_dir}")
+    return 0
+
+
+def _clean_demo_state(data_dir: Path) -> list[str]:
+    """Forget what earlier demo runs left in the demo's own folder (outbox, files waiting), so this
+    run's outcome is its own; the embedded archive folder is kept. Returns what was removed."""
+    removed = []
+    if data_dir.is_dir():
+        for child in sorted(data_dir.iterdir()):
+            if child.name == "archive":
+                continue
+            shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+            removed.append(child.name)
+    return removed
+
+
+async def _run_script(settings: Settings, out) -> list[str]:
     problems: list[str] = []
     async with simulated_guild(settings) as world:
         earlier = {i.id for i in await world.archive.outbox.list(ALL_STATES, limit=10_000)}
@@ -88,11 +122,7 @@ async def run_demo(out=print, base: Settings | None = None, data_dir: Path | Non
                 problems.append(f"{text} did not succeed")
         out("archive check:")
         problems += await _verify(world, out, earlier)
-    if problems:
-        out("\ndemo FAILED:\n" + "\n".join(f"  - {p}" for p in problems))
-        return 1
-    out(f"\ndemo ok: {len(SCRIPT)} commands answered, rituals archived and verified under {settings.sync.archive_dir}")
-    return 0
+    return problems
 
 
 def main() -> int:

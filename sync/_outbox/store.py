@@ -242,11 +242,17 @@ class Outbox:
         return item
 
     async def retry(self, which: int | str) -> list[OutboxItem]:
-        """``retry(N)`` or ``retry("all")``: failed items go back to pending, waiting ones are due now."""
+        """``retry(N)`` or ``retry("all")``: failed items go back to pending, waiting ones are due now.
+
+        An item of a group (a ritual's image and its manifest) is retried with its whole group: the
+        group means something only when every part of it lands, so retrying one part alone would
+        leave the rest failed and whoever waits on the group (the ritual's message) waiting forever.
+        """
         if which == "all":
             where, args = "state IN ('failed', 'pending')", ()
-        elif isinstance(which, int) or str(which).isdigit():
-            where, args = "id = ? AND state IN ('failed', 'pending')", (int(which),)
+        elif isinstance(which, int) or (str(which).isascii() and str(which).isdigit()):
+            where, args = ("(id = ? OR (grp IS NOT NULL AND grp = (SELECT grp FROM items WHERE id = ?))) "
+                           "AND state IN ('failed', 'pending')", (int(which), int(which)))
         else:
             raise OutboxError(f"'{which}' is not an item number: use !outbox retry <number> or !outbox retry all.")
         items: list[OutboxItem] = await self._db("set_state_where", where, args, "pending",

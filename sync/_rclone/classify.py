@@ -11,6 +11,7 @@ import re
 
 from sync.errors import (
     AuthError,
+    ConfigError,
     NotFoundError,
     OperationTimeout,
     QuotaError,
@@ -18,6 +19,12 @@ from sync.errors import (
     SyncError,
     TemporaryError,
 )
+
+# Failures of the local file system under a local archive root: no retry makes them go away, and
+# they are about the folder, so every waiting item would fail the same way.
+_LOCAL_FS = re.compile(r"permission denied|operation not permitted|read-only file system|not a directory|"
+                       r"is a file|no space left|file exists", re.I)
+_LOCAL_ROOT = re.compile(r"^(/|:local[,:]|[A-Za-z]:[\\/])")
 
 _RULES: list[tuple[re.Pattern[str], type[SyncError], str]] = [
     (re.compile(r"didn't find section in config file|config file .* not found|unknown backend|"
@@ -54,8 +61,9 @@ _RULES: list[tuple[re.Pattern[str], type[SyncError], str]] = [
 
 
 def _short(text: str) -> str:
-    for probe in ("connection refused", "no such host", "connection reset", "EOF", "429", "503",
-                  "502", "500", "TLS handshake", "i/o timeout"):
+    for probe in ("permission denied", "operation not permitted", "read-only file system", "not a directory",
+                  "is a file", "no space left", "file exists", "connection refused", "no such host",
+                  "connection reset", "EOF", "429", "503", "502", "500", "TLS handshake", "i/o timeout"):
         if probe.lower() in text.lower():
             return probe
     return "network error"
@@ -66,12 +74,15 @@ def classify(error_text: str, remote: str) -> SyncError:
     name = remote.split(":", 1)[0] if ":" in remote else remote
     upper = re.sub(r"[^A-Za-z0-9]", "_", name.lstrip(":")).upper() or "NAME"
     shown = f"'{remote}'"
+    if _LOCAL_ROOT.match(remote) and _LOCAL_FS.search(error_text):
+        return ConfigError(f"The local archive folder {shown} cannot be written ({_short(error_text)}): make it a "
+                           "folder this user can write, or point HELIX_ARCHIVE at one.", detail=error_text[:2000])
     for pattern, cls, template in _RULES:
         if pattern.search(error_text):
             return cls(template.format(remote=shown, upper=upper, short=_short(error_text)),
                        detail=error_text[:2000])
     return TemporaryError(
         f"The archive remote {shown} failed ({error_text[:120].strip()}): Helix will retry; "
-        "if it keeps failing, run !testmega.",
+        "if it keeps failing, probe the archive to see which step fails.",
         detail=error_text[:2000],
     )

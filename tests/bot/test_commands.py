@@ -118,7 +118,8 @@ async def test_ritual_by_prefix_and_slash_posts_the_image_and_edits_its_message_
         edits = [m for m in bot_messages(world, since) if m["method"] == "PATCH"]
         assert edits, f"{text}: the ritual message was never edited"
         final = edits[-1]["content"]
-        match = re.search(r"✅ archived to `(?P<where>[^`]+\.png)` \(\+ manifest\) · .+ · took ", final)
+        match = re.search(r"✅ archived to (the local archive as )?`(?P<where>[^`]+\.png)` \(\+ manifest\) · .+ · "
+                          r"took ", final)
         assert match, final
         message = world.channel.history()[-1]
         assert message.content == final and message.author.id == world.bot.user.id
@@ -131,7 +132,10 @@ async def test_ritual_by_prefix_and_slash_posts_the_image_and_edits_its_message_
         manifest = check_ritual_pair(world.storage, png_name, steps)
         assert hashlib.sha256(await attachment.read()).hexdigest() == manifest["png_sha256"]
         [png] = world.storage.glob(f"rituals/*/*/*/{png_name}")
-        assert match["where"] == world.archive.service.remote_path(png.relative_to(world.storage).as_posix())
+        rel = png.relative_to(world.storage).as_posix()
+        # Members are shown the remote's path, or for the local archive the path inside it: never the host's.
+        local = world.archive.service.remote.root.is_local
+        assert match["where"] == (rel if local else world.archive.service.remote_path(rel)), final
         landed.append(match["where"])
 
     assert await outbox_counts(world) == {"pending": 0, "uploading": 0, "failed": 0, "done": 4}

@@ -1,0 +1,28 @@
+"""The environment parsers take what an operator means and name what they do not: ASCII digits
+only (``int()`` also takes ``١٢٣`` and ``1_000``), ids that Discord can have, and a variable
+that takes one id says so."""
+
+from __future__ import annotations
+
+import pytest
+
+from runtime.env import MAX_ID, BadSetting, env_float, env_ids, env_int, env_one_id
+
+
+@pytest.mark.parametrize("raw", ["١٢٣", "1_000", "٣", "１２"])
+def test_numbers_take_ascii_digits_only(raw: str) -> None:
+    with pytest.raises(BadSetting, match="X must be a whole number"):
+        env_int({"X": raw}, "X", 1, 0, 10**9)
+    with pytest.raises(BadSetting, match="X must be a number of seconds"):
+        env_float({"X": raw}, "X", 1.0, 0.0, 10.0**9)
+    assert env_int({"X": " 12 "}, "X", 1, 0, 100) == 12 and env_float({"X": "1.5"}, "X", 1.0, 0.0, 9.0) == 1.5
+
+
+@pytest.mark.parametrize("raw", ["0", str(MAX_ID + 1), "١٢٣", "-5", "general", "1e9"])
+def test_an_id_must_be_one_discord_can_have(raw: str) -> None:
+    with pytest.raises(BadSetting, match="comma-separated list of Discord ids"):
+        env_ids({"IDS": f"123,{raw}"}, "IDS")
+    with pytest.raises(BadSetting, match="ONE must be one Discord id") as one:
+        env_one_id({"ONE": raw}, "ONE")
+    assert "list" not in str(one.value)
+    assert env_one_id({"ONE": str(MAX_ID)}, "ONE") == MAX_ID and env_ids({"IDS": "1, 2"}, "IDS") == {1, 2}
