@@ -1,7 +1,8 @@
 """``python -m bot [run|demo|play|check]``.
 
-``run`` (the default) connects to Discord. Configuration problems end it with one sentence and
-the configuration exit code, before any login. SIGTERM (Railway's stop) and SIGINT start the
+``run`` (the default) connects to Discord, retrying while Discord is unreachable (bot/startup.py).
+Configuration problems, a rejected token or a missing intent end it with one sentence and the
+configuration exit code. SIGTERM (Railway's stop) and SIGINT start the
 graceful stop: new commands are refused, running uploads get HELIX_STOP_GRACE_S, rclone stops,
 the gateway closes, exit 0.
 """
@@ -18,38 +19,66 @@ from runtime.exit_codes import ExitCode
 # be able to say "package X is missing" in one line, not die on importing it.
 
 
-async def _run(settings) -> int:
-    import discord
-    import structlog
+async def _run(settings, discord_api: str | None = None, discord_gateway: str | None = None,
+               retry_cap_s: float | None = None, preflight: bool = False) -> int:
+    import contextlib
 
-    from bot.helix import HelixBot
     from bot.signals import install_stop_handlers
+    from bot.startup import Startup, point_at
+    from capture import Capture
+    from runtime.health import HealthServer
     from sync import Archive
 
-    log = structlog.get_logger("helix.bot")
-    # The archive (outbox, rclone) opens before the login and closes after the bot: a data directory
-    # that cannot be written or a missing rclone ends the start with one sentence, before a login.
-    async with Archive(settings.sync, stop_grace_s=settings.stop_grace_s) as archive, \
-            HelixBot(settings, archive) as bot:
-        install_stop_handlers(bot)
-        try:
-            await bot.start(settings.discord_token)
-        except discord.LoginFailure:
-            print("error: Discord rejected DISCORD_TOKEN: copy the bot token again from the developer "
-                  "portal (Bot → Reset Token) and set it.", file=sys.stderr)
-            return ExitCode.CONFIG
-        except discord.PrivilegedIntentsRequired:
-            print("error: the Message Content intent is not enabled: turn it on in the developer portal "
-                  "(Bot → Privileged Gateway Intents).", file=sys.stderr)
-            return ExitCode.CONFIG
-    log.info("stopped")
-    return ExitCode.OK
+    point_at(discord_api, discord_gateway)
+    startup = Startup(settings, retry_cap_s=retry_cap_s)
+    install_stop_handlers(startup)  # SIGTERM is honoured from here on, in every phase
+    async with contextlib.AsyncExitStack() as stack:
+        # /health first: it must answer within seconds of the start whatever the login is doing,
+        # or a Discord incident fails the deploy's health check.
+        if settings.health:
+            await stack.enter_async_context(HealthServer(settings.port, startup.readiness))
+        if preflight:
+            code = await _preflight(startup)
+            if code is not None:
+                return code
+        # The archive (outbox, rclone) opens before the login and closes after the bot: a data
+        # directory that cannot be written or a missing rclone ends the start with one sentence, and
+        # queued items keep landing while Discord is unreachable.
+        startup.archive = await stack.enter_async_context(
+            Archive(settings.sync, stop_grace_s=settings.stop_grace_s))
+        startup.capture = await stack.enter_async_context(Capture(settings.capture, startup.archive))
+        return await startup.run(settings.discord_token)
+
+
+async def _preflight(startup) -> int | None:
+    """The runtime preflight, in a thread while /health answers; its exit code when it failed or was stopped.
+
+    In the same process as the bot, so a deploy pays for importing everything once, and the health
+    check is answered from the start instead of after the preflight.
+    """
+    from bot.startup import Phase
+    from preflight.checks import main as preflight
+
+    startup.phase = Phase.PREFLIGHT
+    checks = asyncio.ensure_future(asyncio.to_thread(preflight, []))
+    stopped = asyncio.ensure_future(startup.wait_stop())
+    try:
+        await asyncio.wait({checks, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+    if not checks.done():
+        return ExitCode.OK  # SIGTERM: nothing started yet, nothing to stop
+    code = checks.result()
+    startup.phase = Phase.STARTING
+    return code or (ExitCode.OK if startup.stop_requested else None)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot", description="Helix, the archiving Discord bot.")
     sub = parser.add_subparsers(dest="mode")
-    sub.add_parser("run", help="connect to Discord with DISCORD_TOKEN (the default)")
+    run = sub.add_parser("run", help="connect to Discord with DISCORD_TOKEN (the default)")
+    run.add_argument("--preflight", action="store_true",
+                     help="run the preflight first, with /health already answering (what deploy_v15.3.sh does)")
     sub.add_parser("demo", help="run every command in a simulated guild and print the transcript")
     sub.add_parser("play", help="type commands into a simulated guild")
     check = sub.add_parser("check", help="preflight: report every problem with this environment")
@@ -62,10 +91,17 @@ def main(argv: list[str] | None = None) -> int:
         from preflight.checks import main as preflight
 
         return preflight(["--build"] if args.build else ["--probe"] if args.probe else [])
-    from bot.settings import Settings
-    from runtime import logs
-    from runtime.env import environment
-    from sync import SyncError
+    with_preflight = mode == "run" and getattr(args, "preflight", False)
+    try:
+        from bot.settings import Settings
+        from runtime import logs
+        from runtime.env import BadSetting, env_float, environment
+        from runtime.health import HealthServerError
+        from sync import SyncError
+    except ImportError:
+        if not with_preflight:
+            raise
+        return _preflight_alone()  # it names the missing package
 
     env = environment()  # .env may hold settings and secrets the process environment does not
     # The demo and play print a transcript: only errors may interrupt it.
@@ -76,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = Settings.from_env(env, dotenv=None)
     except SyncError as exc:  # every bad variable, one sentence (one line) each
+        if with_preflight:
+            return _preflight_alone()  # every problem at once, the settings among them
         for line in str(exc).splitlines():
             print(f"error: {line}", file=sys.stderr)
         return ExitCode.CONFIG
@@ -87,15 +125,34 @@ def main(argv: list[str] | None = None) -> int:
         from bot.sim.play import run_play
 
         return asyncio.run(run_play(settings))
+    if not settings.discord_token and with_preflight:
+        return _preflight_alone()
     if not settings.discord_token:
         print("error: DISCORD_TOKEN is not set: put the bot token from the Discord developer portal in the "
               "environment (or in .env); to try Helix without one, run `python -m bot demo`.", file=sys.stderr)
         return ExitCode.CONFIG
     try:
-        return asyncio.run(_run(settings))
+        retry_cap_s = env_float(env, "HELIX_DISCORD_RETRY_CAP_S", 120.0, 0.1, 3600.0)
+    except BadSetting as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return ExitCode.CONFIG
+    try:
+        return asyncio.run(_run(settings, env.get("HELIX_DISCORD_API_BASE", "").strip() or None,
+                                env.get("HELIX_DISCORD_GATEWAY", "").strip() or None, retry_cap_s,
+                                preflight=with_preflight))
     except SyncError as exc:  # the archive could not start (rclone missing, data dir unwritable, ...)
         print(f"error: {exc}", file=sys.stderr)
         return ExitCode.CONFIG
+    except HealthServerError as exc:  # PORT taken or not bindable
+        print(f"error: {exc}", file=sys.stderr)
+        return ExitCode.CONFIG
+
+
+def _preflight_alone() -> int:
+    """The preflight without a health server: what is wrong cannot even serve /health, so say all of it."""
+    from preflight.checks import main as preflight
+
+    return preflight([]) or ExitCode.CONFIG
 
 
 if __name__ == "__main__":

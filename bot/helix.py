@@ -19,6 +19,7 @@ import structlog
 from discord.ext import commands
 
 from bot import __version__
+from bot.replies import NO_PINGS
 from bot.settings import Settings
 from runtime.health import HealthServer
 from sync import Archive, ArchiveResult, OutboxItem, Progress, SyncError
@@ -31,6 +32,11 @@ EXTENSIONS = (
     "bot.cogs.heartbeat",
     "bot.cogs.ritual",
     "bot.cogs.admin",
+    "bot.cogs.capture",
+    "bot.cogs.backup",
+    "bot.cogs.find",
+    "bot.cogs.get",
+    "bot.cogs.reindex",
 )
 
 
@@ -73,7 +79,8 @@ class HelixBot(commands.Bot):
     # State one cog writes and others read, declared here rather than set on the fly.
     last_heartbeat: str | None = None
 
-    def __init__(self, settings: Settings, archive: Archive, **options: Any) -> None:
+    def __init__(self, settings: Settings, archive: Archive, *, serve_health: bool | None = None,
+                 capture: Any | None = None, **options: Any) -> None:
         intents = discord.Intents.default()
         intents.message_content = True  # prefix commands need it (a privileged intent: enable it in the portal)
         super().__init__(
@@ -81,13 +88,17 @@ class HelixBot(commands.Bot):
             intents=intents,
             owner_ids=set(settings.owner_ids) or None,
             help_command=commands.DefaultHelpCommand(dm_help=False),
-            allowed_mentions=discord.AllowedMentions(everyone=False, roles=False, users=True),
+            allowed_mentions=NO_PINGS,
             **options,
         )
         self.settings = settings
         self.version = __version__
         self.archive = archive
+        self.capture = capture  # capture.Capture, opened by the archive's owner; None: no capture commands
         self.health: HealthServer | None = None
+        # `python -m bot run` serves /health itself from before the login (bot/startup.py); a bot
+        # started on its own (tests, embedding) serves it from setup_hook.
+        self.serve_health = settings.health if serve_health is None else serve_health
         self.started_at = time.perf_counter()  # SimCord virtualises time.monotonic
         self.stopping = False
         self.failed_extensions: dict[str, str] = {}
@@ -107,8 +118,7 @@ class HelixBot(commands.Bot):
         return True
 
     async def setup_hook(self) -> None:
-        # Health first: Railway polls /health during the deploy, before the Discord login completes.
-        if self.settings.health:
+        if self.serve_health:
             self.health = HealthServer(self.settings.port, self.readiness)
             await self.health.start()
         for ext in EXTENSIONS:

@@ -7,7 +7,10 @@ Each check answers one of the old bot's deploy failures:
 - a package silently broken by another's dependency (pycrypto over pycryptodome) -> every installed
   distribution reachable from requirements.txt has its own requirements satisfied, as ``pip check``
   does, and each requirement's modules really import;
-- a file the Dockerfile never copied -> every module of Helix's own packages imports.
+- a file the Dockerfile never copied -> every module of Helix's own packages imports;
+- one package's files written over by another's (pycrypto's ``Crypto`` over pycryptodome's), which
+  no metadata shows -> preflight/distributions.py: two distributions providing one top-level
+  package, and files that no longer match their RECORD.
 
 Only the standard library is imported at module level, so a missing package is reported, never a
 crash of the check itself. ``packaging`` (listed in requirements.txt) parses specifiers and
@@ -25,37 +28,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from preflight.distributions import check_installed_files, check_shared_packages
+from preflight.findings import Finding, canonical, ok, problem, warning
+
+__all__ = ["FIRST_PARTY", "Finding", "canonical", "check_own_modules", "check_requirements", "ok", "problem",
+           "warning"]
 FIX_INSTALL = "run `pip install -r requirements.txt`"
 # Helix's own packages: every module in them must import in the image.
-FIRST_PARTY = ("runtime", "render", "sync", "preflight", "bot")
+FIRST_PARTY = ("runtime", "render", "sync", "catalogue", "capture", "preflight", "bot")
 # Top-level names some wheels ship by mistake; importing them would pick up the wrong thing.
 _NOT_IMPORT_NAMES = {"tests", "test", "docs", "examples", "benchmarks", "bench", "scripts"}
 _NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One line of the preflight report: ``level`` is ok, warning or problem."""
-
-    level: str
-    text: str
-
-
-def ok(text: str) -> Finding:
-    return Finding("ok", text)
-
-
-def warning(text: str) -> Finding:
-    return Finding("warning", text)
-
-
-def problem(text: str) -> Finding:
-    return Finding("problem", text)
-
-
-def canonical(name: str) -> str:
-    """PEP 503 normalisation: Pillow == pillow, python_dotenv == python-dotenv."""
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 @dataclass(frozen=True)
@@ -232,8 +215,12 @@ def check_requirements(path: Path) -> list[Finding]:
     if good:
         findings.append(ok(f"{good} of {len(top)} requirements in {path.name} installed at accepted versions "
                            "and importable"))
+    closure = {req.name for req, _ in top}
     if pk is not None:
-        findings += _check_closure(top, pk)
+        closure_findings, closure = _check_closure(top, pk)
+        findings += closure_findings
+    findings += check_shared_packages()
+    findings += check_installed_files(closure)
     return findings
 
 
@@ -254,8 +241,11 @@ def _import_problems(name: str, version: str, dist: md.Distribution) -> list[Fin
     return out
 
 
-def _check_closure(top: list[tuple[Any, RequirementLine]], pk: _Packaging) -> list[Finding]:
-    """Every distribution reachable from requirements.txt has what it declares (pip check, scoped)."""
+def _check_closure(top: list[tuple[Any, RequirementLine]], pk: _Packaging) -> tuple[list[Finding], set[str]]:
+    """Every distribution reachable from requirements.txt has what it declares (pip check, scoped).
+
+    Also returns the names of the distributions reached, for the checks of their files.
+    """
     findings: list[Finding] = []
     queue: list[tuple[str, tuple[str, ...]]] = [(req.name, ("", *sorted(req.extras))) for req, _ in top]
     done: set[tuple[str, tuple[str, ...]]] = set()
@@ -291,7 +281,7 @@ def _check_closure(top: list[tuple[Any, RequirementLine]], pk: _Packaging) -> li
     if not findings:
         findings.append(ok(f"no dependency conflicts among the {len(checked)} distributions requirements.txt "
                            "pulls in"))
-    return findings
+    return findings, checked
 
 
 def first_party_modules(root: Path) -> list[str]:

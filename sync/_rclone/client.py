@@ -120,8 +120,12 @@ class RcClient:
 
     async def _stop(self, jobid: int) -> None:
         """Stop the job and wait until rclone reports it finished, so nothing keeps writing."""
+        stopping = asyncio.ensure_future(self._stop_and_wait(jobid))
+        # Shielded, it outlives a second cancel of this caller (a stop's grace running out); its error
+        # (rclone already gone) is then nobody's to read, and asyncio would log it with a traceback.
+        stopping.add_done_callback(lambda t: t.cancelled() or t.exception())
         with contextlib.suppress(Exception):
-            await asyncio.shield(self._stop_and_wait(jobid))
+            await asyncio.shield(stopping)
 
     async def _stop_and_wait(self, jobid: int) -> None:
         try:

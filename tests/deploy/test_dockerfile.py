@@ -114,10 +114,18 @@ def packages_the_app_imports() -> set[str]:
 
 
 def test_base_image_is_python_311_slim_bookworm_pinned_by_tag_and_digest() -> None:
+    """The base is a build argument (the image tests pass a local one); its default is the pinned image."""
     froms = _all("FROM")
     assert froms, "the Dockerfile has no FROM"
+    args = {}
+    for inst in _all("ARG"):
+        name, _, default = inst.args.partition("=")
+        args[name.strip()] = default.strip()
     for inst in froms:
         image = inst.args.split()[0]
+        if image in ("${BASE_IMAGE}", "$BASE_IMAGE"):
+            image = args.get("BASE_IMAGE", "")
+            assert _all("ARG")[0].line < inst.line, "declare ARG BASE_IMAGE before the FROM that uses it"
         assert re.fullmatch(r"python:3\.11\.\d+-slim-bookworm@sha256:[0-9a-f]{64}", image), (
             f"line {inst.line}: pin the base image by patch tag and digest, not {image!r}")
 
@@ -177,7 +185,7 @@ def test_the_healthcheck_uses_python_against_health() -> None:
 def test_the_deploy_script_checks_then_execs_the_bot() -> None:
     text = (ROOT / SCRIPT).read_text(encoding="utf-8")
     assert "set -euo pipefail" in text
-    assert re.search(r"^\s*exec python -m bot run\s*$", text, re.MULTILINE)
+    assert re.search(r"^\s*exec python -m bot run( --preflight)?\s*$", text, re.MULTILINE)
     for flag in ("--check", "--build", "--probe"):
         assert flag in text
 

@@ -142,7 +142,8 @@ class _Session:
 class LoopbackDiscord(RestRoutes):
     """A fake Discord on 127.0.0.1 for one discord.py client at a time; see the module docstring."""
 
-    def __init__(self, *, heartbeat_interval_ms: int = 41250, valid_token: str | None = None) -> None:
+    def __init__(self, *, heartbeat_interval_ms: int = 41250, valid_token: str | None = None,
+                 port: int = 0) -> None:
         self.heartbeat_interval_ms = heartbeat_interval_ms
         self.valid_token = valid_token  # None: any token logs in; else others get 401, as Discord answers
         self._ids = itertools.count()
@@ -150,7 +151,7 @@ class LoopbackDiscord(RestRoutes):
         self.channel_id = self._snowflake()
         self.bot_user = self._user_payload(self._snowflake(), "helix-loopback", bot=True)
         self.user = self._user_payload(self._snowflake(), "tester")
-        self.port = 0
+        self.port = port  # 0: a free one; a fixed one lets a bot be told the address before the fake starts
         self._lock = threading.Lock()
         self._heartbeats: list[tuple[int, float]] = []
         self._identifies: list[dict[str, Any]] = []
@@ -219,7 +220,7 @@ class LoopbackDiscord(RestRoutes):
         app.router.add_route("*", "/{tail:.*}", self._unknown_route)
         runner = web.AppRunner(app, handle_signals=False)
         await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
+        site = web.TCPSite(runner, "127.0.0.1", self.port)
         await site.start()
         self.port = runner.addresses[0][1]
         return runner
