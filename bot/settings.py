@@ -10,6 +10,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from capture.settings import CaptureSettings
 from runtime.env import DEFAULT_DOTENV, EnvProblems, env_bool, env_ids, env_int, env_one_id, environment
 from sync import ConfigError, SyncSettings
 
@@ -31,7 +32,9 @@ class Settings:
     port: int = 8080
     health: bool = True
     stop_grace_s: int = 20
+    get_upload_mb: int = 0  # !get posts files up to this size; 0: the server's own upload limit
     sync: SyncSettings = field(default_factory=SyncSettings)
+    capture: CaptureSettings = field(default_factory=CaptureSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *,
@@ -58,7 +61,9 @@ class Settings:
             port=p.read(env_int, merged, "PORT", 8080, 0, 65_535),
             health=not p.read(env_bool, merged, "HELIX_NO_HEALTH", False),
             stop_grace_s=p.read(env_int, merged, "HELIX_STOP_GRACE_S", 20, 0, 3_600),
+            get_upload_mb=p.read(env_int, merged, "HELIX_GET_UPLOAD_MB", 0, 0, 10_000),
             sync=SyncSettings.from_env(merged, p),
+            capture=CaptureSettings.from_env(merged, p),
         )
         p.raise_all(ConfigError)
         return settings

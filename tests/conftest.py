@@ -73,4 +73,4 @@ def write_file(tmp_path: Path):
 
 # The bot under SimCord (local_world, webdav_world, archive_world, helix_logs) and its helpers. Loaded
 # here, before any test module imports it, so pytest rewrites its asserts into readable failures.
-pytest_plugins = ("tests.support.world",)
+pytest_plugins = ("tests.support.world", "tests.support.capture")

@@ -18,6 +18,7 @@ import simcord
 from bot.helix import HelixBot
 from bot.settings import Settings
 from bot.sim.transcript import transcript_lines
+from capture import Capture
 from sync import Archive
 
 
@@ -31,16 +32,31 @@ class World:
     owner: Any
     users: dict[str, Any] = field(default_factory=dict)
     _seen_requests: int = 0
+    capture: Capture | None = None
 
-    def member(self, name: str) -> Any:
+    def member(self, name: str, *, admin: bool = False) -> Any:
+        """The member called ``name`` (created on first use); ``admin``: one with the Helix Admins role."""
         if name not in self.users:
-            self.users[name] = self.guild.add_member(self.env.create_user(name))
+            roles = [self.guild.roles["Helix Admins"]] if admin else []
+            self.users[name] = self.guild.add_member(self.env.create_user(name), roles=roles)
         return self.users[name]
+
+    async def click(self, who: Any, label: str) -> list[str]:
+        """``who`` presses the button labelled ``label`` on the newest message that has one."""
+        start = len(self.env.http_requests)
+        for message in reversed(self.channel.history()):
+            labels = {getattr(c, "label", None) for row in message.components for c in getattr(row, "children", [])}
+            if label in labels:
+                await who.click(message, label=label)
+                return self.render(start)
+        raise ValueError(f"no message here has a button labelled {label!r}")
 
     async def say(self, who: Any, text: str) -> list[str]:
         """``who`` types ``text``: a message, or a slash command when it starts with '/'."""
         start = len(self.env.http_requests)
         if text.startswith("/"):
+            if not text[1:].split():
+                raise ValueError("type a command name after the /, for example /ritual steps:7")
             name, *args = text[1:].split()
             options: dict[str, Any] = {}
             for arg in args:
@@ -63,8 +79,14 @@ class World:
 async def simulated_guild(settings: Settings, **simcord_options: Any) -> AsyncIterator[World]:
     """Start the archive, put HelixBot in a SimCord guild with an owner and an admin role, sync slash commands."""
     archive = Archive(settings.sync, stop_grace_s=settings.stop_grace_s)
-    bot = HelixBot(settings, archive)  # subscribes to the worker before the worker starts
+    capture = Capture(settings.capture, archive)
+    bot = HelixBot(settings, archive, capture=capture)  # subscribes to the worker before the worker starts
     await archive.start()
+    try:
+        await capture.start()
+    except BaseException:
+        await archive.close()
+        raise
     try:
         simcord_options.setdefault("settle_timeout", 60.0)
         async with simcord.run(bot, **simcord_options) as env:
@@ -76,8 +98,12 @@ async def simulated_guild(settings: Settings, **simcord_options: Any) -> AsyncIt
             bot.owner_ids = {owner.id}
             bot.settings = replace(bot.settings, admin_role_ids=frozenset({admins.id}),
                                    guild_id=guild.id)
-            world = World(env=env, bot=bot, archive=archive, guild=guild, channel=channel, owner=owner)
+            world = World(env=env, bot=bot, archive=archive, guild=guild, channel=channel, owner=owner,
+                          capture=capture)
             world.render()
             yield world
     finally:
-        await archive.close()
+        try:
+            await capture.close()
+        finally:
+            await archive.close()

@@ -61,6 +61,7 @@ from runtime import logs
 from sync._outbox.store import OutboxItem
 from sync._service import ArchiveResult
 from sync.errors import SyncError
+from tests.support.cdn import discord_like_history
 
 
 def emit(event: str, **fields: Any) -> None:
@@ -158,9 +159,25 @@ class Harness:
             emit("error", op=op, error=f"unknown op {op!r}")
 
 
+def seed_channel(world: World, count: int) -> int | None:
+    """``#general`` with ``count`` messages, the same ids on every start (SimCord's snowflakes are sequential).
+
+    Created before anything else happens in the guild, so a restarted harness shows the same channel
+    and messages as the run that was killed: a resumed backup finds the history it left.
+    """
+    if not count:
+        return None
+    general = world.guild.create_text_channel("general")
+    author = world.member("alice")
+    for i in range(count):
+        world.env.backend.create_message(general.id, author.id, f"message {i}", broadcast=False)
+    return general.id
+
+
 async def serve(settings: Settings) -> int:
     # Errors are reported as they happen (bot_error) rather than raised by SimCord at the end.
     async with simulated_guild(settings, check_errors=False) as world:
+        seeded = seed_channel(world, int(os.environ.get("FAULT_SEED_MESSAGES") or 0))
         stopped = install_stop_handlers(world.bot)
         harness = Harness(world)
         await world.say(world.owner, "!sync")
@@ -170,7 +187,7 @@ async def serve(settings: Settings) -> int:
         await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
         watcher = asyncio.create_task(harness.watch_discord())
         emit("ready", pid=os.getpid(), rclone_pid=world.archive.service.rclone_pid,
-             recovered=world.archive.outbox.recovered)
+             recovered=world.archive.outbox.recovered, seeded_channel=seeded)
         try:
             while not stopped.done():
                 line_task = asyncio.ensure_future(reader.readline())
@@ -207,7 +224,8 @@ def main() -> int:
     try:
         base = Settings.from_env(dotenv=None)
         settings = replace(base, health=False, heartbeat_minutes=0)
-        return asyncio.run(serve(settings))
+        with discord_like_history():
+            return asyncio.run(serve(settings))
     except SyncError as exc:
         emit("fatal", error=exc.hint)
         print(f"error: {exc}", file=sys.stderr)

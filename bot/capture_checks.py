@@ -1,0 +1,63 @@
+"""Who may capture what, and whether Helix itself can read a channel: each refusal is one sentence.
+
+Shared by the capture cogs (a cog module is executed anew on each load, so shared code lives here).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import discord
+
+from bot.helix import HelixBot
+
+
+async def is_helix_admin(bot: HelixBot, member: Any) -> bool:
+    """The rules of ``!testmega``: the owner, HELIX_ADMIN_USER_IDS, or a role in HELIX_ADMIN_ROLE_IDS."""
+    s = bot.settings
+    if member.id in s.admin_user_ids or await bot.is_owner(member):
+        return True
+    return bool({r.id for r in getattr(member, "roles", [])} & s.admin_role_ids)
+
+
+async def may_manage(bot: HelixBot, member: Any) -> bool:
+    """``!backup`` and ``!watch``: admins, or members with Manage Server."""
+    perms = getattr(member, "guild_permissions", None)
+    return await is_helix_admin(bot, member) or bool(perms and perms.manage_guild)
+
+
+async def may_archive(bot: HelixBot, member: Any, channel: Any) -> bool:
+    """``!archive``: admins, Manage Messages in that channel, or a role in HELIX_ARCHIVIST_ROLE_IDS."""
+    if await is_helix_admin(bot, member):
+        return True
+    if isinstance(member, discord.Member) and channel.permissions_for(member).manage_messages:
+        return True
+    archivists = bot.settings.capture.archivist_role_ids
+    return bool({r.id for r in getattr(member, "roles", [])} & archivists)
+
+
+def can_read(member: Any, channel: Any) -> bool:
+    if not isinstance(member, discord.Member):
+        return False
+    perms = channel.permissions_for(member)
+    return perms.view_channel and perms.read_message_history
+
+
+def bot_lacks(channel: Any) -> str | None:
+    """The first permission Helix needs in ``channel`` and lacks, by its name in Discord's settings.
+
+    Without Read Message History Discord answers history requests with an empty list, not an
+    error: a backup would archive nothing and look finished, so this is checked first.
+    """
+    me = channel.guild.me
+    perms = channel.permissions_for(me)
+    if not perms.view_channel:
+        return "View Channel"
+    if not perms.read_message_history:
+        return "Read Message History"
+    return None
+
+
+def lacks_sentence(channel: Any, missing: str) -> str:
+    return (f"I can't archive {channel.mention}: I lack the **{missing}** permission there; give it to my role "
+            "in the channel's settings (Permissions) and try again.")

@@ -1,0 +1,166 @@
+"""``!archive`` (a reply, a message link) and the "Archive message" context menu; the watch's events.
+
+The capture engine (``bot.capture``) does the archiving; this cog decides who may, checks that
+Helix can read the channel itself, and turns Discord's events into the engine's plain records.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import discord
+import structlog
+from discord import app_commands
+from discord.ext import commands
+
+from bot.capture_checks import bot_lacks, can_read, lacks_sentence, may_archive
+from bot.capture_source import DiscordSource, channel_info, message_record
+from bot.helix import HelixBot, UserFacingError
+from bot.replies import answer
+from capture import Capture
+from runtime.units import human_size
+
+log = structlog.get_logger("helix.bot.capture")
+LINK = re.compile(r"https://(?:(?:ptb|canary)\.)?discord(?:app)?\.com/channels/(\d+)/(\d+)/(\d+)")
+
+
+class CaptureCog(commands.Cog, name="Capture"):
+    def __init__(self, bot: HelixBot) -> None:
+        self.bot = bot
+        self.menu = app_commands.ContextMenu(name="Archive message", callback=self.archive_menu)
+
+    @property
+    def capture(self) -> Capture:
+        if self.bot.capture is None:
+            raise UserFacingError("Capture is not running on this Helix: the operator starts it with the bot.")
+        return self.bot.capture
+
+    async def cog_load(self) -> None:
+        self.bot.tree.add_command(self.menu)
+        if self.bot.capture is not None and self.bot.is_ready():
+            self.bot.capture.attach(DiscordSource(self.bot))
+
+    async def cog_unload(self) -> None:
+        self.bot.tree.remove_command(self.menu.name, type=self.menu.type)
+
+    @commands.Cog.listener("on_ready")
+    @commands.Cog.listener("on_guild_available")
+    @commands.Cog.listener("on_guild_join")
+    async def attach_source(self, *_: Any) -> None:
+        """Backups left running and watched channels resume once their server is seen."""
+        if self.bot.capture is not None:
+            self.bot.capture.attach(DiscordSource(self.bot))
+
+    # -- !archive ---------------------------------------------------------------------------------
+
+    @commands.hybrid_command(name="archive", description="Archive one message and its files (reply to it, or a link)")
+    @commands.guild_only()
+    async def archive(self, ctx: commands.Context, link: str | None = None) -> None:
+        """Archive the message you reply to, or the one a message link points to, with its files."""
+        await ctx.defer()  # files may take a while: "thinking…" (slash) or typing (prefix) meanwhile
+        target = await self._target(ctx, link)
+        text = await self._archive(ctx.author, target)
+        await answer(ctx, text)
+
+    async def archive_menu(self, interaction: discord.Interaction, message: discord.Message) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        try:
+            text = await self._archive(interaction.user, message)
+        except UserFacingError as exc:
+            text = str(exc)
+        await interaction.followup.send(text, ephemeral=True, allowed_mentions=discord.AllowedMentions.none())
+
+    async def _target(self, ctx: commands.Context, link: str | None) -> discord.Message:
+        if link:
+            found = LINK.search(link)
+            if not found:
+                raise UserFacingError("That is not a message link: right-click a message → Copy Message Link, "
+                                      "then `!archive <link>`.")
+            guild_id, channel_id, message_id = map(int, found.groups())
+            if ctx.guild is None or guild_id != ctx.guild.id:
+                raise UserFacingError("That message is in another server: I archive messages of this server only.")
+            channel = ctx.guild.get_channel_or_thread(channel_id)
+            if channel is None or not can_read(ctx.author, channel):
+                raise UserFacingError("You can't read that channel, so I won't archive from it for you.")
+            missing = bot_lacks(channel)
+            if missing:
+                raise UserFacingError(lacks_sentence(channel, missing))
+            try:
+                return await channel.fetch_message(message_id)
+            except discord.NotFound:
+                raise UserFacingError("That message no longer exists: there is nothing to archive.") from None
+        ref = ctx.message.reference if ctx.interaction is None else None
+        if ref is None or ref.message_id is None:
+            raise UserFacingError("Reply to the message with `!archive`, give its link (`!archive <link>`), or use "
+                                  "Apps → Archive message on it.")
+        if isinstance(ref.resolved, discord.Message):
+            return ref.resolved
+        try:
+            return await ctx.channel.fetch_message(ref.message_id)
+        except discord.NotFound:
+            raise UserFacingError("That message no longer exists: there is nothing to archive.") from None
+
+    async def _archive(self, who: Any, message: discord.Message) -> str:
+        channel = message.channel
+        if message.guild is None:
+            raise UserFacingError("I archive messages of servers only, not direct messages.")
+        if not await may_archive(self.bot, who, channel):
+            raise UserFacingError("Only admins, members with Manage Messages in that channel or an archivist role "
+                                  "can archive messages.")
+        missing = bot_lacks(channel)
+        if missing:
+            raise UserFacingError(lacks_sentence(channel, missing))
+        record, tally = await self.capture.archive_message(channel_info(channel), message_record(message))
+        where = await self.capture.catalogue.call("segment_of", message.id)
+        files = [a for a in (record or {}).get("attachments", []) if a.get("status") == "saved"]
+        size = sum(int(a.get("size") or 0) for a in files)
+        parts = [f"Archived the message by **{discord.utils.escape_markdown(message.author.display_name)}**"]
+        if files:
+            parts.append(f" with {len(files)} file{'s' if len(files) != 1 else ''} ({human_size(size)})")
+        parts.append(f" → `{where}`" if where else "")
+        if tally.too_big_names:
+            limit = human_size(self.bot.settings.capture.max_attachment_bytes)
+            parts.append(f"; {len(tally.too_big_names)} file(s) over the {limit} limit were recorded, not downloaded")
+        if tally.missing:
+            parts.append(f"; {tally.missing} file(s) were already gone from Discord")
+        log.info("capture_archived_one", message_id=message.id, files=len(files), segment=where)
+        return "".join(parts) + "."
+
+    # -- the watch: Discord's events as plain records ------------------------------------------------
+
+    @commands.Cog.listener()
+    async def on_message(self, message: discord.Message) -> None:
+        if self.bot.capture is None or message.guild is None:
+            return
+        if message.author.id == getattr(self.bot.user, "id", None):
+            return  # Helix's own answers are not the community's content
+        self.bot.capture.observe("message", message_record(message))
+
+    @commands.Cog.listener()
+    async def on_raw_message_edit(self, payload: discord.RawMessageUpdateEvent) -> None:
+        if self.bot.capture is None:
+            return
+        data = payload.data
+        if not data.get("edited_timestamp"):
+            return  # Discord filling in a link preview, not a member's edit
+        changes: dict[str, Any] = {"edited_at": data["edited_timestamp"]}
+        for key in ("content", "embeds"):
+            if key in data:
+                changes[key] = data[key] or ("" if key == "content" else [])
+        self.bot.capture.observe("edit", (payload.message_id, changes))
+
+    @commands.Cog.listener()
+    async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
+        if self.bot.capture is not None:
+            self.bot.capture.observe("delete", (payload.channel_id, payload.message_id))
+
+    @commands.Cog.listener()
+    async def on_raw_bulk_message_delete(self, payload: discord.RawBulkMessageDeleteEvent) -> None:
+        if self.bot.capture is not None:
+            for message_id in sorted(payload.message_ids):
+                self.bot.capture.observe("delete", (payload.channel_id, message_id))
+
+
+async def setup(bot: HelixBot) -> None:
+    await bot.add_cog(CaptureCog(bot))

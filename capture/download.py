@@ -1,0 +1,124 @@
+"""Downloading attachments: streamed to the spool folder and hashed as written, never whole in memory.
+
+Discord's attachment links are signed and expire (403), and a deleted file answers 404: both
+raise ``LinkDead`` so the engine can refresh the link by fetching the message again. A file
+larger than the limit is refused before its first byte is kept (``TooBig``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import aiohttp
+
+CHUNK = 1 << 20
+
+
+class LinkDead(Exception):
+    """The link answered 403, 404 or 410: expired or gone; fetch the message again for a fresh one."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"HTTP {status}")
+        self.status = status
+
+
+class TooBig(Exception):
+    """The file is larger than HELIX_MAX_ATTACHMENT_MB."""
+
+
+class DownloadFailed(Exception):
+    """Anything else (connection reset, 5xx): worth a later retry, not a refresh."""
+
+
+@dataclass(frozen=True)
+class Downloaded:
+    path: Path
+    sha256: str
+    size: int
+
+
+def _write(fh: BinaryIO, digest: hashlib._Hash, chunk: bytes) -> None:
+    fh.write(chunk)
+    digest.update(chunk)
+
+
+def _finish(fh: BinaryIO) -> None:
+    fh.flush()
+    os.fsync(fh.fileno())
+    fh.close()
+
+
+class Downloader:
+    """One HTTP session for all downloads; ``await open()`` before use, ``close()`` once."""
+
+    def __init__(self, spool: Path, *, timeout_s: float = 600.0) -> None:
+        self.spool = spool
+        self.timeout_s = timeout_s
+        self._session: aiohttp.ClientSession | None = None
+
+    async def open(self) -> None:
+        await asyncio.to_thread(self.spool.mkdir, parents=True, exist_ok=True)
+        # force_close: no idle keep-alive timer (SimCord waits for those in real time, and a CDN
+        # link is fetched once anyway).
+        connector = aiohttp.TCPConnector(force_close=True, limit=16)
+        self._session = aiohttp.ClientSession(connector=connector,
+                                              timeout=aiohttp.ClientTimeout(total=None, sock_read=120))
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def fetch(self, url: str, max_bytes: int) -> Downloaded:
+        """Stream ``url`` into a new spool file; its SHA-256 is computed on the way in."""
+        if self._session is None:
+            raise DownloadFailed("the downloader is closed")
+        dest = self.spool / f".download-{secrets.token_hex(8)}"
+        holder: list[BinaryIO] = []
+        try:
+            return await self._stream(url, max_bytes, dest, holder)
+        except BaseException:
+            for fh in holder:
+                with contextlib.suppress(OSError):
+                    await asyncio.to_thread(fh.close)
+            with contextlib.suppress(OSError):
+                await asyncio.to_thread(dest.unlink, True)
+            raise
+
+    async def _stream(self, url: str, max_bytes: int, dest: Path, holder: list[BinaryIO]) -> Downloaded:
+        assert self._session is not None
+        try:
+            async with self._session.get(url, allow_redirects=True) as resp:
+                if resp.status in (403, 404, 410):
+                    raise LinkDead(resp.status)
+                if resp.status != 200:
+                    raise DownloadFailed(f"HTTP {resp.status}")
+                if resp.content_length is not None and resp.content_length > max_bytes:
+                    raise TooBig()
+                digest = hashlib.sha256()
+                size = 0
+                fh = await asyncio.to_thread(open, dest, "wb")
+                holder.append(fh)
+                async for chunk in resp.content.iter_chunked(CHUNK):
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise TooBig()
+                    await asyncio.to_thread(_write, fh, digest, chunk)
+                holder.clear()
+                await asyncio.to_thread(_finish, fh)
+                return Downloaded(dest, digest.hexdigest(), size)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise DownloadFailed(f"{type(exc).__name__}: {exc}") from None
+
+    def sweep(self) -> None:
+        """Delete half-written downloads a crash left (nothing refers to them)."""
+        for path in self.spool.glob(".download-*"):
+            with contextlib.suppress(OSError):
+                path.unlink()

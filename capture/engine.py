@@ -1,0 +1,290 @@
+"""Capture: the engine as one unit to start and stop, with its backups, its watch and its flusher.
+
+Whoever owns the Archive owns this too (``python -m bot run``, the simulated guild) and hands it
+to the bot; the bot attaches its discord.py source once connected. The engine's own tasks are
+started here, outside the bot, so they outlive a command and never hold up the bot: commands
+only record a request (durable, in the catalogue) and wake the engine.
+
+- Backups run ``HELIX_BACKUP_CONCURRENCY`` channels at once, oldest first from the channel's
+  cursor; a backup that was running when the process died is resumed on the next start.
+- Watched channels catch up from their cursor on start, then every new message is archived as it
+  arrives; records are flushed every ``HELIX_WATCH_FLUSH_S`` and at a graceful stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+
+from capture.ingest import CaptureCore, Tally
+from capture.settings import CaptureSettings
+from capture.source import ChannelInfo, MessageRecord, Source, SourceError
+from catalogue import BackupRow
+from sync import Archive, SyncError
+
+log = structlog.get_logger("helix.capture")
+ProgressListener = Callable[[BackupRow, Tally, bool], Any]
+
+
+class Capture(CaptureCore):
+    def __init__(self, settings: CaptureSettings, archive: Archive) -> None:
+        super().__init__(settings, archive)
+        self._caught_up: set[int] = set()  # watched channels whose catch-up this process started
+        self._jobs: dict[int, asyncio.Task[None]] = {}  # channel id -> its running backup
+        self._cancelled: set[int] = set()
+        self._limit = asyncio.Semaphore(settings.backup_concurrency)
+        self._requests: asyncio.Queue[BackupRow | None] = asyncio.Queue()  # None: look for work to resume
+        self._live: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._listeners: list[ProgressListener] = []
+        self.tallies: dict[int, Tally] = {}  # backup id -> what it did so far in this process
+
+    # -- lifecycle --------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.catalogue.open()
+        try:
+            await asyncio.to_thread(self.downloader.sweep) if self.spool.exists() else None
+            await self.downloader.open()
+            self.archive.worker.subscribe(self)
+            await self.rewrite_pending()  # segments a crash left half-written go out first
+            await self._reconcile_blobs()
+        except BaseException:
+            await self.downloader.close()
+            await self.catalogue.close()
+            raise
+        for name, coro in (("scheduler", self._schedule()), ("live", self._consume_live()),
+                           ("flusher", self._flush_every())):
+            self._tasks.append(asyncio.create_task(coro, name=f"helix-capture-{name}"))
+
+    async def _reconcile_blobs(self) -> None:
+        """Blobs that landed while no report reached the catalogue (a kill between the two) count as landed."""
+        for blob in await self.catalogue.call("blobs", "queued"):
+            item = await self.archive.outbox.get(blob.outbox_id) if blob.outbox_id else None
+            if item is None or item.state == "done":
+                await self.catalogue.call("set_blob_state", blob.sha256, "landed", only_if="queued")
+
+    async def close(self) -> None:
+        """Stop the jobs (a running backup resumes at the next start), flush what is committed, close."""
+        for task in [*self._jobs.values(), *self._tasks]:
+            task.cancel()
+        for task in [*self._jobs.values(), *self._tasks]:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        try:
+            await self.flush_all()
+        except (SyncError, OSError) as exc:
+            log.warning("capture_final_flush_failed", error=str(exc), action="the records are flushed at next start")
+        finally:
+            self.archive.worker.unsubscribe(self)
+            await self.downloader.close()
+            await self.catalogue.close()
+
+    async def __aenter__(self) -> Capture:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def attach(self, source: Source) -> None:
+        """The bot's discord.py source, when connected or a server becomes available: resumes start then."""
+        self.source = source
+        self._requests.put_nowait(None)
+
+    def subscribe(self, listener: ProgressListener) -> None:
+        """``listener(backup, tally, finished)`` after each page of a backup and at its end."""
+        self._listeners.append(listener)
+
+    # -- backups ----------------------------------------------------------------------------------
+
+    async def request_backup(self, info: ChannelInfo, *, threads: bool, requested_by: int | None,
+                             reply: tuple[int, int] | None = None, kind: str = "backup") -> tuple[BackupRow, bool]:
+        """Record a backup of a channel (durable) and wake the scheduler; False if one is already running."""
+        await self.catalogue.call("upsert_channel", info.as_json())
+        row, new = await self.catalogue.call("start_backup", info.guild_id, info.id, threads=threads, kind=kind,
+                                             requested_by=requested_by, reply=reply)
+        if new:
+            self._requests.put_nowait(row)
+        return row, new
+
+    async def cancel_backup(self, channel_id: int) -> BackupRow | None:
+        running = [b for b in await self.catalogue.call("backups", running=True) if b.channel_id == channel_id]
+        if not running:
+            return None
+        self._cancelled.add(channel_id)
+        task = self._jobs.get(channel_id)
+        if task is None:
+            return await self.catalogue.call("finish_backup", running[0].id, "cancelled")
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await asyncio.wait({task}, timeout=30)
+        return await self.catalogue.call("backup", running[0].id)
+
+    async def _schedule(self) -> None:
+        while True:
+            request = await self._requests.get()
+            if request is not None:
+                self._spawn(request)
+                continue
+            # Attached (or a guild became available): resume what a stop or a crash left running,
+            # and catch watched channels up, once each channel can be seen again.
+            for row in reversed(await self.catalogue.call("backups", running=True)):
+                if row.channel_id not in self._jobs and await self._info(row.channel_id) is not None:
+                    log.info("capture_backup_resumed", backup=row.id, channel=row.channel_id)
+                    self._spawn(row)
+            for ch in await self.catalogue.call("channels", watched_only=True):
+                info = await self._info(ch.id) if ch.id not in self._caught_up else None
+                if info is not None:
+                    self._caught_up.add(ch.id)
+                    await self.request_backup(info, threads=False, requested_by=None, kind="catchup")
+
+    def _spawn(self, row: BackupRow) -> None:
+        if row.channel_id in self._jobs:
+            return
+        task = asyncio.create_task(self._run_backup(row), name=f"helix-backup-{row.channel_id}")
+        self._jobs[row.channel_id] = task
+        task.add_done_callback(lambda _t, cid=row.channel_id: self._jobs.pop(cid, None))
+
+    async def _info(self, channel_id: int) -> ChannelInfo | None:
+        try:
+            return await self.source.channel_info(channel_id) if self.source else None
+        except SourceError:
+            return None
+
+    async def _run_backup(self, row: BackupRow) -> None:
+        tally = self.tallies.setdefault(row.id, Tally())
+        async with self._limit:
+            state, error = "done", None
+            try:
+                info = await self._info(row.channel_id)
+                if info is None:
+                    raise SourceError("the channel is gone or Helix can no longer see it")
+                channels = [] if info.type == "forum" else [row.channel_id]  # a forum's messages are its posts
+                await self.catalogue.call("upsert_channel", info.as_json())
+                if row.threads or info.type == "forum":
+                    for thread in await self.source.threads(row.channel_id):  # type: ignore[union-attr]
+                        await self.catalogue.call("upsert_channel", thread.as_json())
+                        channels.append(thread.id)
+                for channel_id in channels:
+                    if not await self._page_through(row, channel_id, tally):
+                        state = "cancelled"
+                        break
+                if row.kind == "catchup" and state == "done":
+                    await self.catalogue.call("set_caught_up", row.channel_id, True)
+            except asyncio.CancelledError:
+                raise  # a stop: the row stays running and resumes at the next start
+            except (SourceError, SyncError, OSError) as exc:
+                state, error = "failed", getattr(exc, "hint", None) or str(exc)
+                log.warning("capture_backup_failed", backup=row.id, channel=row.channel_id, error=error)
+            except Exception as exc:
+                state, error = "failed", f"{type(exc).__name__}"
+                log.exception("capture_backup_crashed", backup=row.id)
+            self._cancelled.discard(row.channel_id)
+            done = await self.catalogue.call("finish_backup", row.id, state, error)
+            log.info("capture_backup_finished", backup=row.id, state=state, scanned=tally.scanned,
+                     archived=tally.archived, files=tally.files, bytes=tally.bytes)
+            await self._tell(done or row, tally, True)
+
+    async def _page_through(self, row: BackupRow, channel_id: int, tally: Tally) -> bool:
+        """Every page after the channel's cursor; False when cancelled (what was committed stays)."""
+        ch = await self.catalogue.call("channel", channel_id)
+        async for page in self.source.history(channel_id, ch.cursor if ch else 0):  # type: ignore[union-attr]
+            if row.channel_id in self._cancelled:
+                break
+            before = (tally.scanned, tally.archived, tally.files, tally.bytes, tally.missing, tally.too_big)
+            await self.ingest(page, tally, cursor_channel=channel_id)
+            after = (tally.scanned, tally.archived, tally.files, tally.bytes, tally.missing, tally.too_big)
+            names = ("scanned", "archived", "files", "bytes", "missing", "too_big")
+            await self.catalogue.call("backup_progress", row.id,
+                                      **{n: a - b for n, a, b in zip(names, after, before, strict=True)})
+            await self.flush(channel_id, full=False)
+            await self._tell(row, tally, False)
+        await self.flush(channel_id)
+        return row.channel_id not in self._cancelled
+
+    async def _tell(self, row: BackupRow, tally: Tally, finished: bool) -> None:
+        for listener in list(self._listeners):
+            try:
+                result = listener(row, tally, finished)
+                if asyncio.iscoroutine(result):
+                    await result
+            except Exception:
+                log.exception("capture_listener_failed")
+
+    # -- one message, the watch -------------------------------------------------------------------
+
+    async def archive_message(self, info: ChannelInfo, msg: MessageRecord) -> tuple[dict[str, Any], Tally]:
+        """Archive one message now (``!archive``) and flush its channel; returns its record as archived."""
+        await self.catalogue.call("upsert_channel", info.as_json())
+        tally = Tally()
+        await self.ingest([msg], tally)
+        await self.flush(info.id)
+        return await self.catalogue.call("message", msg.id), tally
+
+    async def watch(self, info: ChannelInfo, by: int | None) -> None:
+        await self.catalogue.call("upsert_channel", info.as_json())
+        await self.catalogue.call("set_watched", info.id, True, by)
+        await self.request_backup(info, threads=False, requested_by=by, kind="catchup")
+
+    async def unwatch(self, channel_id: int) -> bool:
+        ch = await self.catalogue.call("channel", channel_id)
+        if ch is None or not ch.watched:
+            return False
+        await self.catalogue.call("set_watched", channel_id, False)
+        await self.flush(channel_id)
+        return True
+
+    def observe(self, kind: str, payload: Any) -> None:
+        """From the bot's event handlers: ``message`` (a MessageRecord), ``edit`` or ``delete``; returns at once."""
+        self._live.put_nowait((kind, payload))
+
+    async def _consume_live(self) -> None:
+        while True:
+            kind, payload = await self._live.get()
+            try:
+                await self._handle_live(kind, payload)
+            except (SyncError, OSError, SourceError) as exc:
+                log.warning("capture_live_failed", kind=kind, error=getattr(exc, "hint", None) or str(exc))
+            except Exception:
+                log.exception("capture_live_crashed", kind=kind)
+
+    async def _handle_live(self, kind: str, payload: Any) -> None:
+        if kind == "message":
+            msg: MessageRecord = payload
+            ch = await self.catalogue.call("channel", msg.channel_id)
+            if ch is None or not ch.watched:
+                return
+            await self.ingest([msg], Tally())
+            if ch.caught_up and msg.channel_id not in self._jobs:
+                await self.catalogue.call("advance_cursor", msg.channel_id, msg.id)
+        elif kind == "edit":
+            message_id, changes = payload
+            if await self.catalogue.call("add_revision", message_id, changes) is not None:
+                log.info("capture_revision", message_id=message_id)
+        elif kind == "delete":
+            channel_id, message_id = payload
+            deleted_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            gone = await self.catalogue.call("delete_message", message_id, deleted_at,
+                                             keep=self.settings.keep_deleted)
+            if not gone.known:
+                return
+            for blob in gone.doomed_blobs:
+                if blob.state == "landed":
+                    await self._delete_blob(blob.sha256)
+            if not self.settings.keep_deleted:
+                await self.rewrite_pending()  # the content leaves the remote now, not at the next flush
+            log.info("capture_deleted", message_id=message_id, blobs_removed=len(gone.doomed_blobs))
+
+    async def _flush_every(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.watch_flush_s)
+            try:
+                await self.flush_all()
+            except (SyncError, OSError) as exc:
+                log.warning("capture_flush_failed", error=str(exc))

@@ -1,0 +1,218 @@
+"""The heart of capture: messages in, blobs and committed records out, segments flushed from them.
+
+Order of durability, for every message: its attachments are downloaded and queued in the outbox
+(durable), then the message and its attachments' blob names are committed to the catalogue
+(with the channel's cursor, in the same transaction), and only committed records are ever
+written into segments. A kill -9 anywhere repeats at most a download or an upload, never a record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from capture.download import Downloader, DownloadFailed, LinkDead, TooBig
+from capture.segments import write_manifest, write_segment
+from capture.settings import CaptureSettings
+from capture.source import AttachmentRef, MessageRecord, Source
+from catalogue import Catalogue, blob_path
+from sync import Archive, ArchiveResult, NotFoundError, OutboxItem, SyncError
+
+log = structlog.get_logger("helix.capture")
+SPOOL_POLL_S = 0.5
+
+
+@dataclass
+class Tally:
+    """What one run archived, for the progress message."""
+
+    scanned: int = 0
+    archived: int = 0
+    files: int = 0
+    bytes: int = 0
+    missing: int = 0
+    too_big: int = 0
+    too_big_names: list[str] = field(default_factory=list)
+
+
+class CaptureCore:
+    def __init__(self, settings: CaptureSettings, archive: Archive) -> None:
+        self.settings = settings
+        self.archive = archive
+        data_dir = Path(archive.settings.data_dir)
+        self.catalogue = Catalogue(data_dir)
+        self.spool = data_dir / "spool"
+        self.downloader = Downloader(self.spool)
+        self.source: Source | None = None
+        self._blob_lock = asyncio.Lock()
+        self._flush_locks: dict[int, asyncio.Lock] = {}
+        self._in_flight_bytes = 0
+        self._room = asyncio.Event()
+
+    # -- reports from the outbox worker --------------------------------------------------------
+
+    async def archive_done(self, item: OutboxItem, result: ArchiveResult) -> None:
+        if item.kind == "capture-blob":
+            sha = item.rel_path.rsplit("/", 1)[-1]
+            if not await self.catalogue.call("set_blob_state", sha, "landed", only_if="queued"):
+                blob = await self.catalogue.call("blob", sha)
+                if blob is not None and blob.state in ("doomed", "deleted"):  # deleted on Discord while uploading
+                    await self._delete_blob(sha)
+            self._room.set()
+        elif item.kind == "capture-segment" and item.rel_path.endswith(".jsonl"):
+            await self.catalogue.call("segment_landed", item.rel_path)
+
+    async def archive_failed(self, item: OutboxItem, error: SyncError) -> None:
+        self._room.set()
+
+    async def _delete_blob(self, sha: str) -> None:
+        try:
+            await self.archive.service.delete(blob_path(sha))
+        except NotFoundError:
+            pass  # not there (yet): if it is still queued, its landing deletes it
+        except SyncError as exc:
+            log.warning("capture_blob_delete_failed", sha256=sha, error=exc.hint, action="retried at the next flush")
+            return
+        await self.catalogue.call("set_blob_state", sha, "deleted")
+        log.info("capture_blob_deleted", sha256=sha)
+
+    # -- attachments ------------------------------------------------------------------------------
+
+    async def _wait_for_room(self, size: int) -> None:
+        """Pause while what waits on the local disk would pass HELIX_SPOOL_MAX_GB."""
+        told = False
+        while True:
+            stats = await self.catalogue.call("stats")
+            used = stats.queued_blob_bytes + self._in_flight_bytes
+            if used == 0 or used + size <= self.settings.spool_max_bytes:
+                return
+            if not told:
+                log.warning("capture_spool_full", used=used, limit=self.settings.spool_max_bytes,
+                            action="the backup waits for uploads to free the spool (HELIX_SPOOL_MAX_GB)")
+                told = True
+            self._room.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(SPOOL_POLL_S):
+                    await self._room.wait()
+
+    async def _save_attachment(self, msg: MessageRecord, att: AttachmentRef, tally: Tally) -> dict[str, Any]:
+        entry: dict[str, Any] = {"id": str(att.id), "filename": att.filename, "size": att.size,
+                                 "content_type": att.content_type, "sha256": None, "blob": None}
+        known = await self.catalogue.call("attachment_blob", att.id)
+        if known:
+            return {**entry, "sha256": known, "blob": blob_path(known), "status": "saved"}
+        limit = self.settings.max_attachment_bytes
+        if att.size > limit or att.size > self.settings.spool_max_bytes:
+            tally.too_big += 1
+            tally.too_big_names.append(att.filename)
+            return {**entry, "status": "too_big"}
+        await self._wait_for_room(att.size)
+        self._in_flight_bytes += att.size
+        try:
+            got = await self._download(msg, att, limit)
+        except TooBig:
+            tally.too_big += 1
+            tally.too_big_names.append(att.filename)
+            return {**entry, "status": "too_big"}
+        finally:
+            self._in_flight_bytes -= att.size
+        if got is None:
+            tally.missing += 1
+            return {**entry, "status": "missing"}
+        async with self._blob_lock:  # one check-then-queue at a time: the same bytes twice are one blob
+            blob = await self.catalogue.call("blob", got.sha256)
+            if blob is not None and blob.state in ("queued", "landed"):
+                await asyncio.to_thread(got.path.unlink, True)
+            else:
+                item = await self.archive.outbox.enqueue(got.path, blob_path(got.sha256), kind="capture-blob",
+                                                         meta={"message_id": msg.id}, move=True)
+                await self.catalogue.call("add_blob", got.sha256, got.size, item.id)
+                tally.bytes += got.size
+        tally.files += 1
+        return {**entry, "size": got.size, "sha256": got.sha256, "blob": blob_path(got.sha256), "status": "saved"}
+
+    async def _download(self, msg: MessageRecord, att: AttachmentRef, limit: int) -> Any:
+        """Download, refreshing an expired link once through the source; None when the file is gone."""
+        url = att.url
+        for attempt in range(3):
+            try:
+                return await self.downloader.fetch(url, limit)
+            except LinkDead as dead:
+                fresh = await self.source.refetch(msg.channel_id, msg.id) if self.source else None
+                new = next((a for a in (fresh.attachments if fresh else ()) if a.id == att.id), None)
+                if new is None or (new.url == url and attempt > 0):
+                    log.warning("capture_attachment_missing", message_id=msg.id, attachment_id=att.id,
+                                status=dead.status)
+                    return None
+                url = new.url
+            except DownloadFailed as exc:
+                log.warning("capture_download_retry", message_id=msg.id, attachment_id=att.id, error=str(exc))
+                await asyncio.sleep(0.5 * (attempt + 1))
+        return None
+
+    # -- messages ---------------------------------------------------------------------------------
+
+    async def ingest(self, messages: Sequence[MessageRecord], tally: Tally, *,
+                     cursor_channel: int | None = None) -> int:
+        """Archive new messages (attachments first, then one catalogue commit); move the cursor if asked."""
+        tally.scanned += len(messages)
+        if not messages:
+            return 0
+        known = await self.catalogue.call("known_messages", [m.id for m in messages])
+        fresh = [m for m in messages if m.id not in known]
+        limit = asyncio.Semaphore(self.settings.downloads_per_page)
+
+        async def one(att_msg: MessageRecord, att: AttachmentRef) -> dict[str, Any]:
+            async with limit:
+                return await self._save_attachment(att_msg, att, tally)
+
+        records = []
+        for m in fresh:
+            atts = await asyncio.gather(*(one(m, a) for a in m.attachments)) if m.attachments else []
+            records.append(m.as_json(list(atts)))
+        cursor = (cursor_channel, max(m.id for m in messages)) if cursor_channel is not None else None
+        added = await self.catalogue.call("add_messages", records, cursor)
+        tally.archived += added
+        return added
+
+    # -- segments ---------------------------------------------------------------------------------
+
+    async def flush(self, channel_id: int, *, full: bool = True) -> int:
+        """Write the channel's committed, unclaimed lines into segments; with ``full=False`` whole segments only."""
+        lock = self._flush_locks.setdefault(channel_id, asyncio.Lock())
+        written = 0
+        async with lock:
+            size = self.settings.segment_records
+            while True:
+                if not full and await self.catalogue.call("unclaimed", channel_id) < size:
+                    break
+                claim = await self.catalogue.call("claim_segment", channel_id, size)
+                if claim is None:
+                    break
+                await write_segment(self.catalogue, self.archive.outbox, self.spool, claim)
+                written += 1
+            await write_manifest(self.catalogue, self.archive.outbox, self.spool, channel_id)
+        return written
+
+    async def flush_all(self) -> None:
+        """Everything committed and not yet in a segment, and segments a crash or a deletion left to write."""
+        await self.rewrite_pending()
+        for blob in await self.catalogue.call("blobs", "doomed"):
+            await self._delete_blob(blob.sha256)
+        for channel_id in await self.catalogue.call("unclaimed_channels"):
+            await self.flush(channel_id)
+        for ch in await self.catalogue.call("channels"):
+            await write_manifest(self.catalogue, self.archive.outbox, self.spool, ch.id)
+
+    async def rewrite_pending(self) -> None:
+        for segment_id in await self.catalogue.call("segments_to_write"):
+            claim = await self.catalogue.call("segment_claim", segment_id)
+            if claim is not None:
+                async with self._flush_locks.setdefault(claim.channel_id, asyncio.Lock()):
+                    await write_segment(self.catalogue, self.archive.outbox, self.spool, claim)

@@ -1,0 +1,78 @@
+"""Writing what the catalogue committed to the remote: segments, their transcripts, channel.json.
+
+A segment's lines are fixed in the catalogue (``claim_segment``) before any file is written, so
+writing it again after a crash produces the same name and the same bytes: an upload may repeat,
+a line never. Files go through the outbox: durable before anyone is told.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+
+from catalogue import Catalogue, SegmentClaim
+from render.transcript_html import render_transcript
+from sync import Outbox
+
+FORMAT_VERSION = 1
+# From discord/<guild>/<channel>/transcript/ back to the archive root, where blobs/ is.
+BLOB_PREFIX = "../../../../"
+
+
+def _line(record: dict[str, Any]) -> str:
+    return json.dumps(record, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def _write(path: Path, text: str) -> tuple[str, int]:
+    data = text.encode()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return hashlib.sha256(data).hexdigest(), len(data)
+
+
+async def write_segment(catalogue: Catalogue, outbox: Outbox, spool: Path, claim: SegmentClaim) -> None:
+    """Render a claimed segment (JSONL and HTML) and queue both, in one outbox transaction."""
+    channel = await catalogue.call("channel", claim.channel_id)
+    info = {"id": str(claim.channel_id), "name": channel.name if channel else "", "topic": channel.topic if channel
+            else None}
+    jsonl = "".join(_line(r) + "\n" for r in claim.lines)
+    page = render_transcript(info, claim.lines, blob_prefix=BLOB_PREFIX,
+                             title=f"#{info['name']} · {claim.first_id}–{claim.last_id}")
+    token = secrets.token_hex(4)
+    jsonl_path, html_path = spool / f"segment-{claim.id}-{token}.jsonl", spool / f"segment-{claim.id}-{token}.html"
+    sha, size = await asyncio.to_thread(_write, jsonl_path, jsonl)
+    await asyncio.to_thread(_write, html_path, page)
+    await outbox.enqueue_many([(jsonl_path, claim.path), (html_path, claim.transcript)], kind="capture-segment",
+                              group=f"segment-{claim.id}-{token}", meta={"segment_id": claim.id}, move=True)
+    await catalogue.call("segment_written", claim.id, sha, size)
+
+
+async def write_manifest(catalogue: Catalogue, outbox: Outbox, spool: Path, channel_id: int) -> bool:
+    """Queue ``channel.json`` if anything it lists changed since the last one; True when it did."""
+    if not await catalogue.call("take_manifest_dirty", channel_id):
+        return False
+    ch = await catalogue.call("channel", channel_id)
+    if ch is None:
+        return False
+    segments = await catalogue.call("segments", channel_id)
+    manifest = {
+        "format": FORMAT_VERSION,
+        "guild_id": str(ch.guild_id),
+        "channel": {"id": str(ch.id), "name": ch.name, "topic": ch.topic, "type": ch.type,
+                    "parent_id": str(ch.parent_id) if ch.parent_id else None},
+        "cursor": str(ch.cursor),
+        "watched": ch.watched,
+        "segments": [{"path": s.path, "transcript": s.transcript, "first_id": str(s.first_id),
+                      "last_id": str(s.last_id), "records": s.records, "sha256": s.sha256, "size": s.size}
+                     for s in segments],
+        "updated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    path = spool / f"channel-{channel_id}-{secrets.token_hex(4)}.json"
+    await asyncio.to_thread(_write, path, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+    await outbox.enqueue(path, f"discord/{ch.guild_id}/{ch.id}/channel.json", kind="capture-manifest", move=True)
+    return True

@@ -1,0 +1,63 @@
+"""The catalogue's record of backups as work in flight: a restart finds the running ones and resumes them."""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import time
+
+from catalogue.models import BackupRow
+
+
+class BackupTables:
+    conn: sqlite3.Connection
+
+    def _tx(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        raise NotImplementedError
+
+    # -- backups ------------------------------------------------------------------------------
+
+    def start_backup(self, guild_id: int, channel_id: int, *, threads: bool, kind: str, requested_by: int | None,
+                     reply: tuple[int, int] | None) -> tuple[BackupRow, bool]:
+        """A new running backup of a channel, or the one already running (and False)."""
+        with self._tx() as c:
+            row = c.execute("SELECT * FROM backups WHERE channel_id = ? AND state = 'running'",
+                            (channel_id,)).fetchone()
+            if row is not None:
+                return _backup(row), False
+            bid = c.execute("INSERT INTO backups (guild_id, channel_id, threads, kind, state, requested_by, "
+                            "reply_channel_id, reply_message_id, started_at) VALUES (?, ?, ?, ?, 'running', ?, ?, ?, "
+                            "?)", (guild_id, channel_id, int(threads), kind, requested_by,
+                                   reply[0] if reply else None, reply[1] if reply else None, time.time())).lastrowid
+            return _backup(c.execute("SELECT * FROM backups WHERE id = ?", (bid,)).fetchone()), True
+
+    def set_backup_reply(self, backup_id: int, channel_id: int, message_id: int) -> None:
+        with self._tx() as c:
+            c.execute("UPDATE backups SET reply_channel_id = ?, reply_message_id = ? WHERE id = ?",
+                      (channel_id, message_id, backup_id))
+
+    def backup_progress(self, backup_id: int, **counts: int) -> None:
+        sets = ", ".join(f"{k} = {k} + ?" for k in counts)
+        with self._tx() as c:
+            c.execute(f"UPDATE backups SET {sets} WHERE id = ?", (*counts.values(), backup_id))
+
+    def finish_backup(self, backup_id: int, state: str, error: str | None = None) -> BackupRow | None:
+        with self._tx() as c:
+            c.execute("UPDATE backups SET state = ?, error = ?, finished_at = ? WHERE id = ? AND state = 'running'",
+                      (state, error, time.time(), backup_id))
+        return self.backup(backup_id)
+
+    def backup(self, backup_id: int) -> BackupRow | None:
+        row = self.conn.execute("SELECT * FROM backups WHERE id = ?", (backup_id,)).fetchone()
+        return _backup(row) if row else None
+
+    def backups(self, *, running: bool = False, limit: int = 20) -> list[BackupRow]:
+        sql = "SELECT * FROM backups" + (" WHERE state = 'running'" if running else "") + " ORDER BY id DESC LIMIT ?"
+        return [_backup(r) for r in self.conn.execute(sql, (limit,))]
+
+
+def _backup(r: sqlite3.Row) -> BackupRow:
+    return BackupRow(r["id"], r["guild_id"], r["channel_id"], bool(r["threads"]), r["kind"], r["state"],
+                     r["requested_by"], r["reply_channel_id"], r["reply_message_id"], r["scanned"], r["archived"],
+                     r["files"], r["bytes"], r["missing"], r["too_big"], r["error"], r["started_at"],
+                     r["finished_at"])

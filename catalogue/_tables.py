@@ -1,0 +1,291 @@
+"""The catalogue's blocking operations, each one transaction; they run only in its database thread.
+
+Records come in as the archive format's JSON objects (docs/ARCHIVE_FORMAT.md): the catalogue
+indexes what the remote holds, so it reads the same shape the remote's segments do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from catalogue._backups import BackupTables
+from catalogue._rebuild import RebuildTables
+from catalogue._search import SearchTables
+from catalogue._segments import SegmentTables
+from catalogue.models import (
+    BlobRow,
+    CatalogueStats,
+    ChannelRow,
+    Deletion,
+)
+
+
+def _dumps(obj: dict[str, Any]) -> str:
+    """One canonical JSON text per record: the same lines always make the same segment bytes."""
+    return json.dumps(obj, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def blob_path(sha256: str) -> str:
+    return f"blobs/sha256/{sha256[:2]}/{sha256}"
+
+
+class Tables(SegmentTables, BackupTables, SearchTables, RebuildTables):
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    # -- channels -----------------------------------------------------------------------------
+
+    def upsert_channel(self, info: dict[str, Any]) -> bool:
+        """Record a channel's name, topic, type and parent; True when something changed."""
+        old = self.channel(int(info["id"]))
+        fields = (info.get("name") or "", info.get("topic"), info.get("type") or "text",
+                  int(info["parent_id"]) if info.get("parent_id") else None)
+        with self._tx() as c:
+            if old is None:
+                c.execute("INSERT INTO channels (id, guild_id, name, topic, type, parent_id, manifest_dirty, "
+                          "updated_at) VALUES (?, ?, ?, ?, ?, ?, 1, ?)",
+                          (int(info["id"]), int(info["guild_id"]), *fields, time.time()))
+                return True
+            if (old.name, old.topic, old.type, old.parent_id) == fields:
+                return False
+            c.execute("UPDATE channels SET name = ?, topic = ?, type = ?, parent_id = ?, manifest_dirty = 1, "
+                      "updated_at = ? WHERE id = ?", (*fields, time.time(), old.id))
+            return True
+
+    def channel(self, channel_id: int) -> ChannelRow | None:
+        row = self.conn.execute("SELECT * FROM channels WHERE id = ?", (channel_id,)).fetchone()
+        return _channel(row) if row else None
+
+    def channels(self, *, watched_only: bool = False, guild_id: int | None = None) -> list[ChannelRow]:
+        where, args = ["1"], []
+        if watched_only:
+            where.append("watched = 1")
+        if guild_id is not None:
+            where.append("guild_id = ?")
+            args.append(guild_id)
+        rows = self.conn.execute(f"SELECT * FROM channels WHERE {' AND '.join(where)} ORDER BY id", args)
+        return [_channel(r) for r in rows]
+
+    def set_watched(self, channel_id: int, watched: bool, by: int | None = None) -> None:
+        with self._tx() as c:
+            c.execute("UPDATE channels SET watched = ?, watched_by = ?, caught_up = 0, updated_at = ? WHERE id = ?",
+                      (int(watched), by, time.time(), channel_id))
+
+    def set_caught_up(self, channel_id: int, caught_up: bool) -> None:
+        with self._tx() as c:
+            c.execute("UPDATE channels SET caught_up = ? WHERE id = ?", (int(caught_up), channel_id))
+
+    def advance_cursor(self, channel_id: int, message_id: int) -> None:
+        with self._tx() as c:
+            c.execute("UPDATE channels SET cursor = MAX(cursor, ?), manifest_dirty = 1 WHERE id = ?",
+                      (message_id, channel_id))
+
+    def take_manifest_dirty(self, channel_id: int) -> bool:
+        with self._tx() as c:
+            return c.execute("UPDATE channels SET manifest_dirty = 0 WHERE id = ? AND manifest_dirty = 1",
+                             (channel_id,)).rowcount > 0
+
+    def mark_manifest_dirty(self, channel_id: int) -> None:
+        with self._tx() as c:
+            c.execute("UPDATE channels SET manifest_dirty = 1 WHERE id = ?", (channel_id,))
+
+    # -- messages -----------------------------------------------------------------------------
+
+    def known_messages(self, ids: Sequence[int]) -> set[int]:
+        if not ids:
+            return set()
+        marks = ",".join("?" * len(ids))
+        return {r[0] for r in self.conn.execute(f"SELECT id FROM messages WHERE id IN ({marks})", list(ids))}
+
+    def message(self, message_id: int) -> dict[str, Any] | None:
+        row = self.conn.execute("SELECT record, deleted_at FROM messages WHERE id = ?", (message_id,)).fetchone()
+        return json.loads(row["record"]) if row else None
+
+    def add_messages(self, records: Sequence[dict[str, Any]], cursor: tuple[int, int] | None = None) -> int:
+        """Archive message records (new ids only) and, in the same transaction, move a channel's cursor.
+
+        Returns how many were new. A record already archived is skipped whole: the id is the key.
+        """
+        now = time.time()
+        added = 0
+        with self._tx() as c:
+            for rec in records:
+                mid = int(rec["id"])
+                if c.execute("SELECT 1 FROM messages WHERE id = ?", (mid,)).fetchone():
+                    continue
+                gid, cid = int(rec["guild_id"]), int(rec["channel_id"])
+                body = _dumps(rec)
+                author = rec.get("author") or {}
+                c.execute("INSERT INTO messages (id, guild_id, channel_id, author_id, author_name, created_at, "
+                          "edited_at, content, reply_to, revision, record, archived_at) "
+                          "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
+                          (mid, gid, cid, int(author.get("id") or 0), str(author.get("name") or ""),
+                           rec.get("created_at") or "", rec.get("edited_at"), rec.get("content") or "",
+                           int(rec["reply_to"]) if rec.get("reply_to") else None, body, now))
+                self._put_attachments(c, mid, cid, rec.get("attachments") or [])
+                self._index(c, mid, rec)
+                c.execute("INSERT INTO records (guild_id, channel_id, message_id, kind, revision, body) "
+                          "VALUES (?, ?, ?, 'message', 0, ?)", (gid, cid, mid, body))
+                added += 1
+            if cursor is not None:
+                c.execute("UPDATE channels SET cursor = MAX(cursor, ?), manifest_dirty = 1 WHERE id = ?",
+                          (cursor[1], cursor[0]))
+        return added
+
+    def _put_attachments(self, c: sqlite3.Connection, mid: int, cid: int, atts: Sequence[dict[str, Any]]) -> None:
+        for a in atts:
+            state = a.get("status") or ("saved" if a.get("sha256") else "missing")
+            c.execute("INSERT OR REPLACE INTO attachments (id, message_id, channel_id, filename, size, content_type, "
+                      "sha256, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                      (int(a["id"]), mid, cid, str(a.get("filename") or ""), int(a.get("size") or 0),
+                       a.get("content_type"), a.get("sha256"), state))
+
+    def _index(self, c: sqlite3.Connection, mid: int, rec: dict[str, Any]) -> None:
+        c.execute("DELETE FROM message_text WHERE rowid = ?", (mid,))
+        files = " ".join(str(a.get("filename") or "") for a in rec.get("attachments") or [])
+        c.execute("INSERT INTO message_text (rowid, content, author, files) VALUES (?, ?, ?, ?)",
+                  (mid, rec.get("content") or "", str((rec.get("author") or {}).get("name") or ""), files))
+
+    def add_revision(self, message_id: int, changes: dict[str, Any]) -> dict[str, Any] | None:
+        """Record an edit as a new revision; None when the message is not archived or nothing changed."""
+        with self._tx() as c:
+            row = c.execute("SELECT * FROM messages WHERE id = ? AND deleted_at IS NULL", (message_id,)).fetchone()
+            if row is None:
+                return None
+            current = json.loads(row["record"])
+            merged = {**current, **changes}
+            if all(current.get(k) == merged.get(k) for k in changes):
+                return None
+            rev = int(row["revision"]) + 1
+            merged["revision"] = rev
+            revision = {"type": "revision", "id": current["id"], "channel_id": current["channel_id"],
+                        "guild_id": current["guild_id"], "revision": rev, **changes}
+            c.execute("UPDATE messages SET content = ?, edited_at = ?, revision = ?, record = ? WHERE id = ?",
+                      (merged.get("content") or "", merged.get("edited_at"), rev, _dumps(merged), message_id))
+            if "attachments" in changes:
+                self._put_attachments(c, message_id, int(row["channel_id"]), changes["attachments"])
+            self._index(c, message_id, merged)
+            c.execute("INSERT OR IGNORE INTO records (guild_id, channel_id, message_id, kind, revision, body) "
+                      "VALUES (?, ?, ?, 'revision', ?, ?)",
+                      (row["guild_id"], row["channel_id"], message_id, rev, _dumps(revision)))
+            return revision
+
+    def delete_message(self, message_id: int, deleted_at: str, *, keep: bool) -> Deletion:
+        """Follow a deletion: a tombstone stays; unless ``keep``, content and now unreferenced blobs go."""
+        with self._tx() as c:
+            row = c.execute("SELECT * FROM messages WHERE id = ?", (message_id,)).fetchone()
+            if row is None or row["deleted_at"] is not None:
+                return Deletion(known=row is not None, doomed_blobs=(), dirty_segments=0)
+            gid, cid = row["guild_id"], row["channel_id"]
+            tomb = {"type": "tombstone", "id": str(message_id), "channel_id": str(cid), "guild_id": str(gid),
+                    "deleted_at": deleted_at}
+            if keep:
+                c.execute("UPDATE messages SET deleted_at = ? WHERE id = ?", (deleted_at, message_id))
+                c.execute("INSERT OR IGNORE INTO records (guild_id, channel_id, message_id, kind, revision, body) "
+                          "VALUES (?, ?, ?, 'tombstone', 0, ?)", (gid, cid, message_id, _dumps(tomb)))
+                return Deletion(known=True, doomed_blobs=(), dirty_segments=0)
+            dirty = c.execute("UPDATE segments SET dirty = 1 WHERE id IN (SELECT segment_id FROM records WHERE "
+                              "message_id = ? AND segment_id IS NOT NULL)", (message_id,)).rowcount
+            # The message's own line becomes its tombstone (in place, so its segment keeps its
+            # order); its revisions' lines go.
+            c.execute("DELETE FROM records WHERE message_id = ? AND kind = 'revision'", (message_id,))
+            c.execute("UPDATE records SET kind = 'tombstone', body = ? WHERE message_id = ? AND kind = 'message'",
+                      (_dumps(tomb), message_id))
+            c.execute("UPDATE messages SET content = '', author_name = '', deleted_at = ?, record = ? WHERE id = ?",
+                      (deleted_at, _dumps(tomb), message_id))
+            c.execute("DELETE FROM message_text WHERE rowid = ?", (message_id,))
+            shas = [r[0] for r in c.execute("SELECT DISTINCT sha256 FROM attachments WHERE message_id = ? "
+                                            "AND state = 'saved' AND sha256 IS NOT NULL", (message_id,))]
+            c.execute("UPDATE attachments SET state = 'removed', filename = '' WHERE message_id = ?", (message_id,))
+            doomed = []
+            for sha in shas:
+                if c.execute("SELECT 1 FROM attachments WHERE sha256 = ? AND state = 'saved' LIMIT 1",
+                             (sha,)).fetchone():
+                    continue  # another message refers to the same bytes
+                blob = c.execute("SELECT * FROM blobs WHERE sha256 = ?", (sha,)).fetchone()
+                if blob is not None:  # returned as it was: a landed blob goes now, a queued one when it lands
+                    doomed.append(_blob(blob))
+                    c.execute("UPDATE blobs SET state = 'doomed' WHERE sha256 = ?", (sha,))
+            c.execute("UPDATE channels SET manifest_dirty = 1 WHERE id = ?", (cid,))
+            return Deletion(known=True, doomed_blobs=tuple(doomed), dirty_segments=dirty)
+
+    def attachment_blob(self, attachment_id: int) -> str | None:
+        """The sha256 an attachment was already saved as (a message archived again needs no download)."""
+        row = self.conn.execute("SELECT sha256 FROM attachments WHERE id = ? AND state = 'saved'",
+                                (attachment_id,)).fetchone()
+        return row[0] if row else None
+
+    # -- blobs --------------------------------------------------------------------------------
+
+    def blob(self, sha256: str) -> BlobRow | None:
+        row = self.conn.execute("SELECT * FROM blobs WHERE sha256 = ?", (sha256,)).fetchone()
+        return _blob(row) if row else None
+
+    def add_blob(self, sha256: str, size: int, outbox_id: int | None) -> BlobRow:
+        """Record a blob queued for upload (or revive a deleted one, whose bytes come back)."""
+        with self._tx() as c:
+            c.execute("INSERT INTO blobs (sha256, size, path, state, outbox_id, created_at) VALUES (?, ?, ?, "
+                      "'queued', ?, ?) ON CONFLICT (sha256) DO UPDATE SET state = 'queued', outbox_id = "
+                      "excluded.outbox_id", (sha256, size, blob_path(sha256), outbox_id, time.time()))
+        found = self.blob(sha256)
+        assert found is not None
+        return found
+
+    def set_blob_state(self, sha256: str, state: str, *, only_if: str | None = None) -> bool:
+        with self._tx() as c:
+            sql = "UPDATE blobs SET state = ? WHERE sha256 = ?" + (" AND state = ?" if only_if else "")
+            return c.execute(sql, (state, sha256, *((only_if,) if only_if else ()))).rowcount > 0
+
+    def blobs(self, state: str | None = None) -> list[BlobRow]:
+        sql, args = ("SELECT * FROM blobs WHERE state = ? ORDER BY sha256", (state,)) if state else (
+            "SELECT * FROM blobs ORDER BY sha256", ())
+        return [_blob(r) for r in self.conn.execute(sql, args)]
+
+    def blob_refs(self, sha256: str) -> int:
+        return self.conn.execute("SELECT COUNT(*) FROM attachments WHERE sha256 = ? AND state = 'saved'",
+                                 (sha256,)).fetchone()[0]
+
+    # -- reading for tests, status and the next tools -----------------------------------------
+
+    def stats(self) -> CatalogueStats:
+        one = lambda sql: self.conn.execute(sql).fetchone()[0] or 0  # noqa: E731
+        return CatalogueStats(
+            channels=one("SELECT COUNT(*) FROM channels"), messages=one("SELECT COUNT(*) FROM messages"),
+            attachments=one("SELECT COUNT(*) FROM attachments"),
+            blobs=one("SELECT COUNT(*) FROM blobs WHERE state IN ('queued', 'landed')"),
+            blob_bytes=one("SELECT SUM(size) FROM blobs WHERE state IN ('queued', 'landed')"),
+            segments=one("SELECT COUNT(*) FROM segments"),
+            unflushed=one("SELECT COUNT(*) FROM records WHERE segment_id IS NULL"),
+            queued_blob_bytes=one("SELECT SUM(size) FROM blobs WHERE state = 'queued'"))
+
+    def search(self, query: str, limit: int = 20) -> list[int]:
+        """Message ids matching an FTS5 query, best first (the next issue builds !find on this)."""
+        return [r[0] for r in self.conn.execute("SELECT rowid FROM message_text WHERE message_text MATCH ? "
+                                                "ORDER BY rank LIMIT ?", (query, limit))]
+
+
+def _channel(r: sqlite3.Row) -> ChannelRow:
+    return ChannelRow(r["id"], r["guild_id"], r["name"], r["topic"], r["type"], r["parent_id"], r["cursor"],
+                      bool(r["watched"]), bool(r["caught_up"]))
+
+
+def _blob(r: sqlite3.Row) -> BlobRow:
+    return BlobRow(r["sha256"], r["size"], r["path"], r["state"], r["outbox_id"])

@@ -1,0 +1,103 @@
+"""``!archive`` (reply, link, context menu) and who may: refusals are one sentence and name what is missing."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import discord
+from simcord.backend.models import Overwrite
+from simcord.enums import OverwriteType
+
+from tests.support.capture import blob_files, segment_lines, sha256, storage
+from tests.support.world import answers
+
+
+def link(guild_id: int, channel_id: int, message_id: int) -> str:
+    return f"https://discord.com/channels/{guild_id}/{channel_id}/{message_id}"
+
+
+async def test_archive_by_reply_link_and_context_menu(local_world, cdn):  # noqa: F811
+    world = local_world
+    env = world.env
+    alice = world.member("alice")
+    photo = b"\x89PNG fake image bytes" * 100
+    msg = env.backend.create_message(world.channel.id, alice.id, "look at this",
+                                     attachments=[cdn.attachment(env, world.channel.id, "cat.png", photo,
+                                                                 "image/png")])
+    await env.settle()
+    discord_msg = world.bot.get_channel(world.channel.id).get_partial_message(msg.id)
+    await world.owner.send(world.channel, "!archive", reply_to=await discord_msg.fetch())
+    [reply] = [a["content"] for a in answers(world)][-1:]
+    assert "Archived the message by **alice** with 1 file" in reply and ".jsonl`" in reply, reply
+    await world.archive.worker.drain(30)
+    root = storage(world)
+    [record] = [r for r in segment_lines(root, world.guild.id, world.channel.id) if r["id"] == str(msg.id)]
+    assert record["content"] == "look at this" and record["author"]["name"] == "alice"
+    blob = root / record["attachments"][0]["blob"]
+    assert blob.read_bytes() == photo and sha256(blob) == record["attachments"][0]["sha256"]
+
+    # a second message, by link; its link expired: refreshed through Discord, then saved
+    other = env.backend.create_message(world.channel.id, alice.id, "second",
+                                       attachments=[cdn.attachment(env, world.channel.id, "notes.txt", b"n" * 50)])
+    await env.settle()
+    cdn.expire(other.attachments[0]["url"])
+    cdn.rotate(env, world.channel.id, other.id)
+    since = len(env.http_requests)
+    await world.owner.send(world.channel, f"!archive {link(world.guild.id, world.channel.id, other.id)}")
+    [reply] = [a["content"] for a in answers(world, since)]
+    assert "with 1 file" in reply, reply
+
+    # the context menu, by a member with Manage Messages in that channel
+    mods = world.guild.create_role("mods", permissions=discord.Permissions(manage_messages=True))
+    mod = world.guild.add_member(env.create_user("mod"), roles=[mods])
+    third = env.backend.create_message(world.channel.id, alice.id, "third")
+    await env.settle()
+    target = await world.bot.get_channel(world.channel.id).fetch_message(third.id)
+    result = await mod.context_menu(world.channel, "Archive message", target)
+    assert "Archived the message by **alice**" in result.response.content and result.ephemeral
+    assert len(blob_files(root)) == 2
+
+
+async def test_refusals_name_what_is_missing(local_world, cdn):  # noqa: F811
+    world = local_world
+    env, be = world.env, world.env.backend
+    bob = world.member("bob")
+    msg = be.create_message(world.channel.id, bob.id, "hello")
+    await env.settle()
+
+    since = len(env.http_requests)
+    await bob.send(world.channel, f"!backup <#{world.channel.id}>")
+    await bob.send(world.channel, f"!archive {link(world.guild.id, world.channel.id, msg.id)}")
+    said = [a["content"] for a in answers(world, since)]
+    assert said[0] == "Only admins or members with Manage Server can back up or watch channels.", said
+    assert said[1].startswith("Only admins, members with Manage Messages"), said
+
+    # a private channel bob cannot read: !archive of a link into it is refused
+    secret = world.guild.create_text_channel("secret", overwrites={
+        world.guild.default_role: discord.PermissionOverwrite(view_channel=False),
+        world.guild.me: discord.PermissionOverwrite(view_channel=True),
+        world.owner: discord.PermissionOverwrite(view_channel=True)})
+    hidden = be.create_message(secret.id, world.owner.id, "private words")
+    archivists = world.guild.create_role("archivists")
+    settings = world.bot.settings
+    world.bot.settings = replace(settings, capture=replace(settings.capture,
+                                                           archivist_role_ids=frozenset({archivists.id})))
+    be.add_member_role(world.guild.id, bob.id, archivists.id)
+    await env.settle()
+    since = len(env.http_requests)
+    await bob.send(world.channel, f"!archive {link(world.guild.id, secret.id, hidden.id)}")
+    [said] = [a["content"] for a in answers(world, since)]
+    assert said == "You can't read that channel, so I won't archive from it for you.", said
+
+    # Helix without Read Message History: the answer names it, and nothing is archived
+    be.set_overwrite(world.channel.id, Overwrite(target_id=be.bot_user.id, type=OverwriteType.MEMBER,
+                                                  allow=discord.Permissions(view_channel=True).value,
+                                                  deny=discord.Permissions(read_message_history=True).value))
+    await env.settle()
+    since = len(env.http_requests)
+    await world.owner.send(world.channel, f"!backup <#{world.channel.id}>")
+    [said] = [a["content"] for a in answers(world, since)]
+    assert "I lack the **Read Message History** permission" in said, said
+    assert await world.capture.catalogue.call("backups") == []
+    # each refusal was raised as a user-facing error and answered (reading them tells SimCord they were expected)
+    assert len(world.env.errors) == 4

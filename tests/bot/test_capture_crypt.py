@@ -1,0 +1,65 @@
+"""Encryption at rest: an rclone crypt remote wrapping the loopback WebDAV server, set by RCLONE_CONFIG_* only.
+
+The server's disk holds no plaintext name or content of what was archived, while Helix reads an
+archived attachment back byte-identical through the crypt remote.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest_asyncio
+
+from bot.sim.world import World
+from tests.support.remotes import LoopbackRemote, obscure
+from tests.support.world import answers, bot_settings, hosted_world
+
+
+@pytest_asyncio.fixture
+async def sealed_world(webdav: LoopbackRemote, data_dir: Path) -> AsyncIterator[World]:
+    base = webdav.settings(data_dir)
+    crypt = {"RCLONE_CONFIG_SEALED_TYPE": "crypt",
+             "RCLONE_CONFIG_SEALED_REMOTE": f"{webdav.archive.rstrip('/')}/sealed",
+             "RCLONE_CONFIG_SEALED_PASSWORD": obscure("correct horse battery"),
+             "RCLONE_CONFIG_SEALED_PASSWORD2": obscure("staple salt")}
+    sync = replace(base, archive="sealed:", extra_env={**base.extra_env, **crypt})
+    async for world in hosted_world(bot_settings(sync)):
+        world.server_root = webdav.storage  # type: ignore[attr-defined]
+        yield world
+
+
+async def test_the_server_holds_only_ciphertext(sealed_world, cdn, tmp_path):  # noqa: F811
+    world = sealed_world
+    env = world.env
+    alice = world.member("alice")
+    secret_words = "the launch code is 0000 tangerine"
+    payload = b"TOP-SECRET-PAYLOAD " * 200 + os.urandom(64)
+    msg = env.backend.create_message(world.channel.id, alice.id, secret_words, attachments=[
+        cdn.attachment(env, world.channel.id, "plans-for-tangerine.pdf", payload, "application/pdf")])
+    await env.settle()
+    target = await world.bot.get_channel(world.channel.id).fetch_message(msg.id)
+    since = len(env.http_requests)
+    await world.owner.send(world.channel, "!archive", reply_to=target)
+    [reply] = [a["content"] for a in answers(world, since)]
+    assert "with 1 file" in reply, reply
+    assert await world.archive.worker.drain(60)
+
+    sha = hashlib.sha256(payload).hexdigest()
+    server_files = [p for p in world.server_root.rglob("*") if p.is_file()]
+    assert len(server_files) >= 4  # blob, segment, transcript, channel.json
+    for path in server_files:
+        name = path.relative_to(world.server_root).as_posix()
+        for plain in (sha[:16], "discord", "blobs", "sha256", "messages", "transcript", "channel", "tangerine",
+                      ".jsonl"):
+            assert plain not in name.removeprefix("sealed/"), f"plaintext name on the server: {name}"
+        data = path.read_bytes()
+        assert b"TOP-SECRET" not in data and b"tangerine" not in data and str(msg.id).encode() not in data
+
+    record = await world.capture.catalogue.call("message", msg.id)
+    blob = record["attachments"][0]["blob"]
+    back = await world.archive.service.fetch(blob, tmp_path / "back.bin")
+    assert back.read_bytes() == payload

@@ -1,0 +1,85 @@
+"""``!watch``: new messages land with their files, an edit is a revision, a deletion follows Discord."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from bot.sim.world import World
+from capture import CaptureSettings
+from sync.settings import SyncSettings
+from tests.support.capture import blob_files, segment_lines, storage
+from tests.support.waiting import wait_until
+from tests.support.world import answers, bot_settings, hosted_world
+
+
+@pytest_asyncio.fixture(params=[False, True], ids=["deleted-removed", "keep-deleted"])
+async def watch_world(request: pytest.FixtureRequest, data_dir: Path) -> AsyncIterator[World]:
+    sync = SyncSettings(data_dir=data_dir, retries=1, retry_base_s=0.05)
+    capture = CaptureSettings(watch_flush_s=0.2, keep_deleted=request.param)
+    async for world in hosted_world(bot_settings(sync, capture=capture)):
+        yield world
+
+
+async def test_watch_edit_delete(watch_world, cdn):  # noqa: F811
+    world = watch_world
+    env, be = world.env, world.env.backend
+    keep = world.capture.settings.keep_deleted
+    general = world.guild.create_text_channel("general")
+    alice, bob = world.member("alice"), world.member("bob")
+    root = storage(world)
+    lines = lambda: segment_lines(root, world.guild.id, general.id)  # noqa: E731
+
+    since = len(env.http_requests)
+    await world.say(world.owner, f"!watch <#{general.id}>")
+    assert "Watching" in answers(world, since)[0]["content"]
+    await wait_until(lambda: world.capture.catalogue.call("channel", general.id), what="the channel is known")
+    listed = await world.say(world.owner, "!watching")
+    assert any("general" in line or str(general.id) in line for line in listed), listed
+
+    shared, own = os.urandom(4000), os.urandom(5000)
+    first = be.create_message(general.id, alice.id, "first words",
+                              attachments=[cdn.attachment(env, general.id, "a.png", shared, "image/png")])
+    await env.settle()
+    await wait_until(lambda: any(r["id"] == str(first.id) for r in lines()), what="the new message landed")
+    await wait_until(lambda: len(blob_files(root)) == 1, what="its file landed")
+
+    be.edit_message(general.id, first.id, {"content": "first words, edited"})
+    await env.settle()
+    await wait_until(lambda: any(r["type"] == "revision" and r["id"] == str(first.id) for r in lines()),
+                     what="the edit is a revision")
+
+    again = be.create_message(general.id, bob.id, "the same picture",
+                              attachments=[cdn.attachment(env, general.id, "copy.png", shared, "image/png")])
+    alone = be.create_message(general.id, bob.id, "my own file",
+                              attachments=[cdn.attachment(env, general.id, "own.bin", own)])
+    await env.settle()
+    await wait_until(lambda: {str(again.id), str(alone.id)} <= {r["id"] for r in lines()}, what="both landed")
+    await wait_until(lambda: len(blob_files(root)) == 2, what="two blobs: the same bytes are stored once")
+    assert await world.archive.worker.drain(30)
+
+    be.delete_message(general.id, first.id)
+    be.delete_message(general.id, alone.id)
+    await env.settle()
+    tomb = lambda mid: any(r["type"] == "tombstone" and r["id"] == str(mid) for r in lines())  # noqa: E731
+    await wait_until(lambda: tomb(first.id) and tomb(alone.id), what="tombstones for both deletions")
+    assert await world.archive.worker.drain(30)
+    texts = " ".join(str(r.get("content")) for r in lines())
+    if keep:
+        assert "first words" in texts and len(blob_files(root)) == 2
+    else:
+        await wait_until(lambda: len(blob_files(root)) == 1, what="the deleted message's own file is gone")
+        assert "first words" not in texts and "my own file" not in texts
+        assert not any("first words" in p.read_text() for p in root.rglob("*.html"))
+        assert "the same picture" in texts  # and the blob it shares with the deleted message stays
+    [kept] = blob_files(root).values() if not keep else [next(p for p in blob_files(root).values()
+                                                              if p.read_bytes() == shared)]
+    assert kept.read_bytes() == shared
+
+    since = len(env.http_requests)
+    await world.say(world.owner, f"!unwatch <#{general.id}>")
+    assert "Stopped watching" in answers(world, since)[0]["content"]

@@ -1,0 +1,87 @@
+"""The catalogue: a message is archived once, a blob lives while something refers to it, segments are fixed lines."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from catalogue import Catalogue, blob_path
+
+SHA_A, SHA_B = "a" * 64, "b" * 64
+
+
+def rec(mid: int, content: str = "hello", files: list[tuple[int, str, str]] = (), channel: int = 10) -> dict:
+    return {"type": "message", "id": str(mid), "channel_id": str(channel), "guild_id": "1", "revision": 0,
+            "author": {"id": "7", "name": "alice", "bot": False}, "created_at": "2026-01-01T00:00:00Z",
+            "edited_at": None, "content": content, "reply_to": None, "embeds": [], "stickers": [], "reactions": [],
+            "attachments": [{"id": str(aid), "filename": name, "size": 3, "content_type": "image/png", "sha256": sha,
+                             "blob": blob_path(sha), "status": "saved"} for aid, name, sha in files]}
+
+
+async def opened(data_dir: Path) -> Catalogue:
+    cat = await Catalogue(data_dir).open()
+    await cat.call("upsert_channel", {"id": "10", "guild_id": "1", "name": "general", "type": "text"})
+    return cat
+
+
+async def test_a_message_is_archived_once_and_the_cursor_moves_with_it(data_dir: Path):
+    cat = await opened(data_dir)
+    try:
+        assert await cat.call("add_messages", [rec(100), rec(101)], (10, 101)) == 2
+        assert await cat.call("add_messages", [rec(101), rec(102)], (10, 102)) == 1
+        assert (await cat.call("channel", 10)).cursor == 102
+        claim = await cat.call("claim_segment", 10, 1000)
+        assert [line["id"] for line in claim.lines] == ["100", "101", "102"]
+        assert claim.path == "discord/1/10/messages/100-102.jsonl"
+        assert await cat.call("claim_segment", 10, 1000) is None  # claimed lines are never claimed again
+        assert await cat.call("segments_to_write") == [claim.id]  # until written: a crash writes it again
+        await cat.call("segment_written", claim.id, "f" * 64, 10)
+        assert await cat.call("segments_to_write") == []
+    finally:
+        await cat.close()
+
+
+async def test_a_blob_is_deleted_only_when_nothing_refers_to_it(data_dir: Path):
+    cat = await opened(data_dir)
+    try:
+        await cat.call("add_blob", SHA_A, 3, None)
+        await cat.call("add_blob", SHA_B, 3, None)
+        await cat.call("set_blob_state", SHA_A, "landed")
+        await cat.call("add_messages", [rec(100, files=[(1, "a.png", SHA_A)]), rec(101, files=[(2, "b.png", SHA_A)]),
+                                        rec(102, files=[(3, "c.png", SHA_B)])])
+        assert await cat.call("blob_refs", SHA_A) == 2
+        first = await cat.call("delete_message", 100, "2026-01-02T00:00:00Z", keep=False)
+        assert first.known and first.doomed_blobs == ()  # 101 still refers to the same bytes
+        second = await cat.call("delete_message", 101, "2026-01-02T00:00:00Z", keep=False)
+        assert [b.sha256 for b in second.doomed_blobs] == [SHA_A] and second.doomed_blobs[0].state == "landed"
+        kept = await cat.call("delete_message", 102, "2026-01-02T00:00:00Z", keep=True)
+        assert kept.doomed_blobs == () and (await cat.call("blob", SHA_B)).state == "queued"
+        assert (await cat.call("message", 100))["type"] == "tombstone"
+        assert (await cat.call("message", 102))["content"] == "hello"
+    finally:
+        await cat.close()
+
+
+async def test_search_index_covers_content_author_and_file_names(data_dir: Path):
+    cat = await opened(data_dir)
+    try:
+        await cat.call("add_messages", [rec(100, "the quarterly report"), rec(101, "lunch?", [(5, "budget.xlsx",
+                                                                                               SHA_A)])])
+        assert await cat.call("search", "quarterly") == [100]
+        assert await cat.call("search", "budget") == [101]
+        assert set(await cat.call("search", "alice")) == {100, 101}
+        await cat.call("add_revision", 100, {"content": "the annual report", "edited_at": "2026-01-01T01:00:00Z"})
+        assert await cat.call("search", "annual") == [100] and await cat.call("search", "quarterly") == []
+        await cat.call("delete_message", 101, "2026-01-02T00:00:00Z", keep=False)
+        assert await cat.call("search", "budget") == []
+    finally:
+        await cat.close()
+
+
+async def test_an_unreadable_catalogue_is_moved_aside(data_dir: Path):
+    (data_dir / "catalogue.sqlite3").write_bytes(b"this is not a database" * 100)
+    cat = await Catalogue(data_dir).open()
+    try:
+        assert cat.moved_aside is not None and cat.moved_aside.exists()
+        assert (await cat.call("stats")).messages == 0
+    finally:
+        await cat.close()

@@ -1,0 +1,113 @@
+"""The transcript renderer: escaped, Discord-like, and in a real browser its images load from the blobs."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from render.transcript_html import markdown, render_transcript
+
+CHANNEL = {"id": "200", "name": "general", "topic": "where it happens"}
+
+
+def png(colour: tuple[int, int, int] = (88, 101, 242)) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (320, 180), colour).save(out, "PNG")
+    return out.getvalue()
+
+
+def record(mid: int, author: str, content: str, **extra) -> dict:
+    return {"type": "message", "id": str(mid), "channel_id": "200", "guild_id": "100", "revision": 0,
+            "author": {"id": str(1000 + len(author)), "name": author, "bot": False},
+            "created_at": f"2026-01-01T10:{mid % 60:02d}:00.000000Z", "edited_at": None, "content": content,
+            "reply_to": None, "embeds": [], "stickers": [], "reactions": [], "attachments": [], **extra}
+
+
+def archive_folder(root: Path) -> tuple[Path, list[dict]]:
+    """A segment's transcript beside its blobs, laid out as on the remote."""
+    image = png()
+    sha = hashlib.sha256(image).hexdigest()
+    blob = f"blobs/sha256/{sha[:2]}/{sha}"
+    (root / blob).parent.mkdir(parents=True)
+    (root / blob).write_bytes(image)
+    records = [
+        record(1, "alice", "Good **morning** everyone, the _plan_ is in `plan.txt` ||spoiler||"),
+        record(2, "bob", "> quoted\nand a picture", reply_to="1", reactions=[{"emoji": "👍", "count": 3}],
+               attachments=[{"id": "9", "filename": "sunrise.png", "size": len(image), "content_type": "image/png",
+                             "sha256": sha, "blob": blob, "status": "saved"},
+                            {"id": "10", "filename": "plan.txt", "size": 12, "content_type": "text/plain",
+                             "sha256": None, "blob": None, "status": "too_big"}]),
+        {"type": "tombstone", "id": "3", "channel_id": "200", "guild_id": "100",
+         "deleted_at": "2026-01-01T11:00:00Z"},
+    ]
+    page = root / "discord/100/200/transcript/1-3.html"
+    page.parent.mkdir(parents=True)
+    page.write_text(render_transcript(CHANNEL, records, blob_prefix="../../../../"))
+    return page, records
+
+
+def test_member_text_is_escaped_and_markdown_applied():
+    assert markdown("<script>alert(1)</script> **b**") == "&lt;script&gt;alert(1)&lt;/script&gt; <strong>b</strong>"
+    page = render_transcript(CHANNEL, [record(1, "<img src=x onerror=alert(1)>", "hi <b>")])
+    assert "<img src=x" not in page and "&lt;b&gt;" in page
+    assert "<script" not in page.lower()
+
+
+def test_reads_like_discord(tmp_path: Path):
+    page, _ = archive_folder(tmp_path)
+    text = page.read_text()
+    assert '<div class="avatar"' in text and ">A</div>" in text  # the avatar's initial
+    assert "<strong>morning</strong>" in text and "<em>plan</em>" in text and '<span class="spoiler">' in text
+    assert '<div class="reply"><a href="#m1">@alice</a>' in text
+    assert 'src="../../../../blobs/sha256/' in text
+    assert "plan.txt (too large to archive)" in text
+    assert "was deleted" in text
+
+
+def chromium() -> str | None:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None and os.environ.get("CI") == "true":
+        pytest.fail("chromium is not installed: .ci/run installs Debian's chromium package for this test")
+    return found
+
+
+def run_chromium(binary: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([binary, "--headless", "--no-sandbox", "--disable-gpu", "--allow-file-access-from-files",
+                           "--hide-scrollbars", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_in_headless_chromium_the_image_is_loaded(tmp_path: Path):
+    binary = chromium()
+    if binary is None:
+        pytest.skip("chromium is not installed (apt-get install chromium); CI installs it")
+    page, _ = archive_folder(tmp_path)
+    # The same page with a probe appended: after load, it writes what each image did into the DOM.
+    probe = page.with_name("probe.html")
+    probe.write_text(page.read_text().replace("</body>", """<script>
+window.addEventListener('load', () => {
+  const seen = [...document.images].map(i => ({src: i.getAttribute('src'), ok: i.complete && i.naturalWidth > 0}));
+  document.body.setAttribute('data-images', JSON.stringify(seen));
+});</script></body>"""))
+    out = run_chromium(binary, "--virtual-time-budget=5000", "--dump-dom", probe.as_uri())
+    found = re.search(r'data-images="([^"]*)"', out.stdout)
+    assert found, f"no probe result in the DOM: {out.stderr[-800:]}"
+    images = json.loads(found.group(1).replace("&quot;", '"'))
+    assert images and all(i["ok"] for i in images), images
+
+    shot = tmp_path / "transcript.png"
+    out = run_chromium(binary, "--window-size=900,520", f"--screenshot={shot}", page.as_uri())
+    assert shot.is_file(), out.stderr[-800:]
+    with Image.open(shot) as image:
+        assert image.size == (900, 520)
+        # the picture itself (a solid colour) is on the screenshot, not a broken-image icon
+        assert (88, 101, 242) in {image.convert("RGB").getpixel((x, y)) for x in range(0, 900, 4)
+                                  for y in range(0, 520, 4)}
