@@ -8,13 +8,15 @@ import time
 from datetime import UTC, datetime
 
 import discord
+import structlog
 from discord.ext import commands
 
 from bot.formatting import human_duration, human_size, latency_ms, rss_mb
 from bot.helix import HelixBot
-from bot.replies import answer
+from bot.replies import answer, archive_name, plain_problem, sees_internals
 from sync import RemoteInfo, SyncError
 
+log = structlog.get_logger("helix.bot.status")
 ABOUT_TIMEOUT_S = 5.0
 ABOUT_CACHE_S = 60.0
 
@@ -25,7 +27,7 @@ class Status(commands.Cog):
         self._about: RemoteInfo | None = None
         self._about_at = 0.0
 
-    async def _remote_info(self) -> tuple[RemoteInfo | None, str | None]:
+    async def _remote_info(self) -> tuple[RemoteInfo | None, SyncError | str | None]:
         """The remote's details, cached for a minute, never waiting more than a few seconds for them."""
         svc = self.bot.archive.service
         if self._about is not None and time.monotonic() - self._about_at < ABOUT_CACHE_S:
@@ -38,15 +40,25 @@ class Status(commands.Cog):
         except TimeoutError:
             return self._about, f"no answer within {ABOUT_TIMEOUT_S:g} s"
         except SyncError as exc:
-            return self._about, exc.hint
+            return self._about, exc
 
     @commands.hybrid_command(name="status", description="Version, uptime, latency, archive remote and queue")
     async def status(self, ctx: commands.Context) -> None:
-        """Show Helix's version, uptime, latency, archive remote, queue and last archive."""
+        """Show Helix's version, uptime, latency, archive remote, queue and last archive.
+
+        Members see the archive by name and a plain state; admins also see its path, its space
+        and the fix for a problem (variables, files), which the log has too.
+        """
         await ctx.defer()
         bot = self.bot
         svc = bot.archive.service
-        info, problem = await self._remote_info()
+        admin = await sees_internals(ctx)
+        info, error = await self._remote_info()
+        if isinstance(error, SyncError):
+            log.warning("status_remote_problem", kind=error.kind, hint=error.hint)
+            problem: str | None = error.hint if admin else plain_problem(error, svc)
+        else:
+            problem = error
         counts = None
         with contextlib.suppress(SyncError, OSError):
             counts = await bot.archive.outbox.counts()
@@ -58,10 +70,12 @@ class Status(commands.Cog):
         embed.add_field(name="Uptime", value=human_duration(bot.uptime_s))
         embed.add_field(name="Gateway latency", value=latency_ms(bot.latency))
         backend = info.backend if info else "unknown"
-        remote_line = f"`{svc.display}` ({backend})"
+        # A host path is an operator's detail; a remote's name and backend type are not.
+        local = svc.remote.root.is_local
+        remote_line = f"`{svc.display}` ({backend})" if admin or not local else archive_name(svc)
         embed.add_field(name="Archive remote", value=remote_line, inline=False)
         embed.add_field(name="Remote health", value="ok" if healthy else f"⚠️ {problem}", inline=False)
-        if info and info.free_bytes is not None:
+        if admin and info and info.free_bytes is not None:
             space = f"{human_size(info.used_bytes)} used, {human_size(info.free_bytes)} free"
             embed.add_field(name="Space", value=space)
         embed.add_field(name="rclone", value=svc.rclone_version)
@@ -74,11 +88,16 @@ class Status(commands.Cog):
         last = svc.last_archive
         embed.add_field(
             name="Last archive",
-            value=f"`{last.remote_path}` ({human_size(last.size)})" if last else "none since start",
+            value=(f"`{last.remote_path if admin or not local else last.rel_path}` ({human_size(last.size)})" if last
+                   else "none since start"),
             inline=False,
         )
         beat = bot.last_heartbeat
         embed.add_field(name="Last heartbeat", value=beat or "none yet")
+        if catalogue_line := getattr(bot.get_cog("Reindex"), "status_line", None):
+            if not admin and catalogue_line.startswith("rebuild failed"):
+                catalogue_line = "rebuild failed: an admin can see why with `!status`"  # the error is theirs
+            embed.add_field(name="Catalogue", value=catalogue_line, inline=False)
         embed.add_field(name="Memory", value=f"{rss_mb():.0f} MB")
         embed.set_footer(text=f"at {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC")
         await answer(ctx, embed=embed)

@@ -1,0 +1,198 @@
+"""``!find`` and ``!archives``: what was archived, answered from the local catalogue, paged with buttons.
+
+Only channels the asker can read right now (bot/visibility.py) are searched; that set is part of
+the catalogue's SQL, so a page never holds, hints at or counts anything else. Archived text is
+shown escaped (no markdown, no mention renders or pings), with the matched words in bold.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import discord
+import structlog
+from discord.ext import commands
+
+from bot.helix import HelixBot, UserFacingError
+from bot.paging import Pager
+from bot.replies import answer, echo
+from bot.visibility import readable_channel_ids
+from catalogue import HIT_END, HIT_START, Catalogue, ChannelSummary, SearchFilters, SearchPage
+from catalogue.query import QueryError, SearchQuery, parse_query
+from runtime.units import human_size
+
+log = structlog.get_logger("helix.bot.find")
+RESULTS_PER_PAGE = 5
+CHANNELS_PER_PAGE = 8
+SNIPPET_CHARS = 300
+IN_A_SERVER = "Search works in a server, where I can check which channels you can read: ask there with `!find`."
+NOT_RUNNING = "Nothing is archived on this Helix: capture is not running, so there is nothing to search."
+_SPACES = re.compile(r"\s+")
+
+
+def catalogue_of(bot: HelixBot) -> Catalogue:
+    if bot.capture is None:
+        raise UserFacingError(NOT_RUNNING)
+    return bot.capture.catalogue
+
+
+async def readable_archived(bot: HelixBot, who: Any) -> set[int]:
+    """The archived channels of the asker's server that the asker may read now; none in a DM."""
+    guild = getattr(who, "guild", None)
+    if guild is None:
+        return set()
+    return readable_channel_ids(who, await catalogue_of(bot).call("archived_channel_ids", guild.id))
+
+
+def shown(text: str) -> str:
+    """Archived text safe to show: one line, markdown and mentions escaped, matches in bold."""
+    text = _SPACES.sub(" ", text).strip()
+    if len(text) > SNIPPET_CHARS:
+        text = text[:SNIPPET_CHARS].rstrip() + "…"
+    text = discord.utils.escape_mentions(discord.utils.escape_markdown(text))
+    return text.replace(HIT_START, "**").replace(HIT_END, "**").replace("****", "")
+
+
+def when(iso: str | None) -> str:
+    """A Discord timestamp (shown in the reader's own time zone), or the raw text if it cannot be read."""
+    if not iso:
+        return "unknown time"
+    try:
+        return f"<t:{int(datetime.fromisoformat(iso.replace('Z', '+00:00')).timestamp())}:f>"
+    except ValueError:
+        return discord.utils.escape_markdown(iso[:32])
+
+
+def filters_of(query: SearchQuery, guild: discord.Guild | None = None) -> SearchFilters:
+    """The catalogue's filters; ``from:name`` becomes the member's id when every name is a member of ``guild``."""
+    ids, names = set(query.author_ids), set(query.author_names)
+    if guild is not None and names:
+        found = {n: [m.id for m in guild.members if n in {m.name.lower(), m.display_name.lower()}] for n in names}
+        if all(found.values()):
+            ids |= {i for matches in found.values() for i in matches}
+            names = set()
+    return SearchFilters(query.match_expression(), frozenset(ids), frozenset(names), query.has, query.before,
+                         query.after)
+
+
+def wanted_channels(guild: discord.Guild, query: SearchQuery, readable: set[int]) -> set[int]:
+    """``in:`` narrows what may be read (never widens it); channel names are matched case-insensitively."""
+    if not (query.channel_ids or query.channel_names):
+        return readable
+    wanted = set(query.channel_ids)
+    for channel_id in readable:
+        channel = guild.get_channel_or_thread(channel_id)
+        if channel is not None and channel.name.lower() in query.channel_names:
+            wanted.add(channel_id)
+    return wanted & readable
+
+
+class Find(commands.Cog):
+    def __init__(self, bot: HelixBot) -> None:
+        self.bot = bot
+
+    # -- !find ------------------------------------------------------------------------------------
+
+    @commands.hybrid_command(name="find", description="Search what was archived from the channels you can read")
+    async def find(self, ctx: commands.Context, *, query: str = "") -> None:
+        """Search the archive: words, "a phrase", in:#channel, from:@member, has:image, before:/after:YYYY-MM-DD."""
+        if ctx.guild is None:
+            await self._say(ctx, IN_A_SERVER)
+            return
+        try:
+            parsed = parse_query(query)
+        except QueryError as exc:
+            await self._say(ctx, str(exc))
+            return
+        if parsed.empty:
+            await self._say(ctx, "Tell me what to look for: for example `!find launch in:#general from:@alice`.")
+            return
+        readable = await readable_archived(self.bot, ctx.author)
+        channels = wanted_channels(ctx.guild, parsed, readable)
+        cat = catalogue_of(self.bot)
+        filters = filters_of(parsed, ctx.guild)
+        guild = ctx.guild
+        said = echo(query, 60)
+
+        async def render(page: int) -> tuple[str, bool]:
+            found = await cat.call("find", channels, filters, offset=page * RESULTS_PER_PAGE, limit=RESULTS_PER_PAGE)
+            links = {h.message_id: await self._jump(guild.get_channel_or_thread(h.channel_id), h.message_id)
+                     for h in found.hits}
+            live = {h.channel_id for h in found.hits if guild.get_channel_or_thread(h.channel_id) is not None}
+            return results_page(said, page, found, links, live=live.__contains__, notes=parsed.notes), found.more
+
+        log.info("find", terms=len(parsed.terms), channels=len(channels))
+        await Pager(ctx.author.id, render).send(ctx, ephemeral=True)
+
+    async def _jump(self, channel: Any, message_id: int) -> str | None:
+        """The message's link when it still exists on Discord (cache first, then one look)."""
+        if channel is None:
+            return None
+        cached = discord.utils.get(self.bot.cached_messages, id=message_id)
+        if cached is not None:
+            return cached.jump_url
+        with contextlib.suppress(discord.NotFound, discord.Forbidden):
+            return (await channel.fetch_message(message_id)).jump_url
+        return None
+
+    # -- !archives --------------------------------------------------------------------------------
+
+    @commands.hybrid_command(name="archives", description="What is archived from the channels you can read")
+    async def archives(self, ctx: commands.Context, channel: discord.TextChannel | None = None) -> None:
+        """Per channel: messages, files, bytes, first and last date, last backup, watched or not."""
+        if ctx.guild is None:
+            await self._say(ctx, IN_A_SERVER.replace("`!find`", "`!archives`"))
+            return
+        readable = await readable_archived(self.bot, ctx.author)
+        if channel is not None:
+            readable &= {channel.id}
+        cat = catalogue_of(self.bot)
+
+        async def render(page: int) -> tuple[str, bool]:
+            rows, more = await cat.call("channel_summaries", readable, offset=page * CHANNELS_PER_PAGE,
+                                        limit=CHANNELS_PER_PAGE)
+            if not rows:
+                if page == 0:
+                    where = f"from <#{channel.id}>" if channel is not None else "from a channel you can read"
+                    return f"Nothing is archived {where} yet.", False
+                return "No more archived channels.", False
+            return "\n".join([f"Archived channels (page {page + 1}):", *(summary_line(r) for r in rows)]), more
+
+        await Pager(ctx.author.id, render).send(ctx, ephemeral=True)
+
+    async def _say(self, ctx: commands.Context, text: str) -> None:
+        await answer(ctx, text, ephemeral=True) if ctx.interaction else await answer(ctx, text)
+
+
+def results_page(said: str, page: int, found: SearchPage, links: Mapping[int, str | None], *,
+                 live: Callable[[int], bool], notes: Sequence[str] = ()) -> str:
+    """One page of results as the asker reads it (pure: the benchmark times it with the query)."""
+    if not found.hits:
+        return f"Nothing archived that you can read matches {said}." if page == 0 else f"No more results for {said}."
+    lines = [f"Archived messages matching {said} (page {page + 1}):"]
+    for hit in found.hits:
+        where = f"<#{hit.channel_id}>" if live(hit.channel_id) else "a deleted channel"
+        files = f" · {hit.files} file{'s' if hit.files != 1 else ''}" if hit.files else ""
+        lines.append(f"**{shown(hit.author_name) or 'unknown'}** · {when(hit.created_at)} · {where}{files}")
+        lines.append(f"> {shown(hit.snippet) or '*(no text)*'}")
+        if link := links.get(hit.message_id):
+            lines.append(f"<{link}>")
+        lines.append(f"-# archived id `{hit.message_id}`")
+    if notes:
+        lines.append(f"-# {'; '.join(notes)}.")
+    return "\n".join(lines)
+
+
+def summary_line(row: ChannelSummary) -> str:
+    span = f"{(row.first_at or '')[:10]} → {(row.last_at or '')[:10]}" if row.messages else "no messages"
+    backup = f"<t:{int(row.last_backup_at)}:R>" if row.last_backup_at else "never"
+    return (f"<#{row.channel_id}> · {row.messages} messages · {row.files} files ({human_size(row.bytes)}) · {span} · "
+            f"last backup {backup} · {'watched' if row.watched else 'not watched'}")
+
+
+async def setup(bot: HelixBot) -> None:
+    await bot.add_cog(Find(bot))

@@ -1,0 +1,144 @@
+"""``!get``: one archived message back, its text and its files, for a member who can read its channel.
+
+Files within the upload limit (the server's, or ``HELIX_GET_UPLOAD_MB``) are fetched from the
+remote into a temporary file under HELIX_DATA_DIR, streamed to Discord and deleted. Bigger ones
+get a share link from the remote, shown only to the asker (ephemeral, or a DM for the prefix
+form); where the backend has no links, one sentence says how an operator fetches the file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import secrets
+import shutil
+from pathlib import Path
+
+import discord
+import structlog
+from discord.ext import commands
+
+from bot.cogs.find import catalogue_of, readable_archived, shown, when
+from bot.helix import HelixBot
+from bot.replies import answer, archive_name, sees_internals
+from catalogue import ArchivedFile, ArchivedMessage
+from runtime.units import human_size
+from sync import SyncError, UnsupportedError
+
+log = structlog.get_logger("helix.bot.get")
+LINK = re.compile(r"https://(?:(?:ptb|canary)\.)?discord(?:app)?\.com/channels/(\d+)/(\d+)/(\d+)")
+ID = re.compile(r"^\s*(\d{15,20})\s*$")
+LINK_EXPIRY_S = 86_400.0
+USAGE = "Give a message link or an archived message id: for example `!get 1456074443980800027`."
+
+
+class Get(commands.Cog):
+    def __init__(self, bot: HelixBot) -> None:
+        self.bot = bot
+
+    @commands.hybrid_command(name="get", description="Get an archived message back, with its files")
+    async def get(self, ctx: commands.Context, *, message: str = "") -> None:
+        """An archived message back (a message link or its archived id), files attached or linked."""
+        if ctx.guild is None:
+            await self._say(ctx, "`!get` works in a server, where I can check which channels you can read.")
+            return
+        found = LINK.search(message) or ID.match(message)
+        if not found:
+            await self._say(ctx, USAGE)
+            return
+        message_id = int(found.groups()[-1])
+        readable = await readable_archived(self.bot, ctx.author)
+        archived = await catalogue_of(self.bot).call("archived_message", message_id, readable)
+        if archived is None:  # unknown, or in a channel the asker cannot read: the same answer
+            await self._say(ctx, f"I have no archived message `{message_id}` from a channel you can read.")
+            return
+        if ctx.interaction is not None:
+            await ctx.defer(ephemeral=True)
+        await self._give(ctx, archived)
+
+    async def _say(self, ctx: commands.Context, text: str) -> None:
+        await answer(ctx, text, ephemeral=True) if ctx.interaction else await answer(ctx, text)
+
+    def upload_limit(self, guild: discord.Guild) -> int:
+        own = self.bot.settings.get_upload_mb * 1024 * 1024
+        return min(guild.filesize_limit, own) if own else guild.filesize_limit
+
+    async def _give(self, ctx: commands.Context, archived: ArchivedMessage) -> None:
+        text = self._text(archived)
+        saved = [f for f in archived.files if f.blob]
+        notes = [f"`{shown(f.filename)}` was {'too big to archive' if f.state == 'too_big' else 'not saved'}"
+                 for f in archived.files if f.state in ("missing", "too_big")]
+        limit, room = self.upload_limit(ctx.guild), self.upload_limit(ctx.guild)
+        small: list[ArchivedFile] = []
+        big: list[ArchivedFile] = []
+        for f in saved:
+            (small if f.size <= room else big).append(f)
+            room -= f.size if f.size <= room else 0
+        links, sentences = await self._links(ctx, big, limit)
+        folder = Path(self.bot.archive.settings.data_dir) / "get" / secrets.token_hex(6)
+        try:
+            files = [await self._fetch(f, folder) for f in small]
+            body = "\n".join([text, *(f"-# {n}." for n in notes), *sentences])
+            ephemeral = {"ephemeral": True} if ctx.interaction else {}
+            if links and ctx.interaction is not None:
+                body += "\n" + "\n".join(links)
+            await answer(ctx, body[:2000], suppress_embeds=True, **({"files": files} if files else {}), **ephemeral)
+        finally:
+            await asyncio.to_thread(shutil.rmtree, folder, True)
+        if links and ctx.interaction is None:
+            await self._dm(ctx, archived, links)
+        log.info("get", message_id=archived.id, attached=len(small), linked=len(links))
+
+    def _text(self, archived: ArchivedMessage) -> str:
+        who = shown(archived.author_name) or "unknown"
+        head = f"**{who}** · {when(archived.created_at)} · <#{archived.channel_id}>"
+        if archived.deleted and not archived.content:
+            return f"{head}\n-# This message was deleted on Discord; only its tombstone is archived."
+        return f"{head}\n> {shown(archived.content) or '*(no text)*'}"
+
+    async def _fetch(self, f: ArchivedFile, folder: Path) -> discord.File:
+        dest = folder / str(f.id) / (Path(f.filename).name or "file")
+        await asyncio.to_thread(dest.parent.mkdir, parents=True, exist_ok=True)
+        try:
+            await self.bot.archive.service.fetch(f.blob or "", dest)
+        except SyncError as exc:
+            log.warning("get_fetch_failed", blob=f.blob, error=exc.hint)
+            raise
+        return discord.File(dest, filename=dest.name)
+
+    async def _links(self, ctx: commands.Context, big: list[ArchivedFile], limit: int) -> tuple[list[str], list[str]]:
+        """Share links for files over the limit; or, where the backend has none, how an operator gets them."""
+        links: list[str] = []
+        sentences: list[str] = []
+        svc = self.bot.archive.service
+        for f in big:
+            try:
+                url = await svc.share_link(f.blob or "", expire_s=LINK_EXPIRY_S)
+            except UnsupportedError as exc:
+                if await sees_internals(ctx):
+                    sentences.append(f"`{shown(f.filename)}` ({human_size(f.size)}) is over the {human_size(limit)} "
+                                     f"upload limit. {exc.hint}")
+                else:
+                    sentences.append(f"`{shown(f.filename)}` ({human_size(f.size)}) is over the {human_size(limit)} "
+                                     f"upload limit and {archive_name(svc)} offers no share links: an operator can "
+                                     f"fetch `{f.blob}` from the archive with `rclone copy`.")
+                continue
+            links.append(f"`{shown(f.filename)}` ({human_size(f.size)}, link valid 24 h): <{url}>")
+        return links, sentences
+
+    async def _dm(self, ctx: commands.Context, archived: ArchivedMessage, links: list[str]) -> None:
+        """A prefix command answers in the channel: links go to the asker alone, by DM."""
+        try:
+            await ctx.author.send(f"Files of the archived message `{archived.id}`:\n" + "\n".join(links),
+                                  allowed_mentions=discord.AllowedMentions.none())
+        except discord.HTTPException:
+            await answer(ctx, "Some files are too big to post here and I could not DM you their links: allow direct "
+                              "messages from this server, or use `/get`.")
+            return
+        plural = len(links) != 1
+        await answer(ctx, f"{len(links)} file{'s are' if plural else ' is'} too big to post here: I sent you "
+                          f"the link{'s' if plural else ''} in a direct message.")
+
+
+async def setup(bot: HelixBot) -> None:
+    await bot.add_cog(Get(bot))

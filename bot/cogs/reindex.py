@@ -1,0 +1,81 @@
+"""The catalogue rebuilt from the remote: at start-up when it is empty, and on demand with ``!reindex``.
+
+The remote is the source of truth. A fresh volume starts with an empty catalogue; the rebuild runs
+in the background (commands are answered meanwhile, ``!status`` shows how far it got), so nothing
+archived is lost with the volume.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import structlog
+from discord.ext import commands
+
+from bot.helix import HelixBot
+from bot.replies import answer
+from capture.rebuild import RebuildProgress, rebuild
+from catalogue import CatalogueError
+
+log = structlog.get_logger("helix.bot.reindex")
+
+
+class Reindex(commands.Cog):
+    def __init__(self, bot: HelixBot) -> None:
+        self.bot = bot
+        self.progress = RebuildProgress()
+        self._task: asyncio.Task[RebuildProgress] | None = None
+
+    @property
+    def status_line(self) -> str | None:
+        """For ``!status``: the rebuild's progress, once one has started and found something to read."""
+        p = self.progress
+        if p.state == "idle" or (p.state == "done" and p.segments_total == 0):
+            return None
+        return p.line()
+
+    async def cog_load(self) -> None:
+        if self.bot.capture is not None:
+            self._task = asyncio.create_task(self._at_start(), name="helix-catalogue-rebuild")
+
+    async def cog_unload(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+
+    async def _at_start(self) -> RebuildProgress:
+        try:
+            empty = await self.bot.capture.catalogue.call("message_count") == 0  # type: ignore[union-attr]
+        except CatalogueError as exc:
+            log.warning("rebuild_skipped", error=str(exc))
+            return self.progress
+        if not empty:
+            return self.progress
+        log.info("rebuild_started", reason="the catalogue is empty")
+        return await self._run()
+
+    async def _run(self) -> RebuildProgress:
+        capture = self.bot.capture
+        assert capture is not None
+        return await rebuild(capture.catalogue, self.bot.archive.service,
+                             Path(self.bot.archive.settings.data_dir), self.progress)
+
+    @commands.command(name="reindex")
+    @commands.is_owner()
+    async def reindex(self, ctx: commands.Context) -> None:
+        """Owner: rebuild the search catalogue from the archive remote's segments (adds what is missing)."""
+        if self.bot.capture is None:
+            await answer(ctx, "Capture is not running on this Helix, so there is no catalogue to rebuild.")
+            return
+        if self._task is not None and not self._task.done():
+            await answer(ctx, f"A rebuild is already running ({self.progress.line()}): see `!status`.")
+            return
+        await answer(ctx, "Rebuilding the catalogue from the archive remote…")
+        self._task = asyncio.create_task(self._run(), name="helix-catalogue-reindex")
+        done = await asyncio.shield(self._task)
+        await answer(ctx, f"Catalogue {done.line()}." if done.state != "failed" else
+                     f"The rebuild failed: {done.error} Run `!reindex` again once that is fixed.")
+
+
+async def setup(bot: HelixBot) -> None:
+    await bot.add_cog(Reindex(bot))

@@ -1,0 +1,81 @@
+"""A Prev/Next pager for answers longer than one message, turned only by the member who asked.
+
+Each page is rendered on demand by the caller's ``render(page)`` (so a page of search results is
+one catalogue query, cut inside the SQL, never a filtered slice of an earlier answer). Someone
+else pressing a button gets one ephemeral sentence and the page stays as it is.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import discord
+from discord.ext import commands
+
+from bot.replies import NO_PINGS, answer
+
+PAGER_TIMEOUT_S = 600.0
+NOT_YOURS = "Only the member who asked can turn these pages: ask your own question to get your own."
+# render(page) -> (text of that page, whether a next page exists)
+Render = Callable[[int], Awaitable[tuple[str, bool]]]
+
+
+class Pager(discord.ui.View):
+    def __init__(self, asker_id: int, render: Render, *, timeout: float = PAGER_TIMEOUT_S) -> None:
+        super().__init__(timeout=timeout)
+        self.asker_id = asker_id
+        self.render = render
+        self.page = 0
+        self.message: discord.Message | None = None
+
+    async def first_page(self) -> tuple[str, bool]:
+        text, more = await self.render(0)
+        self._arrange(more)
+        return text, more
+
+    async def send(self, ctx: commands.Context, *, ephemeral: bool = False) -> discord.Message | None:
+        """Answer ``ctx`` with the first page; buttons only when there is more than one."""
+        text, more = await self.first_page()
+        # Archived text may hold links: no preview of them (they are quoted, not posted anew).
+        kwargs: dict[str, Any] = {"suppress_embeds": True, **({"ephemeral": ephemeral} if ctx.interaction else {})}
+        if not more:
+            self.stop()
+            return await answer(ctx, text, **kwargs)
+        self.message = await answer(ctx, text, view=self, **kwargs)
+        return self.message
+
+    def _arrange(self, more: bool) -> None:
+        self.previous.disabled = self.page == 0
+        self.next.disabled = not more
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        if interaction.user.id == self.asker_id:
+            return True
+        await interaction.response.send_message(NOT_YOURS, ephemeral=True, allowed_mentions=NO_PINGS)
+        return False
+
+    async def _turn(self, interaction: discord.Interaction, step: int) -> None:
+        self.page = max(0, self.page + step)
+        text, more = await self.render(self.page)
+        self._arrange(more)
+        await interaction.response.edit_message(content=text, view=self, allowed_mentions=NO_PINGS)
+
+    @discord.ui.button(label="Prev", style=discord.ButtonStyle.secondary)
+    async def previous(self, interaction: discord.Interaction, _button: discord.ui.Button) -> None:
+        await self._turn(interaction, -1)
+
+    @discord.ui.button(label="Next", style=discord.ButtonStyle.primary)
+    async def next(self, interaction: discord.Interaction, _button: discord.ui.Button) -> None:
+        await self._turn(interaction, +1)
+
+    async def on_timeout(self) -> None:
+        """Grey the buttons out, so nobody presses a pager that no longer answers."""
+        if self.message is None:
+            return
+        for item in self.children:
+            if isinstance(item, discord.ui.Button):
+                item.disabled = True
+        with contextlib.suppress(discord.HTTPException):
+            await self.message.edit(view=self)

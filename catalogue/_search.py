@@ -1,0 +1,242 @@
+"""The catalogue's read side: search, channel summaries and one archived message, for ``!find``/``!get``.
+
+Every read takes the set of channel ids the asker may read, and that set is a condition of the
+SQL itself (``channel_id IN (...)``): a page is cut from what the asker may see, never filtered
+after paging, so neither a count nor a "next page" can reveal that hidden results exist.
+Snippets mark a match with ``HIT_START``/``HIT_END`` (private-use characters nobody types), which
+the bot turns into bold after escaping the archived text.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+HIT_START, HIT_END, ELLIPSIS = "\ue000", "\ue001", "…"
+SNIPPET_TOKENS = 24
+DISCORD_EPOCH_MS = 1_420_070_400_000
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".avif")
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    """What narrows a search, already resolved to ids (the bot resolves names and intersects ``in:``)."""
+
+    match: str | None = None  # an FTS5 MATCH expression from SearchQuery.match_expression()
+    author_ids: frozenset[int] = frozenset()
+    author_names: frozenset[str] = frozenset()  # lower case, compared with the archived display name
+    has: frozenset[str] = frozenset()  # "file", "image"
+    before: date | None = None  # created before this day
+    after: date | None = None  # created after this day
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    message_id: int
+    guild_id: int
+    channel_id: int
+    author_id: int
+    author_name: str
+    created_at: str
+    snippet: str  # archived text: escape it before showing it; matches between HIT_START and HIT_END
+    files: int
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    hits: tuple[SearchHit, ...]
+    offset: int
+    more: bool  # another page exists (among what the asker may read)
+
+
+@dataclass(frozen=True)
+class ChannelSummary:
+    channel_id: int
+    guild_id: int
+    name: str
+    messages: int
+    files: int
+    bytes: int
+    first_at: str | None
+    last_at: str | None
+    last_backup_at: float | None  # when the last finished backup ended (epoch seconds)
+    watched: bool
+
+
+@dataclass(frozen=True)
+class ArchivedFile:
+    id: int
+    filename: str
+    size: int
+    content_type: str | None
+    sha256: str | None
+    state: str  # saved | missing | too_big | removed
+
+    @property
+    def blob(self) -> str | None:
+        return f"blobs/sha256/{self.sha256[:2]}/{self.sha256}" if self.sha256 and self.state == "saved" else None
+
+
+@dataclass(frozen=True)
+class ArchivedMessage:
+    id: int
+    guild_id: int
+    channel_id: int
+    author_name: str
+    created_at: str
+    content: str
+    deleted: bool
+    record: dict[str, Any]
+    files: tuple[ArchivedFile, ...]
+
+
+def first_id_of(day: date) -> int:
+    """The smallest Discord id (snowflake) of a message created on ``day`` or later (UTC)."""
+    ms = int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() * 1000) - DISCORD_EPOCH_MS
+    return max(ms, 0) << 22
+
+
+def _marks(values: Collection[Any]) -> str:
+    return ",".join("?" * len(values))
+
+
+# What search reads by that the capture's schema does not index; created when the catalogue opens.
+READ_INDEXES = ("CREATE INDEX IF NOT EXISTS messages_author_name ON messages (lower(author_name), id)",)
+
+
+class SearchTables:
+    conn: sqlite3.Connection
+
+    _name_index = False
+
+    def ensure_read_indexes(self) -> None:
+        """Create them once; a disk that refuses only makes ``from:name`` slower, so it is not fatal."""
+        try:
+            for sql in READ_INDEXES:
+                self.conn.execute(sql)
+            self._name_index = True
+        except sqlite3.OperationalError:
+            self._name_index = False
+
+    def find(self, channel_ids: Collection[int], filters: SearchFilters, *, offset: int = 0,
+             limit: int = 5) -> SearchPage:
+        """One page of archived messages from ``channel_ids`` only, newest first."""
+        if not channel_ids:
+            return SearchPage((), offset, False)
+        chans = sorted({int(c) for c in channel_ids})
+        where = [f"m.channel_id IN ({_marks(chans)})", "m.deleted_at IS NULL"]
+        args: list[Any] = list(chans)
+        if filters.author_ids:
+            where.append(f"m.author_id IN ({_marks(filters.author_ids)})")
+            args += sorted(filters.author_ids)
+        if filters.author_names:
+            where.append(f"lower(m.author_name) IN ({_marks(filters.author_names)})")
+            args += sorted(filters.author_names)
+        # A Discord id starts with its creation time, so a date is also a range of ids: FTS5 and the
+        # primary key then skip what is out of range instead of reading it.
+        if filters.before:
+            where += ["m.created_at < ?", "m.id < ?"]
+            args += [filters.before.isoformat(), first_id_of(filters.before)]
+        if filters.after:
+            where += ["m.created_at >= ?", "m.id >= ?"]
+            args += [(filters.after + timedelta(days=1)).isoformat(), first_id_of(filters.after + timedelta(days=1))]
+        if "image" in filters.has:
+            likes = " OR ".join("lower(a.filename) LIKE ?" for _ in IMAGE_SUFFIXES)
+            where.append("EXISTS (SELECT 1 FROM attachments a WHERE a.message_id = m.id AND a.state != 'removed' "
+                         f"AND (a.content_type LIKE 'image/%' OR {likes}))")
+            args += [f"%{s}" for s in IMAGE_SUFFIXES]
+        elif "file" in filters.has:
+            where.append("EXISTS (SELECT 1 FROM attachments a WHERE a.message_id = m.id AND a.state != 'removed')")
+        files = "(SELECT COUNT(*) FROM attachments a WHERE a.message_id = m.id AND a.state != 'removed')"
+        cols = "m.id, m.guild_id, m.channel_id, m.author_id, m.author_name, m.created_at"
+        snip = f"snippet(message_text, -1, ?, ?, ?, {SNIPPET_TOKENS})"
+        if filters.match and filters.author_names and not filters.author_ids and self._name_index:
+            sql = (f"SELECT {cols}, {snip} AS snip, {files} AS files FROM messages m INDEXED BY messages_author_name "
+                   "CROSS JOIN message_text ON message_text.rowid = m.id "
+                   f"WHERE message_text MATCH ? AND {' AND '.join(where)} ORDER BY m.id DESC LIMIT ? OFFSET ?")
+            params = [HIT_START, HIT_END, ELLIPSIS, filters.match, *args, limit + 1, offset]
+        elif filters.match and filters.author_ids:
+            # One member's messages are usually far fewer than a word's: walk those (newest first)
+            # and ask FTS5 about each one, instead of walking every message with the word.
+            sql = (f"SELECT {cols}, {snip} AS snip, {files} AS files FROM messages m INDEXED BY messages_author "
+                   "CROSS JOIN message_text ON message_text.rowid = m.id "
+                   f"WHERE message_text MATCH ? AND {' AND '.join(where)} ORDER BY m.id DESC LIMIT ? OFFSET ?")
+            params = [HIT_START, HIT_END, ELLIPSIS, filters.match, *args, limit + 1, offset]
+        elif filters.match:
+            ranged = " AND message_text.rowid < ?" if filters.before else ""
+            ranged += " AND message_text.rowid >= ?" if filters.after else ""
+            bounds = [first_id_of(filters.before)] if filters.before else []
+            bounds += [first_id_of(filters.after + timedelta(days=1))] if filters.after else []
+            sql = (f"SELECT {cols}, {snip} AS snip, {files} AS files "
+                   "FROM message_text JOIN messages m ON m.id = message_text.rowid "
+                   f"WHERE message_text MATCH ?{ranged} AND {' AND '.join(where)} "
+                   "ORDER BY message_text.rowid DESC LIMIT ? OFFSET ?")
+            params = [HIT_START, HIT_END, ELLIPSIS, filters.match, *bounds, *args, limit + 1, offset]
+        else:
+            sql = (f"SELECT {cols}, substr(m.content, 1, 200) AS snip, {files} AS files FROM messages m "
+                   f"WHERE {' AND '.join(where)} ORDER BY m.id DESC LIMIT ? OFFSET ?")
+            params = [*args, limit + 1, offset]
+        try:
+            rows = self.conn.execute(sql, params).fetchall()
+        except sqlite3.OperationalError as exc:
+            if "fts5" in str(exc).lower() or "syntax" in str(exc).lower():
+                return SearchPage((), offset, False)  # an expression FTS5 refused matches nothing
+            raise
+        hits = tuple(SearchHit(r[0], r[1], r[2], r[3], r[4], r[5], r[6] or "", r[7]) for r in rows[:limit])
+        return SearchPage(hits, offset, len(rows) > limit)
+
+    def channel_summaries(self, channel_ids: Collection[int], *, offset: int = 0,
+                          limit: int = 10) -> tuple[list[ChannelSummary], bool]:
+        """What is archived of each of ``channel_ids`` that the catalogue knows, by name; and whether more follow."""
+        if not channel_ids:
+            return [], False
+        chans = sorted({int(c) for c in channel_ids})
+        rows = self.conn.execute(
+            "SELECT c.id, c.guild_id, c.name, c.watched, "
+            "(SELECT COUNT(*) FROM messages m WHERE m.channel_id = c.id AND m.deleted_at IS NULL), "
+            "(SELECT MIN(created_at) FROM messages m WHERE m.channel_id = c.id AND m.deleted_at IS NULL), "
+            "(SELECT MAX(created_at) FROM messages m WHERE m.channel_id = c.id AND m.deleted_at IS NULL), "
+            "(SELECT COUNT(*) FROM attachments a WHERE a.channel_id = c.id AND a.state = 'saved'), "
+            "(SELECT COALESCE(SUM(size), 0) FROM attachments a WHERE a.channel_id = c.id AND a.state = 'saved'), "
+            "(SELECT MAX(finished_at) FROM backups b WHERE b.channel_id = c.id AND b.state = 'done') "
+            f"FROM channels c WHERE c.id IN ({_marks(chans)}) ORDER BY lower(c.name), c.id LIMIT ? OFFSET ?",
+            [*chans, limit + 1, offset]).fetchall()
+        out = [ChannelSummary(r[0], r[1], r[2], r[4], r[7], r[8], r[5], r[6], r[9], bool(r[3])) for r in rows[:limit]]
+        return out, len(rows) > limit
+
+    def archived_message(self, message_id: int, channel_ids: Collection[int]) -> ArchivedMessage | None:
+        """The message as archived, only if it is in one of ``channel_ids`` (else None, as if unknown)."""
+        if not channel_ids:
+            return None
+        chans = sorted({int(c) for c in channel_ids})
+        row = self.conn.execute(
+            "SELECT id, guild_id, channel_id, author_name, created_at, content, deleted_at, record FROM messages "
+            f"WHERE id = ? AND channel_id IN ({_marks(chans)})", [message_id, *chans]).fetchone()
+        if row is None:
+            return None
+        files = tuple(ArchivedFile(a[0], a[1], a[2], a[3], a[4], a[5]) for a in self.conn.execute(
+            "SELECT id, filename, size, content_type, sha256, state FROM attachments WHERE message_id = ? "
+            "ORDER BY id", (message_id,)))
+        return ArchivedMessage(row[0], row[1], row[2], row[3], row[4], row[5], row[6] is not None,
+                               json.loads(row[7]), files)
+
+    def archived_channel_of(self, message_id: int) -> int | None:
+        """Which channel an archived message is in (to decide whether the asker may see it)."""
+        row = self.conn.execute("SELECT channel_id FROM messages WHERE id = ?", (message_id,)).fetchone()
+        return row[0] if row else None
+
+    def archived_channel_ids(self, guild_id: int) -> list[int]:
+        return [r[0] for r in self.conn.execute("SELECT id FROM channels WHERE guild_id = ? ORDER BY id",
+                                                (guild_id,))]
+
+    def message_count(self) -> int:
+        return self.conn.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
+
+
+def page_ids(pages: Sequence[SearchPage]) -> list[int]:
+    """Message ids of several pages in order (tests and benchmarks compare result sets with it)."""
+    return [h.message_id for p in pages for h in p.hits]

@@ -1,0 +1,126 @@
+"""``!find`` and ``!archives``: from the catalogue, paged with buttons, only from channels the asker can read."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from simcord import SetupError
+
+from bot.sim.world import World
+from tests.support.archived import archived_server
+from tests.support.world import answers
+
+ERROR_ID = re.compile(r"error id", re.IGNORECASE)
+
+
+def last(world: World, since: int) -> dict:
+    said = answers(world, since)
+    assert said, "the bot did not answer"
+    return said[-1]
+
+
+async def ask(world: World, who, text: str) -> dict:
+    since = len(world.env.http_requests)
+    await who.send(world.channel, text)
+    return last(world, since)
+
+
+async def test_find_by_word_phrase_author_channel_dates_and_images(local_world: World, cdn):  # noqa: F811
+    a = await archived_server(local_world, cdn)
+    world, alice = local_world, a.alice
+    got = (await ask(world, alice, "!find launch"))["content"]
+    assert got.count("archived id") == 4 and "**launch**" in got, got  # public three and the secret one
+    assert "**alice**" in got and "<t:" in got and "https://discord.com/channels/" in got
+    got = (await ask(world, alice, '!find "launch code"'))["content"]
+    assert str(a.ids["code"]) in got and got.count("archived id") == 1
+    got = (await ask(world, alice, "!find launch from:bob"))["content"]
+    assert got.count("archived id") == 1 and str(a.ids["minutes"]) in got
+    got = (await ask(world, alice, f"!find launch in:<#{a.general.id}>"))["content"]
+    assert got.count("archived id") == 3 and str(a.ids["code"]) not in got
+    got = (await ask(world, alice, "!find launch in:#secret"))["content"]
+    assert got.count("archived id") == 1
+    got = (await ask(world, alice, "!find launch after:2026-01-02 before:2026-01-05"))["content"]
+    assert sorted(int(x) for x in re.findall(r"archived id `(\d+)`", got)) == sorted([a.ids["photo"], a.ids["code"]])
+    got = (await ask(world, alice, "!find has:image"))["content"]
+    assert re.findall(r"archived id `(\d+)`", got) == [str(a.ids["photo"])]
+    # archived text is shown escaped: no mention renders, nothing pings
+    got = await ask(world, alice, "!find noon")
+    assert "@\u200beveryone" in got["content"] and f"<@{a.alice.id}>" not in got["content"]
+    got = (await ask(world, alice, "!find zeppelin"))["content"]
+    assert got == "Nothing archived that you can read matches `zeppelin`."
+
+
+async def test_pages_turn_for_the_asker_only(local_world: World, cdn):  # noqa: F811
+    a = await archived_server(local_world, cdn, extra=12)
+    world = local_world
+    first = await ask(world, a.bob, "!find launch")
+    assert "page 1" in first["content"] and first["content"].count("archived id") == 5
+    pager = world.channel.last_message
+    assert pager.content == first["content"]
+    await a.bob.click(pager, label="Next")
+    pager = world.channel.last_message
+    assert "page 2" in pager.content and pager.content.count("archived id") == 5
+    # three pages of 15 public results: Next is disabled on the last one; the secret is never counted
+    await a.bob.click(pager, label="Next")
+    pager = world.channel.last_message
+    assert "page 3" in pager.content and str(a.ids["code"]) not in pager.content
+    with pytest.raises(SetupError):
+        await a.bob.click(pager, label="Next")
+    stranger = world.member("carol")
+    refused = await stranger.click(pager, label="Prev")
+    assert refused.ephemeral and "Only the member who asked" in refused.response.content
+    assert "page 3" in world.channel.last_message.content
+    await a.bob.click(pager, label="Prev")
+    assert "page 2" in world.channel.last_message.content
+
+    # the slash form: ephemeral, and its pages turn too
+    result = await a.bob.slash(world.channel, "find", query="launch")
+    assert result.ephemeral and "page 1" in result.response.content
+    turned = await a.bob.click(result.response, label="Next")
+    shown = turned.response.content if turned.response is not None else ""
+    assert "page 2" in shown, turned
+
+
+async def test_hostile_queries_get_an_answer_never_an_error_id(local_world: World, cdn):  # noqa: F811
+    a = await archived_server(local_world, cdn)
+    world = local_world
+    for text in ['"', "*", "NEAR(launch", "-launch", '"launch', "launch OR", "x" * 1900, "has:video",
+                 "before:2026-13-45", "from:", "in:#", "a:b:c", "launch* NOT *", "^", ")(", "@everyone"]:
+        got = (await ask(world, a.bob, f"!find {text}"))["content"]
+        assert got and not ERROR_ID.search(got), (text, got)
+    result = await a.bob.slash(world.channel, "find", query="NEAR(" + '"' * 2000 + "x" * 2000)
+    assert result.ephemeral and not ERROR_ID.search(result.response.content)
+
+
+async def test_visibility_for_find_and_archives_prefix_and_slash(local_world: World, cdn):  # noqa: F811
+    a = await archived_server(local_world, cdn)
+    world, env = local_world, local_world.env
+    secret_words = "the launch **code** is 4242"
+    # alice (staff) sees the secret channel, bob does not: neither in results nor in counts nor in !archives
+    assert secret_words in (await ask(world, a.alice, "!find code"))["content"]
+    assert (await ask(world, a.bob, "!find code"))["content"].startswith("Nothing archived that you can read")
+    got = await a.bob.slash(world.channel, "find", query="code")
+    assert got.ephemeral and got.response.content.startswith("Nothing archived that you can read")
+    got = await a.alice.slash(world.channel, "find", query="code")
+    assert got.ephemeral and secret_words in got.response.content
+    listing = (await ask(world, a.alice, "!archives"))["content"]
+    assert f"<#{a.secret.id}>" in listing and f"<#{a.general.id}>" in listing and "not watched" in listing
+    listing = (await ask(world, a.bob, "!archives"))["content"]
+    assert f"<#{a.secret.id}>" not in listing and f"<#{a.general.id}>" in listing
+    got = await a.bob.slash(world.channel, "archives")
+    assert got.ephemeral and f"<#{a.secret.id}>" not in got.response.content
+    listing = (await ask(world, a.bob, f"!archives <#{a.general.id}>"))["content"]
+    assert "4 messages" in listing and "2 files" in listing, listing
+
+    # alice leaves the staff after the archive was made: from now on the secret is hidden from her too
+    env.backend.remove_member_role(world.guild.id, a.alice.id, a.staff.id)
+    await env.settle()
+    assert (await ask(world, a.alice, "!find code"))["content"].startswith("Nothing archived that you can read")
+    assert f"<#{a.secret.id}>" not in (await ask(world, a.alice, "!archives"))["content"]
+
+    # in a DM: one sentence, nothing from any server
+    since = len(env.http_requests)
+    await a.alice.send_dm("!find launch")
+    [dm] = [m["content"] for m in answers(world, since)]
+    assert dm.startswith("Search works in a server"), dm

@@ -1,0 +1,114 @@
+"""``!get``: an archived message back; small files attached byte-identical, big ones as a link to the asker only."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import re
+import urllib.request
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest_asyncio
+
+from bot.sim.world import World
+from tests.support.archived import PHOTO, archived_server
+from tests.support.capture import backup_finished
+from tests.support.remotes import LoopbackRemote
+from tests.support.world import answers, bot_settings, hosted_world
+
+BIG = os.urandom(1_500_000)  # over the 1 MB limit the tests set
+
+
+def link(world: World, channel_id: int, message_id: int) -> str:
+    return f"https://discord.com/channels/{world.guild.id}/{channel_id}/{message_id}"
+
+
+async def said(world: World, who, text: str) -> str:
+    since = len(world.env.http_requests)
+    await who.send(world.channel, text)
+    return answers(world, since)[-1]["content"]
+
+
+def download(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=30) as response:  # noqa: S310 - a loopback URL from the test's S3
+        return response.read()
+
+
+@pytest_asyncio.fixture
+async def s3_world(s3: LoopbackRemote, data_dir: Path) -> AsyncIterator[World]:
+    """Helix archiving to a loopback S3 (presigned share links), posting files back up to 1 MB."""
+    async for world in hosted_world(bot_settings(s3.settings(data_dir), get_upload_mb=1)):
+        yield world
+
+
+async def post_big(world: World, cdn) -> int:  # noqa: F811
+    env = world.env
+    alice = world.member("alice")
+    big = env.backend.create_message(world.channel.id, alice.id, "the full recording",
+                                     attachments=[cdn.attachment(env, world.channel.id, "talk.bin", BIG)],
+                                     broadcast=False).id
+    await env.settle()
+    await world.say(world.owner, f"!backup <#{world.channel.id}>")
+    assert (await backup_finished(world, world.channel.id)).state == "done"
+    return big
+
+
+async def test_a_small_file_comes_back_attached_and_byte_identical(local_world: World, cdn):  # noqa: F811
+    a = await archived_server(local_world, cdn)
+    world = local_world
+    got = await said(world, a.bob, f"!get {link(world, a.general.id, a.ids['photo'])}")
+    assert "photo of the launch pad" in got and "**alice**" in got
+    posted = world.channel.last_message
+    [attachment] = posted.attachments
+    assert attachment.filename == "pad.png" and await attachment.read() == PHOTO
+    assert not list((Path(world.archive.settings.data_dir) / "get").glob("*/*")), "the temporary copy is deleted"
+    # by its archived id, as a slash command: ephemeral
+    result = await a.bob.slash(world.channel, "get", message=str(a.ids["photo"]))
+    assert result.ephemeral and "photo of the launch pad" in result.response.content
+
+
+async def test_get_follows_the_visibility_rule(local_world: World, cdn):  # noqa: F811
+    a = await archived_server(local_world, cdn)
+    world, env = local_world, local_world.env
+    refusal = f"I have no archived message `{a.ids['code']}` from a channel you can read."
+    assert await said(world, a.bob, f"!get {a.ids['code']}") == refusal
+    assert await said(world, a.bob, f"!get {link(world, a.secret.id, a.ids['code'])}") == refusal
+    result = await a.bob.slash(world.channel, "get", message=str(a.ids["code"]))
+    assert result.response.content == refusal
+    assert "the launch code is 4242" in await said(world, a.alice, f"!get {a.ids['code']}")
+    result = await a.alice.slash(world.channel, "get", message=str(a.ids["code"]))
+    assert result.ephemeral and "the launch code is 4242" in result.response.content
+    env.backend.remove_member_role(world.guild.id, a.alice.id, a.staff.id)
+    await env.settle()
+    assert await said(world, a.alice, f"!get {a.ids['code']}") == refusal
+    assert (await said(world, a.bob, "!get hello")).startswith("Give a message link or an archived message id")
+    assert await said(world, a.bob, "!get 123456789012345678") == \
+        "I have no archived message `123456789012345678` from a channel you can read."
+
+
+async def test_a_big_file_gets_a_link_that_downloads_byte_identical(s3_world: World, cdn):  # noqa: F811
+    world = s3_world
+    big = await post_big(world, cdn)
+    bob = world.member("bob")
+    result = await bob.slash(world.channel, "get", message=str(big))
+    text = result.response.content
+    assert result.ephemeral and "talk.bin" in text and "http://127.0.0.1:" in text, text
+    [url] = re.findall(r"<(http://127\.0\.0\.1:[^>]+)>", text)
+    assert hashlib.sha256(await asyncio.to_thread(download, url)).digest() == hashlib.sha256(BIG).digest()
+    # the prefix form answers in the channel, and sends the link by DM to the asker alone
+    got = await said(world, bob, f"!get {big}")
+    assert "I sent you the link in a direct message" in got and "127.0.0.1" not in got
+    dm = bob.user.dm_channel.last_message.content
+    assert "talk.bin" in dm and "http://127.0.0.1:" in dm
+
+
+async def test_a_backend_without_links_says_how_an_operator_fetches_it(local_world: World, cdn):  # noqa: F811
+    world = local_world
+    world.bot.settings = replace(world.bot.settings, get_upload_mb=1)
+    big = await post_big(world, cdn)
+    got = await said(world, world.member("bob"), f"!get {big}")
+    assert "offers no share links" in got and "rclone copy" in got and "blobs/sha256/" in got, got
+    assert "error id" not in got

@@ -1,0 +1,68 @@
+"""The remote is the source of truth: a lost catalogue is rebuilt from its segments at start-up, and by ``!reindex``."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from bot.helix import HelixBot
+from bot.sim.world import World, simulated_guild
+from capture.rebuild import read_lines
+from sync import SyncSettings
+from tests.support.archived import archived_server
+from tests.support.cdn import LocalCdn
+from tests.support.waiting import wait_until
+from tests.support.world import answers, bot_settings
+
+QUERIES = ("launch", "code", "from:bob", "has:image", '"launch pad"', "after:2026-01-02")
+
+
+async def found(world: World, who, text: str) -> list[str]:
+    since = len(world.env.http_requests)
+    await who.send(world.channel, f"!find {text}")
+    return re.findall(r"archived id `(\d+)`", answers(world, since)[-1]["content"])
+
+
+async def restarted_on_a_fresh_volume(world: World) -> HelixBot:
+    """Helix stops, its catalogue is lost with the volume, and it starts again on the same archive."""
+    await world.capture.close()
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{world.capture.catalogue.db_path}{suffix}").unlink(missing_ok=True)
+    await world.capture.start()
+    bot = HelixBot(world.bot.settings, world.archive, capture=world.capture)
+    bot.owner_ids = world.bot.owner_ids
+    await world.env.restart_bot(bot)
+    world.bot = bot
+    return bot
+
+
+async def test_a_deleted_catalogue_is_rebuilt_at_start_and_finds_the_same(data_dir: Path, cdn: LocalCdn):  # noqa: F811
+    settings = bot_settings(SyncSettings(data_dir=data_dir, retries=1, retry_base_s=0.05))
+    async with simulated_guild(settings) as world:
+        a = await archived_server(world, cdn, extra=3)
+        before = {q: await found(world, a.alice, q) for q in QUERIES}
+        assert all(before.values()) and await found(world, a.bob, "code") == []
+        assert await world.archive.worker.drain(30)
+
+        bot = await restarted_on_a_fresh_volume(world)
+        cog = bot.get_cog("Reindex")
+        await wait_until(lambda: cog.progress.state in ("done", "failed"), 60, "the start-up rebuild")
+        assert cog.progress.state == "done" and cog.progress.segments_done >= 2, cog.progress
+        assert {q: await found(world, a.alice, q) for q in QUERIES} == before
+        assert await found(world, a.bob, "code") == []  # visibility still holds on the rebuilt catalogue
+        status = await world.say(world.owner, "!status")
+        assert any("rebuilt from the remote" in line for line in status), status
+
+        # !reindex on a full catalogue adds nothing, and rebuilding wrote nothing back to the remote
+        root = Path(world.archive.settings.archive_dir)
+        files = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+        said = await world.say(world.owner, "!reindex")
+        assert any("0 lines added" in line for line in said), said
+        assert await world.archive.worker.drain(30)
+        assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()) == files
+        refused = await world.say(a.bob, "!reindex")
+        assert any("Only the bot's owner" in line for line in refused), refused
+        assert world.env.errors  # that refusal was expected: reading the errors tells SimCord so
+        lines = [line for seg in root.glob(f"discord/{world.guild.id}/*/messages/*.jsonl") for line in read_lines(seg)]
+        stats = await world.capture.catalogue.call("stats")
+        assert stats.messages == len({line["id"] for line in lines}) and stats.unflushed == 0

@@ -1,0 +1,101 @@
+"""``python -m capture restore``: a channel's archive in a folder that opens offline, images and all."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import pty
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.sim.world import simulated_guild
+from sync import SyncSettings
+from tests.support.archived import PHOTO, archived_server
+from tests.support.cdn import LocalCdn
+from tests.support.world import bot_settings
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def chromium() -> str | None:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None and os.environ.get("CI") == "true":
+        pytest.fail("chromium is not installed: .ci/run installs Debian's chromium package for this test")
+    return found
+
+
+def restore(data_dir: Path, target: str, dest: Path, *, tty: bool = False) -> tuple[int, str, str]:
+    """The operator's command, as a real process (its own rclone), from a folder with no .env."""
+    env = {**os.environ, "HELIX_DATA_DIR": str(data_dir), "PYTHONPATH": str(REPO)}
+    env.pop("HELIX_ARCHIVE", None)
+    cmd = [sys.executable, "-m", "capture", "restore", target, str(dest)]
+    if not tty:
+        done = subprocess.run(cmd, cwd=dest.parent, env=env, capture_output=True, text=True, timeout=120)
+        return done.returncode, done.stdout, done.stderr
+    main, child = pty.openpty()
+    proc = subprocess.Popen(cmd, cwd=dest.parent, env=env, stdout=child, stderr=subprocess.PIPE, text=True)
+    os.close(child)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(main, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(main)
+    return proc.wait(timeout=120), out.decode(errors="replace"), proc.stderr.read() if proc.stderr else ""
+
+
+async def test_a_restored_channel_opens_offline_with_its_images(data_dir: Path, tmp_path: Path,
+                                                                cdn: LocalCdn):  # noqa: F811
+    settings = bot_settings(SyncSettings(data_dir=data_dir, retries=1, retry_base_s=0.05))
+    async with simulated_guild(settings) as world:
+        a = await archived_server(world, cdn)
+        assert await world.archive.worker.drain(30)
+        target = f"{world.guild.id}/{a.general.id}"
+
+    dest = tmp_path / "restored"
+    code, out, err = await asyncio.to_thread(restore, data_dir, target, dest)
+    assert code == 0, err
+    assert re.search(r"^restored \d+/\d+ ", out, re.MULTILINE) and "open " in out, out
+    [blob] = list(dest.glob("blobs/sha256/*/*"))[:1] or [None]
+    assert blob is not None and any(p.read_bytes() == PHOTO for p in dest.glob("blobs/sha256/*/*"))
+    manifest = json.loads((dest / f"discord/{target}/channel.json").read_text())
+    assert manifest["channel"]["name"] == "general"
+    [page] = list(dest.glob(f"discord/{target}/transcript/*.html"))
+    assert "../../../../blobs/sha256/" in page.read_text()
+    assert "transcript/" in (dest / "index.html").read_text()
+
+    # on a terminal: a bar redrawn in place
+    code, out, _ = await asyncio.to_thread(restore, data_dir, target, tmp_path / "again", tty=True)
+    assert code == 0 and "\r[" in out and "#" in out, out
+    # a mistake is one sentence and exit code 2
+    code, _, err = await asyncio.to_thread(restore, data_dir, "general", tmp_path / "x")
+    assert code == 2 and err.startswith("error: 'general' is not <guild_id>/<channel_id>") and "Traceback" not in err
+    code, _, err = await asyncio.to_thread(restore, data_dir, "1/2", tmp_path / "y")
+    assert code == 2 and err.startswith("error: Nothing is archived under discord/1/2/") and "Traceback" not in err
+
+    binary = chromium()
+    if binary is None:
+        pytest.skip("chromium is not installed (apt-get install chromium); CI installs it")
+    probe = page.with_name("probe.html")
+    probe.write_text(page.read_text().replace("</body>", """<script>
+window.addEventListener('load', () => {
+  const seen = [...document.images].map(i => ({src: i.getAttribute('src'), ok: i.complete && i.naturalWidth > 0}));
+  document.body.setAttribute('data-images', JSON.stringify(seen));
+});</script></body>"""))
+    shown = await asyncio.to_thread(subprocess.run, [
+        binary, "--headless", "--no-sandbox", "--disable-gpu", "--allow-file-access-from-files", "--hide-scrollbars",
+        "--virtual-time-budget=5000", "--dump-dom", probe.as_uri()], capture_output=True, text=True, timeout=120)
+    found = re.search(r'data-images="([^"]*)"', shown.stdout)
+    assert found, f"no probe result in the DOM: {shown.stderr[-800:]}"
+    images = json.loads(found.group(1).replace("&quot;", '"'))
+    assert images and all(i["ok"] for i in images), images

@@ -1,0 +1,88 @@
+"""Search answers only from the channels it is given, inside the SQL: paging never reveals the hidden."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from catalogue import Catalogue, SearchFilters
+from catalogue._search import HIT_END, HIT_START
+from catalogue.query import parse_query
+from tests.catalogue.seeding import channel, record, snowflake
+
+GENERAL, SECRET = 100, 200
+SHA = "ab" * 32
+
+
+async def filled(data_dir: Path) -> Catalogue:
+    cat = await Catalogue(data_dir).open()
+    await cat.call("upsert_channel", channel(GENERAL, "general"))
+    await cat.call("upsert_channel", channel(SECRET, "secret"))
+    await cat.call("add_messages", [
+        record(1, GENERAL, "the launch is on Friday", day="2026-01-02"),
+        record(2, GENERAL, "lunch at noon", author=(8, "bob"), day="2026-01-03"),
+        record(3, SECRET, "the launch code is 1234", day="2026-01-04"),
+        record(4, GENERAL, "photo of the launch pad", day="2026-01-06", files=[("pad.png", "image/png", 10, SHA)]),
+        record(5, GENERAL, "minutes attached", author=(8, "bob"), day="2026-01-07",
+               files=[("minutes.pdf", "application/pdf", 20, SHA)]),
+    ])
+    return cat
+
+
+def filters(text: str) -> SearchFilters:
+    q = parse_query(text)
+    return SearchFilters(q.match_expression(), q.author_ids, q.author_names, q.has, q.before, q.after)
+
+
+async def ids(cat: Catalogue, text: str, chans=(GENERAL, SECRET), **kw) -> list[int]:
+    page = await cat.call("find", chans, filters(text), **kw)
+    return [h.message_id & 0x3FFFFF for h in page.hits]
+
+
+async def test_words_phrases_authors_dates_and_files(data_dir: Path):
+    async with await filled(data_dir) as cat:
+        assert await ids(cat, "launch") == [4, 3, 1]  # newest first
+        assert await ids(cat, '"launch code"') == [3]
+        assert await ids(cat, "lau*") == [4, 3, 1]
+        assert await ids(cat, "from:bob") == [5, 2]
+        assert await ids(cat, "launch from:7") == [4, 3, 1]  # by member id: the member's messages walked first
+        assert await ids(cat, "minutes from:<@8> after:2026-01-06") == [5]
+        assert await ids(cat, "launch before:2026-01-04") == [1]
+        assert await ids(cat, "after:2026-01-05") == [5, 4]
+        assert await ids(cat, "has:image") == [4]
+        assert await ids(cat, "has:file") == [5, 4]
+        assert await ids(cat, "pad.png") == [4]  # file names are indexed too
+        [hit] = (await cat.call("find", [GENERAL], filters("noon"))).hits
+        assert f"{HIT_START}noon{HIT_END}" in hit.snippet and hit.author_name == "bob"
+
+
+async def test_a_channel_not_given_is_never_searched_and_paging_is_cut_inside_it(data_dir: Path):
+    async with await filled(data_dir) as cat:
+        assert await ids(cat, "launch", chans=[GENERAL]) == [4, 1]
+        assert await ids(cat, "code", chans=[GENERAL]) == []
+        assert await ids(cat, "launch", chans=[]) == []
+        first = await cat.call("find", [GENERAL], filters("launch"), limit=1)
+        second = await cat.call("find", [GENERAL], filters("launch"), offset=1, limit=1)
+        assert [h.message_id & 0x3FFFFF for h in first.hits] == [4] and first.more
+        assert [h.message_id & 0x3FFFFF for h in second.hits] == [1] and not second.more  # 3 is hidden: no third page
+
+
+async def test_hostile_queries_find_nothing_or_something_but_never_fail(data_dir: Path):
+    async with await filled(data_dir) as cat:
+        for text in ['"', '*', 'NEAR(launch', '-launch', 'launch"', 'a' * 4000, '"launch" OR', 'content:launch',
+                     '^launch', '{launch}', 'launch AND NOT', '\x00launch', 'launch' * 700]:
+            q = parse_query(text)
+            page = await cat.call("find", [GENERAL], SearchFilters(q.match_expression()))
+            assert isinstance(page.hits, tuple), text
+
+
+async def test_summaries_and_one_message_follow_the_same_rule(data_dir: Path):
+    async with await filled(data_dir) as cat:
+        rows, more = await cat.call("channel_summaries", [GENERAL, SECRET])
+        general = next(r for r in rows if r.channel_id == GENERAL)
+        assert (general.messages, general.files, general.bytes) == (4, 2, 30) and not more
+        assert general.first_at.startswith("2026-01-02") and general.last_at.startswith("2026-01-07")
+        rows, _ = await cat.call("channel_summaries", [GENERAL])
+        assert [r.name for r in rows] == ["general"]
+        assert await cat.call("archived_message", snowflake(3, "2026-01-04"), [GENERAL]) is None
+        got = await cat.call("archived_message", snowflake(4, "2026-01-06"), [GENERAL])
+        assert got.content == "photo of the launch pad" and got.files[0].blob == f"blobs/sha256/ab/{SHA}"
