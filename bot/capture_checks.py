@@ -9,15 +9,19 @@ from typing import Any
 
 import discord
 
-from bot.helix import HelixBot
+from bot.helix import HelixBot, UserFacingError
 
 
 async def is_helix_admin(bot: HelixBot, member: Any) -> bool:
-    """The rules of ``!testmega``: the owner, HELIX_ADMIN_USER_IDS, or a role in HELIX_ADMIN_ROLE_IDS."""
-    s = bot.settings
-    if member.id in s.admin_user_ids or await bot.is_owner(member):
-        return True
-    return bool({r.id for r in getattr(member, "roles", [])} & s.admin_role_ids)
+    """The rules of ``!testmega`` (see HelixBot.is_admin)."""
+    return await bot.is_admin(member)
+
+
+def running_capture(bot: HelixBot) -> Any:
+    """The bot's capture engine, or the sentence saying it is not running here."""
+    if bot.capture is None:
+        raise UserFacingError("Capture is not running on this Helix: the operator starts it with the bot.")
+    return bot.capture
 
 
 async def may_manage(bot: HelixBot, member: Any) -> bool:

@@ -108,6 +108,13 @@ class HelixBot(commands.Bot):
         # Subscribed before the worker reports anything of this run, so no landing goes unseen.
         archive.worker.subscribe(self)
 
+    async def is_admin(self, member: discord.abc.User) -> bool:
+        """A Helix admin: the owner, HELIX_ADMIN_USER_IDS, or a member with a role in HELIX_ADMIN_ROLE_IDS."""
+        s = self.settings
+        if member.id in s.admin_user_ids or await self.is_owner(member):
+            return True
+        return bool({r.id for r in getattr(member, "roles", [])} & s.admin_role_ids)
+
     async def _bind_log_context(self, ctx: commands.Context) -> None:
         bind_command_context(ctx)
         log.info("command_start")

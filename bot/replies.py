@@ -41,14 +41,9 @@ async def answer(ctx: commands.Context, content: str | None = None, **kwargs) ->
 
 
 async def sees_internals(ctx: commands.Context) -> bool:
-    """Whether ``ctx.author`` is a Helix admin (the owner, HELIX_ADMIN_USER_IDS, or a role in
-    HELIX_ADMIN_ROLE_IDS): only they are shown variables, paths and disk usage; members get plain words."""
-    bot = ctx.bot
-    settings = bot.settings
-    if ctx.author.id in settings.admin_user_ids or await bot.is_owner(ctx.author):
-        return True
-    roles = {r.id for r in getattr(ctx.author, "roles", [])}
-    return bool(roles & settings.admin_role_ids)
+    """Whether ``ctx.author`` is a Helix admin: only they are shown variables, paths and disk usage;
+    members get plain words."""
+    return await ctx.bot.is_admin(ctx.author)
 
 
 def archive_name(service: Any) -> str:

@@ -25,6 +25,8 @@ import sqlite3
 import time
 from pathlib import Path
 
+from runtime.sqlite_file import connect_checked
+
 SCHEMA_VERSION = 1
 
 SCHEMA = """
@@ -135,36 +137,10 @@ CREATE VIRTUAL TABLE IF NOT EXISTS message_text USING fts5(
 """
 
 
-class Corrupt(Exception):
-    """The file exists but SQLite cannot use it (garbage, truncated, a schema from another version)."""
-
-
 def connect(db_path: Path) -> sqlite3.Connection:
     """Open, check and migrate the catalogue; raises Corrupt for a file to move aside."""
     db_path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False, timeout=5.0)
-    try:
-        conn.execute("PRAGMA busy_timeout = 5000")
-        if conn.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower() != "wal":
-            raise sqlite3.OperationalError("WAL mode is not available on this filesystem")
-        conn.execute("PRAGMA synchronous = FULL")
-        check = conn.execute("PRAGMA quick_check").fetchone()[0]
-        if check != "ok":
-            raise Corrupt(f"integrity check failed: {check[:200]}")
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version not in (0, SCHEMA_VERSION):
-            raise Corrupt(f"schema version {version}, expected {SCHEMA_VERSION}")
-        conn.executescript(SCHEMA)
-        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-    except sqlite3.OperationalError:
-        conn.close()
-        raise
-    except sqlite3.DatabaseError as exc:
-        conn.close()
-        raise Corrupt(str(exc)) from None
-    except BaseException:
-        conn.close()
-        raise
+    conn = connect_checked(db_path, SCHEMA, SCHEMA_VERSION)
     conn.row_factory = sqlite3.Row
     return conn
 

@@ -20,8 +20,9 @@ from typing import Any
 
 import structlog
 
-from catalogue._schema import Corrupt, connect, move_aside
+from catalogue._schema import connect, move_aside
 from catalogue._tables import Tables
+from runtime.sqlite_file import Corrupt
 
 log = structlog.get_logger("helix.catalogue")
 

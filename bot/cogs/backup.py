@@ -14,7 +14,7 @@ import discord
 import structlog
 from discord.ext import commands
 
-from bot.capture_checks import bot_lacks, lacks_sentence, may_manage
+from bot.capture_checks import bot_lacks, lacks_sentence, may_manage, running_capture
 from bot.capture_source import channel_info
 from bot.helix import HelixBot, UserFacingError
 from bot.replies import answer
@@ -65,9 +65,7 @@ class Backup(commands.Cog):
 
     @property
     def capture(self) -> Capture:
-        if self.bot.capture is None:
-            raise UserFacingError("Capture is not running on this Helix: the operator starts it with the bot.")
-        return self.bot.capture
+        return running_capture(self.bot)
 
     async def cog_load(self) -> None:
         if self.bot.capture is not None:

@@ -14,7 +14,7 @@ import structlog
 from discord import app_commands
 from discord.ext import commands
 
-from bot.capture_checks import bot_lacks, can_read, lacks_sentence, may_archive
+from bot.capture_checks import bot_lacks, can_read, lacks_sentence, may_archive, running_capture
 from bot.capture_source import DiscordSource, channel_info, message_record
 from bot.helix import HelixBot, UserFacingError
 from bot.replies import answer
@@ -32,9 +32,7 @@ class CaptureCog(commands.Cog, name="Capture"):
 
     @property
     def capture(self) -> Capture:
-        if self.bot.capture is None:
-            raise UserFacingError("Capture is not running on this Helix: the operator starts it with the bot.")
-        return self.bot.capture
+        return running_capture(self.bot)
 
     async def cog_load(self) -> None:
         self.bot.tree.add_command(self.menu)

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runtime.sqlite_file import connect_checked
+
 SCHEMA_VERSION = 1
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (
@@ -74,10 +76,6 @@ class OutboxCounts:
     oldest_pending_age_s: float | None  # over pending and uploading items: how long the oldest has waited
 
 
-class Corrupt(Exception):
-    """The database file exists but SQLite cannot use it (garbage, truncated, unknown schema)."""
-
-
 DONE_KEPT_S = 30 * 86400  # how long a landed item's row is kept (for !outbox and "already landed")
 
 
@@ -87,35 +85,18 @@ def connect(db_path: Path) -> tuple[sqlite3.Connection, int]:
     Raises Corrupt for a file to move aside, and sqlite3.OperationalError for trouble that moving
     would not fix (a read-only folder, a full disk, a lock held by another process).
     """
-    conn = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False, timeout=5.0)
-    try:
-        conn.execute("PRAGMA busy_timeout = 5000")
-        if conn.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower() != "wal":
-            raise sqlite3.OperationalError("WAL mode is not available on this filesystem")
-        conn.execute("PRAGMA synchronous = FULL")  # in WAL mode NORMAL may lose the last commit on power loss
-        check = conn.execute("PRAGMA quick_check").fetchone()[0]
-        if check != "ok":
-            raise Corrupt(f"integrity check failed: {check[:200]}")
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version not in (0, SCHEMA_VERSION):
-            raise Corrupt(f"schema version {version}, expected {SCHEMA_VERSION}")
-        conn.executescript(_SCHEMA)
-        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    recovered = 0
+
+    def recover(conn: sqlite3.Connection) -> None:
+        nonlocal recovered
         now = time.time()
         recovered = conn.execute(
             "UPDATE items SET state = 'pending', next_attempt_at = ?, updated_at = ? WHERE state = 'uploading'",
             (now, now)).rowcount
         # A long-lived bot archives forever: rows of items that landed long ago are history, not state.
         conn.execute("DELETE FROM items WHERE state = 'done' AND updated_at < ?", (now - DONE_KEPT_S,))
-    except sqlite3.OperationalError:
-        conn.close()
-        raise
-    except sqlite3.DatabaseError as exc:  # "file is not a database", "disk image is malformed"
-        conn.close()
-        raise Corrupt(str(exc)) from None
-    except BaseException:
-        conn.close()
-        raise
+
+    conn = connect_checked(db_path, _SCHEMA, SCHEMA_VERSION, recover)
     return conn, recovered
 
 

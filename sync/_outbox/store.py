@@ -29,7 +29,8 @@ from typing import Any, TypeVar
 
 import structlog
 
-from sync._outbox.db import Corrupt, ItemStore, OutboxCounts, OutboxItem, connect, ingest, move_aside, sweep_orphans
+from runtime.sqlite_file import Corrupt
+from sync._outbox.db import ItemStore, OutboxCounts, OutboxItem, connect, ingest, move_aside, sweep_orphans
 from sync._paths import clean_relative
 from sync.errors import PathError, SyncError
 
