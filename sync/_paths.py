@@ -112,9 +112,3 @@ def clean_relative(path: str, what: str = "The archive path") -> str:
     if not cleaned:
         raise PathError(f"{what} {path!r} names no file: give a relative path such as rituals/ritual.png.")
     return "/".join(cleaned)
-
-
-def join(prefix: str, *parts: str) -> str:
-    """Join relative parts under a root-relative prefix, validating the result."""
-    pieces = [p.strip("/") for p in (prefix, *parts) if p and p.strip("/")]
-    return clean_relative("/".join(pieces))

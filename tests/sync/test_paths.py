@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sync._paths import ArchiveRoot, clean_relative, join
+from sync._paths import ArchiveRoot, clean_relative
 from sync.errors import ConfigError, PathError
 from sync.settings import SyncSettings
 
@@ -42,11 +42,6 @@ def test_clean_relative_refuses_with_a_sentence(raw: str):
         clean_relative(raw)
     assert str(err.value)[0].isupper() and str(err.value).endswith(".")
 
-
-def test_join_validates_the_result():
-    assert join("rituals", "2026/11", "r.png") == "rituals/2026/11/r.png"
-    with pytest.raises(PathError):
-        join("rituals", "../../x")
 
 
 @pytest.mark.parametrize(("var", "value"), [("HELIX_TRANSFERS", "0"), ("HELIX_RETRIES", "x"),
