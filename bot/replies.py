@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import aiohttp
 import discord
 import structlog
 from discord.ext import commands
@@ -37,6 +38,11 @@ async def answer(ctx: commands.Context, content: str | None = None, **kwargs) ->
         return await ctx.send(content, **kwargs)
     except discord.HTTPException as exc:
         log.warning("reply_failed", status=exc.status, code=exc.code)
+        return None
+    except aiohttp.ClientError as exc:
+        # The connection went away under the reply: a stop closed the HTTP session mid-send (after
+        # the error cog was unloaded), or Discord dropped it. Nobody is left to tell; the log is.
+        log.warning("reply_failed", error=type(exc).__name__)
         return None
 
 
