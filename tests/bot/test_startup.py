@@ -13,7 +13,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -29,6 +28,7 @@ from bot.startup import transient_cause
 from runtime.exit_codes import ExitCode
 from sync import Outbox
 from tests.support.loopback import LoopbackDiscord
+from tests.support.remotes import free_port
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.slow
@@ -38,12 +38,6 @@ GRACE_S = 4
 # A margin for this shared machine only: the stop itself is bounded by HELIX_STOP_GRACE_S.
 STOP_MARGIN_S = 3
 TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GhIjKl.abcdefghijklmnopqrstuvwxyz0123"  # token-shaped, not a real one
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class BotProcess:

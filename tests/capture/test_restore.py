@@ -7,27 +7,18 @@ import json
 import os
 import pty
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from bot.sim.world import simulated_guild
 from sync import SyncSettings
 from tests.support.archived import PHOTO, archived_server
+from tests.support.browser import images_seen
 from tests.support.cdn import LocalCdn
 from tests.support.world import bot_settings
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def chromium() -> str | None:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found is None and os.environ.get("CI") == "true":
-        pytest.fail("chromium is not installed: .ci/run installs Debian's chromium package for this test")
-    return found
 
 
 def restore(data_dir: Path, target: str, dest: Path, *, tty: bool = False) -> tuple[int, str, str]:
@@ -83,19 +74,5 @@ async def test_a_restored_channel_opens_offline_with_its_images(data_dir: Path, 
     code, _, err = await asyncio.to_thread(restore, data_dir, "1/2", tmp_path / "y")
     assert code == 2 and err.startswith("error: Nothing is archived under discord/1/2/") and "Traceback" not in err
 
-    binary = chromium()
-    if binary is None:
-        pytest.skip("chromium is not installed (apt-get install chromium); CI installs it")
-    probe = page.with_name("probe.html")
-    probe.write_text(page.read_text().replace("</body>", """<script>
-window.addEventListener('load', () => {
-  const seen = [...document.images].map(i => ({src: i.getAttribute('src'), ok: i.complete && i.naturalWidth > 0}));
-  document.body.setAttribute('data-images', JSON.stringify(seen));
-});</script></body>"""))
-    shown = await asyncio.to_thread(subprocess.run, [
-        binary, "--headless", "--no-sandbox", "--disable-gpu", "--allow-file-access-from-files", "--hide-scrollbars",
-        "--virtual-time-budget=5000", "--dump-dom", probe.as_uri()], capture_output=True, text=True, timeout=120)
-    found = re.search(r'data-images="([^"]*)"', shown.stdout)
-    assert found, f"no probe result in the DOM: {shown.stderr[-800:]}"
-    images = json.loads(found.group(1).replace("&quot;", '"'))
+    images = await asyncio.to_thread(images_seen, page)
     assert images and all(i["ok"] for i in images), images

@@ -13,7 +13,6 @@ import hashlib
 import json
 import os
 import re
-import socket
 import sqlite3
 import subprocess
 import time
@@ -25,6 +24,7 @@ import pytest
 
 from tests.support.image import Build, base_image, build, context_copy, docker, engine_problem
 from tests.support.loopback import LoopbackDiscord
+from tests.support.remotes import free_port
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.slow
@@ -33,12 +33,6 @@ ROOT = Path(__file__).resolve().parents[2]
 TAG = "helix-test:latest"
 GRACE_S = 5
 TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GhIjKl.abcdefghijklmnopqrstuvwxyz0123"  # token-shaped, not a real one
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

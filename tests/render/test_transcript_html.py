@@ -4,17 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
-import os
-import re
-import shutil
-import subprocess
 from pathlib import Path
 
-import pytest
 from PIL import Image
 
 from render.transcript_html import markdown, render_transcript
+from tests.support.browser import images_seen, run_chromium
 
 CHANNEL = {"id": "200", "name": "general", "topic": "where it happens"}
 
@@ -73,38 +68,13 @@ def test_reads_like_discord(tmp_path: Path):
     assert "was deleted" in text
 
 
-def chromium() -> str | None:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found is None and os.environ.get("CI") == "true":
-        pytest.fail("chromium is not installed: .ci/run installs Debian's chromium package for this test")
-    return found
-
-
-def run_chromium(binary: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([binary, "--headless", "--no-sandbox", "--disable-gpu", "--allow-file-access-from-files",
-                           "--hide-scrollbars", *args], capture_output=True, text=True, timeout=120)
-
-
 def test_in_headless_chromium_the_image_is_loaded(tmp_path: Path):
-    binary = chromium()
-    if binary is None:
-        pytest.skip("chromium is not installed (apt-get install chromium); CI installs it")
     page, _ = archive_folder(tmp_path)
-    # The same page with a probe appended: after load, it writes what each image did into the DOM.
-    probe = page.with_name("probe.html")
-    probe.write_text(page.read_text().replace("</body>", """<script>
-window.addEventListener('load', () => {
-  const seen = [...document.images].map(i => ({src: i.getAttribute('src'), ok: i.complete && i.naturalWidth > 0}));
-  document.body.setAttribute('data-images', JSON.stringify(seen));
-});</script></body>"""))
-    out = run_chromium(binary, "--virtual-time-budget=5000", "--dump-dom", probe.as_uri())
-    found = re.search(r'data-images="([^"]*)"', out.stdout)
-    assert found, f"no probe result in the DOM: {out.stderr[-800:]}"
-    images = json.loads(found.group(1).replace("&quot;", '"'))
+    images = images_seen(page)
     assert images and all(i["ok"] for i in images), images
 
     shot = tmp_path / "transcript.png"
-    out = run_chromium(binary, "--window-size=900,520", f"--screenshot={shot}", page.as_uri())
+    out = run_chromium("--window-size=900,520", f"--screenshot={shot}", page.as_uri())
     assert shot.is_file(), out.stderr[-800:]
     with Image.open(shot) as image:
         assert image.size == (900, 520)
