@@ -17,6 +17,8 @@ log = structlog.get_logger("helix.bot")
 # What any message of the bot may ping: nobody, except the author of a message it replies to. A
 # reply may echo what a member typed, and echoed input must never ping someone on their behalf.
 NO_PINGS = discord.AllowedMentions(everyone=False, roles=False, users=False, replied_user=True)
+# How often a progress message may be edited: Discord rate-limits edits of one message.
+PROGRESS_EDIT_S = 2.0
 
 
 def echo(text: str, limit: int = 32) -> str:
@@ -44,6 +46,19 @@ async def answer(ctx: commands.Context, content: str | None = None, **kwargs) ->
         # the error cog was unloaded), or Discord dropped it. Nobody is left to tell; the log is.
         log.warning("reply_failed", error=type(exc).__name__)
         return None
+
+
+async def amend(message: Any, content: str) -> bool:
+    """Edit a progress message in place; a failed edit is logged, never raised, since the work
+    it reports goes on (and the next edit, or the last one, may get through)."""
+    try:
+        await message.edit(content=redact(content), allowed_mentions=NO_PINGS)
+        return True
+    except discord.HTTPException as exc:
+        log.warning("progress_edit_failed", status=exc.status, code=exc.code)
+    except aiohttp.ClientError as exc:
+        log.warning("progress_edit_failed", error=type(exc).__name__)
+    return False
 
 
 async def sees_internals(ctx: commands.Context) -> bool:

@@ -219,10 +219,14 @@ class Capture(CaptureCore):
 
     # -- one message, the watch -------------------------------------------------------------------
 
-    async def archive_message(self, info: ChannelInfo, msg: MessageRecord) -> tuple[dict[str, Any], Tally]:
-        """Archive one message now (``!archive``) and flush its channel; returns its record as archived."""
+    async def archive_message(self, info: ChannelInfo, msg: MessageRecord,
+                              tally: Tally | None = None) -> tuple[dict[str, Any], Tally]:
+        """Archive one message now (``!archive``) and flush its channel; returns its record as archived.
+
+        The caller may pass the tally to watch it fill while the files download (its progress message).
+        """
         await self.catalogue.call("upsert_channel", info.as_json())
-        tally = Tally()
+        tally = tally if tally is not None else Tally()
         await self.ingest([msg], tally)
         await self.flush(info.id)
         return await self.catalogue.call("message", msg.id), tally

@@ -17,13 +17,12 @@ from discord.ext import commands
 from bot.capture_checks import bot_lacks, lacks_sentence, may_manage, running_capture
 from bot.capture_source import channel_info
 from bot.helix import HelixBot, UserFacingError
-from bot.replies import answer
+from bot.replies import PROGRESS_EDIT_S, amend, answer
 from capture import Capture, Tally
 from catalogue import BackupRow
 from runtime.units import human_size
 
 log = structlog.get_logger("helix.bot.backup")
-EDIT_INTERVAL_S = 2.0
 Archivable = discord.TextChannel | discord.ForumChannel | discord.Thread
 
 
@@ -83,16 +82,13 @@ class Backup(commands.Cog):
             return
         now = time.perf_counter()
         started = self._started.setdefault(row.id, now)
-        if not finished and now - self._last_edit.get(row.id, 0.0) < EDIT_INTERVAL_S:
+        if not finished and now - self._last_edit.get(row.id, 0.0) < PROGRESS_EDIT_S:
             return
         self._last_edit[row.id] = now
         channel = self.bot.get_channel(row.channel_id)
         name = channel.mention if channel is not None else f"channel {row.channel_id}"
         target = self.bot.get_partial_messageable(row.reply_channel_id).get_partial_message(row.reply_message_id)
-        try:
-            await target.edit(content=progress_text(row, tally, finished, name, now - started))
-        except discord.HTTPException as exc:
-            log.warning("backup_progress_edit_failed", status=exc.status, backup=row.id)
+        await amend(target, progress_text(row, tally, finished, name, now - started))
 
     # -- !backup --------------------------------------------------------------------------------
 

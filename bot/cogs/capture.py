@@ -6,9 +6,12 @@ Helix can read the channel itself, and turns Discord's events into the engine's 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
 from typing import Any
 
+import aiohttp
 import discord
 import structlog
 from discord import app_commands
@@ -17,12 +20,20 @@ from discord.ext import commands
 from bot.capture_checks import bot_lacks, can_read, lacks_sentence, may_archive, running_capture
 from bot.capture_source import DiscordSource, channel_info, message_record
 from bot.helix import HelixBot, UserFacingError
-from bot.replies import answer
-from capture import Capture
+from bot.replies import NO_PINGS, PROGRESS_EDIT_S, amend, answer
+from capture import Capture, Tally
 from runtime.units import human_size
 
 log = structlog.get_logger("helix.bot.capture")
 LINK = re.compile(r"https://(?:(?:ptb|canary)\.)?discord(?:app)?\.com/channels/(\d+)/(\d+)/(\d+)")
+
+
+def _progress(message: discord.Message, tally: Tally) -> str:
+    author = discord.utils.escape_markdown(message.author.display_name)
+    total = len(message.attachments)
+    files = f": {tally.files} of {total} file{'s' if total != 1 else ''} saved ({human_size(tally.bytes)})" \
+        if total else ""
+    return f"📦 Archiving the message by **{author}**{files}…"
 
 
 class CaptureCog(commands.Cog, name="Capture"):
@@ -58,16 +69,22 @@ class CaptureCog(commands.Cog, name="Capture"):
         """Archive the message you reply to, or the one a message link points to, with its files."""
         await ctx.defer()  # files may take a while: "thinking…" (slash) or typing (prefix) meanwhile
         target = await self._target(ctx, link)
-        text = await self._archive(ctx.author, target)
-        await answer(ctx, text)
+        await self._check(ctx.author, target)
+        shown = await answer(ctx, _progress(target, Tally()))
+        text = await self._archive(target, shown)
+        if shown is None:
+            await answer(ctx, text)
 
     async def archive_menu(self, interaction: discord.Interaction, message: discord.Message) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         try:
-            text = await self._archive(interaction.user, message)
+            await self._check(interaction.user, message)
         except UserFacingError as exc:
-            text = str(exc)
-        await interaction.followup.send(text, ephemeral=True, allowed_mentions=discord.AllowedMentions.none())
+            await interaction.followup.send(str(exc), ephemeral=True, allowed_mentions=NO_PINGS)
+            return
+        shown = await interaction.followup.send(_progress(message, Tally()), ephemeral=True, wait=True,
+                                                allowed_mentions=NO_PINGS)
+        await self._archive(message, shown)
 
     async def _target(self, ctx: commands.Context, link: str | None) -> discord.Message:
         if link:
@@ -99,17 +116,42 @@ class CaptureCog(commands.Cog, name="Capture"):
         except discord.NotFound:
             raise UserFacingError("That message no longer exists: there is nothing to archive.") from None
 
-    async def _archive(self, who: Any, message: discord.Message) -> str:
-        channel = message.channel
+    async def _check(self, who: Any, message: discord.Message) -> None:
+        """Refuse before anything is posted or downloaded: who may, and whether Helix can read it."""
         if message.guild is None:
             raise UserFacingError("I archive messages of servers only, not direct messages.")
-        if not await may_archive(self.bot, who, channel):
+        if not await may_archive(self.bot, who, message.channel):
             raise UserFacingError("Only admins, members with Manage Messages in that channel or an archivist role "
                                   "can archive messages.")
-        missing = bot_lacks(channel)
+        missing = bot_lacks(message.channel)
         if missing:
-            raise UserFacingError(lacks_sentence(channel, missing))
-        record, tally = await self.capture.archive_message(channel_info(channel), message_record(message))
+            raise UserFacingError(lacks_sentence(message.channel, missing))
+
+    async def _archive(self, message: discord.Message, shown: Any) -> str:
+        """Archive it while ``shown`` (the one answer) is edited with the files saved so far, at most
+        every few seconds, and once more with where it landed; returns that last text."""
+        tally = Tally()
+        work = asyncio.create_task(self.capture.archive_message(channel_info(message.channel),
+                                                                message_record(message), tally))
+        try:
+            while shown is not None:
+                done, _ = await asyncio.wait({work}, timeout=PROGRESS_EDIT_S)
+                if done:
+                    break
+                await amend(shown, _progress(message, tally))
+            record, tally = await work
+        except BaseException:
+            work.cancel()  # the command was cancelled or failed: so is its archiving
+            if shown is not None:  # the error is the one answer (the error handler gives it), not a stale progress
+                with contextlib.suppress(discord.HTTPException, aiohttp.ClientError):
+                    await shown.delete()
+            raise
+        text = await self._landed(message, record, tally)
+        if shown is not None:
+            await amend(shown, text)
+        return text
+
+    async def _landed(self, message: discord.Message, record: dict[str, Any] | None, tally: Tally) -> str:
         where = await self.capture.catalogue.call("segment_of", message.id)
         files = [a for a in (record or {}).get("attachments", []) if a.get("status") == "saved"]
         size = sum(int(a.get("size") or 0) for a in files)

@@ -25,12 +25,11 @@ from discord.ext import commands
 
 from bot.formatting import human_duration, human_size, progress_bar
 from bot.helix import HelixBot, UserFacingError
-from bot.replies import answer, archive_name, plain_problem
+from bot.replies import PROGRESS_EDIT_S, answer, archive_name, plain_problem
 from render.ritual_image import RitualSpec, render, seed_for
 from sync import ArchiveResult, OutboxItem, Progress, SyncError
 
 log = structlog.get_logger("helix.bot.ritual")
-EDIT_INTERVAL_S = 2.0
 DEFAULT_FILE_LIMIT = 10 * 1024 * 1024
 
 
@@ -193,11 +192,11 @@ class Ritual(commands.Cog):
     # -- what the outbox worker reports -----------------------------------------------------------
 
     async def _edit(self, run: RitualRun, body: str, *, final: bool = False) -> None:
-        """Edit the ritual's message, never more often than every EDIT_INTERVAL_S seconds."""
+        """Edit the ritual's message, never more often than every PROGRESS_EDIT_S seconds."""
         async with run.lock:
             if run.message is None:
                 return
-            wait = run.last_edit + EDIT_INTERVAL_S - time.perf_counter()
+            wait = run.last_edit + PROGRESS_EDIT_S - time.perf_counter()
             if wait > 0:
                 if not final:
                     return  # a newer progress report will come; drop this one

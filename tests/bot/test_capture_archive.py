@@ -26,8 +26,12 @@ async def test_archive_by_reply_link_and_context_menu(local_world, cdn):  # noqa
                                                                  "image/png")])
     await env.settle()
     discord_msg = world.bot.get_channel(world.channel.id).get_partial_message(msg.id)
+    since = len(env.http_requests)
     await world.owner.send(world.channel, "!archive", reply_to=await discord_msg.fetch())
-    [reply] = [a["content"] for a in answers(world)][-1:]
+    # one answer, posted as progress, then edited to say where it landed
+    [posted] = [a["content"] for a in answers(world, since)]
+    assert posted == "📦 Archiving the message by **alice**: 0 of 1 file saved (0 B)…", posted
+    reply = world.channel.last_message.content
     assert "Archived the message by **alice** with 1 file" in reply and ".jsonl`" in reply, reply
     await world.archive.worker.drain(30)
     root = storage(world)
@@ -44,7 +48,8 @@ async def test_archive_by_reply_link_and_context_menu(local_world, cdn):  # noqa
     cdn.rotate(env, world.channel.id, other.id)
     since = len(env.http_requests)
     await world.owner.send(world.channel, f"!archive {link(world.guild.id, world.channel.id, other.id)}")
-    [reply] = [a["content"] for a in answers(world, since)]
+    assert len(answers(world, since)) == 1
+    reply = world.channel.last_message.content
     assert "with 1 file" in reply, reply
 
     # the context menu, by a member with Manage Messages in that channel
