@@ -8,6 +8,9 @@ FULL = {
     "startup": {"rounds": 7},
     "batch": {"files": 500, "size_kib": 64, "rounds": 7, "singles": 500},
     "archive_overhead": {"size_mib": 256, "rounds": 11},
+    "backfill": {"messages": 20_000, "rounds": 3},
+    "capture_files": {"files": 200, "total_mib": 1024, "big_mib": 1024, "rounds": 3},
+    "find": {"messages": 1_000_000, "rebuild_messages": 200_000, "rounds": 3},
 }
 
 QUICK = {
@@ -16,4 +19,7 @@ QUICK = {
     "startup": {"rounds": 2},
     "batch": {"files": 100, "size_kib": 64, "rounds": 2, "singles": 100},
     "archive_overhead": {"size_mib": 16, "rounds": 3},
+    "backfill": {"messages": 1_000, "rounds": 1},
+    "capture_files": {"files": 20, "total_mib": 32, "big_mib": 64, "rounds": 1},
+    "find": {"messages": 20_000, "rebuild_messages": 5_000, "rounds": 1},
 }

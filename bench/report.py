@@ -57,7 +57,7 @@ def markdown_table(figures: dict, spreads: dict | None = None) -> str:
 
 
 def results_document(figures: dict, spreads: dict, machine: dict, details: dict, meta: dict) -> dict:
-    """Every figure at the top level (the keys issue 6 names), then the machine, goals and details."""
+    """Every figure at the top level (the keys the table names), then the machine, goals and details."""
     doc: dict = {k: _clean(v) for k, v in figures.items()}
     doc.update(cpu_count=machine["cpu_count"], python=machine["python"], rclone=machine["rclone"])
     doc["goals"] = {f.key: {"goal": goal_text(f), "met": met(f, figures.get(f.key))}

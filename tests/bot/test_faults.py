@@ -1,4 +1,4 @@
-"""Nothing lost (issue 5), proven by breaking things on purpose: the real bot in a child process.
+"""Nothing lost, proven by breaking things on purpose: the real bot in a child process.
 
 Each test runs ``tests/support/fault_bot.py`` (the real HelixBot under SimCord, with the SIGTERM handlers of
 ``python -m bot run``) against real rclone and a real ``rclone serve webdav`` on 127.0.0.1, then
