@@ -4,6 +4,10 @@ Local remote (a folder) contenders, alternated round by round on the same source
 
 * ``helix``    -- ``SyncService.archive`` (warm daemon), with the 5 ms ticker measuring loop lag
                  and peak RSS;
+* ``outbox``   -- the same with the file's SHA-256 passed in, as the outbox does (it hashed the
+                 file when it was queued);
+* ``copyfile`` -- one raw ``operations/copyfile`` rc call to the SyncService's own daemon: the
+                 honest anchor for what archiving adds over rclone's own copy (no process start);
 * ``rclone``   -- a plain ``rclone copyto`` process with the daemon's flags, awaited;
 * ``cp``       -- the physical floor;
 * ``blocking`` -- the same ``rclone copyto`` run with ``subprocess.run`` inside the loop, ticker on:
@@ -93,6 +97,19 @@ async def _local(src: Path, size: int, quarter: Path, root: Path, rounds: int, q
             lags.add("rclone", ticker)
             return seconds
 
+        async def copyfile() -> float:
+            # The very daemon Helix drives (same process, flags, priority and warm caches), so
+            # the ratio is what Helix's policy costs, not a difference between two rclones.
+            # The ticker runs here too, as for every contender awaited on the loop: it costs them all alike.
+            async with Ticker() as ticker:
+                t0 = time.perf_counter()
+                await svc._rc.call("operations/copyfile", {"srcFs": str(src.parent), "srcRemote": src.name,
+                                                           "dstFs": svc.remote.root.fs, "dstRemote": REL},
+                                   timeout_s=3600.0)
+                seconds = time.perf_counter() - t0
+            lags.add("copyfile", ticker)
+            return seconds
+
         async def cp() -> float:
             await asyncio.to_thread(dst.parent.mkdir, parents=True, exist_ok=True)
             return await run_timed([shutil.which("cp") or "cp", str(src), str(dst)])
@@ -113,7 +130,7 @@ async def _local(src: Path, size: int, quarter: Path, root: Path, rounds: int, q
         known = await asyncio.to_thread(_sha256, src)
         times = await alternate({"helix": _helix(svc, src, size, lags),
                                  "outbox": _helix(svc, src, size, Lags(), "outbox", sha256=known),
-                                 "rclone": rclone, "cp": cp, "blocking": blocking, "idle": idle},
+                                 "copyfile": copyfile, "rclone": rclone, "cp": cp, "blocking": blocking, "idle": idle},
                                 rounds, between=clear)
     # The warm-up round's lag is not recorded either.
     for d in (lags.max_ms, lags.p99_ms):
@@ -123,6 +140,8 @@ async def _local(src: Path, size: int, quarter: Path, root: Path, rounds: int, q
         "times_s": {k: summary(v) for k, v in times.items()},
         "overhead": ratios(times["helix"], times["rclone"]),
         "overhead_outbox": ratios(times["outbox"], times["rclone"]),
+        "vs_copyfile": ratios(times["outbox"], times["copyfile"]),
+        "vs_copyfile_no_hash": ratios(times["helix"], times["copyfile"]),
         "vs_cp": ratios(times["helix"], times["cp"]),
         "rclone_vs_cp": ratios(times["rclone"], times["cp"]),
         "lag_max_ms": {k: [round(x, 2) for x in v] for k, v in lags.max_ms.items()},
@@ -184,6 +203,8 @@ async def run(cfg: dict) -> dict:
         "archive_overhead_local_known_hash": local["overhead_outbox"],
         "archive_overhead_webdav": webdav["overhead"],
         "archive_vs_cp_local": local["vs_cp"],
+        "archive_vs_copyfile_local": local["vs_copyfile"],
+        "archive_vs_copyfile_local_no_hash": local["vs_copyfile_no_hash"],
         "loop_lag_max_ms": all_helix_max,
         "loop_lag_p99_ms": all_helix_p99,
         "loop_lag_blocking_max_ms": local["lag_max_ms"]["blocking"],

@@ -1,8 +1,8 @@
 """Calls to the rclone daemon's remote-control API: JSON over its private Unix socket.
 
-Long operations run as rc jobs (``_async`` + ``_group``) so their progress can be read from
-``core/stats`` while they run and a cancelled caller stops the job (``job/stop``) instead of
-leaving a transfer running behind its back.
+Long operations run in a stats group of their own (``_group``) so their progress can be read
+from ``core/stats`` while they run and a cancelled caller stops them (``job/stopgroup``) instead
+of leaving a transfer running behind its back.
 """
 
 from __future__ import annotations
@@ -76,68 +76,81 @@ class RcClient:
         progress_every_s: float = 0.5,
         timeout_s: float = 3600.0,
     ) -> dict:
-        """Run ``method`` as an rc job, report progress, and stop the job if we are cancelled."""
+        """Run ``method`` in its own stats group, report progress, and stop it if we are cancelled.
+
+        One call that rclone answers when the operation is done, not a job polled for its end:
+        polling costs an rc call (and a job record in rclone) every few milliseconds, takes CPU
+        from the transfer, and still learns of the end late. The group names the operation for
+        ``core/stats`` (progress) and for ``job/stopgroup`` (a cancel or a timeout stops it;
+        closing the connection does too, as rclone cancels a call whose caller went away).
+        """
         loop = asyncio.get_running_loop()
         group = f"helix/{next(_group_ids)}"
         started = loop.time()
-        generation = self.daemon.restarts
-        job = await self.call(method, {**params, "_async": True, "_group": group})
-        jobid = job["jobid"]
-        next_progress = started + progress_every_s
+        reporting = (asyncio.ensure_future(self._report_every(group, started, progress, progress_every_s))
+                     if progress is not None else None)
         try:
-            while True:
-                elapsed = loop.time() - started
-                # Poll fast at first and slower later: the wait after the job ends stays ~2 % of its length.
-                await asyncio.sleep(min(max(elapsed / 50, 0.002), 0.25))
-                try:
-                    status = await self.call("job/status", {"jobid": jobid}, timeout_s=30.0)
-                except NotFoundError:
-                    if self.daemon.restarts == generation:
-                        raise
-                    # The daemon was restarted under us and forgot its jobs: the caller retries.
-                    raise DaemonError("rclone restarted during the transfer: Helix retries it.") from None
-                if status.get("finished"):
-                    if status.get("success"):
-                        if progress is not None:
-                            await self._report(group, started, progress)
-                        return status.get("output") or {}
-                    raise classify(status.get("error") or "unknown rclone error", self.remote_label)
-                now = loop.time()
-                if progress is not None and now >= next_progress:
-                    next_progress = now + progress_every_s
-                    await self._report(group, started, progress)
-                if now - started > timeout_s:
-                    raise OperationTimeout(
-                        f"Archiving to '{self.remote_label}' took longer than {timeout_s:g} s and was stopped: "
-                        "raise HELIX_OP_TIMEOUT_S or check the remote's speed."
-                    )
-        except (asyncio.CancelledError, SyncError):
-            await self._stop(jobid)
-            raise
+            try:
+                async with asyncio.timeout(timeout_s):
+                    # rclone's answer comes when the operation ends: the call's own limit is the job's.
+                    output = await self.call(method, {**params, "_group": group}, timeout_s=timeout_s + 30.0)
+            except TimeoutError:
+                await self._stop(group)
+                raise OperationTimeout(
+                    f"Archiving to '{self.remote_label}' took longer than {timeout_s:g} s and was stopped: "
+                    "raise HELIX_OP_TIMEOUT_S or check the remote's speed."
+                ) from None
+            except asyncio.CancelledError:
+                await self._stop(group)
+                raise
+            # A SyncError needs no stop: either rclone answered (the operation is over) or the
+            # connection broke, and rclone stops an operation whose caller went away by itself.
+            if reporting is not None:
+                reporting.cancel()
+                await self._report(group, started, progress)
+            return output
         finally:
+            if reporting is not None:
+                reporting.cancel()
             with contextlib.suppress(Exception):
                 await self.call("core/stats-delete", {"group": group}, timeout_s=5.0)
 
-    async def _stop(self, jobid: int) -> None:
-        """Stop the job and wait until rclone reports it finished, so nothing keeps writing."""
-        stopping = asyncio.ensure_future(self._stop_and_wait(jobid))
+    async def _report_every(self, group: str, started: float, progress: ProgressCallback, every_s: float) -> None:
+        while True:
+            await asyncio.sleep(every_s)
+            try:
+                await self._report(group, started, progress)
+            except Exception:  # the listener's bug must not stop reports, nor the upload
+                log.exception("progress_report_failed", group=group)
+
+    async def _stop(self, group: str) -> None:
+        """Stop the group's operation and wait until rclone reports it finished, so nothing keeps writing."""
+        stopping = asyncio.ensure_future(self._stop_and_wait(group))
         # Shielded, it outlives a second cancel of this caller (a stop's grace running out); its error
         # (rclone already gone) is then nobody's to read, and asyncio would log it with a traceback.
         stopping.add_done_callback(lambda t: t.cancelled() or t.exception())
         with contextlib.suppress(Exception):
             await asyncio.shield(stopping)
 
-    async def _stop_and_wait(self, jobid: int) -> None:
+    async def _stop_and_wait(self, group: str) -> None:
         try:
-            await self.call("job/stop", {"jobid": jobid}, timeout_s=10.0)
+            await self.call("job/stopgroup", {"group": group}, timeout_s=10.0)
         except SyncError:
             return
         for _ in range(200):
-            status = await self.call("job/status", {"jobid": jobid}, timeout_s=10.0)
-            if status.get("finished"):
-                log.info("rc_job_stopped", jobid=jobid)
+            if not await self._running_in(group):
+                log.info("rc_job_stopped", group=group)
                 return
             await asyncio.sleep(0.05)
+
+    async def _running_in(self, group: str) -> bool:
+        listed = await self.call("job/list", timeout_s=10.0)
+        for jobid in listed.get("runningIds") or []:
+            with contextlib.suppress(NotFoundError):
+                status = await self.call("job/status", {"jobid": jobid}, timeout_s=10.0)
+                if status.get("group") == group and not status.get("finished"):
+                    return True
+        return False
 
     async def _report(self, group: str, started: float, progress: ProgressCallback) -> None:
         try:

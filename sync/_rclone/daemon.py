@@ -133,8 +133,10 @@ class RcloneDaemon:
         args = [
             self.binary, "rcd",
             "--rc-addr", f"unix://{self.socket_path}",
-            "--rc-job-expire-duration", "24h",
-            "--rc-job-expire-interval", "10m",
+            # Every rc call is a job whose record (and output: a whole listing) rclone keeps until it
+            # expires; nothing reads a finished one later, since calls return when they are done.
+            "--rc-job-expire-duration", "1m",
+            "--rc-job-expire-interval", "30s",
             "--retries", "1",  # Helix retries whole operations itself, with backoff and jitter
             "--low-level-retries", str(s.low_level_retries),
             "--timeout", f"{s.io_timeout_s:g}s",

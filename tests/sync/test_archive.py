@@ -97,3 +97,19 @@ async def test_progress_reports_increasing_byte_counts(tmp_path: Path, data_dir:
             assert seen[-1].total_bytes == src.stat().st_size
     finally:
         remote.stop()
+
+
+async def test_an_archive_is_one_copy_and_a_check_not_a_poll_loop(local_service: SyncService, write_file,
+                                                                   data_dir: Path):
+    """rclone answers the copy when it is done: the archive asks for the copy, a check and a clean-up,
+    however long the copy takes, instead of polling its status every few milliseconds (each poll is
+    one more job rclone keeps for a day, and CPU taken from the copy)."""
+    src = write_file("large.bin", 32 * 1024 * 1024)
+    known = sha256(src)
+    before = set((await local_service._rc.call("job/list"))["jobids"])
+    result = await local_service.archive(src, "large.bin", sha256=known)
+    after = set((await local_service._rc.call("job/list"))["jobids"])
+    assert result.sha256 == known and result.size == src.stat().st_size
+    assert (data_dir / "archive" / "large.bin").read_bytes() == src.read_bytes()
+    # fsinfo (once per service), copyfile, stat, core/stats-delete, and the second job/list itself
+    assert len(after - before) <= 5, sorted(after - before)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from sync._service import SyncService
-from sync.errors import AuthError, BinaryError, PathError, RemoteNotConfigured, TemporaryError
+from sync.errors import AuthError, BinaryError, OperationTimeout, PathError, RemoteNotConfigured, TemporaryError
 from sync.settings import SyncSettings
 from tests.support.remotes import LoopbackRemote
 
@@ -209,3 +209,19 @@ async def test_event_loop_stays_responsive_during_a_large_archive(local_service:
     stop.set()
     await tick
     assert max(gaps) < 0.5
+
+
+async def test_an_archive_slower_than_its_time_limit_is_stopped(local_settings: SyncSettings, write_file,
+                                                               data_dir: Path):
+    """The limit is the operation's, not a poll's: rclone's copy is stopped, not left writing."""
+    settings = replace(local_settings, bwlimit="1M", retries=0, op_timeout_s=1.0)
+    async with SyncService(settings) as svc:
+        src = write_file("slow.bin", 6 * 1024 * 1024)
+        with pytest.raises(OperationTimeout) as err:
+            await svc.archive(src, "slow.bin")
+        assert "HELIX_OP_TIMEOUT_S" in str(err.value)
+        jobs = await svc._rc.call("job/list")
+        for jobid in jobs.get("runningIds", []):
+            status = await svc._rc.call("job/status", {"jobid": jobid})
+            assert status["finished"] or status["group"].startswith("job/"), status  # job/list itself
+    assert list((data_dir / "archive").rglob("*")) == [], "neither the file nor rclone's partial is left"
