@@ -1,14 +1,21 @@
-"""``python -m bench.find``: ``!find`` over a big catalogue, its size, and how fast it is rebuilt.
+"""``!find`` over a big catalogue, its size, and how fast it is rebuilt: the ``find`` section of ``python -m bench``.
 
-    python -m bench.find                       # 1,000,000 messages, 200,000 for the rebuild
-    python -m bench.find --messages 100000 --rebuild-messages 50000 --out /tmp/find.json
+    python -m bench --only find                 # as a section (config from bench/plan.py)
+    python -m bench.find --messages 100000 --rebuild-messages 50000 --rounds 3 --out /tmp/find.json
 
 - latency: in-process, from the query text to the rendered page (parse, the catalogue's SQL with
   the visibility set in it, the page's text), for a member who reads every channel and for one
-  who reads a tenth of them; p50 and p99 over a mix of common, rare, two-word and filtered queries.
+  who reads a tenth of them; p99 per round over a mix of common, rare, two-word, prefix and
+  filtered queries, median of the rounds.
 - size: the catalogue's file per million messages.
-- rebuild: messages per second read back from a local remote's segments into an empty catalogue,
-  divided by messages per second of a plain ``json.loads`` loop over the same files.
+- rebuild: an empty catalogue filled from a local remote's segments through the rclone daemon
+  (``capture.rebuild``), against a plain ``json.loads`` loop over the same files; the two
+  alternate round by round and the figure is the median of the per-round ratios.
+
+The archive is written as Helix writes it (canonical JSON lines, 1,000-line segments, a
+``channel.json`` per channel) and streamed to disk, so a million messages never sit in memory.
+The big catalogue is filled through the catalogue's own bulk path (``capture.rebuild.read_into``)
+straight from that folder: it is the same catalogue a rebuild makes, without copying the files.
 """
 
 from __future__ import annotations
@@ -16,16 +23,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
-import tempfile
+import shutil
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.stats import percentile
+from bench.stats import alternate, median, percentile, ratios, spread
+from bench.workload import scratch
 from bot.cogs.find import filters_of, results_page
-from capture.rebuild import rebuild
+from capture.rebuild import RebuildProgress, read_into, read_manifests, rebuild
 from catalogue import Catalogue
 from catalogue.query import parse_query
 from sync import SyncService, SyncSettings
@@ -34,10 +44,12 @@ GUILD = 1_000_000_000_000_000_000
 DISCORD_EPOCH_MS = 1_420_070_400_000
 START = datetime(2026, 1, 1, tzinfo=UTC)
 CHANNELS = 100
-BATCH = 5_000
 SEGMENT_LINES = 1_000
 WORDS = [f"w{i}" for i in range(20_000)]
 AUTHORS = [(10 + i, f"member{i}") for i in range(500)]
+QUERIES = ["w0", "w1", "w5", "w40", "w300", "w2000", "w15000", "w0 w1", "w3 w9", '"w0 w1"', "w12*", "w7 from:13",
+           "w7 from:member3", "w2 has:image", "has:file", "w0 after:2026-06-01", "w11 before:2026-03-01",
+           "zzz-nothing"]
 
 
 def _content(rng: random.Random) -> str:
@@ -50,9 +62,9 @@ def snowflake(at: datetime, seq: int) -> int:
     return (int(at.timestamp() * 1000) - DISCORD_EPOCH_MS) << 22 | (seq & 0x3FFFFF)
 
 
-def records(n: int, seed: int = 7) -> list[dict[str, Any]]:
+def records(n: int, seed: int = 7) -> Iterator[dict[str, Any]]:
+    """``n`` archived messages over a year, round-robin over the channels, a tenth with a file."""
     rng = random.Random(seed)
-    out = []
     for i in range(n):
         at = START + timedelta(seconds=i * (365 * 86_400) // max(n, 1))
         mid = snowflake(at, i)
@@ -64,31 +76,73 @@ def records(n: int, seed: int = 7) -> list[dict[str, Any]]:
             atts.append({"id": str(mid), "filename": f"file{i}.{ext}", "size": rng.randint(1000, 10**7),
                          "content_type": "image/png" if ext in ("png", "jpg") else "application/octet-stream",
                          "sha256": sha, "blob": f"blobs/sha256/{sha[:2]}/{sha}", "status": "saved"})
-        out.append({"type": "message", "id": str(mid), "channel_id": str(1000 + i % CHANNELS), "guild_id": str(GUILD),
-                    "revision": 0, "author": {"id": str(author[0]), "name": author[1], "bot": False},
-                    "created_at": at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-                    "edited_at": None, "content": _content(rng), "reply_to": None, "embeds": [], "stickers": [],
-                    "reactions": [], "attachments": atts})
-    return out
+        yield {"type": "message", "id": str(mid), "channel_id": str(1000 + i % CHANNELS), "guild_id": str(GUILD),
+               "revision": 0, "author": {"id": str(author[0]), "name": author[1], "bot": False},
+               "created_at": at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "edited_at": None, "content": _content(rng),
+               "reply_to": None, "embeds": [], "stickers": [], "reactions": [], "attachments": atts,
+               "message_type": "default"}
 
 
-async def fill(cat: Catalogue, recs: list[dict[str, Any]]) -> float:
-    started = time.perf_counter()
-    for cid in range(1000, 1000 + CHANNELS):
-        await cat.call("upsert_channel", {"id": str(cid), "guild_id": str(GUILD), "name": f"channel-{cid}"})
-    for i in range(0, len(recs), BATCH):
-        await cat.call("add_messages", recs[i:i + BATCH])
-    return time.perf_counter() - started
+def _line(record: dict[str, Any]) -> str:
+    """As capture/segments.py writes a line: canonical JSON."""
+    return json.dumps(record, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
-QUERIES = ["w0", "w1", "w5", "w40", "w300", "w2000", "w15000", "w0 w1", "w3 w9", '"w0 w1"', "w12*", "w7 from:13",
-           "w7 from:member3",
-           "w2 has:image", "has:file", "w0 after:2026-06-01", "w11 before:2026-03-01", "zzz-nothing"]
+def write_archive(root: Path, n: int, seed: int) -> list[tuple[int, int, str, str]]:
+    """An archive of ``n`` messages under ``root``; its segments as ``capture.rebuild.plan`` lists them."""
+    pending: dict[int, list[str]] = {}
+    first: dict[int, str] = {}
+    segments: list[tuple[int, int, str, str]] = []
+
+    def flush(cid: int, last: str) -> None:
+        stem = f"{first[cid]}-{last}"
+        rel = f"discord/{GUILD}/{cid}/messages/{stem}.jsonl"
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(pending.pop(cid)), encoding="utf-8")
+        segments.append((GUILD, cid, rel, f"discord/{GUILD}/{cid}/transcript/{stem}.html"))
+
+    last: dict[int, str] = {}
+    for rec in records(n, seed):
+        cid = int(rec["channel_id"])
+        lines = pending.setdefault(cid, [])
+        if not lines:
+            first[cid] = rec["id"]
+        lines.append(_line(rec) + "\n")
+        last[cid] = rec["id"]
+        if len(lines) >= SEGMENT_LINES:
+            flush(cid, rec["id"])
+    for cid in list(pending):
+        flush(cid, last[cid])
+    for cid in last:
+        manifest = {"format": 1, "guild_id": str(GUILD), "cursor": last[cid], "watched": False, "segments": [],
+                    "channel": {"id": str(cid), "name": f"channel-{cid}", "topic": None, "type": "text",
+                                "parent_id": None}}
+        (root / f"discord/{GUILD}/{cid}/channel.json").write_text(json.dumps(manifest), encoding="utf-8")
+    segments.sort(key=lambda s: (int(s[2].rsplit("/", 1)[-1].split("-", 1)[0]), s[1], s[2]))
+    return segments
 
 
-async def latency(cat: Catalogue, channels: list[int], rounds: int) -> dict[str, float]:
+def _sizes(root: Path, segments: list[tuple[int, int, str, str]]) -> dict[str, int]:
+    return {rel: (root / rel).stat().st_size for _, _, rel, _ in segments}
+
+
+async def build(cat: Catalogue, root: Path, segments: list[tuple[int, int, str, str]]) -> int:
+    manifests = [f"discord/{GUILD}/{cid}/channel.json" for cid in sorted({s[1] for s in segments})]
+    await cat.call("restore_channels", await asyncio.to_thread(read_manifests, root, manifests))
+    sizes = await asyncio.to_thread(_sizes, root, segments)
+    progress = RebuildProgress()
+    await cat.call("rebuild_mode", True)
+    try:
+        await read_into(cat, root, segments, sizes, progress)
+    finally:
+        await cat.call("rebuild_mode", False)
+    return progress.lines_added
+
+
+async def latency(cat: Catalogue, channels: list[int], queries: int) -> list[float]:
     times = []
-    for r in range(rounds):
+    for r in range(queries):
         text = QUERIES[r % len(QUERIES)]
         started = time.perf_counter()
         parsed = parse_query(text)
@@ -96,26 +150,11 @@ async def latency(cat: Catalogue, channels: list[int], rounds: int) -> dict[str,
         page = results_page(f"`{text}`", 0, found, {}, live=lambda _cid: True, notes=parsed.notes)
         times.append(time.perf_counter() - started)
         assert page
-    return {"p50_ms": round(percentile(times, 50) * 1000, 2), "p99_ms": round(percentile(times, 99) * 1000, 2),
-            "max_ms": round(max(times) * 1000, 2), "queries": rounds}
-
-
-def write_segments(root: Path, recs: list[dict[str, Any]]) -> list[Path]:
-    by_channel: dict[str, list[dict[str, Any]]] = {}
-    for r in recs:
-        by_channel.setdefault(r["channel_id"], []).append(r)
-    files = []
-    for cid, lines in by_channel.items():
-        for i in range(0, len(lines), SEGMENT_LINES):
-            part = lines[i:i + SEGMENT_LINES]
-            path = root / f"discord/{GUILD}/{cid}/messages/{part[0]['id']}-{part[-1]['id']}.jsonl"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text("".join(json.dumps(x, separators=(",", ":")) + "\n" for x in part))
-            files.append(path)
-    return files
+    return times
 
 
 def plain_loop(files: list[Path]) -> tuple[float, int]:
+    """The reference: read the same segment files with a plain ``json.loads`` per line."""
     started, n = time.perf_counter(), 0
     for f in files:
         with f.open(encoding="utf-8") as fh:
@@ -125,35 +164,79 @@ def plain_loop(files: list[Path]) -> tuple[float, int]:
     return time.perf_counter() - started, n
 
 
-async def run(messages: int, rebuild_messages: int, rounds: int, work: Path) -> dict[str, Any]:
-    out: dict[str, Any] = {"messages": messages, "channels": CHANNELS}
-    recs = records(messages)
+async def _search(work: Path, messages: int, rounds: int) -> dict[str, Any]:
+    root = work / "big-archive"
+    started = time.perf_counter()
+    segments = await asyncio.to_thread(write_archive, root, messages, 7)
+    write_s = time.perf_counter() - started
     data = work / "catalogue"
+    p99: dict[str, list[float]] = {"all": [], "tenth": []}
+    p50: dict[str, list[float]] = {"all": [], "tenth": []}
+    queries = len(QUERIES) * (20 if messages >= 100_000 else 5)
     async with Catalogue(data) as cat:
-        out["fill_s"] = round(await fill(cat, recs), 1)
-        every = list(range(1000, 1000 + CHANNELS))
-        await latency(cat, every, len(QUERIES))  # warm the page cache
-        out["find_all_channels"] = await latency(cat, every, rounds)
-        out["find_tenth_of_channels"] = await latency(cat, every[:: 10], rounds)
-    size = sum(p.stat().st_size for p in data.glob("catalogue.sqlite3*"))
-    out["catalogue_mb"] = round(size / 1e6, 1)
-    out["catalogue_mb_per_million"] = round(size / 1e6 / messages * 1_000_000, 1)
-    del recs
-
-    recs = records(rebuild_messages, seed=11)
-    settings = SyncSettings(data_dir=work / "rebuild-data")
-    files = write_segments(settings.archive_dir, recs)
-    del recs
-    plain_s, n = plain_loop(files)
-    async with SyncService(settings) as svc, Catalogue(work / "rebuilt") as cat:
         started = time.perf_counter()
-        progress = await rebuild(cat, svc, work / "scratch")
-        rebuild_s = time.perf_counter() - started
-    assert progress.state == "done" and progress.lines_added == n, progress
-    out["rebuild"] = {"messages": n, "segments": len(files), "rebuild_s": round(rebuild_s, 2),
-                      "plain_json_s": round(plain_s, 2), "rebuild_msgs_per_s": round(n / rebuild_s),
-                      "plain_msgs_per_s": round(n / plain_s), "ratio": round(plain_s / rebuild_s, 3)}
-    return out
+        added = await build(cat, root, segments)
+        build_s = time.perf_counter() - started
+        assert added == messages, (added, messages)
+        await asyncio.to_thread(shutil.rmtree, root, True)
+        every = list(range(1000, 1000 + CHANNELS))
+        sets = {"all": every, "tenth": every[::10]}
+        await latency(cat, every, len(QUERIES))  # warm the page cache; not recorded
+        for _ in range(rounds):
+            for name, channels in sets.items():
+                times = await latency(cat, channels, queries)
+                p99[name].append(percentile(times, 99) * 1000)
+                p50[name].append(percentile(times, 50) * 1000)
+    size = sum(p.stat().st_size for p in data.glob("catalogue.sqlite3*"))
+    return {"messages": messages, "channels": CHANNELS, "segments": len(segments), "write_s": round(write_s, 1),
+            "build_s": round(build_s, 1), "build_msgs_per_s": round(messages / build_s),
+            "queries_per_round": queries, "p99_ms": p99, "p50_ms": p50, "catalogue_mb": round(size / 1e6, 1),
+            "catalogue_mb_per_million": size / 1e6 / messages * 1_000_000}
+
+
+async def _rebuild(work: Path, messages: int, rounds: int) -> dict[str, Any]:
+    settings = SyncSettings(data_dir=work / "rebuild-data")
+    segments = await asyncio.to_thread(write_archive, Path(settings.archive_dir), messages, 11)
+    files = [Path(settings.archive_dir) / rel for _, _, rel, _ in segments]
+    results: list[RebuildProgress] = []
+    async with SyncService(settings) as svc:
+        async def helix() -> float:
+            async with Catalogue(work / "rebuilt") as cat:
+                started = time.perf_counter()
+                results.append(await rebuild(cat, svc, work / "scratch"))
+                return time.perf_counter() - started
+
+        async def plain() -> float:
+            seconds, n = await asyncio.to_thread(plain_loop, files)
+            assert n == messages
+            return seconds
+
+        async def between() -> None:
+            await asyncio.to_thread(shutil.rmtree, work / "rebuilt", True)
+            await asyncio.to_thread(os.sync)
+
+        times = await alternate({"rebuild": helix, "json": plain}, rounds, between=between)
+    assert all(p.state == "done" and p.lines_added == messages for p in results), results[-1]
+    per_round = ratios(times["json"], times["rebuild"])
+    return {"messages": messages, "segments": len(files), "rounds": rounds, "rebuild_s": times["rebuild"],
+            "json_s": times["json"], "ratios": per_round,
+            "rebuild_msgs_per_s": round(messages / median(times["rebuild"])),
+            "json_msgs_per_s": round(messages / median(times["json"]))}
+
+
+async def run(config: dict) -> dict:
+    rounds = int(config.get("rounds", 3))
+    with scratch("find") as work:
+        search = await _search(work, int(config["messages"]), rounds)
+        rebuilt = await _rebuild(work, int(config["rebuild_messages"]), rounds)
+    samples = {"find_p99_ms": search["p99_ms"]["all"], "find_p99_tenth_ms": search["p99_ms"]["tenth"],
+               "rebuild_ratio": rebuilt["ratios"]}
+    return {
+        "figures": {**{k: median(v) for k, v in samples.items()},
+                    "catalogue_mb_per_million": search["catalogue_mb_per_million"]},
+        "spread": {k: spread(v) for k, v in samples.items()},
+        "details": {"search": search, "rebuild": rebuilt},
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -161,11 +244,11 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--messages", type=int, default=1_000_000)
     p.add_argument("--rebuild-messages", type=int, default=200_000)
-    p.add_argument("--rounds", type=int, default=340)
+    p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--out", type=Path)
     args = p.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="helix-bench-find-") as tmp:
-        result = asyncio.run(run(args.messages, args.rebuild_messages, args.rounds, Path(tmp)))
+    result = asyncio.run(run({"messages": args.messages, "rebuild_messages": args.rebuild_messages,
+                              "rounds": args.rounds}))
     text = json.dumps(result, indent=2)
     print(text)
     if args.out:

@@ -1,14 +1,17 @@
 """The catalogue rebuilt from the remote's segments: a new deploy on a fresh volume loses nothing.
 
 Reads ``discord/<guild>/<channel>/channel.json`` and ``messages/*.jsonl(.gz)`` through the sync
-service (one listing, then one fetch per file into a temporary folder under the data dir) and
-records every line as landed (catalogue/_rebuild.py), so nothing is uploaded again. Safe to run
-on a catalogue that is not empty (``!reindex``): known lines are skipped, unflushed ones untouched.
+service (one listing, then ONE copy of those files into a temporary folder under the data dir: a
+call per file would cost more than reading them) and records every line as landed
+(catalogue/_rebuild.py), so nothing is uploaded again. A batch is read and parsed into rows in a
+worker thread while the catalogue's thread writes the batch before it. Safe to run on a catalogue
+that is not empty (``!reindex``): known lines are skipped, unflushed ones untouched.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import json
 import re
@@ -21,13 +24,14 @@ from typing import Any
 
 import structlog
 
-from catalogue import Catalogue
+from catalogue import Catalogue, CatalogueError, prepare
 from sync import SyncError, SyncService
 
 log = structlog.get_logger("helix.capture.rebuild")
 SEGMENT = re.compile(r"^discord/(\d+)/(\d+)/messages/([^/]+)\.jsonl(\.gz)?$")
 MANIFEST = re.compile(r"^discord/(\d+)/(\d+)/channel\.json$")
-FETCH_AT_ONCE = 8  # segments fetched together, then written in one catalogue transaction
+BATCH_LINES = 20_000  # lines written in one catalogue transaction (one disk sync), at most
+INCLUDE = ("/*/*/channel.json", "/*/*/messages/*.jsonl", "/*/*/messages/*.jsonl.gz")
 
 
 @dataclass
@@ -87,25 +91,64 @@ def plan(entries: list[Any]) -> tuple[list[str], list[tuple[int, int, str, str]]
         elif m := SEGMENT.match(e.path):
             g, c, stem = m.group(1), m.group(2), m.group(3)
             segments.append((int(g), int(c), e.path, f"discord/{g}/{c}/transcript/{stem}.html"))
-    segments.sort(key=lambda s: (s[1], _first_id(s[2])))
+    # Oldest first across channels (each channel still in its own order): ids then mostly grow,
+    # which is what SQLite's tables and FTS5 append fastest.
+    segments.sort(key=lambda s: (_first_id(s[2])[0], s[1], s[2]))
     return sorted(manifests), segments
 
 
-async def _read_all(catalogue: Catalogue, service: SyncService, folder: Path,
-                    segments: list[tuple[int, int, str, str]], progress: RebuildProgress) -> None:
-    """A few segments fetched and parsed at once, then written in one transaction (one disk sync)."""
+def read_manifests(folder: Path, manifests: list[str]) -> list[dict[str, Any]]:
+    return [json.loads((folder / rel).read_text("utf-8")) for rel in manifests]
 
-    async def read(guild_id: int, channel_id: int, rel: str, transcript: str) -> tuple[Any, ...]:
-        local = await service.fetch(rel, folder / rel.replace("/", "_"))
-        lines = await asyncio.to_thread(read_lines, local)
-        size = (await asyncio.to_thread(local.stat)).st_size
-        await asyncio.to_thread(local.unlink, True)
-        return guild_id, channel_id, rel, transcript, lines, None, size
 
-    for i in range(0, len(segments), FETCH_AT_ONCE):
-        batch = await asyncio.gather(*(read(*seg) for seg in segments[i:i + FETCH_AT_ONCE]))
-        progress.lines_added += await catalogue.call("restore_segments", batch)
-        progress.segments_done += len(batch)
+def read_texts(path: Path) -> list[str]:
+    """A segment's lines as text (gzip or plain), blank lines left out; the catalogue parses them."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as fh:
+        return [t for t in (raw.strip() for raw in fh) if t]
+
+
+def _batches(segments: list[tuple[int, int, str, str]], sizes: dict[str, int]) -> list[list[tuple[int, int, str, str]]]:
+    """Segments grouped so that a batch holds about BATCH_LINES lines (guessed from the file sizes)."""
+    out: list[list[tuple[int, int, str, str]]] = []
+    budget = 0
+    for seg in segments:
+        if not out or budget <= 0:
+            out.append([])
+            budget = BATCH_LINES * 400  # bytes: a typical archived line is a few hundred
+        out[-1].append(seg)
+        budget -= max(sizes.get(seg[2], 0), 1) * (8 if seg[2].endswith(".gz") else 1)  # gzip: ~8× smaller
+    return out
+
+
+def _read_batch(folder: Path, batch: list[tuple[int, int, str, str]]) -> list[tuple[Any, ...]]:
+    out = []
+    for guild_id, channel_id, rel, transcript in batch:
+        local = folder / rel
+        try:
+            lines, size = prepare(read_texts(local), rel), local.stat().st_size
+        except FileNotFoundError:
+            continue  # deleted from the remote between the listing and the copy
+        out.append((guild_id, channel_id, rel, transcript, lines, None, size))
+    return out
+
+
+async def read_into(catalogue: Catalogue, folder: Path, segments: list[tuple[int, int, str, str]],
+                    sizes: dict[str, int], progress: RebuildProgress) -> None:
+    """The segments (as ``plan`` lists them) from a local copy of the archive in ``folder``, in batches
+    of one transaction each; the next batch is read from disk while the catalogue writes this one."""
+    batches = _batches(segments, sizes)
+    ahead: asyncio.Task[list[tuple[Any, ...]]] | None = None
+    try:
+        for i, batch in enumerate(batches):
+            rows = await ahead if ahead is not None else await asyncio.to_thread(_read_batch, folder, batch)
+            ahead = (asyncio.create_task(asyncio.to_thread(_read_batch, folder, batches[i + 1]))
+                     if i + 1 < len(batches) else None)
+            progress.lines_added += await catalogue.call("restore_segments", rows)
+            progress.segments_done += len(batch)
+    finally:
+        if ahead is not None and not ahead.done():
+            ahead.cancel()
 
 
 async def rebuild(catalogue: Catalogue, service: SyncService, scratch: Path,
@@ -123,11 +166,11 @@ async def rebuild(catalogue: Catalogue, service: SyncService, scratch: Path,
         manifests, segments = plan(entries)
         progress.segments_total = len(segments)
         await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
-        for rel in manifests:
-            local = await service.fetch(rel, folder / "channel.json")
-            manifest = json.loads(await asyncio.to_thread(local.read_text, "utf-8"))
-            await catalogue.call("restore_channel", manifest)
-        await _read_all(catalogue, service, folder, segments, progress)
+        await catalogue.call("rebuild_mode", True)
+        if manifests or segments:
+            await service.fetch_tree("discord", folder / "discord", INCLUDE)
+        await catalogue.call("restore_channels", await asyncio.to_thread(read_manifests, folder, manifests))
+        await read_into(catalogue, folder, segments, {e.path: e.size for e in entries}, progress)
         progress.state = "done"
         log.info("rebuild_done", segments=progress.segments_done, lines=progress.lines_added)
     except SyncError as exc:
@@ -139,4 +182,6 @@ async def rebuild(catalogue: Catalogue, service: SyncService, scratch: Path,
     finally:
         progress.finished_at = time.time()
         await asyncio.to_thread(shutil.rmtree, folder, True)
+        with contextlib.suppress(CatalogueError):
+            await catalogue.call("rebuild_mode", False)
     return progress

@@ -4,6 +4,7 @@ Its public face; other packages import from ``catalogue`` only. It knows neither
 bot nor rclone, and everything in it can be rebuilt from the remote's segments.
 """
 
+from catalogue._rebuild_rows import Prepared, prepare
 from catalogue._search import (
     HIT_END,
     HIT_START,
@@ -34,9 +35,11 @@ __all__ = [
     "CatalogueStats",
     "ChannelRow",
     "Deletion",
+    "Prepared",
     "SegmentClaim",
     "SegmentRow",
     "blob_path",
+    "prepare",
     "HIT_END", "HIT_START", "ArchivedFile", "ArchivedMessage", "ChannelSummary", "SearchFilters", "SearchHit",
     "SearchPage",
 ]

@@ -4,6 +4,13 @@ A segment read back is recorded as already landed, with its lines claimed by it,
 written to the remote again; a line already known (same message, kind and revision) is skipped,
 so reading the same segment twice, or a segment of a catalogue that was never lost, changes
 nothing. Lines that were committed locally but not yet in a segment are never touched.
+
+The lines come parsed into rows (``_rebuild_rows.prepare``, in the reader's thread) and a run
+of new message lines is written with one ``executemany`` per table; the messages, their files
+and their words are written in id order at the end of the batch, where SQLite's tables and FTS5
+append instead of inserting in the middle. Everything else (an edit, a deletion, a line already
+known) takes the one-by-one path in its place in the order, once the rows before it are
+complete, so the outcome is that of reading the lines one by one.
 """
 
 from __future__ import annotations
@@ -14,6 +21,14 @@ import sqlite3
 import time
 from collections.abc import Sequence
 from typing import Any
+
+from catalogue._rebuild_rows import Other, Plain, Prepared, prepared
+from catalogue._schema import RECORD
+
+Segment = tuple[int, int, str, str, Sequence[str] | Sequence[dict[str, Any]] | Prepared, str | None, int | None]
+_CHUNK = 900  # ids per "IN (...)": under SQLite's limit of bound parameters
+REBUILD_CACHE_KIB = -65_536  # negative: KiB, as PRAGMA cache_size reads it (64 MiB, SQLite's default is 2)
+REBUILD_CHECKPOINT_PAGES = 16_384  # pages of WAL between checkpoints while rebuilding (SQLite's default: 1,000)
 
 
 def _dumps(obj: dict[str, Any]) -> str:
@@ -32,36 +47,51 @@ class RebuildTables:
     def _index(self, c: sqlite3.Connection, mid: int, rec: dict[str, Any]) -> None:
         raise NotImplementedError
 
+    def rebuild_mode(self, on: bool) -> None:
+        """While a rebuild writes: a bigger page cache and fewer checkpoints, so its inserts stay in
+        memory instead of spilling and re-reading pages (every commit still syncs: nothing is less
+        durable). Off again afterwards, with the grown WAL checkpointed and truncated."""
+        cache, checkpoint = (REBUILD_CACHE_KIB, REBUILD_CHECKPOINT_PAGES) if on else (-2000, 1000)
+        self.conn.execute(f"PRAGMA cache_size = {int(cache)}")
+        self.conn.execute(f"PRAGMA wal_autocheckpoint = {int(checkpoint)}")
+        if not on:
+            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
     def restore_channel(self, manifest: dict[str, Any]) -> None:
         """A channel from its ``channel.json``: name, topic, type, parent, cursor, watched."""
-        ch = manifest.get("channel") or {}
-        cid, gid = int(ch["id"]), int(manifest["guild_id"])
+        self.restore_channels([manifest])
+
+    def restore_channels(self, manifests: Sequence[dict[str, Any]]) -> None:
+        """Several channels in one transaction (one disk sync, however many channels a server has)."""
         with self._tx() as c:
-            c.execute("INSERT INTO channels (id, guild_id, name, topic, type, parent_id, cursor, watched, updated_at) "
-                      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET name = excluded.name, "
-                      "topic = excluded.topic, type = excluded.type, parent_id = excluded.parent_id, "
-                      "cursor = MAX(cursor, excluded.cursor)",
-                      (cid, gid, str(ch.get("name") or ""), ch.get("topic"), str(ch.get("type") or "text"),
-                       int(ch["parent_id"]) if ch.get("parent_id") else None, int(manifest.get("cursor") or 0),
-                       int(bool(manifest.get("watched"))), time.time()))
+            for manifest in manifests:
+                _restore_channel(c, manifest)
 
     def restore_segment(self, guild_id: int, channel_id: int, path: str, transcript: str,
-                        lines: Sequence[dict[str, Any]], sha256: str | None, size: int | None) -> int:
+                        lines: Sequence[str] | Sequence[dict[str, Any]], sha256: str | None, size: int | None) -> int:
         """One segment's lines into the catalogue, as landed; returns how many lines were new."""
         return self.restore_segments([(guild_id, channel_id, path, transcript, lines, sha256, size)])
 
-    def restore_segments(self, segments: Sequence[tuple[int, int, str, str, Sequence[dict[str, Any]], str | None,
-                                                        int | None]]) -> int:
-        """Several segments in one transaction (one disk sync for all of them); returns the new lines."""
+    def restore_segments(self, segments: Sequence[Segment]) -> int:
+        """Several segments in one transaction (one disk sync for all of them); returns the new lines.
+
+        A segment's lines are its file's lines as text, ``_rebuild_rows.prepare``'s output for them,
+        or parsed objects (written as Helix writes them).
+        """
         added = 0
         with self._tx() as c:
+            pending: list[tuple[int, int, Plain]] = []
             for guild_id, channel_id, path, transcript, lines, sha256, size in segments:
-                if lines:
-                    added += self._restore_one(c, guild_id, channel_id, path, transcript, lines, sha256, size)
+                added += self._restore_one(c, pending, guild_id, channel_id, path, transcript, prepared(lines).lines,
+                                           sha256, size)
+            _flush(c, pending)
         return added
 
-    def _restore_one(self, c: sqlite3.Connection, guild_id: int, channel_id: int, path: str, transcript: str,
-                     lines: Sequence[dict[str, Any]], sha256: str | None, size: int | None) -> int:
+    def _restore_one(self, c: sqlite3.Connection, pending: list[tuple[int, int, Plain]], guild_id: int,
+                     channel_id: int, path: str, transcript: str, lines: Sequence[Plain | Other], sha256: str | None,
+                     size: int | None) -> int:
+        if not lines:
+            return 0
         now = time.time()
         c.execute("INSERT OR IGNORE INTO channels (id, guild_id, updated_at) VALUES (?, ?, ?)",
                   (channel_id, guild_id, now))
@@ -69,37 +99,60 @@ class RebuildTables:
         if row is None:
             sid = c.execute("INSERT INTO segments (guild_id, channel_id, path, transcript, first_id, last_id, records, "
                             "state, sha256, size, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'landed', ?, ?, ?)",
-                            (guild_id, channel_id, path, transcript, int(lines[0]["id"]), int(lines[-1]["id"]),
-                             len(lines), sha256, size, now)).lastrowid
+                            (guild_id, channel_id, path, transcript, lines[0].mid, lines[-1].mid, len(lines), sha256,
+                             size, now)).lastrowid
         else:
             sid = row[0]
-        added = 0
-        for line in lines:
-            added += self._restore_line(c, guild_id, channel_id, sid, line, now)
-        top = max(int(line["id"]) for line in lines)
-        c.execute("UPDATE channels SET cursor = MAX(cursor, ?) WHERE id = ?", (top, channel_id))
+        added, run = 0, []
+        for line in [*lines, None]:
+            if isinstance(line, Plain):
+                run.append(line)
+                continue
+            if run:
+                added += self._restore_run(c, pending, guild_id, channel_id, sid, run, now)
+                run = []
+            if line is not None:
+                _flush(c, pending)  # an edit or a deletion finds its message complete
+                added += self._restore_line(c, guild_id, channel_id, sid, line.line, line.text, now)
+        c.execute("UPDATE channels SET cursor = MAX(cursor, ?) WHERE id = ?",
+                  (max(line.mid for line in lines), channel_id))
         return added
 
-    def _restore_line(self, c: sqlite3.Connection, gid: int, cid: int, sid: int, line: dict[str, Any],
+    def _restore_run(self, c: sqlite3.Connection, pending: list[tuple[int, int, Plain]], gid: int, cid: int,
+                     sid: int, run: list[Plain], now: float) -> int:
+        """Message lines in a row: their records now, in bulk when every one of them is new."""
+        c.execute("SAVEPOINT rebuild_run")
+        if c.executemany("INSERT OR IGNORE INTO records (guild_id, channel_id, message_id, kind, revision, body, "
+                         "segment_id) VALUES (?, ?, ?, 'message', 0, ?, ?)",
+                         [(gid, cid, p.mid, p.text, sid) for p in run]).rowcount == len(run):
+            c.execute("RELEASE rebuild_run")
+            pending.extend((gid, cid, p) for p in run)  # their messages, files and words: in the next flush
+            return len(run)
+        # Some are known already (a catalogue that was not empty): one by one, as the order says.
+        c.execute("ROLLBACK TO rebuild_run")
+        c.execute("RELEASE rebuild_run")
+        _flush(c, pending)
+        return sum(self._restore_line(c, gid, cid, sid, json.loads(p.text), p.text, now) for p in run)
+
+    def _restore_line(self, c: sqlite3.Connection, gid: int, cid: int, sid: int, line: dict[str, Any], body: str,
                       now: float) -> int:
         kind = line.get("type") or "message"
         mid, rev = int(line["id"]), int(line.get("revision") or 0)
         if kind not in ("message", "revision", "tombstone"):
             return 0
-        body = _dumps(line)
         if c.execute("INSERT OR IGNORE INTO records (guild_id, channel_id, message_id, kind, revision, body, "
                      "segment_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
                      (gid, cid, mid, kind, rev if kind == "revision" else 0, body, sid)).rowcount == 0:
             return 0
         if kind == "message":
-            self._restore_message(c, gid, cid, mid, line, body, now)
+            self._restore_message(c, gid, cid, mid, line, now)
         elif kind == "revision":
             self._restore_revision(c, mid, line)
         else:
             self._restore_tombstone(c, gid, cid, mid, line)
         return 1
 
-    def _restore_message(self, c: sqlite3.Connection, gid: int, cid: int, mid: int, rec: dict[str, Any], body: str,
+    def _restore_message(self, c: sqlite3.Connection, gid: int, cid: int, mid: int, rec: dict[str, Any],
                          now: float) -> None:
         author = rec.get("author") or {}
         name = str(author.get("name") or "")
@@ -107,7 +160,7 @@ class RebuildTables:
                      "edited_at, content, reply_to, revision, record, archived_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, "
                      "0, ?, ?)", (mid, gid, cid, int(author.get("id") or 0), name, rec.get("created_at") or "",
                                   rec.get("edited_at"), rec.get("content") or "",
-                                  int(rec["reply_to"]) if rec.get("reply_to") else None, body, now)).rowcount == 0:
+                                  int(rec["reply_to"]) if rec.get("reply_to") else None, "", now)).rowcount == 0:
             return  # already known (archived here before the rebuild): its state is newer than this line
         atts = rec.get("attachments") or []
         if atts:
@@ -122,7 +175,8 @@ class RebuildTables:
                   (mid, rec.get("content") or "", name, files))
 
     def _restore_revision(self, c: sqlite3.Connection, mid: int, rev: dict[str, Any]) -> None:
-        row = c.execute("SELECT record, revision FROM messages WHERE id = ? AND deleted_at IS NULL", (mid,)).fetchone()
+        row = c.execute(f"SELECT {RECORD}, m.revision FROM messages m WHERE m.id = ? AND m.deleted_at IS NULL",
+                        (mid,)).fetchone()
         if row is None or int(row[1]) >= int(rev.get("revision") or 0):
             return
         changes = {k: v for k, v in rev.items() if k not in ("type", "id", "channel_id", "guild_id")}
@@ -138,3 +192,39 @@ class RebuildTables:
         c.execute("INSERT INTO messages (id, guild_id, channel_id, author_id, author_name, created_at, content, "
                   "deleted_at, record, archived_at) VALUES (?, ?, ?, 0, '', '', '', ?, ?, ?)",
                   (mid, gid, cid, tomb.get("deleted_at") or "", _dumps(tomb), time.time()))
+
+
+def _flush(c: sqlite3.Connection, pending: list[tuple[int, int, Plain]]) -> None:
+    """The messages, files and words of the new lines so far, in id order; a message already known
+    (a deletion read earlier) keeps its state, as ``INSERT OR IGNORE`` one by one would leave it."""
+    if not pending:
+        return
+    ids = [p.mid for _, _, p in pending]
+    known = {r[0] for i in range(0, len(ids), _CHUNK) for r in c.execute(
+        f"SELECT id FROM messages WHERE id IN ({','.join('?' * len(ids[i:i + _CHUNK]))})", ids[i:i + _CHUNK])}
+    in_order = [x for x in pending if x[2].mid not in known] if known else list(pending)
+    rows = sorted(in_order, key=lambda x: x[2].mid)
+    now = time.time()
+    c.executemany("INSERT INTO messages (id, guild_id, channel_id, author_id, author_name, created_at, edited_at, "
+                  "content, reply_to, revision, record, archived_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, '', ?)",
+                  [(p.mid, gid, cid, *p.message, now) for gid, cid, p in rows])
+    c.executemany("INSERT OR REPLACE INTO attachments (id, message_id, channel_id, filename, size, content_type, "
+                  "sha256, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                  [(f[0], p.mid, cid, *f[1:]) for _, cid, p in in_order for f in p.files])
+    c.executemany("INSERT OR IGNORE INTO blobs (sha256, size, path, state, created_at) VALUES (?, ?, ?, 'landed', ?)",
+                  [(sha, size, f"blobs/sha256/{sha[:2]}/{sha}", now) for _, _, p in in_order for sha, size in p.blobs])
+    c.executemany("INSERT INTO message_text (rowid, content, author, files) VALUES (?, ?, ?, ?)",
+                  [(p.mid, *p.words) for _, _, p in rows])
+    pending.clear()
+
+
+def _restore_channel(c: sqlite3.Connection, manifest: dict[str, Any]) -> None:
+    ch = manifest.get("channel") or {}
+    cid, gid = int(ch["id"]), int(manifest["guild_id"])
+    c.execute("INSERT INTO channels (id, guild_id, name, topic, type, parent_id, cursor, watched, updated_at) "
+              "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET name = excluded.name, "
+              "topic = excluded.topic, type = excluded.type, parent_id = excluded.parent_id, "
+              "cursor = MAX(cursor, excluded.cursor)",
+              (cid, gid, str(ch.get("name") or ""), ch.get("topic"), str(ch.get("type") or "text"),
+               int(ch["parent_id"]) if ch.get("parent_id") else None, int(manifest.get("cursor") or 0),
+               int(bool(manifest.get("watched"))), time.time()))

@@ -7,8 +7,10 @@ Tables, and why each exists:
 - ``channels``: what Helix knows of a channel (name, topic, type, parent), its durable cursor
   (every message up to it is archived) and whether it is watched.
 - ``messages``: the current state of every archived message, one row per id (the id is the key:
-  archiving a message twice is impossible by construction). ``content``, ``author_name`` and the
-  attachments' file names are indexed in ``message_text`` (FTS5, rowid = message id) for search.
+  archiving a message twice is impossible by construction). Its ``record`` is '' while the
+  message is as first archived: the JSON is then its line in ``records`` (see ``RECORD``).
+  ``content``, ``author_name`` and the attachments' file names are indexed in ``message_text``
+  (FTS5, rowid = message id) for search.
 - ``attachments``: every attachment of every message, with the blob that holds its bytes. It is
   also the blobs' reference table: a blob is deleted only when no ``saved`` attachment names it.
 - ``blobs``: content-addressed files on the remote (``blobs/sha256/<2>/<64>``).
@@ -28,6 +30,11 @@ from pathlib import Path
 from runtime.sqlite_file import connect_checked
 
 SCHEMA_VERSION = 1
+
+# A message's current record (``messages m``): its own column once an edit or a deletion changed
+# it, else '' and the record is its line in ``records``, which is then stored once, not twice.
+RECORD = ("coalesce(nullif(m.record, ''), (SELECT r.body FROM records r WHERE r.message_id = m.id "
+          "AND r.kind = 'message' AND r.revision = 0))")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS channels (

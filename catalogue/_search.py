@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from catalogue._schema import RECORD
+
 HIT_START, HIT_END, ELLIPSIS = "\ue000", "\ue001", "…"
 SNIPPET_TOKENS = 24
 DISCORD_EPOCH_MS = 1_420_070_400_000
@@ -214,8 +216,8 @@ class SearchTables:
             return None
         chans = sorted({int(c) for c in channel_ids})
         row = self.conn.execute(
-            "SELECT id, guild_id, channel_id, author_name, created_at, content, deleted_at, record FROM messages "
-            f"WHERE id = ? AND channel_id IN ({_marks(chans)})", [message_id, *chans]).fetchone()
+            f"SELECT m.id, m.guild_id, m.channel_id, m.author_name, m.created_at, m.content, m.deleted_at, {RECORD} "
+            f"FROM messages m WHERE m.id = ? AND m.channel_id IN ({_marks(chans)})", [message_id, *chans]).fetchone()
         if row is None:
             return None
         files = tuple(ArchivedFile(a[0], a[1], a[2], a[3], a[4], a[5]) for a in self.conn.execute(

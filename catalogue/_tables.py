@@ -15,6 +15,7 @@ from typing import Any
 
 from catalogue._backups import BackupTables
 from catalogue._rebuild import RebuildTables
+from catalogue._schema import RECORD
 from catalogue._search import SearchTables
 from catalogue._segments import SegmentTables
 from catalogue.models import (
@@ -116,8 +117,8 @@ class Tables(SegmentTables, BackupTables, SearchTables, RebuildTables):
         return {r[0] for r in self.conn.execute(f"SELECT id FROM messages WHERE id IN ({marks})", list(ids))}
 
     def message(self, message_id: int) -> dict[str, Any] | None:
-        row = self.conn.execute("SELECT record, deleted_at FROM messages WHERE id = ?", (message_id,)).fetchone()
-        return json.loads(row["record"]) if row else None
+        row = self.conn.execute(f"SELECT {RECORD} FROM messages m WHERE m.id = ?", (message_id,)).fetchone()
+        return json.loads(row[0]) if row else None
 
     def add_messages(self, records: Sequence[dict[str, Any]], cursor: tuple[int, int] | None = None) -> int:
         """Archive message records (new ids only) and, in the same transaction, move a channel's cursor.
@@ -139,7 +140,7 @@ class Tables(SegmentTables, BackupTables, SearchTables, RebuildTables):
                           "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
                           (mid, gid, cid, int(author.get("id") or 0), str(author.get("name") or ""),
                            rec.get("created_at") or "", rec.get("edited_at"), rec.get("content") or "",
-                           int(rec["reply_to"]) if rec.get("reply_to") else None, body, now))
+                           int(rec["reply_to"]) if rec.get("reply_to") else None, "", now))
                 self._put_attachments(c, mid, cid, rec.get("attachments") or [])
                 self._index(c, mid, rec)
                 c.execute("INSERT INTO records (guild_id, channel_id, message_id, kind, revision, body) "
@@ -167,10 +168,11 @@ class Tables(SegmentTables, BackupTables, SearchTables, RebuildTables):
     def add_revision(self, message_id: int, changes: dict[str, Any]) -> dict[str, Any] | None:
         """Record an edit as a new revision; None when the message is not archived or nothing changed."""
         with self._tx() as c:
-            row = c.execute("SELECT * FROM messages WHERE id = ? AND deleted_at IS NULL", (message_id,)).fetchone()
+            row = c.execute(f"SELECT m.*, {RECORD} AS current FROM messages m WHERE m.id = ? AND m.deleted_at IS NULL",
+                            (message_id,)).fetchone()
             if row is None:
                 return None
-            current = json.loads(row["record"])
+            current = json.loads(row["current"])
             merged = {**current, **changes}
             if all(current.get(k) == merged.get(k) for k in changes):
                 return None
@@ -262,6 +264,10 @@ class Tables(SegmentTables, BackupTables, SearchTables, RebuildTables):
     def blob_refs(self, sha256: str) -> int:
         return self.conn.execute("SELECT COUNT(*) FROM attachments WHERE sha256 = ? AND state = 'saved'",
                                  (sha256,)).fetchone()[0]
+
+    def queued_blob_bytes(self) -> int:
+        """What waits in the outbox for its upload: the spool limit's measure, asked before each download."""
+        return self.conn.execute("SELECT COALESCE(SUM(size), 0) FROM blobs WHERE state = 'queued'").fetchone()[0]
 
     # -- reading for tests, status and the next tools -----------------------------------------
 

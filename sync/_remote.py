@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -127,6 +127,15 @@ class Remote:
         await self._answer(self._rc.run_job("operations/copyfile", {
             "srcFs": self.root.fs, "srcRemote": clean_relative(rel),
             "dstFs": str(dest.parent), "dstRemote": dest.name}, timeout_s=timeout_s))
+
+    async def copy_tree_out(self, folder: str, dest: Path, include: Sequence[str], *,
+                            timeout_s: float = 3600.0) -> None:
+        """Copy the files under ``folder`` that match ``include`` (rclone filter rules) into ``dest``, as ONE job."""
+        sub = clean_relative(folder)
+        fs = f"{self.root.fs}{sub}" if self.root.fs.endswith(":") else f"{self.root.fs.rstrip('/')}/{sub}"
+        await self._answer(self._rc.run_job("sync/copy", {
+            "srcFs": fs, "dstFs": str(dest), "createEmptySrcDirs": False,
+            "_filter": {"IncludeRule": list(include)}}, timeout_s=timeout_s))
 
     async def move(self, src_rel: str, dst_rel: str) -> None:
         await self._answer(self._rc.call("operations/movefile", {

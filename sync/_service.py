@@ -315,6 +315,12 @@ class SyncService:
         await self.remote.copy_out(rel, dest, timeout_s=self.settings.op_timeout_s)
         return dest
 
+    async def fetch_tree(self, prefix: str, dest: str | os.PathLike[str], include: Sequence[str]) -> Path:
+        """The files under ``prefix`` matching ``include`` (rclone filter rules) into a folder, in ONE job."""
+        dest = await asyncio.to_thread(Path(dest).resolve)
+        await self._retrying("fetch_tree", lambda: self.remote.copy_tree_out(prefix, dest, include, timeout_s=3600.0))
+        return dest
+
     async def share_link(self, rel_path: str, expire_s: float = 86_400.0) -> str:
         """A download link for one archived object, for someone who may not have rclone at hand."""
         rel = clean_relative(rel_path)
