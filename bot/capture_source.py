@@ -1,11 +1,14 @@
 """capture's Source, built on discord.py: pages of history, fresh links, channels and threads.
 
-discord.py's own rate limiter paces every request here (history is 100 messages a request), so
-a backfill goes as fast as Discord allows and never bursts into 429s.
+discord.py's own rate limiter paces every request here (history is 100 messages a request), and
+the next pages are fetched while one is archived, so a backfill goes as fast as Discord allows
+and never bursts into 429s.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from datetime import UTC
 from typing import Any
@@ -15,6 +18,8 @@ import discord
 from capture import AttachmentRef, ChannelInfo, MessageRecord, SourceError
 
 PAGE = 100
+PREFETCH = 2  # pages fetched ahead of the one being archived
+YIELD_EVERY = 25
 
 
 def _iso(dt: Any) -> str | None:
@@ -66,24 +71,54 @@ class DiscordSource:
         return channel_info(channel) if channel is not None and getattr(channel, "guild", None) else None
 
     async def history(self, channel_id: int, after: int) -> AsyncIterator[list[MessageRecord]]:
+        """Pages of ``PAGE`` messages after ``after``, oldest first; the next page is fetched while one is used.
+
+        Discord's limiter allows a few history requests per window: a caller that ingested each
+        page before asking for the next would spend its window's requests on its own work. So a
+        task keeps up to ``PREFETCH`` pages ready, and stops when the caller closes the iterator.
+        """
         channel = self._channel(channel_id)
         if channel is None or not hasattr(channel, "history"):
             raise SourceError(f"Channel {channel_id} is gone or Helix cannot see it.")
+        pages: asyncio.Queue[list[MessageRecord] | Exception | None] = asyncio.Queue(maxsize=PREFETCH)
+        fetcher = asyncio.create_task(self._fetch_pages(channel, after, pages), name=f"helix-history-{channel_id}")
+        try:
+            while (page := await pages.get()) is not None:
+                if isinstance(page, Exception):
+                    raise page
+                yield page
+        finally:
+            fetcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await fetcher
+
+    @staticmethod
+    async def _fetch_pages(channel: Any, after: int, pages: asyncio.Queue[Any]) -> None:
+        """Fill ``pages`` with pages of records, then None; a failure goes in as the sentence to raise."""
+        name = getattr(channel, "name", channel.id)
         page: list[MessageRecord] = []
         try:
             async for m in channel.history(limit=None, after=discord.Object(id=after), oldest_first=True):
                 page.append(message_record(m))
                 if len(page) >= PAGE:
-                    yield page
+                    await pages.put(page)
                     page = []
+                elif len(page) % YIELD_EVERY == 0:
+                    await asyncio.sleep(0)  # a page of messages is parsed in slices: the heartbeat comes first
         except discord.Forbidden:
-            raise SourceError(f"Helix lost access to #{getattr(channel, 'name', channel_id)}: give it back "
-                              "View Channel and Read Message History there.") from None
+            await pages.put(SourceError(f"Helix lost access to #{name}: give it back View Channel and Read Message "
+                                        "History there."))
+            return
         except discord.HTTPException as exc:
-            raise SourceError(f"Discord failed to send the history of #{getattr(channel, 'name', channel_id)} "
-                              f"(HTTP {exc.status}): the backup can be started again.") from None
+            await pages.put(SourceError(f"Discord failed to send the history of #{name} (HTTP {exc.status}): the "
+                                        "backup can be started again."))
+            return
+        except Exception as exc:  # anything else ends the iteration in the caller, where it is reported
+            await pages.put(exc)
+            return
         if page:
-            yield page
+            await pages.put(page)
+        await pages.put(None)
 
     async def refetch(self, channel_id: int, message_id: int) -> MessageRecord | None:
         channel = self._channel(channel_id)

@@ -194,17 +194,22 @@ class Capture(CaptureCore):
     async def _page_through(self, row: BackupRow, channel_id: int, tally: Tally) -> bool:
         """Every page after the channel's cursor; False when cancelled (what was committed stays)."""
         ch = await self.catalogue.call("channel", channel_id)
-        async for page in self.source.history(channel_id, ch.cursor if ch else 0):  # type: ignore[union-attr]
-            if row.channel_id in self._cancelled:
-                break
-            before = (tally.scanned, tally.archived, tally.files, tally.bytes, tally.missing, tally.too_big)
-            await self.ingest(page, tally, cursor_channel=channel_id)
-            after = (tally.scanned, tally.archived, tally.files, tally.bytes, tally.missing, tally.too_big)
-            names = ("scanned", "archived", "files", "bytes", "missing", "too_big")
-            await self.catalogue.call("backup_progress", row.id,
-                                      **{n: a - b for n, a, b in zip(names, after, before, strict=True)})
-            await self.flush(channel_id, full=False)
-            await self._tell(row, tally, False)
+        pages = self.source.history(channel_id, ch.cursor if ch else 0)  # type: ignore[union-attr]
+        # Closed on the way out (a cancel, a stop, a failure), so the source's prefetching stops with it.
+        async with contextlib.aclosing(pages):  # type: ignore[type-var]
+            async for page in pages:
+                if row.channel_id in self._cancelled:
+                    break
+                before = (tally.scanned, tally.archived, tally.files, tally.bytes, tally.missing, tally.too_big)
+                await self.ingest(page, tally, cursor_channel=channel_id)
+                after = (tally.scanned, tally.archived, tally.files, tally.bytes, tally.missing, tally.too_big)
+                names = ("scanned", "archived", "files", "bytes", "missing", "too_big")
+                await self.catalogue.call("backup_progress", row.id,
+                                          **{n: a - b for n, a, b in zip(names, after, before, strict=True)})
+                await self.flush(channel_id, full=False)
+                if row.reply_message_id is None:  # the command records its answer after the backup started
+                    row = await self.catalogue.call("backup", row.id) or row
+                await self._tell(row, tally, False)
         await self.flush(channel_id)
         return row.channel_id not in self._cancelled
 

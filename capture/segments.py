@@ -35,18 +35,24 @@ def _write(path: Path, text: str) -> tuple[str, int]:
     return hashlib.sha256(data).hexdigest(), len(data)
 
 
+def _render_and_write(info: dict[str, Any], claim: SegmentClaim, jsonl_path: Path, html_path: Path) -> tuple[str, int]:
+    jsonl = "".join(_line(r) + "\n" for r in claim.lines)
+    page = render_transcript(info, claim.lines, blob_prefix=BLOB_PREFIX,
+                             title=f"#{info['name']} · {claim.first_id}–{claim.last_id}")
+    written = _write(jsonl_path, jsonl)
+    _write(html_path, page)
+    return written
+
+
 async def write_segment(catalogue: Catalogue, outbox: Outbox, spool: Path, claim: SegmentClaim) -> None:
     """Render a claimed segment (JSONL and HTML) and queue both, in one outbox transaction."""
     channel = await catalogue.call("channel", claim.channel_id)
     info = {"id": str(claim.channel_id), "name": channel.name if channel else "", "topic": channel.topic if channel
             else None}
-    jsonl = "".join(_line(r) + "\n" for r in claim.lines)
-    page = render_transcript(info, claim.lines, blob_prefix=BLOB_PREFIX,
-                             title=f"#{info['name']} · {claim.first_id}–{claim.last_id}")
     token = secrets.token_hex(4)
     jsonl_path, html_path = spool / f"segment-{claim.id}-{token}.jsonl", spool / f"segment-{claim.id}-{token}.html"
-    sha, size = await asyncio.to_thread(_write, jsonl_path, jsonl)
-    await asyncio.to_thread(_write, html_path, page)
+    # Serialising and rendering a whole segment is real CPU work: a thread, so the loop keeps its heartbeat.
+    sha, size = await asyncio.to_thread(_render_and_write, info, claim, jsonl_path, html_path)
     await outbox.enqueue_many([(jsonl_path, claim.path), (html_path, claim.transcript)], kind="capture-segment",
                               group=f"segment-{claim.id}-{token}", meta={"segment_id": claim.id}, move=True)
     await catalogue.call("segment_written", claim.id, sha, size)

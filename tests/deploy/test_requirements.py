@@ -55,7 +55,7 @@ USED_WITHOUT_IMPORT_DEV = {
 
 # Imports that run only when an optional package happens to be installed, each with its one file.
 OPTIONAL_IMPORTS = {
-    "zstandard": ("tests/support/loopback.py", "discord.py asks for zstd compression only when zstandard "
+    "zstandard": ("tests/support/loopback_gateway.py", "discord.py asks for zstd compression only when zstandard "
                   "(the discord.py[speed] extra) is installed; the loopback gateway follows it"),
 }
 

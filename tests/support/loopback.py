@@ -38,6 +38,15 @@ API (every wait gives up after ``within`` seconds with a ``TimeoutError`` saying
   the TCP connection without a close frame. Returns the dropped connection's id.
 - ``async with fake.outage():`` drop, and hold every new gateway connection until the block ends,
   so events dispatched inside the block are missed and must come back through RESUME.
+- ``await fake.add_channel(name, private=False)``: a new text channel (CHANNEL_CREATE if a client
+  is connected); ``await fake.add_messages(channel_id, n, content="message {i}", files=None)``:
+  ``n`` messages already in its history, ``files(i)`` giving (filename, bytes) attachments served
+  by this server; ``fake.history_of(channel_id)``: its message ids, oldest first. History pages
+  as Discord's does (``tests/support/loopback_history.py``).
+- Rate limits (``tests/support/loopback_limits.py``): ``LoopbackDiscord(rate_limits={HISTORY:
+  Limit(10, 1.0)}, default_limit=Limit(50, 1.0), global_limit=Limit(50, 1.0))``; every API
+  answer carries Discord's ``X-RateLimit-*`` headers, a request past a bucket or the global
+  limit is answered 429. ``rate_limited`` lists the 429s served, ``requests`` counts per route.
 - Records (copies, safe to read from the test's loop): ``heartbeats`` [(conn_id, monotonic time)],
   ``identifies`` and ``resumes`` (the op's ``d`` plus ``conn_id``; resumes also carry ``accepted``
   and ``replayed``), ``sent_messages`` (dicts with ``action`` "create"/"edit", ``id``,
@@ -56,8 +65,11 @@ duration and restores them, so only one fake client may run per process at a tim
 READY's ``resume_gateway_url``, which is this server too. Frames are compressed the way the
 client asks: ``zlib-stream`` by default, ``zstd-stream`` when ``zstandard`` is installed.
 
-The guild (``fake.guild_id``) has one text channel (``fake.channel_id``), the bot and ``fake.user``
-as members, and an @everyone role with Administrator, so permission checks pass.
+The guild (``fake.guild_id``) has a text channel ``general`` (``fake.channel_id``) and those added;
+its members are ``fake.user`` (the guild's and the application's owner) and the bot, whose managed
+role (``fake.bot_role_id``) may read, write, embed and attach; @everyone may read and write. A
+``private`` channel denies View Channel to @everyone and allows it, with Read Message History, to
+the bot's role, so Helix's own permission checks run on Discord's real rules.
 """
 
 from __future__ import annotations
@@ -66,93 +78,56 @@ import asyncio
 import concurrent.futures
 import contextlib
 import itertools
-import json
 import threading
-import time
-import uuid
-import zlib
-from collections.abc import AsyncIterator, Callable, Coroutine
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from typing import Any, TypeVar
 
 import discord
-import yarl
 from aiohttp import web
-from discord.gateway import DiscordWebSocket
-from discord.http import Route
 
+from tests.support.loopback_gateway import GatewayRoutes, _Connection, _Session
+from tests.support.loopback_history import HistoryRoutes
+from tests.support.loopback_limits import Limit, RateLimits, limits_middleware
 from tests.support.loopback_rest import RestRoutes
 from tests.support.waiting import wait_until
 
 ClientT = TypeVar("ClientT", bound=discord.Client)
 T = TypeVar("T")
 
-_OP_DISPATCH, _OP_HEARTBEAT, _OP_IDENTIFY, _OP_RESUME, _OP_REQUEST_MEMBERS = 0, 1, 2, 6, 8
-_OP_INVALID_SESSION, _OP_HELLO, _OP_HEARTBEAT_ACK = 9, 10, 11
 _client_running = threading.Lock()
 
 
-@dataclass(eq=False)
-class _Connection:
-    """One gateway websocket; sends are serialised because the zlib stream is shared state."""
+def _snapshot(attr: str) -> property:
+    """A read-only property returning a copy of one of the fake's records, taken under its lock."""
 
-    id: int
-    ws: web.WebSocketResponse
-    request: web.Request
-    compress: Callable[[bytes], bytes] | None
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    def read(self: LoopbackDiscord) -> list[Any]:
+        with self._lock:
+            return list(getattr(self, attr))
 
-    async def send(self, payload: dict[str, Any]) -> None:
-        text = json.dumps(payload)
-        async with self.lock:
-            if self.compress is None:
-                await self.ws.send_str(text)
-            else:
-                await self.ws.send_bytes(self.compress(text.encode()))
+    return property(read)
 
 
-def _stream_compressor(kind: str) -> Callable[[bytes], bytes]:
-    """Transport compression as discord.py asks for it: one stream per connection, each frame flushed.
-
-    discord.py asks for ``zstd-stream`` when it can import ``zstandard`` (the ``discord.py[speed]``
-    extra), else ``zlib-stream``, whose frames must end with the Z_SYNC_FLUSH marker 00 00 ff ff.
-    """
-    if kind == "zlib-stream":
-        zlib_stream = zlib.compressobj()
-        return lambda data: zlib_stream.compress(data) + zlib_stream.flush(zlib.Z_SYNC_FLUSH)
-    if kind == "zstd-stream":
-        import zstandard  # only present, and only asked for, with discord.py[speed]
-
-        zstd_stream = zstandard.ZstdCompressor().compressobj()
-        return lambda data: zstd_stream.compress(data) + zstd_stream.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK)
-    raise ValueError(f"unsupported gateway compression {kind!r}")
-
-
-@dataclass(eq=False)
-class _Session:
-    """A gateway session outlives its connections: that is what RESUME relies on."""
-
-    id: str
-    seq: int = 0
-    events: list[dict[str, Any]] = field(default_factory=list)
-    conn: _Connection | None = None
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-
-
-class LoopbackDiscord(RestRoutes):
+class LoopbackDiscord(GatewayRoutes, HistoryRoutes, RestRoutes):
     """A fake Discord on 127.0.0.1 for one discord.py client at a time; see the module docstring."""
 
     def __init__(self, *, heartbeat_interval_ms: int = 41250, valid_token: str | None = None,
-                 port: int = 0) -> None:
+                 port: int = 0, rate_limits: Mapping[str, Limit | tuple[int, float]] | None = None,
+                 default_limit: Limit | tuple[int, float] = Limit(50, 1.0),
+                 global_limit: Limit | tuple[int, float] | None = Limit(50, 1.0)) -> None:
         self.heartbeat_interval_ms = heartbeat_interval_ms
         self.valid_token = valid_token  # None: any token logs in; else others get 401, as Discord answers
-        self._ids = itertools.count()
+        self.limits = RateLimits(rate_limits, default=default_limit, global_limit=global_limit)
+        self._id_lock = threading.Lock()
+        self._last_id = 0
         self.guild_id = self._snowflake()
         self.channel_id = self._snowflake()
         self.bot_user = self._user_payload(self._snowflake(), "helix-loopback", bot=True)
         self.user = self._user_payload(self._snowflake(), "tester")
         self.port = port  # 0: a free one; a fixed one lets a bot be told the address before the fake starts
         self._lock = threading.Lock()
+        self._messages: dict[str, dict[str, Any]] = {}
+        self._init_guild()
+        self._rate_limited: list[dict[str, Any]] = []
         self._heartbeats: list[tuple[int, float]] = []
         self._identifies: list[dict[str, Any]] = []
         self._resumes: list[dict[str, Any]] = []
@@ -164,7 +139,6 @@ class LoopbackDiscord(RestRoutes):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._session: _Session | None = None
         self._conns: set[_Connection] = set()
-        self._messages: dict[str, dict[str, Any]] = {}
         self._conn_ids = itertools.count(1)
         self._accepting: asyncio.Event | None = None
         # Owned by the caller's loop.
@@ -206,18 +180,8 @@ class LoopbackDiscord(RestRoutes):
     async def _start_site(self) -> web.AppRunner:
         self._accepting = asyncio.Event()
         self._accepting.set()
-        app = web.Application()
-        v10 = "/api/v10"
-        app.router.add_get("/ws", self._gateway)
-        app.router.add_get(f"{v10}/users/@me", self._users_me)
-        app.router.add_get(f"{v10}/applications/@me", self._static(self._application))
-        app.router.add_get(f"{v10}/oauth2/applications/@me", self._static(self._application))
-        app.router.add_get(f"{v10}/gateway", self._static(lambda: {"url": self.gateway_url}))
-        app.router.add_get(f"{v10}/gateway/bot", self._static(self._gateway_bot))
-        app.router.add_post(f"{v10}/channels/{{channel_id}}/typing", self._static(lambda: None))
-        app.router.add_post(f"{v10}/channels/{{channel_id}}/messages", self._create_message)
-        app.router.add_patch(f"{v10}/channels/{{channel_id}}/messages/{{message_id}}", self._edit_message)
-        app.router.add_route("*", "/{tail:.*}", self._unknown_route)
+        app = web.Application(middlewares=[limits_middleware(self.limits, self._on_rate_limited)])
+        self._add_routes(app)
         runner = web.AppRunner(app, handle_signals=False)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", self.port)
@@ -249,40 +213,23 @@ class LoopbackDiscord(RestRoutes):
         session = self._session
         return session.id if session else None
 
-    @property
-    def heartbeats(self) -> list[tuple[int, float]]:
-        with self._lock:
-            return list(self._heartbeats)
+    # Records: copies taken under the lock, safe to read from the test's loop.
+    heartbeats = _snapshot("_heartbeats")  # [(conn_id, monotonic time)]
+    identifies = _snapshot("_identifies")
+    resumes = _snapshot("_resumes")
+    sent_messages = _snapshot("_sent")
+    unknown_routes = _snapshot("_unknown")
+    connections = _snapshot("_connections")
+    rate_limited = _snapshot("_rate_limited")  # the 429s served
+    errors = _snapshot("_errors")
 
     @property
-    def identifies(self) -> list[dict[str, Any]]:
-        with self._lock:
-            return list(self._identifies)
+    def requests(self) -> dict[str, int]:
+        """Requests seen per route key (``"GET /channels/{channel_id}/messages"``), 429s included."""
+        return self.limits.counts()
 
-    @property
-    def resumes(self) -> list[dict[str, Any]]:
-        with self._lock:
-            return list(self._resumes)
-
-    @property
-    def sent_messages(self) -> list[dict[str, Any]]:
-        with self._lock:
-            return list(self._sent)
-
-    @property
-    def unknown_routes(self) -> list[tuple[str, str]]:
-        with self._lock:
-            return list(self._unknown)
-
-    @property
-    def connections(self) -> list[dict[str, Any]]:
-        with self._lock:
-            return list(self._connections)
-
-    @property
-    def errors(self) -> list[str]:
-        with self._lock:
-            return list(self._errors)
+    def _on_rate_limited(self, refusal: dict[str, Any]) -> None:
+        self._record(self._rate_limited, refusal)
 
     def _describe(self) -> str:
         """What the fake has seen, for failure messages."""
@@ -362,21 +309,19 @@ class LoopbackDiscord(RestRoutes):
         """Run ``client`` against this fake until the block ends; see the module docstring."""
         if not _client_running.acquire(blocking=False):
             raise RuntimeError("another LoopbackDiscord client is running: discord.py's URLs are global")
-        old_base, old_gateway = Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY
-        Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY = self.api_base, yarl.URL(self.gateway_url)
         try:
-            async with client:
-                runner = asyncio.create_task(client.start(token), name="loopback-client")
-                try:
-                    await self._until_ready(client, runner, within)
-                    yield client
-                finally:
-                    await self._drain_handlers(within)
-                    await client.close()
-                    await asyncio.wait({runner})
-                runner.result()  # a client that crashed during the block fails it
+            with self.pointed():
+                async with client:
+                    runner = asyncio.create_task(client.start(token), name="loopback-client")
+                    try:
+                        await self._until_ready(client, runner, within)
+                        yield client
+                    finally:
+                        await self._drain_handlers(within)
+                        await client.close()
+                        await asyncio.wait({runner})
+                    runner.result()  # a client that crashed during the block fails it
         finally:
-            Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY = old_base, old_gateway
             _client_running.release()
 
     async def _until_ready(self, client: discord.Client, runner: asyncio.Task[None], within: float) -> None:
@@ -401,131 +346,3 @@ class LoopbackDiscord(RestRoutes):
         running = [t for t in asyncio.all_tasks() if t is not me and t.get_name().startswith("discord.py: ")]
         if running:
             await asyncio.wait(running, timeout=within)
-
-    # ----- server side: gateway -----
-
-    async def _gateway(self, request: web.Request) -> web.WebSocketResponse:
-        assert self._accepting is not None
-        await self._accepting.wait()
-        ws = web.WebSocketResponse(compress=False, max_msg_size=0)
-        await ws.prepare(request)
-        query = dict(request.query)
-        try:
-            if query.get("encoding", "json") != "json":
-                raise ValueError(f"unsupported gateway encoding {query['encoding']!r}")
-            compress = _stream_compressor(query["compress"]) if "compress" in query else None
-        except (ValueError, ImportError) as exc:
-            # 4012 (invalid API version) is one of the codes discord.py gives up on instead of
-            # reconnecting in a tight loop, so the test fails at once with this error recorded.
-            self._record(self._errors, f"gateway {query}: {exc}")
-            await ws.close(code=4012, message=str(exc).encode()[:120])
-            return ws
-        conn = _Connection(next(self._conn_ids), ws, request, compress)
-        self._conns.add(conn)
-        self._record(self._connections, {"conn_id": conn.id, **query})
-        try:
-            await conn.send({"op": _OP_HELLO, "d": {"heartbeat_interval": self.heartbeat_interval_ms}})
-            async for msg in ws:
-                if msg.type is web.WSMsgType.TEXT:
-                    await self._on_op(conn, json.loads(msg.data))
-        except ConnectionResetError:
-            pass  # the client went away mid-send; the session keeps the events for RESUME
-        finally:
-            self._conns.discard(conn)
-            session = self._session
-            if session is not None and session.conn is conn:
-                session.conn = None
-        return ws
-
-    async def _on_op(self, conn: _Connection, message: dict[str, Any]) -> None:
-        op, data = message.get("op"), message.get("d")
-        if op == _OP_HEARTBEAT:
-            self._record(self._heartbeats, (conn.id, time.monotonic()))
-            await conn.send({"op": _OP_HEARTBEAT_ACK})
-        elif op == _OP_IDENTIFY:
-            await self._identify(conn, data)
-        elif op == _OP_RESUME:
-            await self._resume(conn, data)
-        elif op == _OP_REQUEST_MEMBERS:
-            chunk = {"guild_id": self.guild_id, "members": [self._member_payload(u) for u in self._users()]}
-            chunk.update(chunk_index=0, chunk_count=1, not_found=[], nonce=data.get("nonce"))
-            await self._dispatch("GUILD_MEMBERS_CHUNK", chunk)
-
-    async def _identify(self, conn: _Connection, data: dict[str, Any]) -> None:
-        old = self._session
-        if old is not None and old.conn is not None and old.conn is not conn:
-            await old.conn.ws.close(code=4005, message=b"a new session was identified")
-        session = self._session = _Session(uuid.uuid4().hex)
-        async with session.lock:
-            session.conn = conn
-        ready = {
-            "v": 10,
-            "user": self.bot_user,
-            "guilds": [{"id": self.guild_id, "unavailable": True}],
-            "session_id": session.id,
-            "resume_gateway_url": self.gateway_url,
-            "application": {"id": self.bot_user["id"], "flags": 0},
-            "private_channels": [],
-            "relationships": [],
-            "session_type": "normal",
-        }
-        if "shard" in data:
-            ready["shard"] = data["shard"]  # AutoShardedClient reads it back
-        await self._dispatch("READY", ready)
-        await self._dispatch("GUILD_CREATE", self._guild_payload())
-        self._record(self._identifies, {**data, "conn_id": conn.id})
-
-    async def _resume(self, conn: _Connection, data: dict[str, Any]) -> None:
-        session, seq = self._session, data.get("seq") or 0
-        record = {**data, "conn_id": conn.id, "accepted": False, "replayed": 0}
-        if session is None or data.get("session_id") != session.id or seq > session.seq:
-            await conn.send({"op": _OP_INVALID_SESSION, "d": False})
-            self._record(self._resumes, record)
-            return
-        async with session.lock:
-            missed = [event for event in session.events if event["s"] > seq]
-            for event in missed:
-                await conn.send(event)
-            session.seq += 1
-            resumed = {"op": _OP_DISPATCH, "t": "RESUMED", "s": session.seq, "d": {}}
-            session.events.append(resumed)
-            await conn.send(resumed)
-            session.conn = conn
-        self._record(self._resumes, {**record, "accepted": True, "replayed": len(missed)})
-
-    async def _dispatch(self, event: str, data: dict[str, Any]) -> None:
-        """Number and log an event, and send it if a connection is attached (else RESUME replays it)."""
-        session = self._session
-        if session is None:
-            raise RuntimeError("no client has identified with LoopbackDiscord yet")
-        async with session.lock:
-            session.seq += 1
-            frame = {"op": _OP_DISPATCH, "t": event, "s": session.seq, "d": data}
-            session.events.append(frame)
-            if session.conn is not None:
-                try:
-                    await session.conn.send(frame)
-                except ConnectionResetError:
-                    session.conn = None
-
-    async def _drop(self, code: int | None, hold: bool) -> int:
-        session = self._session
-        conn = session.conn if session else None
-        if session is None or conn is None:
-            raise RuntimeError("no client connection to drop")
-        assert self._accepting is not None
-        if hold:
-            self._accepting.clear()
-        async with session.lock:
-            session.conn = None
-        if code is None:
-            transport = conn.request.transport
-            if transport is not None:
-                transport.abort()
-        else:
-            await conn.ws.close(code=code, message=b"dropped by LoopbackDiscord")
-        return conn.id
-
-    async def _reopen(self) -> None:
-        assert self._accepting is not None
-        self._accepting.set()

@@ -1,4 +1,4 @@
-"""The REST half of the loopback Discord: login, the gateway address, messages, and the payloads.
+"""The REST half of the loopback Discord: its routes, login, the gateway address, messages, and the payloads.
 
 ``LoopbackDiscord`` (in ``tests/support/loopback.py``, the gateway half) inherits these handlers;
 they run on the fake's own event loop and record what a Discord server would have received.
@@ -18,8 +18,9 @@ from aiohttp import BodyPartReader, web
 from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
+from tests.support.loopback_limits import API
+
 _DISCORD_EPOCH_MS = 1420070400000
-_ADMINISTRATOR = 1 << 3
 
 
 def _now_iso() -> str:
@@ -29,6 +30,28 @@ def _now_iso() -> str:
 class RestRoutes:
     """Discord's REST routes as the fake serves them; mixed into LoopbackDiscord."""
 
+    def _add_routes(self, app: web.Application) -> None:
+        """Every route the fake answers; anything else is recorded in ``unknown_routes`` and answered 404."""
+        v10, channel = API, f"{API}/channels/{{channel_id}}"
+        app.router.add_get("/ws", self._gateway)
+        app.router.add_get("/attachments/{tail:.*}", self._cdn)
+        app.router.add_get(f"{v10}/users/@me", self._users_me)
+        app.router.add_get(f"{v10}/applications/@me", self._static(self._application))
+        app.router.add_get(f"{v10}/oauth2/applications/@me", self._static(self._application))
+        app.router.add_get(f"{v10}/gateway", self._static(lambda: {"url": self.gateway_url}))
+        app.router.add_get(f"{v10}/gateway/bot", self._static(self._gateway_bot))
+        app.router.add_get(f"{v10}/guilds/{{guild_id}}/channels", self._guild_channels)
+        app.router.add_get(f"{v10}/guilds/{{guild_id}}/members/{{user_id}}", self._get_member)
+        app.router.add_get(channel, self._get_channel)
+        app.router.add_post(f"{channel}/typing", self._static(lambda: None))
+        app.router.add_get(f"{channel}/messages", self._history)
+        app.router.add_post(f"{channel}/messages", self._create_message)
+        app.router.add_get(f"{channel}/messages/{{message_id}}", self._get_message)
+        app.router.add_patch(f"{channel}/messages/{{message_id}}", self._edit_message)
+        for kind in ("public", "private"):
+            app.router.add_get(f"{channel}/threads/archived/{kind}", self._no_threads)
+        app.router.add_get(f"{channel}/users/@me/threads/archived/private", self._no_threads)
+        app.router.add_route("*", "/{tail:.*}", self._unknown_route)
 
     @staticmethod
     def _json(payload: Any, status: int = 200) -> web.Response:
@@ -68,16 +91,20 @@ class RestRoutes:
         return self._json({"message": "404: Not Found (LoopbackDiscord)", "code": 0}, status=404)
 
     async def _create_message(self, request: web.Request) -> web.Response:
-        if request.match_info["channel_id"] != self.channel_id:
-            return self._json({"message": "Unknown Channel", "code": 10003}, status=404)
+        unknown = self._unknown_channel(request)
+        if unknown is not None:
+            return unknown
         body, files = await self._read_body(request)
         message = self._message_payload(
-            self._snowflake(), self.channel_id, self.bot_user, body.get("content") or "",
+            self._snowflake(), request.match_info["channel_id"], self.bot_user, body.get("content") or "",
             embeds=body.get("embeds") or [], files=files,
         )
-        self._messages[message["id"]] = message
+        self._messages[message["id"]] = message  # the bot's own messages, which it may edit
+        self._store(message)
         self._record(self._sent, self._sent_record("create", message, body, files))
-        await self._dispatch("MESSAGE_CREATE", {**message, "member": self._member_payload(None)})
+        # The partial member riding along updates discord.py's cache: it carries the bot's role.
+        member = self._member_payload(None, roles=[self.bot_role_id])
+        await self._dispatch("MESSAGE_CREATE", {**message, "member": member})
         return self._json(message)
 
     async def _edit_message(self, request: web.Request) -> web.Response:
@@ -89,8 +116,9 @@ class RestRoutes:
             if key in body:
                 message[key] = body[key] or ("" if key == "content" else [])
         if files:
-            message["attachments"] = self._attachments(files)
+            message["attachments"] = self._attachments(message["channel_id"], files)
         message["edited_timestamp"] = _now_iso()
+        self._store(message)
         self._record(self._sent, self._sent_record("edit", message, body, files))
         await self._dispatch("MESSAGE_UPDATE", message)
         return self._json(message)
@@ -129,7 +157,16 @@ class RestRoutes:
     # ----- payloads -----
 
     def _snowflake(self) -> str:
-        return str(((int(time.time() * 1000) - _DISCORD_EPOCH_MS) << 22) | (next(self._ids) & 0xFFF))
+        """A new id, later than every id before it (ids are time-ordered, and history pages by them)."""
+        with self._id_lock:
+            self._last_id = max((int(time.time() * 1000) - _DISCORD_EPOCH_MS) << 22, self._last_id + 1)
+            return str(self._last_id)
+
+    @staticmethod
+    def _iso(snowflake: str) -> str:
+        """The moment a snowflake was made, as Discord's ISO timestamps."""
+        ms = (int(snowflake) >> 22) + _DISCORD_EPOCH_MS
+        return datetime.datetime.fromtimestamp(ms / 1000, datetime.UTC).isoformat()
 
     @staticmethod
     def _user_payload(user_id: str, name: str, bot: bool = False) -> dict[str, Any]:
@@ -141,9 +178,9 @@ class RestRoutes:
     def _users(self) -> list[dict[str, Any]]:
         return [self.bot_user, self.user]
 
-    def _member_payload(self, user: dict[str, Any] | None) -> dict[str, Any]:
+    def _member_payload(self, user: dict[str, Any] | None, roles: list[str] | None = None) -> dict[str, Any]:
         """A guild member; ``user=None`` is the partial member that rides along with a message."""
-        member = {"roles": [], "joined_at": _now_iso(), "deaf": False, "mute": False, "flags": 0}
+        member = {"roles": roles or [], "joined_at": _now_iso(), "deaf": False, "mute": False, "flags": 0}
         return member if user is None else {**member, "user": user}
 
     def _application(self) -> dict[str, Any]:
@@ -157,32 +194,6 @@ class RestRoutes:
         limit = {"total": 1000, "remaining": 1000, "reset_after": 0, "max_concurrency": 1}
         return {"url": self.gateway_url, "shards": 1, "session_start_limit": limit}
 
-    def _guild_payload(self) -> dict[str, Any]:
-        everyone = {
-            "id": self.guild_id, "name": "@everyone", "permissions": str(_ADMINISTRATOR), "position": 0,
-            "color": 0, "hoist": False, "managed": False, "mentionable": False, "flags": 0,
-        }
-        channel = {
-            "id": self.channel_id, "type": 0, "guild_id": self.guild_id, "name": "general", "position": 0,
-            "permission_overwrites": [], "nsfw": False, "topic": None, "parent_id": None,
-            "last_message_id": None, "rate_limit_per_user": 0,
-        }
-        return {
-            "id": self.guild_id, "name": "Loopback Guild", "owner_id": self.user["id"], "unavailable": False,
-            "member_count": 2, "large": False, "joined_at": _now_iso(), "roles": [everyone],
-            "channels": [channel], "members": [self._member_payload(u) for u in self._users()],
-            "emojis": [], "stickers": [], "features": [], "voice_states": [], "presences": [],
-            "threads": [], "stage_instances": [], "guild_scheduled_events": [],
-        }
-
-    def _attachments(self, files: dict[str, bytes]) -> list[dict[str, Any]]:
-        base = f"http://127.0.0.1:{self.port}/attachments/{self.channel_id}"
-        return [
-            {"id": self._snowflake(), "filename": name, "size": len(data),
-             "url": f"{base}/{name}", "proxy_url": f"{base}/{name}"}
-            for name, data in files.items()
-        ]
-
     def _message_payload(
         self,
         message_id: str,
@@ -194,8 +205,8 @@ class RestRoutes:
     ) -> dict[str, Any]:
         return {
             "id": message_id, "type": 0, "channel_id": channel_id, "guild_id": self.guild_id,
-            "author": author, "content": content, "timestamp": _now_iso(), "edited_timestamp": None,
+            "author": author, "content": content, "timestamp": self._iso(message_id), "edited_timestamp": None,
             "tts": False, "mention_everyone": False, "mentions": [], "mention_roles": [],
-            "attachments": self._attachments(files or {}), "embeds": embeds or [], "pinned": False,
+            "attachments": self._attachments(channel_id, files or {}), "embeds": embeds or [], "pinned": False,
             "flags": 0, "components": [],
         }
