@@ -44,9 +44,10 @@ class Downloaded:
     size: int
 
 
-def _write(fh: BinaryIO, digest: hashlib._Hash, chunk: bytes) -> None:
-    fh.write(chunk)
-    digest.update(chunk)
+def _write(fh: BinaryIO, digest: hashlib._Hash, chunks: list[bytes]) -> None:
+    for chunk in chunks:
+        fh.write(chunk)
+        digest.update(chunk)
 
 
 def _finish(fh: BinaryIO) -> None:
@@ -106,11 +107,31 @@ class Downloader:
                 size = 0
                 fh = await asyncio.to_thread(open, dest, "wb")
                 holder.append(fh)
-                async for chunk in resp.content.iter_chunked(CHUNK):
-                    size += len(chunk)
-                    if size > max_bytes:
-                        raise TooBig()
-                    await asyncio.to_thread(_write, fh, digest, chunk)
+                # The socket hands over a few dozen KB at a time: they are gathered to a MiB and
+                # written and hashed in a thread while the next MiB arrives (one write in flight,
+                # so at most two MiB of a file are ever in memory).
+                batch: list[bytes] = []
+                batched = 0
+                writing: asyncio.Future[None] | None = None
+                try:
+                    async for chunk in resp.content.iter_any():
+                        size += len(chunk)
+                        if size > max_bytes:
+                            raise TooBig()
+                        batch.append(chunk)
+                        batched += len(chunk)
+                        if batched >= CHUNK:
+                            if writing is not None:
+                                await writing
+                            writing = asyncio.ensure_future(asyncio.to_thread(_write, fh, digest, batch))
+                            batch, batched = [], 0
+                    if writing is not None:
+                        await writing
+                    await asyncio.to_thread(_write, fh, digest, batch)
+                finally:
+                    if writing is not None:  # let it end before the file is closed
+                        with contextlib.suppress(BaseException):
+                            await writing
                 holder.clear()
                 await asyncio.to_thread(_finish, fh)
                 return Downloaded(dest, digest.hexdigest(), size)

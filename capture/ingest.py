@@ -22,6 +22,7 @@ from capture.segments import write_manifest, write_segment
 from capture.settings import CaptureSettings
 from capture.source import AttachmentRef, MessageRecord, Source
 from catalogue import Catalogue, blob_path
+from runtime.units import human_size
 from sync import Archive, ArchiveResult, NotFoundError, OutboxItem, SyncError
 
 log = structlog.get_logger("helix.capture")
@@ -54,6 +55,8 @@ class CaptureCore:
         self._flush_locks: dict[int, asyncio.Lock] = {}
         self._in_flight_bytes = 0
         self._room = asyncio.Event()
+        self.spool_pauses = 0  # how often the downloads waited for the spool, since start
+        self._paused = False
 
     # -- reports from the outbox worker --------------------------------------------------------
 
@@ -85,17 +88,24 @@ class CaptureCore:
     # -- attachments ------------------------------------------------------------------------------
 
     async def _wait_for_room(self, size: int) -> None:
-        """Pause while what waits on the local disk would pass HELIX_SPOOL_MAX_GB."""
-        told = False
+        """Pause while what waits on the local disk would pass HELIX_SPOOL_MAX_GB (said once per pause)."""
+        limit = self.settings.spool_max_bytes
+        waited = False
         while True:
-            stats = await self.catalogue.call("stats")
-            used = stats.queued_blob_bytes + self._in_flight_bytes
-            if used == 0 or used + size <= self.settings.spool_max_bytes:
+            used = await self.catalogue.call("queued_blob_bytes") + self._in_flight_bytes
+            if used == 0 or used + size <= limit:
+                if waited and self._paused:
+                    self._paused = False
+                    log.info("capture_spool_resumed", used=used, limit=limit)
                 return
-            if not told:
-                log.warning("capture_spool_full", used=used, limit=self.settings.spool_max_bytes,
-                            action="the backup waits for uploads to free the spool (HELIX_SPOOL_MAX_GB)")
-                told = True
+            if not self._paused:  # the downloads waiting side by side are one pause, told once
+                self._paused = True
+                self.spool_pauses += 1
+                log.warning("capture_spool_full", used=used, limit=limit,
+                            hint=f"The spool is full ({human_size(used)} of {human_size(limit)} downloading or "
+                                 "waiting for upload): the backup pauses until uploads free it; raise "
+                                 "HELIX_SPOOL_MAX_GB to keep more on disk.")
+            waited = True
             self._room.clear()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(SPOOL_POLL_S):
@@ -107,33 +117,48 @@ class CaptureCore:
         known = await self.catalogue.call("attachment_blob", att.id)
         if known:
             return {**entry, "sha256": known, "blob": blob_path(known), "status": "saved"}
-        limit = self.settings.max_attachment_bytes
-        if att.size > limit or att.size > self.settings.spool_max_bytes:
+        limit = min(self.settings.max_attachment_bytes, self.settings.spool_max_bytes)
+        if att.size > limit:
+            if att.size > self.settings.spool_max_bytes:  # waiting for room would wait for ever
+                log.warning("capture_bigger_than_spool", attachment_id=att.id, size=att.size,
+                            limit=self.settings.spool_max_bytes,
+                            hint=f"{att.filename} ({human_size(att.size)}) is bigger than the whole spool "
+                                 f"({human_size(self.settings.spool_max_bytes)}): it is recorded, not "
+                                 "downloaded; raise HELIX_SPOOL_MAX_GB above its size to archive it.")
             tally.too_big += 1
             tally.too_big_names.append(att.filename)
             return {**entry, "status": "too_big"}
         await self._wait_for_room(att.size)
+        # Counted as in flight until the blob is queued (then the catalogue counts it): a gap between
+        # the two would let another download start into space that is already taken.
         self._in_flight_bytes += att.size
         try:
-            got = await self._download(msg, att, limit)
-        except TooBig:
-            tally.too_big += 1
-            tally.too_big_names.append(att.filename)
-            return {**entry, "status": "too_big"}
+            try:
+                got = await self._download(msg, att, limit)
+            except TooBig:
+                tally.too_big += 1
+                tally.too_big_names.append(att.filename)
+                return {**entry, "status": "too_big"}
+            if got is None:
+                tally.missing += 1
+                return {**entry, "status": "missing"}
+            async with self._blob_lock:  # one check-then-queue at a time: the same bytes twice are one blob
+                blob = await self.catalogue.call("blob", got.sha256)
+                if blob is not None and blob.state in ("queued", "landed"):
+                    await asyncio.to_thread(got.path.unlink, True)
+                else:
+                    item = await self.archive.outbox.enqueue(got.path, blob_path(got.sha256), kind="capture-blob",
+                                                             meta={"message_id": msg.id}, move=True,
+                                                             sha256=got.sha256)  # hashed as it was written
+                    await self.catalogue.call("add_blob", got.sha256, got.size, item.id)
+                    tally.bytes += got.size
+                    # The worker may have landed it before its row existed (its report then found none).
+                    landed = await self.archive.outbox.get(item.id)
+                    if landed is not None and landed.state == "done":
+                        await self.catalogue.call("set_blob_state", got.sha256, "landed", only_if="queued")
         finally:
             self._in_flight_bytes -= att.size
-        if got is None:
-            tally.missing += 1
-            return {**entry, "status": "missing"}
-        async with self._blob_lock:  # one check-then-queue at a time: the same bytes twice are one blob
-            blob = await self.catalogue.call("blob", got.sha256)
-            if blob is not None and blob.state in ("queued", "landed"):
-                await asyncio.to_thread(got.path.unlink, True)
-            else:
-                item = await self.archive.outbox.enqueue(got.path, blob_path(got.sha256), kind="capture-blob",
-                                                         meta={"message_id": msg.id}, move=True)
-                await self.catalogue.call("add_blob", got.sha256, got.size, item.id)
-                tally.bytes += got.size
+            self._room.set()
         tally.files += 1
         return {**entry, "size": got.size, "sha256": got.sha256, "blob": blob_path(got.sha256), "status": "saved"}
 
@@ -172,10 +197,10 @@ class CaptureCore:
             async with limit:
                 return await self._save_attachment(att_msg, att, tally)
 
-        records = []
-        for m in fresh:
-            atts = await asyncio.gather(*(one(m, a) for a in m.attachments)) if m.attachments else []
-            records.append(m.as_json(list(atts)))
+        # The whole page's files at once (bounded): a channel posts one file per message, and one
+        # message at a time would leave the downloads, the disk and the uploads waiting on each other.
+        saved = iter(await asyncio.gather(*(one(m, a) for m in fresh for a in m.attachments)))
+        records = [m.as_json([next(saved) for _ in m.attachments]) for m in fresh]
         cursor = (cursor_channel, max(m.id for m in messages)) if cursor_channel is not None else None
         added = await self.catalogue.call("add_messages", records, cursor)
         tally.archived += added

@@ -137,8 +137,12 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def ingest(src: Path, dest: Path, move: bool) -> tuple[str, int]:
-    """Put ``src`` at ``dest`` (rename if asked and possible, else copy), fsynced; return SHA-256 and size."""
+def ingest(src: Path, dest: Path, move: bool, sha256: str | None = None) -> tuple[str, int]:
+    """Put ``src`` at ``dest`` (rename if asked and possible, else copy), fsynced; return SHA-256 and size.
+
+    ``sha256``: the hash the caller computed while writing ``src`` (a download); a rename then
+    keeps those very bytes, so they are not read again.
+    """
     digest = hashlib.sha256()
     size = 0
     moved = False
@@ -146,6 +150,10 @@ def ingest(src: Path, dest: Path, move: bool) -> tuple[str, int]:
         with contextlib.suppress(OSError):  # another filesystem: copy instead (the caller removes src)
             os.replace(src, dest)
             moved = True
+    if moved and sha256:
+        with open(dest, "rb") as fh:
+            os.fsync(fh.fileno())
+            return sha256, os.fstat(fh.fileno()).st_size
     if moved:
         with open(dest, "rb") as fh:
             while chunk := fh.read(1 << 20):

@@ -146,14 +146,18 @@ class Outbox:
 
     async def enqueue(self, src: str | os.PathLike[str], rel_path: str, *, kind: str,
                       group: str | None = None, meta: dict[str, Any] | None = None,
-                      move: bool = False) -> OutboxItem:
-        """Record one archive request durably and return it: tell the user "queued as #N" only after this."""
-        items = await self.enqueue_many([(src, rel_path)], kind=kind, group=group, meta=meta, move=move)
+                      move: bool = False, sha256: str | None = None) -> OutboxItem:
+        """Record one archive request durably and return it: tell the user "queued as #N" only after this.
+
+        ``sha256`` with ``move``: the file's hash, computed as it was written, spares reading it again.
+        """
+        items = await self.enqueue_many([(src, rel_path)], kind=kind, group=group, meta=meta, move=move,
+                                        _sha256=sha256)
         return items[0]
 
     async def enqueue_many(self, files: Sequence[tuple[str | os.PathLike[str], str]], *, kind: str,
                            group: str | None = None, meta: dict[str, Any] | None = None,
-                           move: bool = False) -> list[OutboxItem]:
+                           move: bool = False, _sha256: str | None = None) -> list[OutboxItem]:
         """Record several files in ONE transaction (a ritual's PNG and JSON): all are queued, or none.
 
         Items upload in id order, so files enqueued together go out together. With several files
@@ -176,7 +180,7 @@ class Outbox:
                     raise PathError.missing_file(src)
                 tmp = self.files_dir / f".incoming-{secrets.token_hex(8)}"
                 try:
-                    sha, size = await asyncio.to_thread(ingest, src, tmp, move)
+                    sha, size = await asyncio.to_thread(ingest, src, tmp, move, _sha256 if len(cleaned) == 1 else None)
                 except OSError as exc:
                     raise self._unwritable(exc) from None
                 staged.append((tmp, rel, sha, size))

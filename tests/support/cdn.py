@@ -8,6 +8,10 @@ whole in memory), so the tests serve the bytes here under signed, expiring Disco
 gives the message fresh links (what fetching a message again does on Discord), ``forget`` makes
 the file answer 404 everywhere.
 
+Big files are served from disk instead (``attachment_file``: linked under ``folder``, sent with
+sendfile, never in memory), and ``CdnProcess`` runs the same server in a child process
+(``python -m tests.support.cdn FOLDER``), so a benchmark measures the bot's process alone.
+
 ``discord_like_history``: SimCord 3.2.1 answers ``GET /channels/{id}/messages?after=X`` with the
 NEWEST ``limit`` messages newer than X, where Discord answers with the ``limit`` messages right
 after X; discord.py's ``history(after=..., oldest_first=True)`` then stops after one page. The
@@ -16,9 +20,13 @@ context manager swaps in a handler that pages as Discord does (SimCord internals
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import os
 import secrets
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -29,7 +37,8 @@ from simcord.http.routes import messages as _messages
 
 
 class LocalCdn:
-    def __init__(self) -> None:
+    def __init__(self, folder: Path | None = None) -> None:
+        self.folder = folder  # files served from disk: URL path /attachments/... is folder/attachments/...
         self.blobs: dict[str, tuple[bytes, str]] = {}
         self.expired: set[str] = set()
         self.hits: list[str] = []
@@ -55,6 +64,9 @@ class LocalCdn:
         if request.query.get("hm") in self.expired:
             return web.Response(status=403, text="This content is no longer available.")
         if request.path not in self.blobs:
+            on_disk = self.folder / request.path.lstrip("/") if self.folder is not None else None
+            if on_disk is not None and ".." not in request.path and on_disk.is_file():
+                return web.FileResponse(on_disk)
             return web.Response(status=404)
         data, ctype = self.blobs[request.path]
         return web.Response(body=data, content_type=ctype)
@@ -74,6 +86,20 @@ class LocalCdn:
         return {"id": str(aid), "filename": filename, "size": len(data), "url": url, "proxy_url": url,
                 "content_type": content_type}
 
+    def attachment_file(self, env: Any, channel_id: int, src: Path,
+                        content_type: str = "application/octet-stream") -> dict[str, Any]:
+        """An attachment served from disk: ``src`` is linked under ``folder``; ``Attachment.read()`` cannot reach it."""
+        assert self.folder is not None, "LocalCdn(folder=...) serves files from disk"
+        aid = env.backend.snowflake()
+        path = f"/attachments/{channel_id}/{aid}/{src.name}"
+        link = self.folder / path.lstrip("/")
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.unlink(missing_ok=True)  # a fresh SimCord hands out the same snowflakes again
+        link.symlink_to(src.resolve())
+        url = self._url(path)
+        return {"id": str(aid), "filename": src.name, "size": src.stat().st_size, "url": url, "proxy_url": url,
+                "content_type": content_type}
+
     def expire(self, url: str) -> None:
         self.expired.add(url.split("hm=")[1].split("&")[0])
 
@@ -88,6 +114,49 @@ class LocalCdn:
     def forget(self, env: Any, url: str) -> None:
         self.blobs.pop(url.split("?")[0].replace(self.base, ""), None)
         env.backend.cdn._blobs.pop(url, None)
+
+
+class CdnProcess(LocalCdn):
+    """The disk-backed CDN in a child process: its work and memory are not the bot's."""
+
+    def __init__(self, folder: Path) -> None:
+        super().__init__(folder)
+        self._proc: asyncio.subprocess.Process | None = None
+
+    async def __aenter__(self) -> CdnProcess:
+        assert self.folder is not None
+        self.folder.mkdir(parents=True, exist_ok=True)
+        root = str(Path(__file__).resolve().parents[2])
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+        self._proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "tests.support.cdn", str(self.folder), stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE, env=env, cwd=root)
+        assert self._proc.stdout is not None
+        line = await asyncio.wait_for(self._proc.stdout.readline(), 30)
+        if not line.startswith(b"http://"):
+            raise RuntimeError(f"the CDN process did not start: {line!r}")
+        self.base = line.decode().strip()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._proc is not None and self._proc.returncode is None:
+            assert self._proc.stdin is not None
+            self._proc.stdin.close()  # its stdin at EOF: it stops
+            try:
+                await asyncio.wait_for(self._proc.wait(), 10)
+            except TimeoutError:
+                self._proc.kill()
+                await self._proc.wait()
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+
+async def _serve_folder(folder: Path) -> None:
+    async with LocalCdn(folder) as cdn:
+        print(cdn.base, flush=True)
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
 
 
 def _discord_history(ctx: router.RequestContext) -> Any:
@@ -120,3 +189,7 @@ def discord_like_history() -> Iterator[None]:
         yield
     finally:
         table[index] = (template, original)
+
+
+if __name__ == "__main__":
+    asyncio.run(_serve_folder(Path(sys.argv[1])))
