@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import secrets
+import sys
 import time
 from typing import Any
 
@@ -44,6 +46,10 @@ EXTENSIONS = (
 STOP_RESERVE_S = 2.5
 # /ready trusts an answer from the archive remote for this long before asking it again.
 READY_WINDOW_S = 90.0
+# How long a thread doing CPU work (hashing, SQLite, rendering) may keep the GIL while the event
+# loop waits for it: Python's default, 5 ms, lets a few such threads in turn delay the loop's
+# heartbeat and answers by tens of milliseconds.
+GIL_SWITCH_S = 0.001
 
 
 class UserFacingError(commands.CommandError):
@@ -103,6 +109,7 @@ class HelixBot(commands.Bot):
         self.stopping = False
         self.failed_extensions: dict[str, str] = {}
         self.ready_window_s = READY_WINDOW_S
+        self._frozen = False
         self.add_check(self._not_stopping)
         self.before_invoke(self._bind_log_context)
         # Subscribed before the worker reports anything of this run, so no landing goes unseen.
@@ -134,6 +141,19 @@ class HelixBot(commands.Bot):
             except Exception as exc:  # one broken cog must not take the bot down
                 self.failed_extensions[ext] = f"{type(exc).__name__}: {exc}"
                 log.exception("extension_failed", extension=ext)
+
+    async def on_ready(self) -> None:
+        """Start-up is over: tune the process for a loop that must answer while threads work.
+
+        What start-up built (modules, cogs, the guilds' cache) lives as long as the process, so it
+        is moved out of the garbage collector's sight (``gc.freeze``): a full collection during a
+        long backup then walks only what the backup made, not everything the bot ever loaded.
+        """
+        if self._frozen:
+            return  # a reconnect: what was built since is the bot's working state, not start-up
+        self._frozen = True
+        sys.setswitchinterval(GIL_SWITCH_S)
+        gc.freeze()
 
     async def readiness(self) -> tuple[bool, dict]:
         """Ready = connected to the gateway and the archive remote answered recently."""
@@ -189,6 +209,8 @@ class HelixBot(commands.Bot):
 
     async def close(self) -> None:
         self.stopping = True
+        if self._frozen:
+            gc.unfreeze()  # what this bot froze may be collected once it is gone (tests run many bots)
         self.archive.worker.unsubscribe(self)
         try:
             if self.health is not None:
