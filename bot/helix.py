@@ -141,16 +141,19 @@ class HelixBot(commands.Bot):
             except Exception as exc:  # one broken cog must not take the bot down
                 self.failed_extensions[ext] = f"{type(exc).__name__}: {exc}"
                 log.exception("extension_failed", extension=ext)
+        self._tune_process()
 
-    async def on_ready(self) -> None:
+    def _tune_process(self) -> None:
         """Start-up is over: tune the process for a loop that must answer while threads work.
 
-        What start-up built (modules, cogs, the guilds' cache) lives as long as the process, so it
-        is moved out of the garbage collector's sight (``gc.freeze``): a full collection during a
-        long backup then walks only what the backup made, not everything the bot ever loaded.
+        What start-up built (modules, cogs, settings) lives as long as the process, so it is moved
+        out of the garbage collector's sight (``gc.freeze``): a full collection during a long
+        backup then walks only what the backup made, not everything the bot ever loaded. Done here,
+        not in ``on_ready``: a bot method ``on_ready`` is dispatched even after ``close()`` when a
+        stop lands while discord.py still waits for the guilds, and fails there.
         """
         if self._frozen:
-            return  # a reconnect: what was built since is the bot's working state, not start-up
+            return
         self._frozen = True
         sys.setswitchinterval(GIL_SWITCH_S)
         gc.freeze()
