@@ -31,6 +31,7 @@ log = structlog.get_logger("helix.capture.rebuild")
 SEGMENT = re.compile(r"^discord/(\d+)/(\d+)/messages/([^/]+)\.jsonl(\.gz)?$")
 MANIFEST = re.compile(r"^discord/(\d+)/(\d+)/channel\.json$")
 BATCH_LINES = 20_000  # lines written in one catalogue transaction (one disk sync), at most
+FIRST_BATCH_LINES = 2_000  # the first batch is small: nothing is written until it is parsed
 INCLUDE = ("/*/*/channel.json", "/*/*/messages/*.jsonl", "/*/*/messages/*.jsonl.gz")
 
 
@@ -109,13 +110,16 @@ def read_texts(path: Path) -> list[str]:
 
 
 def _batches(segments: list[tuple[int, int, str, str]], sizes: dict[str, int]) -> list[list[tuple[int, int, str, str]]]:
-    """Segments grouped so that a batch holds about BATCH_LINES lines (guessed from the file sizes)."""
+    """Segments grouped so that a batch holds about BATCH_LINES lines (guessed from the file sizes).
+
+    The first batch holds about FIRST_BATCH_LINES: the catalogue waits for it alone, then writes
+    each batch while the next one is parsed."""
     out: list[list[tuple[int, int, str, str]]] = []
     budget = 0
     for seg in segments:
         if not out or budget <= 0:
             out.append([])
-            budget = BATCH_LINES * 400  # bytes: a typical archived line is a few hundred
+            budget = (FIRST_BATCH_LINES if len(out) == 1 else BATCH_LINES) * 400  # bytes: a line is a few hundred
         out[-1].append(seg)
         budget -= max(sizes.get(seg[2], 0), 1) * (8 if seg[2].endswith(".gz") else 1)  # gzip: ~8× smaller
     return out

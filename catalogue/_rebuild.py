@@ -6,9 +6,10 @@ so reading the same segment twice, or a segment of a catalogue that was never lo
 nothing. Lines that were committed locally but not yet in a segment are never touched.
 
 The lines come parsed into rows (``_rebuild_rows.prepare``, in the reader's thread) and a run
-of new message lines is written with one ``executemany`` per table; the messages, their files
-and their words are written in id order at the end of the batch, where SQLite's tables and FTS5
-append instead of inserting in the middle. Everything else (an edit, a deletion, a line already
+of new message lines is written with one ``executemany`` per table; the messages and their files
+are written in id order at the end of the batch, where SQLite's tables and FTS5 append instead
+of inserting in the middle (their words follow through the schema's triggers, or all at once
+when a rebuild into an empty catalogue ends: ``rebuild_mode``). Everything else (an edit, a deletion, a line already
 known) takes the one-by-one path in its place in the order, once the rows before it are
 complete, so the outcome is that of reading the lines one by one.
 """
@@ -23,7 +24,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from catalogue._rebuild_rows import Other, Plain, Prepared, prepared
-from catalogue._schema import RECORD
+from catalogue._schema import RECORD, file_names, finish_bulk_load, start_bulk_load
 
 Segment = tuple[int, int, str, str, Sequence[str] | Sequence[dict[str, Any]] | Prepared, str | None, int | None]
 _CHUNK = 900  # ids per "IN (...)": under SQLite's limit of bound parameters
@@ -37,6 +38,8 @@ def _dumps(obj: dict[str, Any]) -> str:
 
 class RebuildTables:
     conn: sqlite3.Connection
+    _name_index: bool
+    _author_index: bool
 
     def _tx(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
         raise NotImplementedError
@@ -44,17 +47,24 @@ class RebuildTables:
     def _put_attachments(self, c: sqlite3.Connection, mid: int, cid: int, atts: Sequence[dict[str, Any]]) -> None:
         raise NotImplementedError
 
-    def _index(self, c: sqlite3.Connection, mid: int, rec: dict[str, Any]) -> None:
+    def ensure_read_indexes(self) -> None:
         raise NotImplementedError
 
     def rebuild_mode(self, on: bool) -> None:
         """While a rebuild writes: a bigger page cache and fewer checkpoints, so its inserts stay in
         memory instead of spilling and re-reading pages (every commit still syncs: nothing is less
-        durable). Off again afterwards, with the grown WAL checkpointed and truncated."""
+        durable); into an empty catalogue, without the secondary indexes and the words index, which
+        are then built once at the end (``_schema.start_bulk_load``). Off again afterwards, with
+        the grown WAL checkpointed and truncated."""
         cache, checkpoint = (REBUILD_CACHE_KIB, REBUILD_CHECKPOINT_PAGES) if on else (-2000, 1000)
         self.conn.execute(f"PRAGMA cache_size = {int(cache)}")
         self.conn.execute(f"PRAGMA wal_autocheckpoint = {int(checkpoint)}")
+        if on and start_bulk_load(self.conn):
+            self._name_index = self._author_index = False  # dropped until the load ends
         if not on:
+            finish_bulk_load(self.conn)
+            self._author_index = True
+            self.ensure_read_indexes()
             self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def restore_channel(self, manifest: dict[str, Any]) -> None:
@@ -157,10 +167,11 @@ class RebuildTables:
         author = rec.get("author") or {}
         name = str(author.get("name") or "")
         if c.execute("INSERT OR IGNORE INTO messages (id, guild_id, channel_id, author_id, author_name, created_at, "
-                     "edited_at, content, reply_to, revision, record, archived_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, "
-                     "0, ?, ?)", (mid, gid, cid, int(author.get("id") or 0), name, rec.get("created_at") or "",
-                                  rec.get("edited_at"), rec.get("content") or "",
-                                  int(rec["reply_to"]) if rec.get("reply_to") else None, "", now)).rowcount == 0:
+                     "edited_at, content, files, reply_to, revision, record, archived_at) VALUES (?, ?, ?, ?, ?, ?, ?, "
+                     "?, ?, ?, 0, ?, ?)", (mid, gid, cid, int(author.get("id") or 0), name, rec.get("created_at") or "",
+                                           rec.get("edited_at"), rec.get("content") or "", file_names(rec),
+                                           int(rec["reply_to"]) if rec.get("reply_to") else None, "",
+                                           now)).rowcount == 0:
             return  # already known (archived here before the rebuild): its state is newer than this line
         atts = rec.get("attachments") or []
         if atts:
@@ -170,9 +181,6 @@ class RebuildTables:
                     sha = str(a["sha256"])
                     c.execute("INSERT OR IGNORE INTO blobs (sha256, size, path, state, created_at) VALUES (?, ?, ?, "
                               "'landed', ?)", (sha, int(a.get("size") or 0), f"blobs/sha256/{sha[:2]}/{sha}", now))
-        files = " ".join(str(a.get("filename") or "") for a in atts)
-        c.execute("INSERT INTO message_text (rowid, content, author, files) VALUES (?, ?, ?, ?)",
-                  (mid, rec.get("content") or "", name, files))
 
     def _restore_revision(self, c: sqlite3.Connection, mid: int, rev: dict[str, Any]) -> None:
         row = c.execute(f"SELECT {RECORD}, m.revision FROM messages m WHERE m.id = ? AND m.deleted_at IS NULL",
@@ -181,9 +189,9 @@ class RebuildTables:
             return
         changes = {k: v for k, v in rev.items() if k not in ("type", "id", "channel_id", "guild_id")}
         merged = {**json.loads(row[0]), **changes}
-        c.execute("UPDATE messages SET content = ?, edited_at = ?, revision = ?, record = ? WHERE id = ?",
-                  (merged.get("content") or "", merged.get("edited_at"), int(merged["revision"]), _dumps(merged), mid))
-        self._index(c, mid, merged)
+        c.execute("UPDATE messages SET content = ?, edited_at = ?, revision = ?, record = ?, files = ? WHERE id = ?",
+                  (merged.get("content") or "", merged.get("edited_at"), int(merged["revision"]), _dumps(merged),
+                   file_names(merged), mid))
 
     def _restore_tombstone(self, c: sqlite3.Connection, gid: int, cid: int, mid: int, tomb: dict[str, Any]) -> None:
         """A message line next to its tombstone means HELIX_KEEP_DELETED kept it; a tombstone alone, that it went."""
@@ -195,7 +203,7 @@ class RebuildTables:
 
 
 def _flush(c: sqlite3.Connection, pending: list[tuple[int, int, Plain]]) -> None:
-    """The messages, files and words of the new lines so far, in id order; a message already known
+    """The messages and files of the new lines so far, in id order; a message already known
     (a deletion read earlier) keeps its state, as ``INSERT OR IGNORE`` one by one would leave it."""
     if not pending:
         return
@@ -206,15 +214,14 @@ def _flush(c: sqlite3.Connection, pending: list[tuple[int, int, Plain]]) -> None
     rows = sorted(in_order, key=lambda x: x[2].mid)
     now = time.time()
     c.executemany("INSERT INTO messages (id, guild_id, channel_id, author_id, author_name, created_at, edited_at, "
-                  "content, reply_to, revision, record, archived_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, '', ?)",
-                  [(p.mid, gid, cid, *p.message, now) for gid, cid, p in rows])
+                  "content, reply_to, files, revision, record, archived_at) "
+                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, '', ?)",
+                  [(p.mid, gid, cid, *p.message, p.words[2], now) for gid, cid, p in rows])
     c.executemany("INSERT OR REPLACE INTO attachments (id, message_id, channel_id, filename, size, content_type, "
                   "sha256, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                   [(f[0], p.mid, cid, *f[1:]) for _, cid, p in in_order for f in p.files])
     c.executemany("INSERT OR IGNORE INTO blobs (sha256, size, path, state, created_at) VALUES (?, ?, ?, 'landed', ?)",
                   [(sha, size, f"blobs/sha256/{sha[:2]}/{sha}", now) for _, _, p in in_order for sha, size in p.blobs])
-    c.executemany("INSERT INTO message_text (rowid, content, author, files) VALUES (?, ?, ?, ?)",
-                  [(p.mid, *p.words) for _, _, p in rows])
     pending.clear()
 
 

@@ -9,8 +9,10 @@ Tables, and why each exists:
 - ``messages``: the current state of every archived message, one row per id (the id is the key:
   archiving a message twice is impossible by construction). Its ``record`` is '' while the
   message is as first archived: the JSON is then its line in ``records`` (see ``RECORD``).
-  ``content``, ``author_name`` and the attachments' file names are indexed in ``message_text``
-  (FTS5, rowid = message id) for search.
+  ``content``, ``author_name`` and ``files`` (the attachments' file names) are indexed in
+  ``message_text`` (FTS5, rowid = message id) for search. The index reads its text from this
+  table (external content), so the text is stored once; triggers keep it in step with every
+  change, and a rebuild into an empty catalogue drops them and indexes everything once at the end.
 - ``attachments``: every attachment of every message, with the blob that holds its bytes. It is
   also the blobs' reference table: a blob is deleted only when no ``saved`` attachment names it.
 - ``blobs``: content-addressed files on the remote (``blobs/sha256/<2>/<64>``).
@@ -19,6 +21,8 @@ Tables, and why each exists:
   a segment is built only from committed rows, so a crash can repeat an upload, never a line.
 - ``segments``: immutable JSONL files on the remote (and their HTML transcripts).
 - ``backups``: each ``!backup`` as work in flight, so a restart resumes it.
+- ``bulk_load``: a row while a rebuild fills an empty catalogue without its secondary indexes
+  and triggers; whoever opens the file next with the row still there finishes that work.
 """
 
 from __future__ import annotations
@@ -26,15 +30,22 @@ from __future__ import annotations
 import sqlite3
 import time
 from pathlib import Path
+from typing import Any
 
 from runtime.sqlite_file import connect_checked
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # A message's current record (``messages m``): its own column once an edit or a deletion changed
 # it, else '' and the record is its line in ``records``, which is then stored once, not twice.
 RECORD = ("coalesce(nullif(m.record, ''), (SELECT r.body FROM records r WHERE r.message_id = m.id "
           "AND r.kind = 'message' AND r.revision = 0))")
+
+
+def file_names(rec: dict[str, Any]) -> str:
+    """A record's attachments' file names as ``messages.files`` holds them (and search finds them)."""
+    return " ".join(str(a.get("filename") or "") for a in rec.get("attachments") or [])
+
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS channels (
@@ -60,6 +71,7 @@ CREATE TABLE IF NOT EXISTS messages (
     created_at TEXT NOT NULL,
     edited_at TEXT,
     content TEXT NOT NULL DEFAULT '',
+    files TEXT NOT NULL DEFAULT '',
     reply_to INTEGER,
     revision INTEGER NOT NULL DEFAULT 0,
     deleted_at TEXT,
@@ -138,18 +150,74 @@ CREATE TABLE IF NOT EXISTS backups (
     finished_at REAL
 );
 CREATE INDEX IF NOT EXISTS backups_running ON backups (state, id);
+CREATE TABLE IF NOT EXISTS bulk_load (started_at REAL NOT NULL);
 CREATE VIRTUAL TABLE IF NOT EXISTS message_text USING fts5(
-    content, author, files, tokenize = 'unicode61 remove_diacritics 2'
+    content, author_name, files, content = 'messages', content_rowid = 'id',
+    tokenize = 'unicode61 remove_diacritics 2'
 );
 """
+
+# The words index follows ``messages``; FTS5 needs a row's old text to take it out.
+_NEW = ("INSERT INTO message_text (rowid, content, author_name, files) "
+        "VALUES (new.id, new.content, new.author_name, new.files)")
+_OLD = ("INSERT INTO message_text (message_text, rowid, content, author_name, files) "
+        "VALUES ('delete', old.id, old.content, old.author_name, old.files)")
+TRIGGERS = (
+    f"CREATE TRIGGER IF NOT EXISTS messages_text_ai AFTER INSERT ON messages BEGIN {_NEW}; END",
+    f"CREATE TRIGGER IF NOT EXISTS messages_text_ad AFTER DELETE ON messages BEGIN {_OLD}; END",
+    "CREATE TRIGGER IF NOT EXISTS messages_text_au AFTER UPDATE OF content, author_name, files ON messages "
+    f"BEGIN {_OLD}; {_NEW}; END",
+)
+# What a bulk load goes without: each is rebuilt at its end, in one pass, faster than row by row.
+BULK_DROPPED = ("messages_text_ai", "messages_text_ad", "messages_text_au")
+BULK_INDEXES = ("messages_channel", "messages_author", "messages_author_name", "attachments_message",
+                "attachments_blob", "records_unclaimed", "records_segment")
+_SCHEMA_INDEXES = tuple(sql.strip() for sql in SCHEMA.split(";") if sql.strip().startswith("CREATE INDEX"))
 
 
 def connect(db_path: Path) -> sqlite3.Connection:
     """Open, check and migrate the catalogue; raises Corrupt for a file to move aside."""
     db_path.parent.mkdir(parents=True, exist_ok=True)
-    conn = connect_checked(db_path, SCHEMA, SCHEMA_VERSION)
+    conn = connect_checked(db_path, SCHEMA, SCHEMA_VERSION, after=finish_bulk_load)
     conn.row_factory = sqlite3.Row
     return conn
+
+
+def start_bulk_load(conn: sqlite3.Connection) -> bool:
+    """Into an empty catalogue: drop the triggers and secondary indexes; False (nothing done) if not empty."""
+    if conn.execute("SELECT 1 FROM messages LIMIT 1").fetchone() is not None:
+        return False
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute("INSERT INTO bulk_load (started_at) VALUES (?)", (time.time(),))
+        for name in BULK_DROPPED:
+            conn.execute(f"DROP TRIGGER IF EXISTS {name}")
+        for name in BULK_INDEXES:
+            conn.execute(f"DROP INDEX IF EXISTS {name}")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return True
+
+
+def finish_bulk_load(conn: sqlite3.Connection) -> None:
+    """Put back what ``start_bulk_load`` dropped and index every message's words in one pass; at
+    every open too, so a load cut short by a crash is finished then."""
+    loading = conn.execute("SELECT 1 FROM bulk_load LIMIT 1").fetchone() is not None
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for sql in TRIGGERS:
+            conn.execute(sql)
+        if loading:
+            for sql in _SCHEMA_INDEXES:
+                conn.execute(sql)
+            conn.execute("INSERT INTO message_text (message_text) VALUES ('rebuild')")
+            conn.execute("DELETE FROM bulk_load")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
 
 
 def move_aside(db_path: Path) -> Path:

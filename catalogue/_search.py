@@ -114,6 +114,7 @@ class SearchTables:
     conn: sqlite3.Connection
 
     _name_index = False
+    _author_index = True  # False while a rebuild into an empty catalogue goes without it
 
     def ensure_read_indexes(self) -> None:
         """Create them once; a disk that refuses only makes ``from:name`` slower, so it is not fatal."""
@@ -161,7 +162,7 @@ class SearchTables:
                    "CROSS JOIN message_text ON message_text.rowid = m.id "
                    f"WHERE message_text MATCH ? AND {' AND '.join(where)} ORDER BY m.id DESC LIMIT ? OFFSET ?")
             params = [HIT_START, HIT_END, ELLIPSIS, filters.match, *args, limit + 1, offset]
-        elif filters.match and filters.author_ids:
+        elif filters.match and filters.author_ids and self._author_index:
             # One member's messages are usually far fewer than a word's: walk those (newest first)
             # and ask FTS5 about each one, instead of walking every message with the word.
             sql = (f"SELECT {cols}, {snip} AS snip, {files} AS files FROM messages m INDEXED BY messages_author "

@@ -15,7 +15,7 @@ from typing import Any
 
 from catalogue._backups import BackupTables
 from catalogue._rebuild import RebuildTables
-from catalogue._schema import RECORD
+from catalogue._schema import RECORD, file_names
 from catalogue._search import SearchTables
 from catalogue._segments import SegmentTables
 from catalogue.models import (
@@ -136,13 +136,12 @@ class Tables(SegmentTables, BackupTables, SearchTables, RebuildTables):
                 body = _dumps(rec)
                 author = rec.get("author") or {}
                 c.execute("INSERT INTO messages (id, guild_id, channel_id, author_id, author_name, created_at, "
-                          "edited_at, content, reply_to, revision, record, archived_at) "
-                          "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
+                          "edited_at, content, files, reply_to, revision, record, archived_at) "
+                          "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
                           (mid, gid, cid, int(author.get("id") or 0), str(author.get("name") or ""),
                            rec.get("created_at") or "", rec.get("edited_at"), rec.get("content") or "",
-                           int(rec["reply_to"]) if rec.get("reply_to") else None, "", now))
+                           file_names(rec), int(rec["reply_to"]) if rec.get("reply_to") else None, "", now))
                 self._put_attachments(c, mid, cid, rec.get("attachments") or [])
-                self._index(c, mid, rec)
                 c.execute("INSERT INTO records (guild_id, channel_id, message_id, kind, revision, body) "
                           "VALUES (?, ?, ?, 'message', 0, ?)", (gid, cid, mid, body))
                 added += 1
@@ -159,12 +158,6 @@ class Tables(SegmentTables, BackupTables, SearchTables, RebuildTables):
                       (int(a["id"]), mid, cid, str(a.get("filename") or ""), int(a.get("size") or 0),
                        a.get("content_type"), a.get("sha256"), state))
 
-    def _index(self, c: sqlite3.Connection, mid: int, rec: dict[str, Any]) -> None:
-        c.execute("DELETE FROM message_text WHERE rowid = ?", (mid,))
-        files = " ".join(str(a.get("filename") or "") for a in rec.get("attachments") or [])
-        c.execute("INSERT INTO message_text (rowid, content, author, files) VALUES (?, ?, ?, ?)",
-                  (mid, rec.get("content") or "", str((rec.get("author") or {}).get("name") or ""), files))
-
     def add_revision(self, message_id: int, changes: dict[str, Any]) -> dict[str, Any] | None:
         """Record an edit as a new revision; None when the message is not archived or nothing changed."""
         with self._tx() as c:
@@ -180,11 +173,12 @@ class Tables(SegmentTables, BackupTables, SearchTables, RebuildTables):
             merged["revision"] = rev
             revision = {"type": "revision", "id": current["id"], "channel_id": current["channel_id"],
                         "guild_id": current["guild_id"], "revision": rev, **changes}
-            c.execute("UPDATE messages SET content = ?, edited_at = ?, revision = ?, record = ? WHERE id = ?",
-                      (merged.get("content") or "", merged.get("edited_at"), rev, _dumps(merged), message_id))
+            c.execute("UPDATE messages SET content = ?, edited_at = ?, revision = ?, record = ?, files = ? "
+                      "WHERE id = ?",
+                      (merged.get("content") or "", merged.get("edited_at"), rev, _dumps(merged), file_names(merged),
+                       message_id))
             if "attachments" in changes:
                 self._put_attachments(c, message_id, int(row["channel_id"]), changes["attachments"])
-            self._index(c, message_id, merged)
             c.execute("INSERT OR IGNORE INTO records (guild_id, channel_id, message_id, kind, revision, body) "
                       "VALUES (?, ?, ?, 'revision', ?, ?)",
                       (row["guild_id"], row["channel_id"], message_id, rev, _dumps(revision)))
@@ -211,9 +205,8 @@ class Tables(SegmentTables, BackupTables, SearchTables, RebuildTables):
             c.execute("DELETE FROM records WHERE message_id = ? AND kind = 'revision'", (message_id,))
             c.execute("UPDATE records SET kind = 'tombstone', body = ? WHERE message_id = ? AND kind = 'message'",
                       (_dumps(tomb), message_id))
-            c.execute("UPDATE messages SET content = '', author_name = '', deleted_at = ?, record = ? WHERE id = ?",
-                      (deleted_at, _dumps(tomb), message_id))
-            c.execute("DELETE FROM message_text WHERE rowid = ?", (message_id,))
+            c.execute("UPDATE messages SET content = '', author_name = '', files = '', deleted_at = ?, record = ? "
+                      "WHERE id = ?", (deleted_at, _dumps(tomb), message_id))
             shas = [r[0] for r in c.execute("SELECT DISTINCT sha256 FROM attachments WHERE message_id = ? "
                                             "AND state = 'saved' AND sha256 IS NOT NULL", (message_id,))]
             c.execute("UPDATE attachments SET state = 'removed', filename = '' WHERE message_id = ?", (message_id,))

@@ -29,7 +29,7 @@ def dump(data_dir: Path, leave_out: set[int] = frozenset()) -> dict[str, list[tu
             "attachments": "SELECT message_id, id, channel_id, filename, size, content_type, sha256, state "
                            "FROM attachments ORDER BY id",
             "blobs": "SELECT sha256, size, path FROM blobs ORDER BY sha256",
-            "words": "SELECT rowid, content, author, files FROM message_text ORDER BY rowid",
+            "words": "SELECT rowid, content, author_name, files FROM message_text ORDER BY rowid",
             "records": "SELECT message_id, kind, revision, body FROM records ORDER BY message_id, kind, revision",
             "cursors": "SELECT id, guild_id, cursor FROM channels ORDER BY id",
         }
