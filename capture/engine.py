@@ -43,6 +43,7 @@ class Capture(CaptureCore):
         self._tasks: list[asyncio.Task[None]] = []
         self._listeners: list[ProgressListener] = []
         self.tallies: dict[int, Tally] = {}  # backup id -> what it did so far in this process
+        self._rows: dict[int, BackupRow] = {}  # backup id -> its row, while it runs
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -157,8 +158,17 @@ class Capture(CaptureCore):
         except SourceError:
             return None
 
+    async def spool_paused(self, tally: Tally) -> None:
+        for row_id, known in list(self.tallies.items()):
+            if known is tally and row_id in self._rows:
+                row = self._rows[row_id]
+                if row.reply_message_id is None:  # the command records its answer after the backup started
+                    row = self._rows[row_id] = await self.catalogue.call("backup", row_id) or row
+                await self._tell(row, tally, False)  # "paused", at once, not after the page
+
     async def _run_backup(self, row: BackupRow) -> None:
         tally = self.tallies.setdefault(row.id, Tally())
+        self._rows[row.id] = row
         async with self._limit:
             state, error = "done", None
             try:
@@ -189,6 +199,7 @@ class Capture(CaptureCore):
             done = await self.catalogue.call("finish_backup", row.id, state, error)
             log.info("capture_backup_finished", backup=row.id, state=state, scanned=tally.scanned,
                      archived=tally.archived, files=tally.files, bytes=tally.bytes)
+            self._rows.pop(row.id, None)
             await self._tell(done or row, tally, True)
 
     async def _page_through(self, row: BackupRow, channel_id: int, tally: Tally) -> bool:
@@ -208,7 +219,7 @@ class Capture(CaptureCore):
                                           **{n: a - b for n, a, b in zip(names, after, before, strict=True)})
                 await self.flush(channel_id, full=False)
                 if row.reply_message_id is None:  # the command records its answer after the backup started
-                    row = await self.catalogue.call("backup", row.id) or row
+                    row = self._rows[row.id] = await self.catalogue.call("backup", row.id) or row
                 await self._tell(row, tally, False)
         await self.flush(channel_id)
         return row.channel_id not in self._cancelled

@@ -40,6 +40,7 @@ class Tally:
     missing: int = 0
     too_big: int = 0
     too_big_names: list[str] = field(default_factory=list)
+    paused: bool = False  # waiting for room on the spool (HELIX_SPOOL_MAX_GB) right now
 
 
 class CaptureCore:
@@ -87,17 +88,24 @@ class CaptureCore:
 
     # -- attachments ------------------------------------------------------------------------------
 
-    async def _wait_for_room(self, size: int) -> None:
+    async def spool_paused(self, tally: Tally) -> None:
+        """The run behind ``tally`` just started waiting for the spool; the engine tells its listeners."""
+
+    async def _wait_for_room(self, size: int, tally: Tally) -> None:
         """Pause while what waits on the local disk would pass HELIX_SPOOL_MAX_GB (said once per pause)."""
         limit = self.settings.spool_max_bytes
         waited = False
         while True:
             used = await self.catalogue.call("queued_blob_bytes") + self._in_flight_bytes
             if used == 0 or used + size <= limit:
+                tally.paused = False
                 if waited and self._paused:
                     self._paused = False
                     log.info("capture_spool_resumed", used=used, limit=limit)
                 return
+            if not tally.paused:
+                tally.paused = True
+                await self.spool_paused(tally)
             if not self._paused:  # the downloads waiting side by side are one pause, told once
                 self._paused = True
                 self.spool_pauses += 1
@@ -128,7 +136,7 @@ class CaptureCore:
             tally.too_big += 1
             tally.too_big_names.append(att.filename)
             return {**entry, "status": "too_big"}
-        await self._wait_for_room(att.size)
+        await self._wait_for_room(att.size, tally)
         # Counted as in flight until the blob is queued (then the catalogue counts it): a gap between
         # the two would let another download start into space that is already taken.
         self._in_flight_bytes += att.size

@@ -35,6 +35,8 @@ def progress_text(row: BackupRow, tally: Tally, finished: bool, name: str, elaps
         notes += f"; {tally.too_big} file(s) over HELIX_MAX_ATTACHMENT_MB recorded, not downloaded"
     if tally.missing:
         notes += f"; {tally.missing} file(s) already gone from Discord"
+    if tally.paused and not finished:
+        notes += "; paused while the spool is full (HELIX_SPOOL_MAX_GB): it goes on as uploads free it"
     if not finished:
         return f"📦 Backing up {name}: {counts} · {rate:,.0f} msg/s{notes}."
     where = f"`discord/{row.guild_id}/{row.channel_id}/`"
@@ -61,6 +63,7 @@ class Backup(commands.Cog):
         self.bot = bot
         self._last_edit: dict[int, float] = {}
         self._started: dict[int, float] = {}
+        self._shown_paused: dict[int, bool] = {}
 
     @property
     def capture(self) -> Capture:
@@ -82,8 +85,10 @@ class Backup(commands.Cog):
             return
         now = time.perf_counter()
         started = self._started.setdefault(row.id, now)
-        if not finished and now - self._last_edit.get(row.id, 0.0) < PROGRESS_EDIT_S:
+        news = tally.paused != self._shown_paused.get(row.id, False)  # a pause is shown at once
+        if not finished and not news and now - self._last_edit.get(row.id, 0.0) < PROGRESS_EDIT_S:
             return
+        self._shown_paused[row.id] = tally.paused
         self._last_edit[row.id] = now
         channel = self.bot.get_channel(row.channel_id)
         name = channel.mention if channel is not None else f"channel {row.channel_id}"

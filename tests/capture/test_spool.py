@@ -46,6 +46,12 @@ async def sampled(data_dir: Path):
             await task
 
 
+def progress_message(world) -> str:
+    """The backup's one answer as members see it now (it is edited in place)."""
+    last = world.channel.last_message
+    return last.content if last is not None else ""
+
+
 async def _at_least(world, size: int) -> int:
     queued = await world.capture.catalogue.call("queued_blob_bytes")
     return queued if queued >= size else 0
@@ -78,10 +84,15 @@ async def test_a_backup_pauses_while_the_cloud_is_down_and_the_spool_is_full_the
         assert queued <= limit < queued + len(files[fit]), (queued, limit)
         assert len([h for h in cdn.hits if "/shot-" in h]) == fit, cdn.hits
         assert [r.state for r in await world.capture.catalogue.call("backups", limit=5)] == ["running"]
+        # the admin who asked sees the pause in the backup's progress message, without waiting for a page
+        await wait_until(lambda: "paused while the spool is full (HELIX_SPOOL_MAX_GB)" in progress_message(world),
+                         30, "the progress message to say the backup is paused")
 
         webdav.start()  # back: uploads free the spool and the backup goes on
         row = await backup_finished(world, photos.id)
     assert row.state == "done" and row.files == len(files), row
+    await wait_until(lambda: progress_message(world).startswith("✅ Backup of"), 30, "the progress message to end")
+    assert "paused" not in progress_message(world)
     assert samples and max(samples) <= limit, f"{max(samples)} bytes of attachments on disk, the limit is {limit}"
     assert any(r.get("message") == "capture_spool_resumed" for r in log_records(helix_logs))
 
