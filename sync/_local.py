@@ -7,13 +7,15 @@ before rclone would report them as a remote's failure.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from sync.errors import PathError
 
 
-def check_readable(src: Path) -> None:
-    """Refuse, for good, a source no retry can fix: missing, a folder, or unreadable by this user.
+def check_readable(src: Path) -> int:
+    """Refuse, for good, a source no retry can fix: missing, a folder, or unreadable by this user;
+    return its size.
 
     Checked before rclone sees it, because rclone's error for it would be blamed on the remote
     (and retried) rather than named as the local problem it is.
@@ -21,13 +23,19 @@ def check_readable(src: Path) -> None:
     if src.is_dir():
         raise PathError(f"{src} is a folder, not a file: give the path of one file to archive.")
     try:
-        with open(src, "rb"):
-            pass
+        with open(src, "rb") as fh:
+            return os.fstat(fh.fileno()).st_size
     except FileNotFoundError:
         raise PathError.missing_file(src) from None
     except OSError as exc:
         reason = (exc.strerror or type(exc).__name__).lower()
         raise PathError(f"Cannot read {src}: {reason}; make it readable by this user.") from None
+
+
+def readable_file(path: Path) -> tuple[Path, int]:
+    """The file's resolved path and size, once ``check_readable`` let it through."""
+    src = path.resolve()
+    return src, check_readable(src)
 
 
 def local_root_problem(folder: Path, exc: OSError, configured: bool) -> str:

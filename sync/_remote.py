@@ -115,6 +115,15 @@ class Remote:
             "_config": ALWAYS_TRANSFER,
         }, progress=progress, timeout_s=timeout_s))
 
+    async def move_in(self, src: Path, rel: str, *, progress: ProgressCallback | None = None,
+                      timeout_s: float = 3600.0) -> None:
+        """Hand one local file over to ``rel``: on a local archive folder a rename, elsewhere an upload
+        after which rclone deletes the source (it stays where the upload fails)."""
+        await self._answer(self._rc.run_job("operations/movefile", {
+            "srcFs": str(src.parent), "srcRemote": src.name, "dstFs": self.root.fs, "dstRemote": rel,
+            "_config": ALWAYS_TRANSFER,
+        }, progress=progress, timeout_s=timeout_s))
+
     async def copy_tree_in(self, folder: Path, *, progress: ProgressCallback | None = None,
                            timeout_s: float = 3600.0) -> None:
         """Copy a local folder's files under the root, keeping their relative paths, as ONE job."""

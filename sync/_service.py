@@ -23,7 +23,7 @@ import structlog
 
 from runtime.backoff import backoff_delay
 from sync._hashing import hash_file, hash_file_sync
-from sync._local import check_readable, local_root_problem
+from sync._local import check_readable, local_root_problem, readable_file
 from sync._paths import ArchiveRoot, clean_relative
 from sync._probe import ProbeReport, run_probe
 from sync._rclone.client import ProgressCallback, RcClient
@@ -153,20 +153,26 @@ class SyncService:
     # -- archive ----------------------------------------------------------------------------------
 
     async def archive(self, local_file: str | os.PathLike[str], rel_path: str,
-                      progress: ProgressCallback | None = None, *, sha256: str | None = None) -> ArchiveResult:
+                      progress: ProgressCallback | None = None, *, sha256: str | None = None,
+                      consume: bool = False) -> ArchiveResult:
         """Upload one file to ``rel_path`` under the archive root and verify it landed whole.
 
         ``sha256``: the file's hash when the caller already knows it (the outbox computed it at
         enqueue); Helix then does not read the whole file a second time unless the remote's cheap
         hash is another type: that second read is most of what archiving costs over a plain copy.
+
+        ``consume``: the caller hands the file over (the outbox's own copy). When nothing after the
+        transfer needs it (no hash left to compute, no staging), rclone moves it instead of copying:
+        on a local archive folder that is a rename, with no byte read or written. A move lands whole
+        or not at all, so the file is never lost between two steps.
         """
         rel = clean_relative(rel_path)
-        src = await asyncio.to_thread(Path(local_file).resolve)
-        await asyncio.to_thread(check_readable, src)
+        # One thread hop for the checks: a backup archives thousands of small files.
+        src, size = await asyncio.to_thread(readable_file, Path(local_file))
 
         async def once() -> ArchiveResult:
             async with self._limit:
-                return await self._archive_once(src, rel, progress, sha256)
+                return await self._archive_once(src, size, rel, progress, sha256, consume)
 
         result = await self._retrying("archive", once)
         self.last_archive = result
@@ -174,8 +180,8 @@ class SyncService:
                  duration_s=round(result.duration_s, 3))
         return result
 
-    async def _archive_once(self, src: Path, rel: str, progress: ProgressCallback | None,
-                            known_sha256: str | None) -> ArchiveResult:
+    async def _archive_once(self, src: Path, size: int, rel: str, progress: ProgressCallback | None,
+                            known_sha256: str | None, consume: bool) -> ArchiveResult:
         started = time.perf_counter()
         remote = self.remote
         features = await remote.features()
@@ -188,14 +194,16 @@ class SyncService:
         target = f"{rel}{PARTIAL_MARK}{secrets.token_hex(4)}" if staged else rel
         where = self.remote_path(rel)
         try:
-            await remote.copy_in(src, target, progress=progress, timeout_s=self.settings.op_timeout_s)
+            if consume and not wanted and not staged:
+                await remote.move_in(src, target, progress=progress, timeout_s=self.settings.op_timeout_s)
+            else:
+                await remote.copy_in(src, target, progress=progress, timeout_s=self.settings.op_timeout_s)
             local = await hashing if hashing is not None else {}
             if known_sha256:
                 local["sha256"] = known_sha256
             entry = await remote.stat(target, hash_type)
             if entry is None:
                 raise TemporaryError(f"The upload to '{where}' vanished before it could be checked: Helix will retry.")
-            size = (await asyncio.to_thread(src.stat)).st_size
             if entry.size != size:
                 raise TemporaryError(f"The copy at '{where}' has {entry.size} bytes, not {size}: "
                                      "Helix will upload it again.")

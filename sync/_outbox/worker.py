@@ -7,6 +7,11 @@ bot would be an "unknown wait" under SimCord) and stops it before closing the se
   one is backing off, waits for it rather than overtaking it. A retryable failure (remote down,
   daemon restarting, timeout) is a property of the remote, not of the item, so nothing behind it
   would fare better, and items land in the order users asked for them.
+- Kinds declared ``unordered`` (content-addressed blobs, whose order nobody sees) upload up to
+  ``lanes`` at once (``HELIX_MAX_CONCURRENT``) while the remote answers: a backup's files then
+  land as fast as they download. Any other item waits until everything before it has landed, so
+  a segment never lands before the files it names, and after a failure one item at a time probes
+  the remote until one lands again.
 - Retryable failures back off exponentially with jitter, capped (``outbox_retry_base_s`` and
   ``outbox_retry_cap_s``); the next attempt time is persisted, so the schedule survives restarts.
 - Permanent failures are not retried in a loop. When the remote refuses everything (auth, quota,
@@ -23,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -61,20 +67,24 @@ class OutboxWorker:
     """
 
     def __init__(self, outbox: Outbox, service: SyncService, *, keep_local: bool | None = None,
-                 retry_base_s: float | None = None, retry_cap_s: float | None = None) -> None:
+                 retry_base_s: float | None = None, retry_cap_s: float | None = None,
+                 lanes: int | None = None) -> None:
         s = service.settings
         self.outbox = outbox
         self.service = service
         self.keep_local = s.keep_local if keep_local is None else keep_local
         self.retry_base_s = s.outbox_retry_base_s if retry_base_s is None else retry_base_s
         self.retry_cap_s = s.outbox_retry_cap_s if retry_cap_s is None else retry_cap_s
+        self.lanes = max(1, s.max_concurrent if lanes is None else lanes)
         self._listeners: list[Any] = []
-        self.current: OutboxItem | None = None
+        self._unordered: set[str] = set()
+        self._uploads: dict[int, tuple[OutboxItem, asyncio.Task[None]]] = {}  # item id -> it, its upload
+        self._crashed: list[tuple[int, BaseException]] = []  # uploads whose result could not be recorded
+        self._flowing = False  # an item landed since the start or the last failure: more lanes may open
         self._wake = asyncio.Event()
         self._changed = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
-        self._upload: asyncio.Task[None] | None = None
 
     def subscribe(self, listener: Any) -> None:
         """Report outcomes to ``listener`` from now on (see OutboxListener for the methods)."""
@@ -84,6 +94,15 @@ class OutboxWorker:
     def unsubscribe(self, listener: Any) -> None:
         with contextlib.suppress(ValueError):
             self._listeners.remove(listener)
+
+    def unordered(self, kind: str) -> None:
+        """Items of ``kind`` need no order among themselves: several may upload at once."""
+        self._unordered.add(kind)
+
+    @property
+    def uploading(self) -> list[OutboxItem]:
+        """The items uploading right now, oldest first."""
+        return [item for _, (item, _) in sorted(self._uploads.items())]
 
     @property
     def running(self) -> bool:
@@ -117,7 +136,7 @@ class OutboxWorker:
                     await self._changed.wait()
 
     async def stop(self, grace_s: float = 20.0) -> None:
-        """Take no new item; let the running upload finish for up to ``grace_s``, else cancel it.
+        """Take no new item; let the running uploads finish for up to ``grace_s``, else cancel them.
 
         A cancelled upload stops its rclone job and goes back to pending, due at once on the next
         start. Call this before closing the SyncService.
@@ -125,19 +144,21 @@ class OutboxWorker:
         self._stopping = True
         self.outbox.remove_listener(self.wake)
         self._wake.set()
-        upload = self._upload
-        if upload is not None and not upload.done():
-            done, _ = await asyncio.wait({upload}, timeout=grace_s)
-            if not done:
-                log.warning("outbox_upload_cut_short", id=self.current.id if self.current else None, grace_s=grace_s)
-                upload.cancel()
-                # The upload's own cleanup (stop the rclone job, delete its partial) gets a short while,
+        running = {task: item for item, task in self._uploads.values() if not task.done()}
+        if running:
+            _, late = await asyncio.wait(running, timeout=grace_s)
+            if late:
+                log.warning("outbox_upload_cut_short", id=min(running[t].id for t in late), uploads=len(late),
+                            grace_s=grace_s)
+                # The uploads' own cleanup (stop the rclone job, delete its partial) gets a short while,
                 # not the 30 s a busy remote may take: the stop must end within the deploy's drain time.
                 # A partial left behind is swept by the item's next attempt; the item is requeued anyway.
-                done, _ = await asyncio.wait({upload}, timeout=CLEANUP_S)
-                if not done:
-                    upload.cancel()
-                    await asyncio.wait({upload}, timeout=CLEANUP_S)
+                for _ in range(2):
+                    for task in late:
+                        task.cancel()
+                    _, late = await asyncio.wait(late, timeout=CLEANUP_S)
+                    if not late:
+                        break
         task, self._task = self._task, None
         if task is not None:
             # The loop notices _stopping within one database call; cancel only if it does not.
@@ -162,9 +183,15 @@ class OutboxWorker:
                 await self._sleep(self.retry_cap_s)
 
     async def _step(self) -> None:
+        if self._crashed:
+            item_id, exc = self._crashed.pop(0)
+            with contextlib.suppress(OutboxError):
+                await self.outbox.requeue(item_id)
+            raise OutboxError(f"The outbox could not record the result of #{item_id}: it stays queued.",
+                              detail=repr(exc))
         item = await self.outbox.next_pending()
-        if item is None:
-            return await self._sleep(None)
+        if item is None or not self._may_start(item):
+            return await self._sleep(None)  # an enqueue or an upload ending wakes it
         delay = item.next_attempt_at - time.time()
         if delay > 0:
             return await self._sleep(delay)
@@ -174,18 +201,25 @@ class OutboxWorker:
         if self._stopping:
             await self.outbox.requeue(claimed.id)
             return
-        self.current = claimed
-        self._upload = asyncio.create_task(self._process(claimed), name=f"helix-outbox-item-{claimed.id}")
-        try:
-            await asyncio.wait({self._upload})  # not `await task`: stop() decides when to cancel it
-        finally:
-            self.current = None
-            self._changed.set()
-        if not self._upload.cancelled() and self._upload.exception() is not None:
-            with contextlib.suppress(OutboxError):
-                await self.outbox.requeue(claimed.id)
-            raise OutboxError(f"The outbox could not record the result of #{claimed.id}: it stays queued.",
-                              detail=repr(self._upload.exception()))
+        # Not awaited here: stop() decides when to cancel it, and the next item may start beside it.
+        task = asyncio.create_task(self._process(claimed), name=f"helix-outbox-item-{claimed.id}")
+        self._uploads[claimed.id] = (claimed, task)
+        task.add_done_callback(partial(self._ended, claimed.id))
+
+    def _may_start(self, item: OutboxItem) -> bool:
+        """Beside uploads in flight only an unordered item, behind unordered ones, on a remote that answers."""
+        if not self._uploads:
+            return True
+        if len(self._uploads) >= self.lanes or not self._flowing or item.kind not in self._unordered:
+            return False
+        return all(running.kind in self._unordered for running, _ in self._uploads.values())
+
+    def _ended(self, item_id: int, task: asyncio.Task[None]) -> None:
+        self._uploads.pop(item_id, None)
+        if not task.cancelled() and task.exception() is not None:
+            self._crashed.append((item_id, task.exception()))  # type: ignore[arg-type]
+        self._changed.set()
+        self._wake.set()
 
     async def _sleep(self, seconds: float | None) -> None:
         # asyncio.timeout, not wait_for, throughout: on 3.11 wait_for can swallow a cancellation.
@@ -209,6 +243,7 @@ class OutboxWorker:
                 f"Helix hit an unexpected error while archiving #{item.id} ({type(exc).__name__}): "
                 f"see the logs, then retry it with !outbox retry {item.id}."))
             return
+        self._flowing = True
         done = await self.outbox.mark_done(item.id, result.remote_path) or item
         if not self.keep_local:
             with contextlib.suppress(OSError):
@@ -239,7 +274,7 @@ class OutboxWorker:
         # Helix's own outbox folder); rclone still checks the transfer, and the size is checked above.
         watched = self._wants("archive_progress")
         return await svc.archive(item.local_path, item.rel_path, progress=progress if watched else None,
-                                 sha256=item.sha256)
+                                 sha256=item.sha256, consume=not self.keep_local)
 
     async def _already_there(self, item: OutboxItem) -> ArchiveResult | None:
         started = time.perf_counter()
@@ -279,6 +314,7 @@ class OutboxWorker:
                     log.info("outbox_partial_removed", id=item.id, path=entry.path)
 
     async def _failed(self, item: OutboxItem, err: SyncError) -> None:
+        self._flowing = False
         if err.retryable:
             delay = backoff_delay(item.attempts - 1, self.retry_base_s, self.retry_cap_s)
             updated = await self.outbox.mark_retry(item.id, err.hint, time.time() + delay) or item

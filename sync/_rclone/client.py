@@ -46,6 +46,7 @@ class RcClient:
     def __init__(self, daemon: RcloneDaemon, remote_label: str) -> None:
         self.daemon = daemon
         self.remote_label = remote_label
+        self._forgetting: set[asyncio.Task[dict]] = set()
 
     async def call(self, method: str, params: dict | None = None, *, timeout_s: float = 60.0) -> dict:
         """One synchronous rc call; rclone's failures come back as typed errors."""
@@ -107,13 +108,20 @@ class RcClient:
             # connection broke, and rclone stops an operation whose caller went away by itself.
             if reporting is not None:
                 reporting.cancel()
-                await self._report(group, started, progress)
+                if loop.time() - started >= progress_every_s:  # shorter: there was no progress to tell
+                    await self._report(group, started, progress)
             return output
         finally:
             if reporting is not None:
                 reporting.cancel()
-            with contextlib.suppress(Exception):
-                await self.call("core/stats-delete", {"group": group}, timeout_s=5.0)
+            self._forget(group)
+
+    def _forget(self, group: str) -> None:
+        """Drop the group's stats in rclone without holding the caller up (they only cost rclone memory)."""
+        task = asyncio.ensure_future(self.call("core/stats-delete", {"group": group}, timeout_s=5.0))
+        self._forgetting.add(task)
+        task.add_done_callback(self._forgetting.discard)
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())  # rclone gone: nothing to drop
 
     async def _report_every(self, group: str, started: float, progress: ProgressCallback, every_s: float) -> None:
         while True:
