@@ -53,6 +53,7 @@ class Capture(CaptureCore):
             await asyncio.to_thread(self.downloader.sweep) if self.spool.exists() else None
             await self.downloader.open()
             self.archive.worker.subscribe(self)
+            self.archive.worker.unordered("capture-blob")  # content-addressed: their order shows nowhere
             await self.rewrite_pending()  # segments a crash left half-written go out first
             await self._reconcile_blobs()
         except BaseException:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,7 +52,7 @@ class CaptureCore:
         self.spool = data_dir / "spool"
         self.downloader = Downloader(self.spool)
         self.source: Source | None = None
-        self._blob_lock = asyncio.Lock()
+        self._blob_locks: dict[str, tuple[asyncio.Lock, list[int]]] = {}  # sha256 -> its lock, its users
         self._flush_locks: dict[int, asyncio.Lock] = {}
         self._in_flight_bytes = 0
         self._room = asyncio.Event()
@@ -150,7 +150,7 @@ class CaptureCore:
             if got is None:
                 tally.missing += 1
                 return {**entry, "status": "missing"}
-            async with self._blob_lock:  # one check-then-queue at a time: the same bytes twice are one blob
+            async with self._one_check_per_blob(got.sha256):  # the same bytes twice are one blob
                 blob = await self.catalogue.call("blob", got.sha256)
                 if blob is not None and blob.state in ("queued", "landed"):
                     await asyncio.to_thread(got.path.unlink, True)
@@ -169,6 +169,20 @@ class CaptureCore:
             self._room.set()
         tally.files += 1
         return {**entry, "size": got.size, "sha256": got.sha256, "blob": blob_path(got.sha256), "status": "saved"}
+
+    @contextlib.asynccontextmanager
+    async def _one_check_per_blob(self, sha: str) -> AsyncIterator[None]:
+        """One check-then-queue at a time for the same bytes; different files queue side by side
+        (each queueing waits for its disk sync, and one at a time would make those the pace)."""
+        lock, users = self._blob_locks.setdefault(sha, (asyncio.Lock(), [0]))
+        users[0] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            users[0] -= 1
+            if not users[0]:
+                del self._blob_locks[sha]
 
     async def _download(self, msg: MessageRecord, att: AttachmentRef, limit: int) -> Any:
         """Download, refreshing an expired link once through the source; None when the file is gone."""
