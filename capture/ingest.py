@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,7 @@ from sync import Archive, ArchiveResult, NotFoundError, OutboxItem, SyncError
 
 log = structlog.get_logger("helix.capture")
 SPOOL_POLL_S = 0.5
+SPOOL_TELL_EVERY_S = 60.0
 
 
 @dataclass
@@ -58,6 +60,9 @@ class CaptureCore:
         self._room = asyncio.Event()
         self.spool_pauses = 0  # how often the downloads waited for the spool, since start
         self._paused = False
+        self._last_told_full = -SPOOL_TELL_EVERY_S
+        self._told_full_at: float | None = None  # when the log last said the spool was full
+        self._landed_before_row: set[str] = set()  # blobs whose landing was reported before add_blob
 
     # -- reports from the outbox worker --------------------------------------------------------
 
@@ -66,7 +71,11 @@ class CaptureCore:
             sha = item.rel_path.rsplit("/", 1)[-1]
             if not await self.catalogue.call("set_blob_state", sha, "landed", only_if="queued"):
                 blob = await self.catalogue.call("blob", sha)
-                if blob is not None and blob.state in ("doomed", "deleted"):  # deleted on Discord while uploading
+                if blob is None:  # landed before its row was written: that write marks it landed
+                    self._landed_before_row.add(sha)
+                elif blob.state == "queued":  # its row was written in between
+                    await self.catalogue.call("set_blob_state", sha, "landed", only_if="queued")
+                elif blob.state in ("doomed", "deleted"):  # deleted on Discord while uploading
                     await self._delete_blob(sha)
             self._room.set()
         elif item.kind == "capture-segment" and item.rel_path.endswith(".jsonl"):
@@ -101,14 +110,21 @@ class CaptureCore:
                 tally.paused = False
                 if waited and self._paused:
                     self._paused = False
-                    log.info("capture_spool_resumed", used=used, limit=limit)
+                    if self._told_full_at is not None:
+                        log.info("capture_spool_resumed", used=used, limit=limit)
+                        self._told_full_at = None
                 return
             if not tally.paused:
                 tally.paused = True
                 await self.spool_paused(tally)
-            if not self._paused:  # the downloads waiting side by side are one pause, told once
+            if not self._paused:  # the downloads waiting side by side are one pause
                 self._paused = True
                 self.spool_pauses += 1
+            now = time.monotonic()
+            # Told once, and again only after a while: with uploads freeing room file by file, the
+            # spool hovers at its limit and every file would otherwise be a pause of its own.
+            if self._told_full_at is None and now - self._last_told_full >= SPOOL_TELL_EVERY_S:
+                self._told_full_at = self._last_told_full = now
                 log.warning("capture_spool_full", used=used, limit=limit,
                             hint=f"The spool is full ({human_size(used)} of {human_size(limit)} downloading or "
                                  "waiting for upload): the backup pauses until uploads free it; raise "
@@ -119,10 +135,11 @@ class CaptureCore:
                 async with asyncio.timeout(SPOOL_POLL_S):
                     await self._room.wait()
 
-    async def _save_attachment(self, msg: MessageRecord, att: AttachmentRef, tally: Tally) -> dict[str, Any]:
+    async def _save_attachment(self, msg: MessageRecord, att: AttachmentRef, tally: Tally,
+                               known: str | None) -> dict[str, Any]:
+        """``known``: the blob this attachment was saved as before, if it was."""
         entry: dict[str, Any] = {"id": str(att.id), "filename": att.filename, "size": att.size,
                                  "content_type": att.content_type, "sha256": None, "blob": None}
-        known = await self.catalogue.call("attachment_blob", att.id)
         if known:
             return {**entry, "sha256": known, "blob": blob_path(known), "status": "saved"}
         limit = min(self.settings.max_attachment_bytes, self.settings.spool_max_bytes)
@@ -160,9 +177,8 @@ class CaptureCore:
                                                              sha256=got.sha256)  # hashed as it was written
                     await self.catalogue.call("add_blob", got.sha256, got.size, item.id)
                     tally.bytes += got.size
-                    # The worker may have landed it before its row existed (its report then found none).
-                    landed = await self.archive.outbox.get(item.id)
-                    if landed is not None and landed.state == "done":
+                    if got.sha256 in self._landed_before_row:  # its report came before this row
+                        self._landed_before_row.discard(got.sha256)
                         await self.catalogue.call("set_blob_state", got.sha256, "landed", only_if="queued")
         finally:
             self._in_flight_bytes -= att.size
@@ -214,10 +230,11 @@ class CaptureCore:
         known = await self.catalogue.call("known_messages", [m.id for m in messages])
         fresh = [m for m in messages if m.id not in known]
         limit = asyncio.Semaphore(self.settings.downloads_per_page)
+        saved_before = await self.catalogue.call("attachment_blobs", [a.id for m in fresh for a in m.attachments])
 
         async def one(att_msg: MessageRecord, att: AttachmentRef) -> dict[str, Any]:
             async with limit:
-                return await self._save_attachment(att_msg, att, tally)
+                return await self._save_attachment(att_msg, att, tally, saved_before.get(att.id))
 
         # The whole page's files at once (bounded): a channel posts one file per message, and one
         # message at a time would leave the downloads, the disk and the uploads waiting on each other.

@@ -222,11 +222,15 @@ class Tables(SegmentTables, BackupTables, SearchTables, RebuildTables):
             c.execute("UPDATE channels SET manifest_dirty = 1 WHERE id = ?", (cid,))
             return Deletion(known=True, doomed_blobs=tuple(doomed), dirty_segments=dirty)
 
-    def attachment_blob(self, attachment_id: int) -> str | None:
-        """The sha256 an attachment was already saved as (a message archived again needs no download)."""
-        row = self.conn.execute("SELECT sha256 FROM attachments WHERE id = ? AND state = 'saved'",
-                                (attachment_id,)).fetchone()
-        return row[0] if row else None
+    def attachment_blobs(self, attachment_ids: Sequence[int]) -> dict[int, str]:
+        """The sha256 each attachment was already saved as (a message archived again needs no download)."""
+        found: dict[int, str] = {}
+        for start in range(0, len(attachment_ids), 900):  # under SQLite's limit of bound parameters
+            chunk = list(attachment_ids[start:start + 900])
+            marks = ",".join("?" * len(chunk))
+            found.update(self.conn.execute(f"SELECT id, sha256 FROM attachments WHERE id IN ({marks}) "
+                                           "AND state = 'saved'", chunk).fetchall())
+        return found
 
     # -- blobs --------------------------------------------------------------------------------
 
