@@ -44,16 +44,20 @@ class Downloaded:
     size: int
 
 
-def _write(fh: BinaryIO, digest: hashlib._Hash, chunks: list[bytes]) -> None:
+def _write(dest: Path, holder: list[BinaryIO], digest: hashlib._Hash, chunks: list[bytes], last: bool) -> None:
+    """Write and hash ``chunks``; the first call opens the file, the last syncs and closes it
+    (one thread hop each, not three more per file)."""
+    if not holder:
+        holder.append(open(dest, "wb"))  # noqa: SIM115 -- closed by the last call, or by fetch() on failure
+    fh = holder[0]
     for chunk in chunks:
         fh.write(chunk)
         digest.update(chunk)
-
-
-def _finish(fh: BinaryIO) -> None:
-    fh.flush()
-    os.fsync(fh.fileno())
-    fh.close()
+    if last:
+        fh.flush()
+        os.fsync(fh.fileno())
+        holder.clear()
+        fh.close()
 
 
 class Downloader:
@@ -105,8 +109,6 @@ class Downloader:
                     raise TooBig()
                 digest = hashlib.sha256()
                 size = 0
-                fh = await asyncio.to_thread(open, dest, "wb")
-                holder.append(fh)
                 # The socket hands over a few dozen KB at a time: they are gathered to a MiB and
                 # written and hashed in a thread while the next MiB arrives (one write in flight,
                 # so at most two MiB of a file are ever in memory).
@@ -123,17 +125,16 @@ class Downloader:
                         if batched >= CHUNK:
                             if writing is not None:
                                 await writing
-                            writing = asyncio.ensure_future(asyncio.to_thread(_write, fh, digest, batch))
+                            writing = asyncio.ensure_future(asyncio.to_thread(_write, dest, holder, digest, batch,
+                                                                              False))
                             batch, batched = [], 0
                     if writing is not None:
                         await writing
-                    await asyncio.to_thread(_write, fh, digest, batch)
+                    await asyncio.to_thread(_write, dest, holder, digest, batch, True)
                 finally:
                     if writing is not None:  # let it end before the file is closed
                         with contextlib.suppress(BaseException):
                             await writing
-                holder.clear()
-                await asyncio.to_thread(_finish, fh)
                 return Downloaded(dest, digest.hexdigest(), size)
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise DownloadFailed(f"{type(exc).__name__}: {exc}") from None

@@ -254,6 +254,16 @@ class ItemStore:
         cur = self.conn.execute(f"UPDATE items SET {sets} WHERE {where}", (*values.values(), *args))
         return self.get(item_id) if cur.rowcount else None
 
+    def claim_next(self, now: float, kinds: frozenset[str] | None) -> tuple[OutboxItem | None, OutboxItem | None]:
+        """The queue's head, and that item claimed when it is due and of ``kinds`` (None: any kind)."""
+        found = self.select("state = 'pending'", (), "ORDER BY id LIMIT 1")
+        if not found:
+            return None, None
+        head = found[0]
+        if head.next_attempt_at > now or (kinds is not None and head.kind not in kinds):
+            return head, None
+        return head, self.claim(head.id)
+
     def claim(self, item_id: int) -> OutboxItem | None:
         cur = self.conn.execute("UPDATE items SET state = 'uploading', attempts = attempts + 1, updated_at = ? "
                                 "WHERE id = ? AND state = 'pending'", (time.time(), item_id))

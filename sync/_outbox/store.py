@@ -176,14 +176,14 @@ class Outbox:
         staged: list[tuple[Path, str, str, int]] = []
         try:
             for src, rel in cleaned:
-                if not await asyncio.to_thread(src.is_file):
-                    raise PathError.missing_file(src)
                 tmp = self.files_dir / f".incoming-{secrets.token_hex(8)}"
                 try:
-                    sha, size = await asyncio.to_thread(ingest, src, tmp, move, _sha256 if len(cleaned) == 1 else None)
+                    taken = await asyncio.to_thread(_take, src, tmp, move, _sha256 if len(cleaned) == 1 else None)
                 except OSError as exc:
                     raise self._unwritable(exc) from None
-                staged.append((tmp, rel, sha, size))
+                if taken is None:
+                    raise PathError.missing_file(src)
+                staged.append((tmp, rel, *taken))
             items: list[OutboxItem] = await self._db("insert", staged, kind, group, meta_json)
         except BaseException:
             for tmp, *_ in staged:
@@ -219,6 +219,11 @@ class Outbox:
         """The lowest-id pending item, due or not: the queue is strictly ordered."""
         found = await self._db("select", "state = 'pending'", (), "ORDER BY id LIMIT 1")
         return found[0] if found else None
+
+    async def claim_next(self, kinds: frozenset[str] | None = None) -> tuple[OutboxItem | None, OutboxItem | None]:
+        """The lowest-id pending item, and it claimed (as ``claim``) when it is due and of ``kinds``
+        (any kind when None): the worker's one database call per item it starts."""
+        return await self._db("claim_next", time.time(), kinds)
 
     async def claim(self, item_id: int) -> OutboxItem | None:
         """Mark a pending item uploading and count the attempt; None if it is no longer pending."""
@@ -281,6 +286,11 @@ class Outbox:
                               "then drop it.")
         log.warning("outbox_dropped", id=item_id, state=item.state, rel_path=item.rel_path)
         return item
+
+
+def _take(src: Path, dest: Path, move: bool, sha256: str | None) -> tuple[str, int] | None:
+    """``ingest`` for a source that is a file; None when it is not (one thread hop for both)."""
+    return ingest(src, dest, move, sha256) if src.is_file() else None
 
 
 def remove_local(item: OutboxItem) -> None:

@@ -189,15 +189,12 @@ class OutboxWorker:
                 await self.outbox.requeue(item_id)
             raise OutboxError(f"The outbox could not record the result of #{item_id}: it stays queued.",
                               detail=repr(exc))
-        item = await self.outbox.next_pending()
-        if item is None or not self._may_start(item):
-            return await self._sleep(None)  # an enqueue or an upload ending wakes it
-        delay = item.next_attempt_at - time.time()
-        if delay > 0:
-            return await self._sleep(delay)
-        claimed = await self.outbox.claim(item.id)
+        head, claimed = await self.outbox.claim_next(self._startable())
         if claimed is None:
-            return
+            delay = head.next_attempt_at - time.time() if head is not None else 0.0
+            # Nothing, or the head must wait for the uploads in flight: an enqueue or an upload ending
+            # wakes it. Or the head backs off: until it is due (nothing behind it overtakes it).
+            return await self._sleep(delay if delay > 0 else None)
         if self._stopping:
             await self.outbox.requeue(claimed.id)
             return
@@ -206,13 +203,16 @@ class OutboxWorker:
         self._uploads[claimed.id] = (claimed, task)
         task.add_done_callback(partial(self._ended, claimed.id))
 
-    def _may_start(self, item: OutboxItem) -> bool:
-        """Beside uploads in flight only an unordered item, behind unordered ones, on a remote that answers."""
+    def _startable(self) -> frozenset[str] | None:
+        """The kinds that may start now (None: any): beside uploads in flight only unordered ones,
+        behind unordered ones, on a remote that answers."""
         if not self._uploads:
-            return True
-        if len(self._uploads) >= self.lanes or not self._flowing or item.kind not in self._unordered:
-            return False
-        return all(running.kind in self._unordered for running, _ in self._uploads.values())
+            return None
+        if len(self._uploads) >= self.lanes or not self._flowing:
+            return frozenset()
+        if any(running.kind not in self._unordered for running, _ in self._uploads.values()):
+            return frozenset()
+        return frozenset(self._unordered)
 
     def _ended(self, item_id: int, task: asyncio.Task[None]) -> None:
         self._uploads.pop(item_id, None)
