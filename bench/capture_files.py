@@ -65,9 +65,12 @@ def _remote_files(root: Path) -> dict[str, tuple[int, int, int]]:
 
 @contextlib.asynccontextmanager
 async def _guild(data_dir: Path, biggest: int) -> AsyncIterator[World]:
-    """A fresh guild, data folder and archive: what the bot runs with, limits opened for the big file."""
+    """A fresh guild, data folder and archive: what the bot runs with, its defaults, the limits raised
+    where the big file needs it."""
     settings = bot_settings(SyncSettings(data_dir=data_dir))
-    capture = replace(settings.capture, max_attachment_bytes=biggest + MIB, spool_max_bytes=2 * biggest + 64 * MIB)
+    capture = replace(settings.capture,
+                      max_attachment_bytes=max(settings.capture.max_attachment_bytes, biggest + MIB),
+                      spool_max_bytes=max(settings.capture.spool_max_bytes, 2 * biggest + 64 * MIB))
     async with simulated_guild(replace(settings, capture=capture)) as world:
         yield world
 
