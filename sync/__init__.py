@@ -13,7 +13,8 @@ from sync._probe import ProbeReport, ProbeStep
 from sync._rclone.binary import check_version, find_rclone, rclone_version
 from sync._rclone.client import Progress, ProgressCallback
 from sync._remote import RemoteEntry
-from sync._service import ArchiveResult, RemoteInfo, SyncService
+from sync._results import ArchiveResult, RemoteInfo
+from sync._service import SyncService
 from sync.archive import Archive
 from sync.errors import (
     AuthError,

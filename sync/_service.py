@@ -15,7 +15,6 @@ import shutil
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -29,6 +28,7 @@ from sync._probe import ProbeReport, run_probe
 from sync._rclone.client import ProgressCallback, RcClient
 from sync._rclone.daemon import RcloneDaemon
 from sync._remote import Remote, RemoteEntry
+from sync._results import ArchiveResult, RemoteInfo
 from sync.errors import ConfigError, NotFoundError, PathError, SyncError, TemporaryError
 from sync.settings import SyncSettings
 
@@ -36,26 +36,6 @@ log = structlog.get_logger("helix.sync")
 T = TypeVar("T")
 # SyncService stages uploads as "<rel>.helix-partial-<hex>"; the outbox sweeps leftovers of that shape.
 PARTIAL_MARK = ".helix-partial-"
-
-
-@dataclass(frozen=True)
-class ArchiveResult:
-    rel_path: str
-    remote_path: str
-    size: int
-    sha256: str
-    verified: str  # the hash type compared with the remote's, or "size" where the backend has none
-    duration_s: float
-
-
-@dataclass(frozen=True)
-class RemoteInfo:
-    remote: str
-    backend: str
-    rclone_version: str
-    total_bytes: int | None
-    used_bytes: int | None
-    free_bytes: int | None
 
 
 class SyncService:

@@ -35,10 +35,10 @@ from typing import Any, Protocol
 import structlog
 
 from runtime.backoff import backoff_delay
-from sync._hashing import hash_file
+from sync._outbox.leftovers import already_landed, clear_partials
 from sync._outbox.store import Outbox, OutboxError, OutboxItem, remove_local
 from sync._rclone.client import Progress
-from sync._service import PARTIAL_MARK, ArchiveResult, SyncService
+from sync._service import ArchiveResult, SyncService
 from sync.errors import SyncError
 
 log = structlog.get_logger("helix.sync.outbox")
@@ -255,8 +255,8 @@ class OutboxWorker:
     async def _land(self, item: OutboxItem) -> ArchiveResult:
         svc = self.service
         if item.attempts > 1:  # an earlier attempt may have left a partial upload behind, or landed
-            await self._clear_partials(item)
-            already = await self._already_there(item)
+            await clear_partials(self.service, item)
+            already = await already_landed(self.service, item)
             if already is not None:
                 return already
         size = await asyncio.to_thread(_size_or_none, item.local_path)
@@ -275,43 +275,6 @@ class OutboxWorker:
         watched = self._wants("archive_progress")
         return await svc.archive(item.local_path, item.rel_path, progress=progress if watched else None,
                                  sha256=item.sha256, consume=not self.keep_local)
-
-    async def _already_there(self, item: OutboxItem) -> ArchiveResult | None:
-        started = time.perf_counter()
-        remote = self.service.remote
-        hash_type = await remote.cheap_hash_type()  # the same cheap-hash choice archive() makes
-        entry = await remote.stat(item.rel_path, hash_type)
-        if entry is None or entry.is_dir or entry.size != item.size:
-            return None
-        verified = "size"
-        remote_hash = entry.hashes.get(hash_type, "") if hash_type else ""
-        local_hash: str | None = None
-        if remote_hash and hash_type == "sha256":
-            local_hash = item.sha256
-        elif remote_hash and hash_type and await asyncio.to_thread(item.local_path.is_file):
-            local_hash = (await hash_file(item.local_path, (hash_type,)))[hash_type]
-        if local_hash is not None:
-            if local_hash != remote_hash:
-                return None
-            verified = str(hash_type)
-        elif await asyncio.to_thread(item.local_path.is_file):
-            # No cheap hash: size alone (or size and a modification time kept to the second) would
-            # take a same-sized older copy, such as the previous heartbeat, for this one. Send it
-            # again: it goes over the same name, so it is never a duplicate. Only without a local
-            # copy left to send does the size have to do.
-            return None
-        log.info("outbox_already_landed", id=item.id, rel_path=item.rel_path, verified=verified)
-        return ArchiveResult(item.rel_path, self.service.remote_path(item.rel_path), item.size, item.sha256,
-                             verified, time.perf_counter() - started)
-
-    async def _clear_partials(self, item: OutboxItem) -> None:
-        folder, _, name = item.rel_path.rpartition("/")
-        prefix = f"{item.rel_path}{PARTIAL_MARK}"
-        for entry in await self.service.list(folder, recurse=False):
-            if not entry.is_dir and entry.path.startswith(prefix):
-                with contextlib.suppress(SyncError):
-                    await self.service.delete(entry.path)
-                    log.info("outbox_partial_removed", id=item.id, path=entry.path)
 
     async def _failed(self, item: OutboxItem, err: SyncError) -> None:
         self._flowing = False
