@@ -28,7 +28,7 @@ from bot.startup import transient_cause
 from runtime.exit_codes import ExitCode
 from sync import Outbox
 from tests.support.loopback import LoopbackDiscord
-from tests.support.remotes import free_port
+from tests.support.remotes import LoopbackRemote, free_port
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.slow
@@ -280,9 +280,12 @@ async def test_sigterm_when_ready(start_bot):
         assert_clean_stop(bot, await bot.stop(GRACE_S + STOP_MARGIN_S))
 
 
-async def test_sigterm_mid_upload_keeps_the_item_for_the_next_start(start_bot, tmp_path: Path):
+async def test_sigterm_mid_upload_keeps_the_item_for_the_next_start(start_bot, tmp_path: Path,
+                                                                    webdav: LoopbackRemote):
+    # A real upload (into a local archive folder the outbox's copy is renamed, in no time at all).
     async with LoopbackDiscord() as fake:
-        bot = start_bot(fake.port, HELIX_BWLIMIT="4K")  # a ritual's PNG then takes well over the grace
+        bot = start_bot(fake.port, HELIX_BWLIMIT="4K",  # a ritual's PNG then takes well over the grace
+                        HELIX_ARCHIVE=webdav.archive, **webdav.env())
         await bot.wait_event("discord_ready")
         await fake.dispatch_message("!ritual 400")
         await fake.wait_for_message(lambda m: "uploading" in (m["content"] or ""), within=30)

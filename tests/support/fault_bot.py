@@ -82,15 +82,15 @@ class Harness:
         """Report the worker's steps on stdout, beside the bot that also hears them."""
         archive = self.world.archive
         outbox = archive.outbox
-        claim = outbox.claim
+        claim_next = outbox.claim_next
 
-        async def claimed(item_id: int) -> OutboxItem | None:
-            item = await claim(item_id)
+        async def claimed(kinds: frozenset[str] | None = None) -> tuple[OutboxItem | None, OutboxItem | None]:
+            head, item = await claim_next(kinds)
             if item is not None:
                 emit("claimed", id=item.id, attempts=item.attempts, rel=item.rel_path, size=item.size)
-            return item
+            return head, item
 
-        outbox.claim = claimed  # type: ignore[method-assign]
+        outbox.claim_next = claimed  # type: ignore[method-assign]
         archive.worker.subscribe(self)
 
     async def archive_done(self, item: OutboxItem, result: ArchiveResult) -> None:
