@@ -10,6 +10,9 @@ Contenders, alternated round by round, each on a fresh destination (dirty pages 
 * ``plain`` -- one ``curl`` process downloading the same files from the same CDN to a folder,
   one after another (a naive Python loop where there is no curl), then one ``rclone copy`` of
   that folder with the daemon's flags. Neither fsyncs, where Helix must before it says "queued".
+* ``downloads`` -- Helix's downloader alone (``capture.download``), as many at once as a backup
+  runs, each file hashed as it is written and synced, nothing queued or uploaded: the floor of the
+  backup, against curl's download phase of the same round (``capture_downloads_vs_curl``).
 
 The CDN (``tests.support.cdn.CdnProcess``) serves the files from disk with sendfile in a child
 process, so this process holds the bot, SimCord and the archive client only: the ticker's RSS is
@@ -38,6 +41,8 @@ from bench.ticker import Ticker
 from bench.tools import daemon_flags, run_timed, tool_env
 from bench.workload import MIB, random_file, remove, scratch
 from bot.sim.world import World, simulated_guild
+from capture.download import Downloader
+from capture.settings import CaptureSettings
 from sync import SyncService, SyncSettings
 from tests.support.cdn import CdnProcess, discord_like_history
 from tests.support.world import bot_settings
@@ -225,19 +230,40 @@ async def run(cfg: dict) -> dict:
                     phases["copy"].append(copy)
                     return download + copy
 
+                spool = root / "downloads"
+                per_page = CaptureSettings().downloads_per_page
+
+                async def downloads() -> float:
+                    downloader = Downloader(spool)
+                    await downloader.open()
+                    limit = asyncio.Semaphore(per_page)
+
+                    async def one(url: str) -> None:
+                        async with limit:
+                            await downloader.fetch(url, total)
+
+                    try:
+                        t0 = time.perf_counter()
+                        await asyncio.gather(*(one(url) for url, _ in urls))
+                        return time.perf_counter() - t0
+                    finally:
+                        await downloader.close()
+
                 async def clear() -> None:
-                    for folder in (fetched, copied):
+                    for folder in (fetched, copied, spool):
                         await asyncio.to_thread(remove, folder)
                     await _flush()
 
                 rss = await _rss(root, cdn, small, big, big_size, rounds=max(1, rounds - 1))
                 helix = HelixRounds(root, cdn, sources)
-                times = await alternate({"helix": helix, "plain": plain}, rounds, between=clear)
+                times = await alternate({"helix": helix, "plain": plain, "downloads": downloads}, rounds,
+                                        between=clear)
     # The warm-up round's side figures are dropped too.
     for side in ("lag_max_ms", "lag_p99_ms", "idle_lag_max_ms", "second_s", "second_uploads", "second_outbox_items"):
         setattr(helix, side, getattr(helix, side)[-rounds:])
     phases = {k: v[-rounds:] for k, v in phases.items()}
     files_ratio = ratios(times["helix"], times["plain"])
+    downloads_vs_curl = ratios(times["downloads"], phases["download"])
     samples = {
         "capture_files_ratio": files_ratio,
         "capture_second_ratio": helix.second_s,
@@ -246,7 +272,8 @@ async def run(cfg: dict) -> dict:
     }
     return {
         "figures": {**{k: median(v) for k, v in samples.items()},
-                    "capture_second_uploads": max(helix.second_uploads)},
+                    "capture_second_uploads": max(helix.second_uploads),
+                    "capture_downloads_vs_curl": median(downloads_vs_curl)},
         "spread": {k: spread(v) for k, v in samples.items()},
         "details": {
             "files": count, "total_mib": total // MIB, "big_mib": big_size // MIB, "rounds": rounds,
@@ -254,6 +281,7 @@ async def run(cfg: dict) -> dict:
             "times_s": {k: summary(v) for k, v in times.items()},
             "plain_phases_s": {k: summary(v) for k, v in phases.items()},
             "files_ratio": [round(x, 3) for x in files_ratio],
+            "downloads_vs_curl": [round(x, 3) for x in downloads_vs_curl],
             "helix_mib_s": total / MIB / median(times["helix"]),
             "second_ratio": [round(x, 4) for x in helix.second_s],
             "second_uploads": helix.second_uploads,
