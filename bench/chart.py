@@ -15,13 +15,13 @@ from PIL import Image, ImageDraw, ImageFont
 
 from bench.goals import FIGURES, Figure, goal_ratio, goal_text
 
-W, ROW, TOP, LEFT, RIGHT = 1400, 58, 150, 470, 60
+W, ROW, TOP, LEFT, RIGHT = 1600, 58, 150, 650, 60
 LO, HI = 0.01, 100.0  # the x axis, as value ÷ goal
 GREEN, RED, GREY = (46, 160, 67), (207, 34, 46), (150, 150, 150)
 INK, FAINT, BG = (30, 30, 30), (225, 225, 225), (255, 255, 255)
 
 
-_ASCII = str.maketrans({"÷": "/", "×": "x", "≤": "<=", "≥": ">=", "→": "->", "“": '"', "”": '"', "·": "|"})
+_ASCII = str.maketrans({"÷": "/", "×": "x", "−": "-", "≤": "<=", "≥": ">=", "→": "->", "“": '"', "”": '"', "·": "|"})
 
 
 def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
