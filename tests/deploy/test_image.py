@@ -24,7 +24,7 @@ import pytest
 
 from tests.support.image import Build, base_image, build, context_copy, docker, engine_problem
 from tests.support.loopback import LoopbackDiscord
-from tests.support.remotes import free_port
+from tests.support.remotes import LoopbackRemote, free_port
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.slow
@@ -209,7 +209,7 @@ def outbox(data: Path) -> list[dict]:
 
 
 async def test_docker_stop_mid_upload_exits_0_and_a_restart_lands_it_once(image: Build, containers: list[str],
-                                                                          tmp_path: Path,
+                                                                          tmp_path: Path, webdav: LoopbackRemote,
                                                                           capsys: pytest.CaptureFixture[str]):
     data = tmp_path / "data"
     data.mkdir()
@@ -218,8 +218,10 @@ async def test_docker_stop_mid_upload_exits_0_and_a_restart_lands_it_once(image:
     containers.append(name)
     async with LoopbackDiscord() as fake:
         # 32 KiB/s: a ritual's PNG (about 270 KB) takes several seconds, more than the stop leaves it.
+        # To loopback WebDAV: into a local archive folder the outbox's copy would be renamed at once.
         docker("create", "--name", name, "--network", "host", "-v", f"{data}:/app/data",
-               *bot_env(fake.port, free_port(), HELIX_BWLIMIT="32K"), TAG)
+               *bot_env(fake.port, free_port(), HELIX_BWLIMIT="32K", HELIX_ARCHIVE=webdav.archive,
+                        **webdav.env()), TAG)
         docker("start", name)
         await fake.wait_until(lambda: fake.identifies, within=60)
         await fake.ask("!ritual 400", within=30)
@@ -244,7 +246,7 @@ async def test_docker_stop_mid_upload_exits_0_and_a_restart_lands_it_once(image:
         docker("stop", "-t", "30", name, timeout=60)
 
     rows = outbox(data)
-    archive = data / "archive"
+    archive = webdav.root
     files = sorted(p.relative_to(archive).as_posix() for p in archive.rglob("*") if p.is_file())
     assert files == sorted(r["rel_path"] for r in rows), (files, rows)  # nothing lost, nothing twice
     assert not [f for f in files if ".helix-partial-" in f]

@@ -138,7 +138,8 @@ async def test_cancelled_archive_stops_the_job_and_leaves_no_final_object(webdav
         jobs = await svc._rc.call("job/list")
         for jobid in jobs.get("jobids", []):
             status = await svc._rc.call("job/status", {"jobid": jobid})
-            assert status["finished"], status
+            # The copy's own group (clean-up calls beside it, such as dropping its stats, may still run).
+            assert status["finished"] or not status.get("group", "").startswith("helix/"), status
         assert not webdav.has("final.bin")
         # The cancelled call does not wait for its partial's delete: that runs in the background.
         await wait_until(lambda: not webdav.has("*.helix-partial-*"), 10, "the partial upload deleted")
