@@ -24,17 +24,32 @@ MESSAGES = 10_000
 KILLS = 10
 
 
-def backup_states(data_dir: Path) -> list[str]:
+def backup_rows(data_dir: Path) -> list[tuple[str, int]]:
+    """(state, messages scanned so far) of each backup, oldest first, read beside the running bot."""
     path = data_dir / "catalogue.sqlite3"
     if not path.exists():
         return []
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
     try:
-        return [r[0] for r in conn.execute("SELECT state FROM backups ORDER BY id")]
+        return list(conn.execute("SELECT state, scanned FROM backups ORDER BY id"))
     except sqlite3.OperationalError:
         return []
     finally:
         conn.close()
+
+
+def backup_states(data_dir: Path) -> list[str]:
+    return [state for state, _ in backup_rows(data_dir)]
+
+
+def scanned_after(data_dir: Path, start: int, more: int, within_s: float = 10.0) -> None:
+    """Wait until the backup has scanned ``more`` messages past ``start``, or stopped running."""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        rows = backup_rows(data_dir)
+        if rows and (rows[-1][0] != "running" or rows[-1][1] >= start + more):
+            return
+        time.sleep(0.005)
 
 
 def test_kill_nine_mid_backup_then_every_message_exactly_once(bots, tmp_path):  # noqa: F811
@@ -51,7 +66,10 @@ def test_kill_nine_mid_backup_then_every_message_exactly_once(bots, tmp_path):  
         if run == 0:
             lines = bot.say("owner", f"!backup <#{channel}>")
             assert any("Backing up" in line for line in lines), lines
-        time.sleep(rng.uniform(0.05, 1.2))  # the kill point
+        # The kill point: a random number of messages further on, so it falls inside the backup
+        # however fast this machine is (a point in time would fall after its end on a fast one).
+        scanned_after(data_dir, (backup_rows(data_dir) or [("", 0)])[-1][1], rng.randint(50, 900))
+        time.sleep(rng.uniform(0, 0.15))  # and anywhere in the work on a page, not just after its commit
         running = backup_states(data_dir)[-1:] == ["running"]
         bot.kill()
         kills_mid_backup += running
