@@ -149,10 +149,11 @@ class SyncService:
         rel = clean_relative(rel_path)
         # One thread hop for the checks: a backup archives thousands of small files.
         src, size = await asyncio.to_thread(readable_file, Path(local_file))
+        handed_over: list[bool] = []  # rclone moved the file: a retry only checks what landed
 
         async def once() -> ArchiveResult:
             async with self._limit:
-                return await self._archive_once(src, size, rel, progress, sha256, consume)
+                return await self._archive_once(src, size, rel, progress, sha256, consume, handed_over)
 
         result = await self._retrying("archive", once)
         self.last_archive = result
@@ -161,7 +162,7 @@ class SyncService:
         return result
 
     async def _archive_once(self, src: Path, size: int, rel: str, progress: ProgressCallback | None,
-                            known_sha256: str | None, consume: bool) -> ArchiveResult:
+                            known_sha256: str | None, consume: bool, handed_over: list[bool]) -> ArchiveResult:
         started = time.perf_counter()
         remote = self.remote
         features = await remote.features()
@@ -175,7 +176,9 @@ class SyncService:
         where = self.remote_path(rel)
         try:
             if consume and not wanted and not staged:
-                await remote.move_in(src, target, progress=progress, timeout_s=self.settings.op_timeout_s)
+                if not handed_over:
+                    await remote.move_in(src, target, progress=progress, timeout_s=self.settings.op_timeout_s)
+                    handed_over.append(True)
             else:
                 await remote.copy_in(src, target, progress=progress, timeout_s=self.settings.op_timeout_s)
             local = await hashing if hashing is not None else {}
