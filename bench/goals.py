@@ -73,6 +73,8 @@ CONTEXT = (
     Figure("rss_idle_rclone_mb", "RSS idle (rclone daemon)", "MB", None, 1),
     Figure("catalogue_mb_per_million", "catalogue size per million messages", "MB", None, 0),
     Figure("archive_vs_copyfile_local_no_hash", "archive ÷ operations/copyfile, hash unknown", "×", None, 3),
+    Figure("capture_webdav_ratio", "the backup with files to loopback WebDAV ÷ (curl + rclone copy to it)", "×",
+           None, 2),
     Figure("capture_downloads_vs_curl", "Helix's downloads alone (hashed, synced) ÷ curl's, same files", "×", None, 2),
 )
 

@@ -10,6 +10,7 @@ FULL = {
     "archive_overhead": {"size_mib": 256, "rounds": 11},
     "backfill": {"messages": 20_000, "rounds": 3},
     "capture_files": {"files": 200, "total_mib": 1024, "big_mib": 1024, "rounds": 3},
+    "capture_webdav": {"files": 200, "total_mib": 1024, "rounds": 2},
     "find": {"messages": 1_000_000, "rebuild_messages": 200_000, "rounds": 3},
 }
 
@@ -21,5 +22,6 @@ QUICK = {
     "archive_overhead": {"size_mib": 16, "rounds": 3},
     "backfill": {"messages": 1_000, "rounds": 1},
     "capture_files": {"files": 20, "total_mib": 32, "big_mib": 64, "rounds": 1},
+    "capture_webdav": {"files": 10, "total_mib": 16, "rounds": 1},
     "find": {"messages": 20_000, "rebuild_messages": 5_000, "rounds": 1},
 }
