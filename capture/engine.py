@@ -21,7 +21,7 @@ from typing import Any
 
 import structlog
 
-from capture.ingest import CaptureCore, Tally
+from capture.ingest import BLOB_KIND, CaptureCore, Tally
 from capture.settings import CaptureSettings
 from capture.source import ChannelInfo, MessageRecord, Source, SourceError
 from catalogue import BackupRow
@@ -53,7 +53,7 @@ class Capture(CaptureCore):
             await asyncio.to_thread(self.downloader.sweep) if self.spool.exists() else None
             await self.downloader.open()
             self.archive.worker.subscribe(self)
-            self.archive.worker.unordered("capture-blob")  # content-addressed: their order shows nowhere
+            self.archive.worker.unordered(BLOB_KIND)
             await self.rewrite_pending()  # segments a crash left half-written go out first
             await self._reconcile_blobs()
         except BaseException:

@@ -28,6 +28,7 @@ from sync import Archive, ArchiveResult, NotFoundError, OutboxItem, SyncError
 
 log = structlog.get_logger("helix.capture")
 SPOOL_POLL_S = 0.5
+BLOB_KIND = "capture-blob"  # the outbox kind of attachments: content-addressed, so in no order
 SPOOL_TELL_EVERY_S = 60.0
 
 
@@ -67,7 +68,7 @@ class CaptureCore:
     # -- reports from the outbox worker --------------------------------------------------------
 
     async def archive_done(self, item: OutboxItem, result: ArchiveResult) -> None:
-        if item.kind == "capture-blob":
+        if item.kind == BLOB_KIND:
             sha = item.rel_path.rsplit("/", 1)[-1]
             if not await self.catalogue.call("set_blob_state", sha, "landed", only_if="queued"):
                 blob = await self.catalogue.call("blob", sha)
@@ -172,7 +173,7 @@ class CaptureCore:
                 if blob is not None and blob.state in ("queued", "landed"):
                     await asyncio.to_thread(got.path.unlink, True)
                 else:
-                    item = await self.archive.outbox.enqueue(got.path, blob_path(got.sha256), kind="capture-blob",
+                    item = await self.archive.outbox.enqueue(got.path, blob_path(got.sha256), kind=BLOB_KIND,
                                                              meta={"message_id": msg.id}, move=True,
                                                              sha256=got.sha256)  # hashed as it was written
                     await self.catalogue.call("add_blob", got.sha256, got.size, item.id)
