@@ -107,19 +107,14 @@ class Remote:
             return None  # rclone already checked this during the transfer; re-reading would double the cost
         return next((h for h in HASHLIB_TYPES if h in f.hashes), None)
 
-    async def copy_in(self, src: Path, rel: str, *, progress: ProgressCallback | None = None,
+    async def copy_in(self, src: Path, rel: str, *, move: bool = False, progress: ProgressCallback | None = None,
                       timeout_s: float = 3600.0) -> None:
-        """Copy one local file to ``rel`` as an rc job (progress, and stopped if we are cancelled)."""
-        await self._answer(self._rc.run_job("operations/copyfile", {
-            "srcFs": str(src.parent), "srcRemote": src.name, "dstFs": self.root.fs, "dstRemote": rel,
-            "_config": ALWAYS_TRANSFER,
-        }, progress=progress, timeout_s=timeout_s))
+        """Copy one local file to ``rel`` as an rc job (progress, and stopped if we are cancelled).
 
-    async def move_in(self, src: Path, rel: str, *, progress: ProgressCallback | None = None,
-                      timeout_s: float = 3600.0) -> None:
-        """Hand one local file over to ``rel``: on a local archive folder a rename, elsewhere an upload
-        after which rclone deletes the source (it stays where the upload fails)."""
-        await self._answer(self._rc.run_job("operations/movefile", {
+        ``move``: hand the file over instead: on a local archive folder a rename, elsewhere an
+        upload after which rclone deletes the source (it stays where the upload fails).
+        """
+        await self._answer(self._rc.run_job("operations/movefile" if move else "operations/copyfile", {
             "srcFs": str(src.parent), "srcRemote": src.name, "dstFs": self.root.fs, "dstRemote": rel,
             "_config": ALWAYS_TRANSFER,
         }, progress=progress, timeout_s=timeout_s))

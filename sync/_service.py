@@ -175,12 +175,12 @@ class SyncService:
         target = f"{rel}{PARTIAL_MARK}{secrets.token_hex(4)}" if staged else rel
         where = self.remote_path(rel)
         try:
-            if consume and not wanted and not staged:
-                if not handed_over:
-                    await remote.move_in(src, target, progress=progress, timeout_s=self.settings.op_timeout_s)
+            move = consume and not wanted and not staged
+            if not handed_over:
+                await remote.copy_in(src, target, move=move, progress=progress,
+                                     timeout_s=self.settings.op_timeout_s)
+                if move:
                     handed_over.append(True)
-            else:
-                await remote.copy_in(src, target, progress=progress, timeout_s=self.settings.op_timeout_s)
             local = await hashing if hashing is not None else {}
             if known_sha256:
                 local["sha256"] = known_sha256
