@@ -12,7 +12,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -207,25 +207,32 @@ class ItemStore:
     def insert(self, staged: Sequence[tuple[Path, str, str, int]], kind: str, group: str | None,
                meta: str) -> list[OutboxItem]:
         """Add rows and rename each staged file to ``<id>-<name>``, all in one transaction."""
+        return self.insert_groups([(staged, kind, group, meta)])[0]
+
+    def insert_groups(self, groups: Sequence[tuple[Sequence[tuple[Path, str, str, int]], str, str | None, str]]
+                      ) -> list[list[OutboxItem]]:
+        """Several enqueues' rows (``insert``'s arguments each) in ONE transaction: one disk sync for all."""
         now = time.time()
-        ids: list[int] = []
+        ids: list[list[int]] = []
         finals: list[Path] = []
         self.conn.execute("BEGIN IMMEDIATE")
         try:
-            for tmp, rel, sha, size in staged:
-                cur = self.conn.execute(
-                    "INSERT INTO items (kind, local_path, rel_path, sha256, size, state, next_attempt_at, "
-                    "created_at, updated_at, grp, meta) VALUES (?, '', ?, ?, ?, 'pending', ?, ?, ?, ?, ?)",
-                    (kind, rel, sha, size, now, now, now, group, meta))
-                item_id = int(cur.lastrowid or 0)
-                final = self.files_dir / f"{item_id}-{short_name(rel)}"
-                if final.exists():  # a file kept from a lost database: never overwrite it
-                    final = self.files_dir / f"{item_id}-{os.urandom(3).hex()}-{short_name(rel)}"
-                os.replace(tmp, final)
-                finals.append(final)
-                self.conn.execute("UPDATE items SET local_path = ? WHERE id = ?",
-                                  (str(final.relative_to(self.data_dir)), item_id))
-                ids.append(item_id)
+            for staged, kind, group, meta in groups:
+                ids.append([])
+                for tmp, rel, sha, size in staged:
+                    cur = self.conn.execute(
+                        "INSERT INTO items (kind, local_path, rel_path, sha256, size, state, next_attempt_at, "
+                        "created_at, updated_at, grp, meta) VALUES (?, '', ?, ?, ?, 'pending', ?, ?, ?, ?, ?)",
+                        (kind, rel, sha, size, now, now, now, group, meta))
+                    item_id = int(cur.lastrowid or 0)
+                    final = self.files_dir / f"{item_id}-{short_name(rel)}"
+                    if final.exists():  # a file kept from a lost database: never overwrite it
+                        final = self.files_dir / f"{item_id}-{os.urandom(3).hex()}-{short_name(rel)}"
+                    os.replace(tmp, final)
+                    finals.append(final)
+                    self.conn.execute("UPDATE items SET local_path = ? WHERE id = ?",
+                                      (str(final.relative_to(self.data_dir)), item_id))
+                    ids[-1].append(item_id)
             fsync_dir(self.files_dir)
             self.conn.execute("COMMIT")
         except BaseException:
@@ -235,7 +242,8 @@ class ItemStore:
                 with contextlib.suppress(OSError):
                     final.unlink()
             raise
-        return self._by_ids(ids)
+        found = {it.id: it for it in self._by_ids([i for one in ids for i in one])}
+        return [[found[i] for i in one] for one in ids]
 
     def counts(self) -> OutboxCounts:
         by_state = dict(self.conn.execute("SELECT state, COUNT(*) FROM items GROUP BY state").fetchall())
@@ -265,9 +273,26 @@ class ItemStore:
         return head, self.claim(head.id)
 
     def claim(self, item_id: int) -> OutboxItem | None:
-        cur = self.conn.execute("UPDATE items SET state = 'uploading', attempts = attempts + 1, updated_at = ? "
-                                "WHERE id = ? AND state = 'pending'", (time.time(), item_id))
+        with self._unsynced():
+            cur = self.conn.execute("UPDATE items SET state = 'uploading', attempts = attempts + 1, updated_at = ? "
+                                    "WHERE id = ? AND state = 'pending'", (time.time(), item_id))
         return self.get(item_id) if cur.rowcount else None
+
+    def mark_done(self, item_id: int, remote_path: str) -> OutboxItem | None:
+        with self._unsynced():
+            return self.update(item_id, state="done", remote_path=remote_path, last_error=None)
+
+    @contextlib.contextmanager
+    def _unsynced(self) -> Iterator[None]:
+        """A commit that need not wait for the disk: losing it in a power cut only repeats work
+        (a claim lost is an item still pending; a landing lost is found on the remote at the next
+        start, as after a kill). The WAL keeps commits in order, so no later synced commit can
+        survive without it."""
+        self.conn.execute("PRAGMA synchronous = NORMAL")
+        try:
+            yield
+        finally:
+            self.conn.execute("PRAGMA synchronous = FULL")
 
     def set_state_where(self, where: str, args: Sequence[Any], state: str, **values: Any) -> list[OutboxItem]:
         """Move every item matching ``where`` to ``state``; return them, oldest first."""

@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 
 import structlog
 
+from runtime.group_commit import GroupCommit
 from runtime.sqlite_file import Corrupt
 from sync._outbox.db import ItemStore, OutboxCounts, OutboxItem, connect, ingest, move_aside, sweep_orphans
 from sync._paths import clean_relative
@@ -59,6 +60,8 @@ class Outbox:
         self._listeners: list[Callable[[], None]] = []
         self.recovered = 0  # items put back to pending on open
         self.moved_aside: Path | None = None  # where a corrupt database went, if it did
+        # Enqueues that arrive together (a backup's files) share one transaction and one disk sync.
+        self._inserts: GroupCommit[Any, list[OutboxItem]] = GroupCommit(self._insert_groups)
 
     async def open(self) -> Outbox:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="helix-outbox-db")
@@ -135,6 +138,9 @@ class Outbox:
         except (OSError, sqlite3.Error) as exc:
             raise self._unwritable(exc) from None
 
+    async def _insert_groups(self, groups: list[Any]) -> list[list[OutboxItem]]:
+        return await self._db("insert_groups", groups)
+
     def _unwritable(self, exc: BaseException) -> OutboxError:
         reason = getattr(exc, "strerror", None) or str(exc)
         full = getattr(exc, "errno", None) == errno.ENOSPC or "full" in reason.lower()
@@ -184,7 +190,7 @@ class Outbox:
                 if taken is None:
                     raise PathError.missing_file(src)
                 staged.append((tmp, rel, *taken))
-            items: list[OutboxItem] = await self._db("insert", staged, kind, group, meta_json)
+            items = await self._inserts.submit((staged, kind, group, meta_json))
         except BaseException:
             for tmp, *_ in staged:
                 with contextlib.suppress(OSError):
@@ -230,7 +236,7 @@ class Outbox:
         return await self._db("claim", item_id)
 
     async def mark_done(self, item_id: int, remote_path: str) -> OutboxItem | None:
-        return await self._db("update", item_id, state="done", remote_path=remote_path, last_error=None)
+        return await self._db("mark_done", item_id, remote_path)
 
     async def mark_retry(self, item_id: int, error: str, next_attempt_at: float) -> OutboxItem | None:
         return await self._db("update", item_id, state="pending", last_error=error, next_attempt_at=next_attempt_at)

@@ -116,6 +116,30 @@ async def test_enqueue_many_is_one_group_and_bad_input_records_nothing(outbox: O
     assert sorted(p.name for p in outbox.files_dir.iterdir()) == [f"{items[0].id}-r.png", f"{items[1].id}-r.json"]
 
 
+async def test_files_queued_at_once_share_commits_and_each_is_its_own_item(data_dir: Path, write_file,
+                                                                          monkeypatch: pytest.MonkeyPatch):
+    """A backup's files finish downloading side by side: their rows go to the disk together."""
+    from sync._outbox import db
+
+    transactions: list[int] = []
+    insert_groups = db.ItemStore.insert_groups
+
+    def counted(self: db.ItemStore, groups: list) -> list:
+        transactions.append(len(groups))
+        return insert_groups(self, groups)
+
+    monkeypatch.setattr(db.ItemStore, "insert_groups", counted)
+    files = [write_file(f"blob-{i}.bin", 100 + i) for i in range(20)]
+    async with Outbox(data_dir) as box:
+        items = await asyncio.gather(*(box.enqueue(f, f"blobs/{f.name}", kind="blob", move=True) for f in files))
+    assert [i.rel_path for i in items] == [f"blobs/{f.name}" for f in files]
+    assert len({i.id for i in items}) == 20 and all(i.local_path.stat().st_size == i.size for i in items)
+    assert sum(transactions) == 20 and len(transactions) < 20, transactions
+
+    async with Outbox(data_dir) as reopened:  # each one durable, as if queued alone
+        assert (await reopened.counts()).pending == 20
+
+
 async def test_unwritable_data_dir_is_one_sentence(tmp_path: Path):
     not_a_dir = tmp_path / "data"
     not_a_dir.write_text("a file where the data directory should be")
