@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,8 +44,9 @@ class Downloaded:
 
 
 def _write(dest: Path, holder: list[BinaryIO], digest: hashlib._Hash, chunks: list[bytes], last: bool) -> None:
-    """Write and hash ``chunks``; the first call opens the file, the last syncs and closes it
-    (one thread hop each, not three more per file)."""
+    """Write and hash ``chunks``; the first call opens the file, the last closes it (one thread hop
+    each, not three more per file). No sync here: the outbox syncs the file when it takes it, after
+    the download has given its place to the next one."""
     if not holder:
         holder.append(open(dest, "wb"))  # noqa: SIM115 -- closed by the last call, or by fetch() on failure
     fh = holder[0]
@@ -54,8 +54,6 @@ def _write(dest: Path, holder: list[BinaryIO], digest: hashlib._Hash, chunks: li
         fh.write(chunk)
         digest.update(chunk)
     if last:
-        fh.flush()
-        os.fsync(fh.fileno())
         holder.clear()
         fh.close()
 

@@ -18,11 +18,12 @@ from typing import Any
 
 import structlog
 
-from capture.download import Downloader, DownloadFailed, LinkDead, TooBig
+from capture.download import Downloaded, Downloader, DownloadFailed, LinkDead, TooBig
 from capture.segments import write_manifest, write_segment
 from capture.settings import CaptureSettings
 from capture.source import AttachmentRef, MessageRecord, Source
 from catalogue import Catalogue, blob_path
+from runtime.group_commit import GroupCommit
 from runtime.units import human_size
 from sync import Archive, ArchiveResult, NotFoundError, OutboxItem, SyncError
 
@@ -64,13 +65,19 @@ class CaptureCore:
         self._last_told_full = -SPOOL_TELL_EVERY_S
         self._told_full_at: float | None = None  # when the log last said the spool was full
         self._landed_before_row: set[str] = set()  # blobs whose landing was reported before add_blob
+        # What waits in the outbox, as the catalogue last counted it (stamp, bytes): every write of a
+        # blob's state answers with the new count, so no download has to ask for it.
+        self._queued: tuple[int, int] | None = None
+        # A backup's files finish side by side: their rows share commits (one disk sync per group).
+        self._blob_rows: GroupCommit[tuple[str, int, int | None], None] = GroupCommit(self._add_blobs)
+        self._landings: GroupCommit[str, bool] = GroupCommit(self._blobs_landed)
 
     # -- reports from the outbox worker --------------------------------------------------------
 
     async def archive_done(self, item: OutboxItem, result: ArchiveResult) -> None:
         if item.kind == BLOB_KIND:
             sha = item.rel_path.rsplit("/", 1)[-1]
-            if not await self.catalogue.call("set_blob_state", sha, "landed", only_if="queued"):
+            if not await self._landings.submit(sha):
                 blob = await self.catalogue.call("blob", sha)
                 if blob is None:  # landed before its row was written: that write marks it landed
                     self._landed_before_row.add(sha)
@@ -84,6 +91,27 @@ class CaptureCore:
 
     async def archive_failed(self, item: OutboxItem, error: SyncError) -> None:
         self._room.set()
+
+    def _counted(self, count: tuple[int, int]) -> None:
+        if self._queued is None or count[0] > self._queued[0]:
+            self._queued = count
+
+    async def _add_blobs(self, rows: list[tuple[str, int, int | None]]) -> list[None]:
+        self._counted(await self.catalogue.call("add_blobs", rows))
+        return [None] * len(rows)
+
+    async def _blobs_landed(self, shas: list[str]) -> list[bool]:
+        flags, count = await self.catalogue.call("blobs_landed", shas)
+        self._counted(count)
+        return flags
+
+    async def _spool_used(self, *, fresh: bool) -> int:
+        """Bytes downloading or waiting for upload; ``fresh`` asks the catalogue (a deletion may have
+        freed room no write of this class counted)."""
+        if fresh or self._queued is None:
+            self._counted(await self.catalogue.call("spool_count"))
+        assert self._queued is not None
+        return self._queued[1] + self._in_flight_bytes
 
     async def _delete_blob(self, sha: str) -> None:
         try:
@@ -106,7 +134,9 @@ class CaptureCore:
         limit = self.settings.spool_max_bytes
         waited = False
         while True:
-            used = await self.catalogue.call("queued_blob_bytes") + self._in_flight_bytes
+            used = await self._spool_used(fresh=False)
+            if used and used + size > limit:  # full by the last count: the catalogue has the last word
+                used = await self._spool_used(fresh=True)
             if used == 0 or used + size <= limit:
                 tally.paused = False
                 if waited and self._paused:
@@ -137,8 +167,10 @@ class CaptureCore:
                     await self._room.wait()
 
     async def _save_attachment(self, msg: MessageRecord, att: AttachmentRef, tally: Tally,
-                               known: str | None) -> dict[str, Any]:
-        """``known``: the blob this attachment was saved as before, if it was."""
+                               known: str | None, downloads: asyncio.Semaphore) -> dict[str, Any]:
+        """``known``: the blob this attachment was saved as before, if it was. ``downloads`` bounds
+        the downloads only: queueing a finished file waits for disk syncs, and holding a download's
+        place meanwhile would leave the network idle."""
         entry: dict[str, Any] = {"id": str(att.id), "filename": att.filename, "size": att.size,
                                  "content_type": att.content_type, "sha256": None, "blob": None}
         if known:
@@ -154,20 +186,26 @@ class CaptureCore:
             tally.too_big += 1
             tally.too_big_names.append(att.filename)
             return {**entry, "status": "too_big"}
-        await self._wait_for_room(att.size, tally)
         # Counted as in flight until the blob is queued (then the catalogue counts it): a gap between
         # the two would let another download start into space that is already taken.
-        self._in_flight_bytes += att.size
-        try:
+        async with downloads:
+            await self._wait_for_room(att.size, tally)
+            self._in_flight_bytes += att.size
             try:
                 got = await self._download(msg, att, limit)
-            except TooBig:
+            except BaseException:
+                self._in_flight_bytes -= att.size
+                self._room.set()
+                raise
+        try:
+            if got == "too_big":
                 tally.too_big += 1
                 tally.too_big_names.append(att.filename)
                 return {**entry, "status": "too_big"}
-            if got is None:
+            if got == "missing":
                 tally.missing += 1
                 return {**entry, "status": "missing"}
+            assert isinstance(got, Downloaded)
             async with self._one_check_per_blob(got.sha256):  # the same bytes twice are one blob
                 blob = await self.catalogue.call("blob", got.sha256)
                 if blob is not None and blob.state in ("queued", "landed"):
@@ -176,7 +214,7 @@ class CaptureCore:
                     item = await self.archive.outbox.enqueue(got.path, blob_path(got.sha256), kind=BLOB_KIND,
                                                              meta={"message_id": msg.id}, move=True,
                                                              sha256=got.sha256)  # hashed as it was written
-                    await self.catalogue.call("add_blob", got.sha256, got.size, item.id)
+                    await self._blob_rows.submit((got.sha256, got.size, item.id))
                     tally.bytes += got.size
                     if got.sha256 in self._landed_before_row:  # its report came before this row
                         self._landed_before_row.discard(got.sha256)
@@ -201,24 +239,27 @@ class CaptureCore:
             if not users[0]:
                 del self._blob_locks[sha]
 
-    async def _download(self, msg: MessageRecord, att: AttachmentRef, limit: int) -> Any:
-        """Download, refreshing an expired link once through the source; None when the file is gone."""
+    async def _download(self, msg: MessageRecord, att: AttachmentRef, limit: int) -> Downloaded | str:
+        """Download, refreshing an expired link once through the source; else "missing" (the file
+        is gone) or "too_big" (it turned out bigger than announced)."""
         url = att.url
         for attempt in range(3):
             try:
                 return await self.downloader.fetch(url, limit)
+            except TooBig:
+                return "too_big"
             except LinkDead as dead:
                 fresh = await self.source.refetch(msg.channel_id, msg.id) if self.source else None
                 new = next((a for a in (fresh.attachments if fresh else ()) if a.id == att.id), None)
                 if new is None or (new.url == url and attempt > 0):
                     log.warning("capture_attachment_missing", message_id=msg.id, attachment_id=att.id,
                                 status=dead.status)
-                    return None
+                    return "missing"
                 url = new.url
             except DownloadFailed as exc:
                 log.warning("capture_download_retry", message_id=msg.id, attachment_id=att.id, error=str(exc))
                 await asyncio.sleep(0.5 * (attempt + 1))
-        return None
+        return "missing"
 
     # -- messages ---------------------------------------------------------------------------------
 
@@ -234,8 +275,7 @@ class CaptureCore:
         saved_before = await self.catalogue.call("attachment_blobs", [a.id for m in fresh for a in m.attachments])
 
         async def one(att_msg: MessageRecord, att: AttachmentRef) -> dict[str, Any]:
-            async with limit:
-                return await self._save_attachment(att_msg, att, tally, saved_before.get(att.id))
+            return await self._save_attachment(att_msg, att, tally, saved_before.get(att.id), limit)
 
         # The whole page's files at once (bounded): a channel posts one file per message, and one
         # message at a time would leave the downloads, the disk and the uploads waiting on each other.

@@ -100,6 +100,7 @@ CREATE TABLE IF NOT EXISTS blobs (
     outbox_id INTEGER,
     created_at REAL NOT NULL
 );
+CREATE INDEX IF NOT EXISTS blobs_queued ON blobs (size) WHERE state = 'queued';
 CREATE TABLE IF NOT EXISTS segments (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     guild_id INTEGER NOT NULL,

@@ -248,6 +248,27 @@ class Tables(SegmentTables, BackupTables, SearchTables, RebuildTables):
         assert found is not None
         return found
 
+    def add_blobs(self, rows: Sequence[tuple[str, int, int | None]]) -> tuple[int, int]:
+        """``add_blob`` for several (sha256, size, outbox id) in one commit; then ``spool_count()``."""
+        now = time.time()
+        with self._tx() as c:
+            c.executemany("INSERT INTO blobs (sha256, size, path, state, outbox_id, created_at) VALUES (?, ?, ?, "
+                          "'queued', ?, ?) ON CONFLICT (sha256) DO UPDATE SET state = 'queued', outbox_id = "
+                          "excluded.outbox_id", [(sha, size, blob_path(sha), oid, now) for sha, size, oid in rows])
+        return self.spool_count()
+
+    def blobs_landed(self, shas: Sequence[str]) -> tuple[list[bool], tuple[int, int]]:
+        """Queued blobs marked landed, in one commit: which of them were queued; then ``spool_count()``."""
+        with self._tx() as c:
+            flags = [c.execute("UPDATE blobs SET state = 'landed' WHERE sha256 = ? AND state = 'queued'",
+                               (sha,)).rowcount > 0 for sha in shas]
+        return flags, self.spool_count()
+
+    def spool_count(self) -> tuple[int, int]:
+        """``queued_blob_bytes`` stamped with when it was true (a monotonic clock in nanoseconds): of
+        answers that reach the event loop out of order, the newest is the one to keep."""
+        return time.monotonic_ns(), self.queued_blob_bytes()
+
     def set_blob_state(self, sha256: str, state: str, *, only_if: str | None = None) -> bool:
         with self._tx() as c:
             sql = "UPDATE blobs SET state = ? WHERE sha256 = ?" + (" AND state = ?" if only_if else "")
