@@ -34,7 +34,7 @@ class SyncSettings:
     io_timeout_s: float = 60.0
     connect_timeout_s: float = 15.0
     op_timeout_s: float = 3600.0
-    max_concurrent: int = 2
+    max_concurrent: int = 4
     extra_env: Mapping[str, str] = field(default_factory=dict)
     # The outbox retries across restarts on a slower clock than one archive call's own retries.
     outbox_retry_base_s: float = 2.0
@@ -68,7 +68,7 @@ class SyncSettings:
             io_timeout_s=p.read(env_float, env, "HELIX_IO_TIMEOUT_S", 60.0, 1.0, 3600.0),
             connect_timeout_s=p.read(env_float, env, "HELIX_CONNECT_TIMEOUT_S", 15.0, 1.0, 600.0),
             op_timeout_s=p.read(env_float, env, "HELIX_OP_TIMEOUT_S", 3600.0, 1.0, 86400.0),
-            max_concurrent=p.read(env_int, env, "HELIX_MAX_CONCURRENT", 2, 1, 32),
+            max_concurrent=p.read(env_int, env, "HELIX_MAX_CONCURRENT", 4, 1, 32),
             outbox_retry_base_s=p.read(env_float, env, "HELIX_OUTBOX_RETRY_BASE_S", 2.0, 0.0, 3600.0),
             outbox_retry_cap_s=p.read(env_float, env, "HELIX_OUTBOX_RETRY_CAP_S", 120.0, 1.0, 86400.0),
             keep_local=p.read(env_bool, env, "HELIX_KEEP_LOCAL", False),

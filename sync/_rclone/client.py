@@ -46,7 +46,6 @@ class RcClient:
     def __init__(self, daemon: RcloneDaemon, remote_label: str) -> None:
         self.daemon = daemon
         self.remote_label = remote_label
-        self._forgetting: set[asyncio.Task[dict]] = set()
 
     async def call(self, method: str, params: dict | None = None, *, timeout_s: float = 60.0) -> dict:
         """One synchronous rc call; rclone's failures come back as typed errors."""
@@ -83,7 +82,9 @@ class RcClient:
         polling costs an rc call (and a job record in rclone) every few milliseconds, takes CPU
         from the transfer, and still learns of the end late. The group names the operation for
         ``core/stats`` (progress) and for ``job/stopgroup`` (a cancel or a timeout stops it;
-        closing the connection does too, as rclone cancels a call whose caller went away).
+        closing the connection does too, as rclone cancels a call whose caller went away). The
+        group's stats stay in rclone: it keeps the newest ``--max-stats-groups`` (1,000) and drops
+        the oldest, so deleting each costs a call per operation and saves nothing that grows.
         """
         loop = asyncio.get_running_loop()
         group = f"helix/{next(_group_ids)}"
@@ -114,14 +115,6 @@ class RcClient:
         finally:
             if reporting is not None:
                 reporting.cancel()
-            self._forget(group)
-
-    def _forget(self, group: str) -> None:
-        """Drop the group's stats in rclone without holding the caller up (they only cost rclone memory)."""
-        task = asyncio.ensure_future(self.call("core/stats-delete", {"group": group}, timeout_s=5.0))
-        self._forgetting.add(task)
-        task.add_done_callback(self._forgetting.discard)
-        task.add_done_callback(lambda t: t.cancelled() or t.exception())  # rclone gone: nothing to drop
 
     async def _report_every(self, group: str, started: float, progress: ProgressCallback, every_s: float) -> None:
         while True:
