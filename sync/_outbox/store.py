@@ -62,6 +62,7 @@ class Outbox:
         self.moved_aside: Path | None = None  # where a corrupt database went, if it did
         # Enqueues that arrive together (a backup's files) share one transaction and one disk sync.
         self._inserts: GroupCommit[Any, list[OutboxItem]] = GroupCommit(self._insert_groups)
+        self._landings: GroupCommit[tuple[int, str], OutboxItem | None] = GroupCommit(self._mark_done)
 
     async def open(self) -> Outbox:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="helix-outbox-db")
@@ -140,6 +141,9 @@ class Outbox:
 
     async def _insert_groups(self, groups: list[Any]) -> list[list[OutboxItem]]:
         return await self._db("insert_groups", groups)
+
+    async def _mark_done(self, landed: list[tuple[int, str]]) -> list[OutboxItem | None]:
+        return await self._db("mark_done", landed)
 
     def _unwritable(self, exc: BaseException) -> OutboxError:
         reason = getattr(exc, "strerror", None) or str(exc)
@@ -226,17 +230,19 @@ class Outbox:
         found = await self._db("select", "state = 'pending'", (), "ORDER BY id LIMIT 1")
         return found[0] if found else None
 
-    async def claim_next(self, kinds: frozenset[str] | None = None) -> tuple[OutboxItem | None, OutboxItem | None]:
+    async def claim_next(self, kinds: frozenset[str] | None = None, *, more: int = 0,
+                         more_kinds: frozenset[str] = frozenset()) -> tuple[OutboxItem | None, list[OutboxItem]]:
         """The lowest-id pending item, and it claimed (as ``claim``) when it is due and of ``kinds``
-        (any kind when None): the worker's one database call per item it starts."""
-        return await self._db("claim_next", time.time(), kinds)
+        (any kind when None), with up to ``more`` due items of ``more_kinds`` right behind it: the
+        worker's one database call for all the uploads it starts at once."""
+        return await self._db("claim_next", time.time(), kinds, more, more_kinds)
 
     async def claim(self, item_id: int) -> OutboxItem | None:
         """Mark a pending item uploading and count the attempt; None if it is no longer pending."""
         return await self._db("claim", item_id)
 
     async def mark_done(self, item_id: int, remote_path: str) -> OutboxItem | None:
-        return await self._db("mark_done", item_id, remote_path)
+        return await self._landings.submit((item_id, remote_path))
 
     async def mark_retry(self, item_id: int, error: str, next_attempt_at: float) -> OutboxItem | None:
         return await self._db("update", item_id, state="pending", last_error=error, next_attempt_at=next_attempt_at)

@@ -79,6 +79,7 @@ class OutboxWorker:
         self._listeners: list[Any] = []
         self._unordered: set[str] = set()
         self._uploads: dict[int, tuple[OutboxItem, asyncio.Task[None]]] = {}  # item id -> it, its upload
+        self._settling: set[int] = set()  # uploads that landed and are being recorded: their lane is free
         self._crashed: list[tuple[int, BaseException]] = []  # uploads whose result could not be recorded
         self._flowing = False  # an item landed since the start or the last failure: more lanes may open
         self._wake = asyncio.Event()
@@ -189,33 +190,40 @@ class OutboxWorker:
                 await self.outbox.requeue(item_id)
             raise OutboxError(f"The outbox could not record the result of #{item_id}: it stays queued.",
                               detail=repr(exc))
-        head, claimed = await self.outbox.claim_next(self._startable())
-        if claimed is None:
+        free = self.lanes - self._lanes_busy() - 1 if self._flowing else 0  # lanes beside the head's
+        head, claimed = await self.outbox.claim_next(self._startable(), more=max(0, free),
+                                                     more_kinds=frozenset(self._unordered))
+        if not claimed:
             delay = head.next_attempt_at - time.time() if head is not None else 0.0
             # Nothing, or the head must wait for the uploads in flight: an enqueue or an upload ending
             # wakes it. Or the head backs off: until it is due (nothing behind it overtakes it).
             return await self._sleep(delay if delay > 0 else None)
-        if self._stopping:
-            await self.outbox.requeue(claimed.id)
-            return
-        # Not awaited here: stop() decides when to cancel it, and the next item may start beside it.
-        task = asyncio.create_task(self._process(claimed), name=f"helix-outbox-item-{claimed.id}")
-        self._uploads[claimed.id] = (claimed, task)
-        task.add_done_callback(partial(self._ended, claimed.id))
+        for item in claimed:
+            if self._stopping:
+                await self.outbox.requeue(item.id)
+                continue
+            # Not awaited here: stop() decides when to cancel it, and the next item may start beside it.
+            task = asyncio.create_task(self._process(item), name=f"helix-outbox-item-{item.id}")
+            self._uploads[item.id] = (item, task)
+            task.add_done_callback(partial(self._ended, item.id))
 
     def _startable(self) -> frozenset[str] | None:
         """The kinds that may start now (None: any): beside uploads in flight only unordered ones,
         behind unordered ones, on a remote that answers."""
         if not self._uploads:
             return None
-        if len(self._uploads) >= self.lanes or not self._flowing:
+        if self._lanes_busy() >= self.lanes or not self._flowing:
             return frozenset()
         if any(running.kind not in self._unordered for running, _ in self._uploads.values()):
             return frozenset()
         return frozenset(self._unordered)
 
+    def _lanes_busy(self) -> int:
+        return len(self._uploads) - len(self._settling)
+
     def _ended(self, item_id: int, task: asyncio.Task[None]) -> None:
         self._uploads.pop(item_id, None)
+        self._settling.discard(item_id)
         if not task.cancelled() and task.exception() is not None:
             self._crashed.append((item_id, task.exception()))  # type: ignore[arg-type]
         self._changed.set()
@@ -244,6 +252,10 @@ class OutboxWorker:
                 f"see the logs, then retry it with !outbox retry {item.id}."))
             return
         self._flowing = True
+        # Landed: its lane takes the next upload while the landing is recorded and reported (an
+        # item of another kind still waits for this one to end).
+        self._settling.add(item.id)
+        self._wake.set()
         done = await self.outbox.mark_done(item.id, result.remote_path) or item
         if not self.keep_local:
             with contextlib.suppress(OSError):

@@ -84,11 +84,12 @@ class Harness:
         outbox = archive.outbox
         claim_next = outbox.claim_next
 
-        async def claimed(kinds: frozenset[str] | None = None) -> tuple[OutboxItem | None, OutboxItem | None]:
-            head, item = await claim_next(kinds)
-            if item is not None:
+        async def claimed(kinds: frozenset[str] | None = None, **more: Any) -> tuple[OutboxItem | None,
+                                                                                    list[OutboxItem]]:
+            head, items = await claim_next(kinds, **more)
+            for item in items:
                 emit("claimed", id=item.id, attempts=item.attempts, rel=item.rel_path, size=item.size)
-            return head, item
+            return head, items
 
         outbox.claim_next = claimed  # type: ignore[method-assign]
         archive.worker.subscribe(self)
