@@ -2,21 +2,24 @@
 
 Contenders, alternated round by round, each on a fresh destination (dirty pages flushed between):
 
-* ``helix`` -- a fresh SimCord guild with the real bot (``bot.sim.world``), a channel of ``files``
-  messages with one attachment each, ``total_mib`` in all; timed from ``!backup`` to the backup
-  finished and the outbox drained (everything on the archive remote, a local folder). The 5 ms
-  ticker runs meanwhile (loop lag). Then, untimed apart, the same ``!backup`` again on the
+* ``helix`` -- the real bot with capture, logged in to a fresh loopback Discord (real discord.py
+  over HTTP and a websocket, ``tests/support/loopback.py``, as the backfill section; SimCord's
+  in-process instrumentation of the event loop would be part of the time otherwise), a channel of
+  ``files`` messages with one attachment each, ``total_mib`` in all; timed from ``!backup`` to the
+  backup finished and the outbox drained (everything on the archive remote, a local folder). The
+  5 ms ticker runs meanwhile (loop lag). Then, untimed apart, the same ``!backup`` again on the
   unchanged channel: its time and the files it uploaded (the remote folder's new or rewritten files).
 * ``plain`` -- one ``curl`` process downloading the same files from the same CDN to a folder,
   one after another (a naive Python loop where there is no curl), then one ``rclone copy`` of
-  that folder with the daemon's flags. Neither fsyncs, where Helix must before it says "queued".
+  that folder with the daemon's flags. Neither fsyncs, where Helix must (its outbox, when it takes
+  a file) before it says "queued".
 * ``downloads`` -- Helix's downloader alone (``capture.download``), as many at once as a backup
-  runs, each file hashed as it is written and synced, nothing queued or uploaded: the floor of the
+  runs, each file hashed as it is written, nothing synced, queued or uploaded: the floor of the
   backup, against curl's download phase of the same round (``capture_downloads_vs_curl``).
 
 The CDN (``tests.support.cdn.CdnProcess``) serves the files from disk with sendfile in a child
-process, so this process holds the bot, SimCord and the archive client only: the ticker's RSS is
-the bot's. Memory: one attachment of ``big_mib`` and one of 16 MiB, each backed up in its own
+process, so this process holds the bot, the loopback Discord's thread and the archive client
+only: the ticker's RSS is the bot's. Memory: one attachment of ``big_mib`` and one of 16 MiB, each backed up in its own
 fresh guild (small first: Python rarely hands memory back, so growth with size would show), and
 the difference of the peaks.
 """
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import os
 import shutil
 import time
@@ -40,16 +44,18 @@ from bench.stats import alternate, median, ratios, spread, summary
 from bench.ticker import Ticker
 from bench.tools import daemon_flags, run_timed, tool_env
 from bench.workload import MIB, random_file, remove, scratch
-from bot.sim.world import World, simulated_guild
 from capture.download import Downloader
 from capture.settings import CaptureSettings
 from sync import SyncService, SyncSettings
 from tests.support.cdn import CdnProcess, discord_like_history
-from tests.support.world import bot_settings
+from tests.support.loopback import LoopbackDiscord
+from tests.support.loopback_capture import CaptureOnLoopback, capture_settings, helix_capture_on_loopback
 
 SMALL_MIB = 16
 IDLE_S = 0.5
 BACKUP_S = 900.0
+# The CDN names a file by an attachment id: any number that never repeats in this process will do.
+_SNOWFLAKES = SimpleNamespace(backend=SimpleNamespace(snowflake=itertools.count(1 << 40).__next__))
 
 
 async def _flush() -> None:
@@ -69,28 +75,29 @@ def _remote_files(root: Path) -> dict[str, tuple[int, int, int]]:
 
 
 @contextlib.asynccontextmanager
-async def _guild(data_dir: Path, biggest: int) -> AsyncIterator[World]:
-    """A fresh guild, data folder and archive: what the bot runs with, its defaults, the limits raised
-    where the big file needs it."""
-    settings = bot_settings(SyncSettings(data_dir=data_dir))
+async def _guild(data_dir: Path, biggest: int, **archive: Any) -> AsyncIterator[CaptureOnLoopback]:
+    """A fresh loopback Discord, data folder and archive (``archive``: SyncSettings fields such as
+    ``archive`` and ``extra_env`` for a remote): the bot with its defaults, the limits raised where
+    the big file needs it."""
+    settings = capture_settings(data_dir)
+    settings = replace(settings, sync=replace(settings.sync, **archive))
     capture = replace(settings.capture,
                       max_attachment_bytes=max(settings.capture.max_attachment_bytes, biggest + MIB),
                       spool_max_bytes=max(settings.capture.spool_max_bytes, 2 * biggest + 64 * MIB))
-    async with simulated_guild(replace(settings, capture=capture)) as world:
-        yield world
+    async with LoopbackDiscord() as fake, \
+            helix_capture_on_loopback(replace(settings, capture=capture), fake) as helix:
+        yield helix
 
 
-async def _channel(world: World, cdn: CdnProcess, name: str, sources: list[Path]) -> Any:
-    channel = world.guild.create_text_channel(name)
-    alice = world.member("alice")
-    for i, src in enumerate(sources):
-        payload = cdn.attachment_file(world.env, channel.id, src)
-        world.env.backend.create_message(channel.id, alice.id, f"file {i}", attachments=[payload], broadcast=False)
-    await world.env.settle()
-    return channel
+async def _channel(helix: CaptureOnLoopback, cdn: CdnProcess, name: str, sources: list[Path]) -> int:
+    """A channel whose ``sources`` are one attachment each, on the CDN process; its id."""
+    channel_id = await helix.fake.add_channel(name)
+    await helix.fake.add_messages(channel_id, len(sources), content="file {i}",
+                                  hosted=lambda i: [cdn.attachment_file(_SNOWFLAKES, int(channel_id), sources[i])])
+    return int(channel_id)
 
 
-async def _backup(world: World, channel_id: int) -> Any:
+async def _backup(helix: CaptureOnLoopback, channel_id: int) -> Any:
     """``!backup`` by the owner, until the backup is finished and the outbox drained; the finished row."""
     finished: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
 
@@ -98,15 +105,14 @@ async def _backup(world: World, channel_id: int) -> Any:
         if done and row.channel_id == channel_id and not finished.done():
             finished.set_result(row)
 
-    assert world.capture is not None
-    world.capture.subscribe(listener)
+    helix.capture.subscribe(listener)
     try:
-        lines = await world.say(world.owner, f"!backup <#{channel_id}>")
-        assert any("Backing up" in line for line in lines), lines
+        answer = await helix.backup(str(channel_id))
+        assert "Backing up" in answer["content"], answer
         row = await asyncio.wait_for(finished, BACKUP_S)
     finally:
-        world.capture._listeners.remove(listener)
-    assert await world.archive.worker.drain(BACKUP_S), "the outbox did not drain"
+        helix.capture._listeners.remove(listener)
+    assert await helix.archive.worker.drain(BACKUP_S), "the outbox did not drain"
     assert row.state == "done", row
     return row
 
@@ -129,16 +135,16 @@ class HelixRounds:
         self.rounds += 1
         data_dir = self.root / f"helix-{self.rounds}"
         try:
-            async with _guild(data_dir, self.biggest) as world:
-                channel = await _channel(world, self.cdn, "files", self.sources)
-                remote = Path(world.archive.settings.archive_dir)
+            async with _guild(data_dir, self.biggest) as helix:
+                channel_id = await _channel(helix, self.cdn, "files", self.sources)
+                remote = helix.storage
                 await _flush()
                 async with Ticker() as idle:
                     await asyncio.sleep(IDLE_S)
                 self.idle_lag_max_ms.append(idle.max_ms)
                 async with Ticker() as ticker:
                     t0 = time.perf_counter()
-                    row = await _backup(world, channel.id)
+                    row = await _backup(helix, channel_id)
                     first = time.perf_counter() - t0
                 assert row.files == len(self.sources), row
                 blobs = [p for p in (remote / "blobs").rglob("*") if p.is_file()]
@@ -147,15 +153,15 @@ class HelixRounds:
                 self.lag_p99_ms.append(ticker.p99_ms)
 
                 before = _remote_files(remote)
-                done_before = (await world.archive.outbox.counts()).done
+                done_before = (await helix.archive.outbox.counts()).done
                 await _flush()
                 t0 = time.perf_counter()
-                row = await _backup(world, channel.id)
+                row = await _backup(helix, channel_id)
                 second = time.perf_counter() - t0
                 after = _remote_files(remote)
                 self.second_s.append(second / first)
                 self.second_uploads.append(sum(1 for k, v in after.items() if before.get(k) != v))
-                self.second_outbox_items.append((await world.archive.outbox.counts()).done - done_before)
+                self.second_outbox_items.append((await helix.archive.outbox.counts()).done - done_before)
                 return first
         finally:
             await asyncio.to_thread(remove, data_dir)
@@ -170,11 +176,11 @@ async def _rss(root: Path, cdn: CdnProcess, small: Path, big: Path, biggest: int
                 continue
             data_dir = root / f"rss-{name}-{r}"
             try:
-                async with _guild(data_dir, biggest) as world:
-                    channel = await _channel(world, cdn, name, [src])
+                async with _guild(data_dir, biggest) as helix:
+                    channel_id = await _channel(helix, cdn, name, [src])
                     await _flush()
                     async with Ticker() as ticker:
-                        await _backup(world, channel.id)
+                        await _backup(helix, channel_id)
                     if r > 0:
                         peaks[name].append(ticker.peak_rss)
             finally:
@@ -208,9 +214,7 @@ async def run(cfg: dict) -> dict:
         big = await asyncio.to_thread(random_file, root / "one" / "big.bin", big_size)
         with discord_like_history():
             async with CdnProcess(root / "cdn") as cdn, SyncService(SyncSettings(data_dir=root / "tools")) as svc:
-                snowflakes = iter(range(1 << 40, 1 << 41))
-                stand_in = SimpleNamespace(backend=SimpleNamespace(snowflake=lambda: next(snowflakes)))
-                urls = [(cdn.attachment_file(stand_in, 1, src)["url"], src.name) for src in sources]
+                urls = [(cdn.attachment_file(_SNOWFLAKES, 1, src)["url"], src.name) for src in sources]
                 rclone, flags, env = svc._daemon.binary or "rclone", daemon_flags(svc._daemon.argv()), tool_env(svc)
                 fetched, copied = root / "plain-download", root / "plain-copy"
                 phases: dict[str, list[float]] = {"download": [], "copy": []}

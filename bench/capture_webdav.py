@@ -4,8 +4,8 @@ Into a local archive folder the outbox's copy is renamed, so ``capture_files`` m
 and bookkeeping, not uploads. Here the archive is ``rclone serve webdav`` on 127.0.0.1 (the remote
 the tests use), and both contenders upload to it:
 
-* ``helix`` -- ``!backup`` of a channel of ``files`` attachments, ``total_mib`` in all, under
-  SimCord with the bot's default settings, until the outbox drained;
+* ``helix`` -- ``!backup`` of a channel of ``files`` attachments, ``total_mib`` in all, by the bot
+  on the loopback Discord with its default settings (as ``capture_files``), until the outbox drained;
 * ``plain`` -- ``curl`` downloading the same files one after another, then one ``rclone copy`` of
   the folder to the same server (the daemon's binary and flags).
 
@@ -19,17 +19,14 @@ from __future__ import annotations
 import asyncio
 import shutil
 import time
-from types import SimpleNamespace
 
-from bench.capture_files import _backup, _channel, _flush, _make_files
+from bench.capture_files import _SNOWFLAKES, _backup, _channel, _flush, _guild, _make_files
 from bench.stats import alternate, median, ratios, spread, summary
 from bench.tools import daemon_flags, run_timed, tool_env
 from bench.workload import MIB, remove, scratch
-from bot.sim.world import simulated_guild
 from sync import SyncService, SyncSettings
 from tests.support.cdn import CdnProcess, discord_like_history
 from tests.support.remotes import LoopbackRemote
-from tests.support.world import bot_settings
 
 
 async def run(cfg: dict) -> dict:
@@ -41,9 +38,7 @@ async def run(cfg: dict) -> dict:
         phases: dict[str, list[float]] = {"download": [], "copy": []}
         with discord_like_history():
             async with CdnProcess(root / "cdn") as cdn:
-                snowflakes = iter(range(1 << 40, 1 << 41))
-                stand_in = SimpleNamespace(backend=SimpleNamespace(snowflake=lambda: next(snowflakes)))
-                urls = [(cdn.attachment_file(stand_in, 1, src)["url"], src.name) for src in sources]
+                urls = [(cdn.attachment_file(_SNOWFLAKES, 1, src)["url"], src.name) for src in sources]
 
                 def served() -> LoopbackRemote:
                     return LoopbackRemote(kind="webdav", root=root / f"served-{next(servers)}").start()
@@ -52,12 +47,13 @@ async def run(cfg: dict) -> dict:
                     remote = await asyncio.to_thread(served)
                     data_dir = root / "helix"
                     try:
-                        sync = SyncSettings(data_dir=data_dir, archive=remote.archive, extra_env=remote.env())
-                        async with simulated_guild(bot_settings(sync)) as world:
-                            channel = await _channel(world, cdn, "files", sources)
+                        biggest = max(p.stat().st_size for p in sources)
+                        async with _guild(data_dir, biggest, archive=remote.archive,
+                                          extra_env=remote.env()) as bot:
+                            channel_id = await _channel(bot, cdn, "files", sources)
                             await _flush()
                             t0 = time.perf_counter()
-                            row = await _backup(world, channel.id)
+                            row = await _backup(bot, channel_id)
                             took = time.perf_counter() - t0
                         assert row.files == count, row
                         return took

@@ -75,7 +75,7 @@ CONTEXT = (
     Figure("archive_vs_copyfile_local_no_hash", "archive ÷ operations/copyfile, hash unknown", "×", None, 3),
     Figure("capture_webdav_ratio", "the backup with files to loopback WebDAV ÷ (curl + rclone copy to it)", "×",
            None, 2),
-    Figure("capture_downloads_vs_curl", "Helix's downloads alone (hashed, synced) ÷ curl's, same files", "×", None, 2),
+    Figure("capture_downloads_vs_curl", "Helix's downloads alone (hashed as written) ÷ curl's, same files", "×", None, 2),
 )
 
 

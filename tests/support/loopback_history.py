@@ -33,6 +33,7 @@ BOT_ROLE = MEMBER | EMBED_LINKS | ATTACH_FILES
 MAX_PAGE = 100
 
 Files = Callable[[int], Sequence[tuple[str, bytes]]]
+Hosted = Callable[[int], Sequence[dict[str, Any]]]  # attachment payloads whose files another server hosts
 
 
 class HistoryRoutes:
@@ -54,9 +55,13 @@ class HistoryRoutes:
         return await self._on_server(self._add_channel(name, private))
 
     async def add_messages(self, channel_id: str, count: int, *, author: dict[str, Any] | None = None,
-                           content: str = "message {i}", files: Files | None = None) -> list[str]:
-        """``count`` messages already in ``channel_id``'s history (no event); ``files(i)``: (name, bytes) pairs."""
-        return await self._on_server(self._add_messages(channel_id, count, author or self.user, content, files))
+                           content: str = "message {i}", files: Files | None = None,
+                           hosted: Hosted | None = None) -> list[str]:
+        """``count`` messages already in ``channel_id``'s history (no event); ``files(i)``: (name, bytes)
+        pairs served here; ``hosted(i)``: attachment payloads served elsewhere (a CDN process, for
+        files too big to keep in memory)."""
+        return await self._on_server(self._add_messages(channel_id, count, author or self.user, content, files,
+                                                        hosted))
 
     def history_of(self, channel_id: str) -> list[str]:
         """The ids of a channel's messages, oldest first."""
@@ -74,11 +79,13 @@ class HistoryRoutes:
         return channel_id
 
     async def _add_messages(self, channel_id: str, count: int, author: dict[str, Any], content: str,
-                            files: Files | None) -> list[str]:
+                            files: Files | None, hosted: Hosted | None) -> list[str]:
         ids = []
         for i in range(count):
             message = self._message_payload(self._snowflake(), channel_id, author, content.format(i=i),
                                             files=dict(files(i)) if files else None)
+            if hosted is not None:
+                message["attachments"] += list(hosted(i))
             self._store(message)
             ids.append(message["id"])
         return ids
