@@ -102,8 +102,8 @@ class OutboxWorker:
 
     @property
     def uploading(self) -> list[OutboxItem]:
-        """The items uploading right now, oldest first."""
-        return [item for _, (item, _) in sorted(self._uploads.items())]
+        """The items uploading right now, oldest first (not those landed and being recorded)."""
+        return [item for item_id, (item, _) in sorted(self._uploads.items()) if item_id not in self._settling]
 
     @property
     def running(self) -> bool:
