@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import hashlib
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -18,6 +19,7 @@ from typing import BinaryIO
 import aiohttp
 
 CHUNK = 1 << 20
+WRITERS = 8  # threads writing and hashing downloads: more than a backup downloads at once
 
 
 class LinkDead(Exception):
@@ -65,11 +67,15 @@ class Downloader:
         self.spool = spool
         self.timeout_s = timeout_s
         self._session: aiohttp.ClientSession | None = None
+        # The downloads' own threads for writing and hashing: in the shared default pool a write would
+        # queue behind whatever else waits for the disk there (the outbox syncing the files it takes).
+        self._writers: ThreadPoolExecutor | None = None
 
     async def open(self) -> None:
         await asyncio.to_thread(self.spool.mkdir, parents=True, exist_ok=True)
         # force_close: no idle keep-alive timer (SimCord waits for those in real time, and a CDN
         # link is fetched once anyway).
+        self._writers = ThreadPoolExecutor(max_workers=WRITERS, thread_name_prefix="helix-download")
         connector = aiohttp.TCPConnector(force_close=True, limit=16)
         self._session = aiohttp.ClientSession(connector=connector,
                                               timeout=aiohttp.ClientTimeout(total=None, sock_read=120))
@@ -78,6 +84,9 @@ class Downloader:
         if self._session is not None:
             await self._session.close()
             self._session = None
+        if self._writers is not None:
+            self._writers.shutdown(wait=False)
+            self._writers = None
 
     async def fetch(self, url: str, max_bytes: int) -> Downloaded:
         """Stream ``url`` into a new spool file; its SHA-256 is computed on the way in."""
@@ -123,12 +132,11 @@ class Downloader:
                         if batched >= CHUNK:
                             if writing is not None:
                                 await writing
-                            writing = asyncio.ensure_future(asyncio.to_thread(_write, dest, holder, digest, batch,
-                                                                              False))
+                            writing = asyncio.ensure_future(self._written(dest, holder, digest, batch, False))
                             batch, batched = [], 0
                     if writing is not None:
                         await writing
-                    await asyncio.to_thread(_write, dest, holder, digest, batch, True)
+                    await self._written(dest, holder, digest, batch, True)
                 finally:
                     if writing is not None:  # let it end before the file is closed
                         with contextlib.suppress(BaseException):
@@ -136,6 +144,10 @@ class Downloader:
                 return Downloaded(dest, digest.hexdigest(), size)
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise DownloadFailed(f"{type(exc).__name__}: {exc}") from None
+
+    async def _written(self, dest: Path, holder: list[BinaryIO], digest: hashlib._Hash, chunks: list[bytes],
+                       last: bool) -> None:
+        await asyncio.get_running_loop().run_in_executor(self._writers, _write, dest, holder, digest, chunks, last)
 
     def sweep(self) -> None:
         """Delete half-written downloads a crash left (nothing refers to them)."""
