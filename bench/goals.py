@@ -72,10 +72,13 @@ CONTEXT = (
     Figure("startup_python_floor_s", "bare interpreter start (floor)", "s", None, 3),
     Figure("rss_idle_rclone_mb", "RSS idle (rclone daemon)", "MB", None, 1),
     Figure("catalogue_mb_per_million", "catalogue size per million messages", "MB", None, 0),
+    Figure("rebuild_floor_ratio", "SQLite alone (rows, FTS5, indexes; nothing read or parsed) ÷ json.loads loop",
+           "×", None, 3),
     Figure("archive_vs_copyfile_local_no_hash", "archive ÷ operations/copyfile, hash unknown", "×", None, 3),
     Figure("capture_webdav_ratio", "the backup with files to loopback WebDAV ÷ (curl + rclone copy to it)", "×",
            None, 2),
-    Figure("capture_downloads_vs_curl", "Helix's downloads alone (hashed as written) ÷ curl's, same files", "×", None, 2),
+    Figure("capture_downloads_vs_curl", "Helix's downloads alone (hashed as written) ÷ curl's, same files", "×",
+           None, 2),
 )
 
 
