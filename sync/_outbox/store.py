@@ -4,7 +4,9 @@ An item is a file Helix owns plus a row in SQLite (WAL) at ``<data_dir>/outbox.s
 ``enqueue`` always takes its own copy of the file into ``<data_dir>/outbox/<id>-<name>`` (or
 moves it there with ``move=True``), fsyncs it and commits the row with ``synchronous=FULL``
 before it returns: the caller's file may then change or vanish and the item still lands, and the
-worker may delete its copy after upload without touching anything of the caller's.
+worker may delete its copy after upload without touching anything of the caller's. Enqueues
+that arrive while one is being committed share the next commit (``runtime.group_commit``): a
+backup's files each wait for one disk sync, not for everyone else's in turn.
 
 All SQLite work runs in one dedicated thread that owns the connection (``ItemStore``), so the
 event loop never waits on the disk. On open, items a crash left "uploading" go back to "pending",
