@@ -103,3 +103,20 @@ async def test_the_outboxs_copy_is_renamed_into_a_local_archive_not_copied(local
     assert landed.stat().st_ino == inode  # the same file, handed over: no byte read or written again
     assert landed.read_bytes() == photo.read_bytes()
     assert not item.local_path.exists()
+
+
+async def test_one_claim_takes_the_files_at_the_head_and_stops_at_anything_in_order(data_dir: Path, write_file):
+    async with Outbox(data_dir) as box:
+        first = [await box.enqueue(write_file(f"a{i}.bin", 10), f"blobs/a{i}", kind="capture-blob") for i in range(2)]
+        segment = await box.enqueue(write_file("seg.jsonl", 10), "messages/1-2.jsonl", kind="capture-segment")
+        later = await box.enqueue(write_file("c.bin", 10), "blobs/c", kind="capture-blob")
+        blobs = frozenset({"capture-blob"})
+        head, claimed = await box.claim_next(None, more=5, more_kinds=blobs)
+        # The two files before the segment, not the file after it: the segment must wait for them.
+        assert head.id == first[0].id and [i.id for i in claimed] == [f.id for f in first]
+        assert all(i.state == "uploading" and i.attempts == 1 for i in claimed)
+        head, claimed = await box.claim_next(blobs, more=5, more_kinds=blobs)
+        assert head.id == segment.id and claimed == []  # beside uploads, only files may start
+        head, claimed = await box.claim_next(None, more=5, more_kinds=blobs)
+        assert [i.id for i in claimed] == [segment.id]  # a segment starts alone, nothing beside it
+        assert (await box.get(later.id)).state == "pending"
