@@ -240,10 +240,7 @@ class Tables(SegmentTables, BackupTables, SearchTables, RebuildTables):
 
     def add_blob(self, sha256: str, size: int, outbox_id: int | None) -> BlobRow:
         """Record a blob queued for upload (or revive a deleted one, whose bytes come back)."""
-        with self._tx() as c:
-            c.execute("INSERT INTO blobs (sha256, size, path, state, outbox_id, created_at) VALUES (?, ?, ?, "
-                      "'queued', ?, ?) ON CONFLICT (sha256) DO UPDATE SET state = 'queued', outbox_id = "
-                      "excluded.outbox_id", (sha256, size, blob_path(sha256), outbox_id, time.time()))
+        self.add_blobs([(sha256, size, outbox_id)])
         found = self.blob(sha256)
         assert found is not None
         return found

@@ -204,14 +204,10 @@ class ItemStore:
     def _by_ids(self, ids: Sequence[int]) -> list[OutboxItem]:
         return self.select(f"id IN ({','.join('?' * len(ids))})", ids)
 
-    def insert(self, staged: Sequence[tuple[Path, str, str, int]], kind: str, group: str | None,
-               meta: str) -> list[OutboxItem]:
-        """Add rows and rename each staged file to ``<id>-<name>``, all in one transaction."""
-        return self.insert_groups([(staged, kind, group, meta)])[0]
-
     def insert_groups(self, groups: Sequence[tuple[Sequence[tuple[Path, str, str, int]], str, str | None, str]]
                       ) -> list[list[OutboxItem]]:
-        """Several enqueues' rows (``insert``'s arguments each) in ONE transaction: one disk sync for all."""
+        """Add the rows of several enqueues (staged files, kind, group, meta each) and rename each
+        staged file to ``<id>-<name>``, all in ONE transaction: one disk sync for all of them."""
         now = time.time()
         ids: list[list[int]] = []
         finals: list[Path] = []
