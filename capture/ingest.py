@@ -188,16 +188,13 @@ class CaptureCore:
             return {**entry, "status": "too_big"}
         # Counted as in flight until the blob is queued (then the catalogue counts it): a gap between
         # the two would let another download start into space that is already taken.
-        async with downloads:
-            await self._wait_for_room(att.size, tally)
-            self._in_flight_bytes += att.size
-            try:
-                got = await self._download(msg, att, limit)
-            except BaseException:
-                self._in_flight_bytes -= att.size
-                self._room.set()
-                raise
+        counted = 0
         try:
+            async with downloads:
+                await self._wait_for_room(att.size, tally)
+                self._in_flight_bytes += att.size
+                counted = att.size
+                got = await self._download(msg, att, limit)
             if got == "too_big":
                 tally.too_big += 1
                 tally.too_big_names.append(att.filename)
@@ -220,8 +217,9 @@ class CaptureCore:
                         self._landed_before_row.discard(got.sha256)
                         await self.catalogue.call("set_blob_state", got.sha256, "landed", only_if="queued")
         finally:
-            self._in_flight_bytes -= att.size
-            self._room.set()
+            if counted:
+                self._in_flight_bytes -= counted
+                self._room.set()
         tally.files += 1
         return {**entry, "size": got.size, "sha256": got.sha256, "blob": blob_path(got.sha256), "status": "saved"}
 
