@@ -2,10 +2,11 @@
 
 Reads ``discord/<guild>/<channel>/channel.json`` and ``messages/*.jsonl(.gz)`` through the sync
 service (one listing, then ONE copy of those files into a temporary folder under the data dir: a
-call per file would cost more than reading them) and records every line as landed
-(catalogue/_rebuild.py), so nothing is uploaded again. A batch is read and parsed into rows in a
-worker thread while the catalogue's thread writes the batch before it. Safe to run on a catalogue
-that is not empty (``!reindex``): known lines are skipped, unflushed ones untouched.
+call per file would cost more than reading them; an archive in a plain local folder is read in
+place) and records every line as landed (catalogue/_rebuild.py), so nothing is uploaded again.
+A batch is read and parsed into rows in a worker thread while the catalogue's thread writes the
+batch before it. Safe to run on a catalogue that is not empty (``!reindex``): known lines are
+skipped, unflushed ones untouched.
 """
 
 from __future__ import annotations
@@ -102,11 +103,10 @@ def read_manifests(folder: Path, manifests: list[str]) -> list[dict[str, Any]]:
     return [json.loads((folder / rel).read_text("utf-8")) for rel in manifests]
 
 
-def read_texts(path: Path) -> list[str]:
-    """A segment's lines as text (gzip or plain), blank lines left out; the catalogue parses them."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as fh:
-        return [t for t in (raw.strip() for raw in fh) if t]
+def read_segment(path: Path) -> bytes:
+    """A segment file's bytes, gzip or plain; the catalogue parses them."""
+    data = path.read_bytes()
+    return gzip.decompress(data) if path.suffix == ".gz" else data
 
 
 def _batches(segments: list[tuple[int, int, str, str]], sizes: dict[str, int]) -> list[list[tuple[int, int, str, str]]]:
@@ -130,7 +130,7 @@ def _read_batch(folder: Path, batch: list[tuple[int, int, str, str]]) -> list[tu
     for guild_id, channel_id, rel, transcript in batch:
         local = folder / rel
         try:
-            lines, size = prepare(read_texts(local), rel), local.stat().st_size
+            lines, size = prepare(read_segment(local), guild_id, channel_id, rel), local.stat().st_size
         except FileNotFoundError:
             continue  # deleted from the remote between the listing and the copy
         out.append((guild_id, channel_id, rel, transcript, lines, None, size))
@@ -169,12 +169,17 @@ async def rebuild(catalogue: Catalogue, service: SyncService, scratch: Path,
             e.is_dir and e.path.strip("/") == "discord" for e in top) else []
         manifests, segments = plan(entries)
         progress.segments_total = len(segments)
-        await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
         await catalogue.call("rebuild_mode", True)
-        if manifests or segments:
-            await service.fetch_tree("discord", folder / "discord", INCLUDE)
-        await catalogue.call("restore_channels", await asyncio.to_thread(read_manifests, folder, manifests))
-        await read_into(catalogue, folder, segments, {e.path: e.size for e in entries}, progress)
+        in_place = service.local_folder("discord")
+        if in_place is not None:
+            source = in_place.parent
+        else:
+            source = folder
+            await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
+            if manifests or segments:
+                await service.fetch_tree("discord", folder / "discord", INCLUDE)
+        await catalogue.call("restore_channels", await asyncio.to_thread(read_manifests, source, manifests))
+        await read_into(catalogue, source, segments, {e.path: e.size for e in entries}, progress)
         progress.state = "done"
         log.info("rebuild_done", segments=progress.segments_done, lines=progress.lines_added)
     except SyncError as exc:

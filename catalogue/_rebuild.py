@@ -1,9 +1,11 @@
 """Filling the catalogue back from the remote's segments: the remote is the source of truth.
 
-A segment read back is recorded as already landed, with its lines claimed by it, so nothing is
-written to the remote again; a line already known (same message, kind and revision) is skipped,
-so reading the same segment twice, or a segment of a catalogue that was never lost, changes
-nothing. Lines that were committed locally but not yet in a segment are never touched.
+A segment read back is recorded as already landed, so nothing is written to the remote again,
+and kept whole (``_packed.py``) instead of a ``records`` row per line. A segment already read
+(its path is known) is read again only if the catalogue holds its lines one by one (a catalogue
+that was never lost, under ``!reindex``): then a line already known (same message, kind and
+revision) is skipped, so reading it again changes nothing. Lines that were committed locally but
+not yet in a segment are never touched.
 
 The lines come parsed into rows (``_rebuild_rows.prepare``, in the reader's thread) and a run
 of new message lines is written with one ``executemany`` per table; the messages and their files
@@ -23,8 +25,9 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from catalogue._packed import KINDS, pack, record_text
 from catalogue._rebuild_rows import Other, Plain, Prepared, prepared
-from catalogue._schema import RECORD, file_names, finish_bulk_load, start_bulk_load
+from catalogue._schema import file_names, finish_bulk_load, start_bulk_load
 
 Segment = tuple[int, int, str, str, Sequence[str] | Sequence[dict[str, Any]] | Prepared, str | None, int | None]
 _CHUNK = 900  # ids per "IN (...)": under SQLite's limit of bound parameters
@@ -90,77 +93,112 @@ class RebuildTables:
         """
         added = 0
         with self._tx() as c:
-            pending: list[tuple[int, int, Plain]] = []
+            pending: list[Plain] = []
             for guild_id, channel_id, path, transcript, lines, sha256, size in segments:
-                added += self._restore_one(c, pending, guild_id, channel_id, path, transcript, prepared(lines).lines,
-                                           sha256, size)
+                added += self._restore_one(c, pending, guild_id, channel_id, path, transcript,
+                                           prepared(lines, guild_id, channel_id), sha256, size)
             _flush(c, pending)
         return added
 
-    def _restore_one(self, c: sqlite3.Connection, pending: list[tuple[int, int, Plain]], guild_id: int,
-                     channel_id: int, path: str, transcript: str, lines: Sequence[Plain | Other], sha256: str | None,
+    def _restore_one(self, c: sqlite3.Connection, pending: list[Plain], guild_id: int,
+                     channel_id: int, path: str, transcript: str, segment: Prepared, sha256: str | None,
                      size: int | None) -> int:
+        lines = segment.lines
         if not lines:
             return 0
         now = time.time()
         c.execute("INSERT OR IGNORE INTO channels (id, guild_id, updated_at) VALUES (?, ?, ?)",
                   (channel_id, guild_id, now))
-        row = c.execute("SELECT id FROM segments WHERE path = ?", (path,)).fetchone()
+        row = c.execute("SELECT s.id, p.segment_id FROM segments s LEFT JOIN packed p ON p.segment_id = s.id "
+                        "WHERE s.path = ?", (path,)).fetchone()
+        if row is not None and row[1] is not None:
+            return 0  # read before and kept whole: its lines are known
         if row is None:
             sid = c.execute("INSERT INTO segments (guild_id, channel_id, path, transcript, first_id, last_id, records, "
                             "state, sha256, size, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'landed', ?, ?, ?)",
                             (guild_id, channel_id, path, transcript, lines[0].mid, lines[-1].mid, len(lines), sha256,
                              size, now)).lastrowid
+            pack(c, sid, channel_id, segment.ids, segment.body)
+            added = self._restore_packed(c, pending, guild_id, channel_id, lines, now)
         else:
-            sid = row[0]
-        added, run = 0, []
-        for line in [*lines, None]:
-            if isinstance(line, Plain):
-                run.append(line)
-                continue
-            if run:
-                added += self._restore_run(c, pending, guild_id, channel_id, sid, run, now)
-                run = []
-            if line is not None:
-                _flush(c, pending)  # an edit or a deletion finds its message complete
-                added += self._restore_line(c, guild_id, channel_id, sid, line.line, line.text, now)
+            added = self._restore_known(c, pending, guild_id, channel_id, row[0], segment, now)
         c.execute("UPDATE channels SET cursor = MAX(cursor, ?) WHERE id = ?",
                   (max(line.mid for line in lines), channel_id))
         return added
 
-    def _restore_run(self, c: sqlite3.Connection, pending: list[tuple[int, int, Plain]], gid: int, cid: int,
-                     sid: int, run: list[Plain], now: float) -> int:
+    def _restore_packed(self, c: sqlite3.Connection, pending: list[Plain], gid: int, cid: int,
+                        lines: Sequence[Plain | Other], now: float) -> int:
+        """A new segment's lines: message rows in bulk, each other line in its place in the order."""
+        if all(isinstance(x, Plain) for x in lines):
+            pending.extend(lines)  # type: ignore[arg-type]  # all Plain: their rows go in the next flush
+            return len(lines)
+        added = 0
+        for line in lines:
+            if isinstance(line, Plain):
+                pending.append(line)
+                added += 1
+                continue
+            kind = line.line.get("type") or "message"
+            if kind not in KINDS:
+                continue
+            _flush(c, pending)  # an edit or a deletion finds its message complete
+            self._apply(c, gid, cid, kind, line.line, now)
+            added += 1
+        return added
+
+    def _restore_known(self, c: sqlite3.Connection, pending: list[Plain], gid: int, cid: int,
+                       sid: int, segment: Prepared, now: float) -> int:
+        """A segment the catalogue holds line by line: only the lines it does not know yet."""
+        added, run = 0, []
+        for line, text in [*zip(segment.lines, segment.texts(), strict=True), (None, "")]:
+            if isinstance(line, Plain):
+                run.append((line, text))
+                continue
+            if run:
+                added += self._restore_run(c, pending, gid, cid, sid, run, now)
+                run = []
+            if line is not None:
+                _flush(c, pending)
+                added += self._restore_line(c, gid, cid, sid, line.line, text, now)
+        return added
+
+    def _restore_run(self, c: sqlite3.Connection, pending: list[Plain], gid: int, cid: int,
+                     sid: int, run: list[tuple[Plain, str]], now: float) -> int:
         """Message lines in a row: their records now, in bulk when every one of them is new."""
         c.execute("SAVEPOINT rebuild_run")
         if c.executemany("INSERT OR IGNORE INTO records (guild_id, channel_id, message_id, kind, revision, body, "
                          "segment_id) VALUES (?, ?, ?, 'message', 0, ?, ?)",
-                         [(gid, cid, p.mid, p.text, sid) for p in run]).rowcount == len(run):
+                         [(gid, cid, p.mid, text, sid) for p, text in run]).rowcount == len(run):
             c.execute("RELEASE rebuild_run")
-            pending.extend((gid, cid, p) for p in run)  # their messages, files and words: in the next flush
+            pending.extend(p for p, _ in run)
             return len(run)
-        # Some are known already (a catalogue that was not empty): one by one, as the order says.
+        # Some are known already: one by one, as the order says.
         c.execute("ROLLBACK TO rebuild_run")
         c.execute("RELEASE rebuild_run")
         _flush(c, pending)
-        return sum(self._restore_line(c, gid, cid, sid, json.loads(p.text), p.text, now) for p in run)
+        return sum(self._restore_line(c, gid, cid, sid, json.loads(text), text, now) for _, text in run)
 
     def _restore_line(self, c: sqlite3.Connection, gid: int, cid: int, sid: int, line: dict[str, Any], body: str,
                       now: float) -> int:
         kind = line.get("type") or "message"
         mid, rev = int(line["id"]), int(line.get("revision") or 0)
-        if kind not in ("message", "revision", "tombstone"):
+        if kind not in KINDS:
             return 0
         if c.execute("INSERT OR IGNORE INTO records (guild_id, channel_id, message_id, kind, revision, body, "
                      "segment_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
                      (gid, cid, mid, kind, rev if kind == "revision" else 0, body, sid)).rowcount == 0:
             return 0
+        self._apply(c, gid, cid, kind, line, now)
+        return 1
+
+    def _apply(self, c: sqlite3.Connection, gid: int, cid: int, kind: str, line: dict[str, Any], now: float) -> None:
+        mid = int(line["id"])
         if kind == "message":
             self._restore_message(c, gid, cid, mid, line, now)
         elif kind == "revision":
             self._restore_revision(c, mid, line)
         else:
             self._restore_tombstone(c, gid, cid, mid, line)
-        return 1
 
     def _restore_message(self, c: sqlite3.Connection, gid: int, cid: int, mid: int, rec: dict[str, Any],
                          now: float) -> None:
@@ -183,12 +221,14 @@ class RebuildTables:
                               "'landed', ?)", (sha, int(a.get("size") or 0), f"blobs/sha256/{sha[:2]}/{sha}", now))
 
     def _restore_revision(self, c: sqlite3.Connection, mid: int, rev: dict[str, Any]) -> None:
-        row = c.execute(f"SELECT {RECORD}, m.revision FROM messages m WHERE m.id = ? AND m.deleted_at IS NULL",
-                        (mid,)).fetchone()
-        if row is None or int(row[1]) >= int(rev.get("revision") or 0):
+        row = c.execute("SELECT m.revision FROM messages m WHERE m.id = ? AND m.deleted_at IS NULL", (mid,)).fetchone()
+        if row is None or int(row[0]) >= int(rev.get("revision") or 0):
+            return
+        current = record_text(c, mid)
+        if current is None:
             return
         changes = {k: v for k, v in rev.items() if k not in ("type", "id", "channel_id", "guild_id")}
-        merged = {**json.loads(row[0]), **changes}
+        merged = {**json.loads(current), **changes}
         c.execute("UPDATE messages SET content = ?, edited_at = ?, revision = ?, record = ?, files = ? WHERE id = ?",
                   (merged.get("content") or "", merged.get("edited_at"), int(merged["revision"]), _dumps(merged),
                    file_names(merged), mid))
@@ -202,26 +242,29 @@ class RebuildTables:
                   (mid, gid, cid, tomb.get("deleted_at") or "", _dumps(tomb), time.time()))
 
 
-def _flush(c: sqlite3.Connection, pending: list[tuple[int, int, Plain]]) -> None:
-    """The messages and files of the new lines so far, in id order; a message already known
-    (a deletion read earlier) keeps its state, as ``INSERT OR IGNORE`` one by one would leave it."""
+def _flush(c: sqlite3.Connection, pending: list[Plain]) -> None:
+    """The messages and files of the new lines so far, in id order; a message already known (a
+    deletion read earlier, or a second copy of its line) keeps its state, as ``INSERT OR IGNORE``
+    one by one would leave it."""
     if not pending:
         return
-    ids = [p.mid for _, _, p in pending]
+    ids = [p.mid for p in pending]
     known = {r[0] for i in range(0, len(ids), _CHUNK) for r in c.execute(
         f"SELECT id FROM messages WHERE id IN ({','.join('?' * len(ids[i:i + _CHUNK]))})", ids[i:i + _CHUNK])}
-    in_order = [x for x in pending if x[2].mid not in known] if known else list(pending)
-    rows = sorted(in_order, key=lambda x: x[2].mid)
-    now = time.time()
+    fresh = pending
+    if known or len(set(ids)) != len(ids):
+        fresh = []
+        for p in pending:
+            if p.mid not in known:
+                known.add(p.mid)
+                fresh.append(p)
     c.executemany("INSERT INTO messages (id, guild_id, channel_id, author_id, author_name, created_at, edited_at, "
-                  "content, reply_to, files, revision, record, archived_at) "
-                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, '', ?)",
-                  [(p.mid, gid, cid, *p.message, p.words[2], now) for gid, cid, p in rows])
+                  "content, reply_to, files, archived_at, revision, record) "
+                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, '')", sorted(p.row for p in fresh))
     c.executemany("INSERT OR REPLACE INTO attachments (id, message_id, channel_id, filename, size, content_type, "
-                  "sha256, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                  [(f[0], p.mid, cid, *f[1:]) for _, cid, p in in_order for f in p.files])
+                  "sha256, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [f for p in fresh for f in p.files])
     c.executemany("INSERT OR IGNORE INTO blobs (sha256, size, path, state, created_at) VALUES (?, ?, ?, 'landed', ?)",
-                  [(sha, size, f"blobs/sha256/{sha[:2]}/{sha}", now) for _, _, p in in_order for sha, size in p.blobs])
+                  [b for p in fresh for b in p.blobs])
     pending.clear()
 
 

@@ -8,7 +8,8 @@ Tables, and why each exists:
   (every message up to it is archived) and whether it is watched.
 - ``messages``: the current state of every archived message, one row per id (the id is the key:
   archiving a message twice is impossible by construction). Its ``record`` is '' while the
-  message is as first archived: the JSON is then its line in ``records`` (see ``RECORD``).
+  message is as first archived: the JSON is then its line, in ``records`` or in a ``packed``
+  segment (``_packed.record_text``).
   ``content``, ``author_name`` and ``files`` (the attachments' file names) are indexed in
   ``message_text`` (FTS5, rowid = message id) for search. The index reads its text from this
   table (external content), so the text is stored once; triggers keep it in step with every
@@ -20,6 +21,8 @@ Tables, and why each exists:
   a revision or a tombstone each. ``segment_id`` is NULL until the line is claimed by a segment;
   a segment is built only from committed rows, so a crash can repeat an upload, never a line.
 - ``segments``: immutable JSONL files on the remote (and their HTML transcripts).
+- ``packed``: a segment read back from the remote, whole, instead of a ``records`` row per line
+  (``_packed.py``); unpacked into ``records`` when a deletion has to rewrite it.
 - ``backups``: each ``!backup`` as work in flight, so a restart resumes it.
 - ``bulk_load``: a row while a rebuild fills an empty catalogue without its secondary indexes
   and triggers; whoever opens the file next with the row still there finishes that work.
@@ -35,12 +38,6 @@ from typing import Any
 from runtime.sqlite_file import connect_checked
 
 SCHEMA_VERSION = 2
-
-# A message's current record (``messages m``): its own column once an edit or a deletion changed
-# it, else '' and the record is its line in ``records``, which is then stored once, not twice.
-RECORD = ("coalesce(nullif(m.record, ''), (SELECT r.body FROM records r WHERE r.message_id = m.id "
-          "AND r.kind = 'message' AND r.revision = 0))")
-
 
 def file_names(rec: dict[str, Any]) -> str:
     """A record's attachments' file names as ``messages.files`` holds them (and search finds them)."""
@@ -130,6 +127,14 @@ CREATE TABLE IF NOT EXISTS records (
 );
 CREATE INDEX IF NOT EXISTS records_unclaimed ON records (channel_id, seq) WHERE segment_id IS NULL;
 CREATE INDEX IF NOT EXISTS records_segment ON records (segment_id, seq);
+CREATE TABLE IF NOT EXISTS packed (
+    segment_id INTEGER PRIMARY KEY,
+    channel_id INTEGER NOT NULL,
+    min_id INTEGER NOT NULL,
+    max_id INTEGER NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS packed_channel ON packed (channel_id, min_id);
 CREATE TABLE IF NOT EXISTS backups (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     guild_id INTEGER NOT NULL,
@@ -173,6 +178,9 @@ TRIGGERS = (
 BULK_DROPPED = ("messages_text_ai", "messages_text_ad", "messages_text_au")
 BULK_INDEXES = ("messages_channel", "messages_author", "messages_author_name", "attachments_message",
                 "attachments_blob", "records_unclaimed", "records_segment")
+BULK_PAGE_SIZE = 16_384  # bytes; SQLite's default is 4,096
+BULK_FTS_HASH = 16 << 20  # bytes of words FTS5 buffers while a load builds its index
+FTS_HASH = 1 << 20  # FTS5's default
 _SCHEMA_INDEXES = tuple(sql.strip() for sql in SCHEMA.split(";") if sql.strip().startswith("CREATE INDEX"))
 
 
@@ -185,7 +193,14 @@ def connect(db_path: Path) -> sqlite3.Connection:
 
 
 def start_bulk_load(conn: sqlite3.Connection) -> bool:
-    """Into an empty catalogue: drop the triggers and secondary indexes; False (nothing done) if not empty."""
+    """Into an empty catalogue: drop the triggers and secondary indexes; False (nothing done) if not empty.
+
+    Until the load ends the file also leaves WAL for a rollback journal: the load writes pages
+    that did not exist, which a rollback journal does not copy, where the WAL would hold each of
+    them once more until a checkpoint wrote it again. Each commit still syncs. An empty file
+    also takes bigger pages (``BULK_PAGE_SIZE``) first, which a table filled out of id order
+    splits less often.
+    """
     if conn.execute("SELECT 1 FROM messages LIMIT 1").fetchone() is not None:
         return False
     conn.execute("BEGIN IMMEDIATE")
@@ -199,6 +214,10 @@ def start_bulk_load(conn: sqlite3.Connection) -> bool:
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
+    if conn.execute("PRAGMA journal_mode = TRUNCATE").fetchone()[0].lower() == "truncate" and \
+            conn.execute("PRAGMA page_size").fetchone()[0] < BULK_PAGE_SIZE:
+        conn.execute(f"PRAGMA page_size = {int(BULK_PAGE_SIZE)}")
+        conn.execute("VACUUM")  # what sets the new page size; the file holds next to nothing yet
     return True
 
 
@@ -213,12 +232,18 @@ def finish_bulk_load(conn: sqlite3.Connection) -> None:
         if loading:
             for sql in _SCHEMA_INDEXES:
                 conn.execute(sql)
+            # A bigger buffer of words before FTS5 writes them out: fewer pieces of index to merge.
+            conn.execute("INSERT INTO message_text (message_text, rank) VALUES ('hashsize', ?)", (BULK_FTS_HASH,))
             conn.execute("INSERT INTO message_text (message_text) VALUES ('rebuild')")
+            conn.execute("INSERT INTO message_text (message_text, rank) VALUES ('hashsize', ?)", (FTS_HASH,))
             conn.execute("DELETE FROM bulk_load")
     except BaseException:
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
+    if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal" and \
+            conn.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower() != "wal":
+        raise sqlite3.OperationalError("WAL mode is not available on this filesystem")
 
 
 def move_aside(db_path: Path) -> Path:

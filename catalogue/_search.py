@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from catalogue._schema import RECORD
+from catalogue._packed import record_text
 
 HIT_START, HIT_END, ELLIPSIS = "\ue000", "\ue001", "…"
 SNIPPET_TOKENS = 24
@@ -217,7 +217,7 @@ class SearchTables:
             return None
         chans = sorted({int(c) for c in channel_ids})
         row = self.conn.execute(
-            f"SELECT m.id, m.guild_id, m.channel_id, m.author_name, m.created_at, m.content, m.deleted_at, {RECORD} "
+            "SELECT m.id, m.guild_id, m.channel_id, m.author_name, m.created_at, m.content, m.deleted_at "
             f"FROM messages m WHERE m.id = ? AND m.channel_id IN ({_marks(chans)})", [message_id, *chans]).fetchone()
         if row is None:
             return None
@@ -225,7 +225,7 @@ class SearchTables:
             "SELECT id, filename, size, content_type, sha256, state FROM attachments WHERE message_id = ? "
             "ORDER BY id", (message_id,)))
         return ArchivedMessage(row[0], row[1], row[2], row[3], row[4], row[5], row[6] is not None,
-                               json.loads(row[7]), files)
+                               json.loads(record_text(self.conn, message_id) or "{}"), files)
 
     def archived_channel_of(self, message_id: int) -> int | None:
         """Which channel an archived message is in (to decide whether the asker may see it)."""

@@ -7,6 +7,7 @@ import json
 import sqlite3
 import time
 
+from catalogue._packed import find_line, packed_lines
 from catalogue.models import SegmentClaim, SegmentRow
 
 
@@ -47,16 +48,24 @@ class SegmentTables:
         seg = self.conn.execute("SELECT * FROM segments WHERE id = ?", (segment_id,)).fetchone()
         if seg is None:
             return None
-        bodies = [r[0] for r in self.conn.execute("SELECT body FROM records WHERE segment_id = ? ORDER BY seq",
-                                                   (segment_id,))]
+        lines = packed_lines(self.conn, segment_id)
+        if lines is None:
+            lines = [json.loads(r[0]) for r in self.conn.execute("SELECT body FROM records WHERE segment_id = ? "
+                                                                  "ORDER BY seq", (segment_id,))]
         return SegmentClaim(seg["id"], seg["guild_id"], seg["channel_id"], seg["path"], seg["transcript"],
-                            seg["first_id"], seg["last_id"], tuple(json.loads(b) for b in bodies))
+                            seg["first_id"], seg["last_id"], tuple(lines))
 
     def segment_of(self, message_id: int) -> str | None:
         """The segment holding a message's line, once it is in one."""
         row = self.conn.execute("SELECT s.path FROM records r JOIN segments s ON s.id = r.segment_id WHERE "
                                 "r.message_id = ? ORDER BY r.seq LIMIT 1", (message_id,)).fetchone()
-        return row[0] if row else None
+        if row is not None:
+            return row[0]
+        channel = self.conn.execute("SELECT channel_id FROM messages WHERE id = ?", (message_id,)).fetchone()
+        found = find_line(self.conn, channel[0], message_id, None) if channel else None
+        if found is None:
+            return None
+        return self.conn.execute("SELECT path FROM segments WHERE id = ?", (found[0],)).fetchone()[0]
 
     def segments_to_write(self) -> list[int]:
         """Segments a crash left half-written, and segments a deletion made dirty."""

@@ -14,8 +14,9 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from catalogue._backups import BackupTables
+from catalogue._packed import record_text, unpack_for
 from catalogue._rebuild import RebuildTables
-from catalogue._schema import RECORD, file_names
+from catalogue._schema import file_names
 from catalogue._search import SearchTables
 from catalogue._segments import SegmentTables
 from catalogue.models import (
@@ -117,8 +118,8 @@ class Tables(SegmentTables, BackupTables, SearchTables, RebuildTables):
         return {r[0] for r in self.conn.execute(f"SELECT id FROM messages WHERE id IN ({marks})", list(ids))}
 
     def message(self, message_id: int) -> dict[str, Any] | None:
-        row = self.conn.execute(f"SELECT {RECORD} FROM messages m WHERE m.id = ?", (message_id,)).fetchone()
-        return json.loads(row[0]) if row else None
+        text = record_text(self.conn, message_id)
+        return json.loads(text) if text else None
 
     def add_messages(self, records: Sequence[dict[str, Any]], cursor: tuple[int, int] | None = None) -> int:
         """Archive message records (new ids only) and, in the same transaction, move a channel's cursor.
@@ -161,11 +162,11 @@ class Tables(SegmentTables, BackupTables, SearchTables, RebuildTables):
     def add_revision(self, message_id: int, changes: dict[str, Any]) -> dict[str, Any] | None:
         """Record an edit as a new revision; None when the message is not archived or nothing changed."""
         with self._tx() as c:
-            row = c.execute(f"SELECT m.*, {RECORD} AS current FROM messages m WHERE m.id = ? AND m.deleted_at IS NULL",
-                            (message_id,)).fetchone()
-            if row is None:
+            row = c.execute("SELECT * FROM messages WHERE id = ? AND deleted_at IS NULL", (message_id,)).fetchone()
+            text = record_text(c, message_id) if row is not None else None
+            if text is None:
                 return None
-            current = json.loads(row["current"])
+            current = json.loads(text)
             merged = {**current, **changes}
             if all(current.get(k) == merged.get(k) for k in changes):
                 return None
@@ -198,6 +199,7 @@ class Tables(SegmentTables, BackupTables, SearchTables, RebuildTables):
                 c.execute("INSERT OR IGNORE INTO records (guild_id, channel_id, message_id, kind, revision, body) "
                           "VALUES (?, ?, ?, 'tombstone', 0, ?)", (gid, cid, message_id, _dumps(tomb)))
                 return Deletion(known=True, doomed_blobs=(), dirty_segments=0)
+            unpack_for(c, cid, message_id)  # its lines, to rewrite its segments without it
             dirty = c.execute("UPDATE segments SET dirty = 1 WHERE id IN (SELECT segment_id FROM records WHERE "
                               "message_id = ? AND segment_id IS NOT NULL)", (message_id,)).rowcount
             # The message's own line becomes its tombstone (in place, so its segment keeps its

@@ -172,6 +172,11 @@ class Remote:
         item = out.get("item")
         return _entry(item) if item else None
 
+    def local_folder(self, rel: str) -> Path | None:
+        """Where ``rel`` is on this machine's filesystem when the archive is a plain local folder."""
+        folder = self._folder()
+        return None if folder is None else folder / clean_relative(rel)
+
     def _folder(self) -> Path | None:
         """The archive's folder when it is a plain local path: a size is then read, and a file
         handed over renamed, on the filesystem, one thread hop instead of a call through the daemon

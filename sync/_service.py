@@ -312,6 +312,12 @@ class SyncService:
         await self._retrying("fetch_tree", lambda: self.remote.copy_tree_out(prefix, dest, include, timeout_s=3600.0))
         return dest
 
+    def local_folder(self, prefix: str) -> Path | None:
+        """The archive's own folder at ``prefix`` when the archive is a plain local folder: a reader
+        that only reads (the catalogue's rebuild) reads it in place instead of copying it first.
+        Files under it appear whole or not at all (rclone and Helix both write by renaming)."""
+        return self.remote.local_folder(prefix)
+
     async def share_link(self, rel_path: str, expire_s: float = 86_400.0) -> str:
         """A download link for one archived object, for someone who may not have rclone at hand."""
         rel = clean_relative(rel_path)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from catalogue import Catalogue, prepare
-from catalogue._schema import RECORD
+from catalogue._packed import lines, record_text
 from tests.catalogue.test_catalogue import SHA_A, SHA_B, rec
 
 GUILD = 1
@@ -20,20 +20,27 @@ def line(obj: dict[str, Any]) -> str:
 
 
 def dump(data_dir: Path, leave_out: set[int] = frozenset()) -> dict[str, list[tuple]]:
-    """Everything the catalogue says about messages, read from its file (the catalogue closed)."""
+    """Everything the catalogue says about messages, read from its file (the catalogue closed).
+
+    ``records`` are the lines the catalogue holds, one by one or in segments kept whole."""
     conn = sqlite3.connect(f"file:{data_dir / 'catalogue.sqlite3'}?mode=ro", uri=True)
     try:
         queries = {
             "messages": "SELECT m.id, m.guild_id, m.channel_id, m.author_id, m.author_name, m.created_at, m.edited_at, "
-                        f"m.content, m.reply_to, m.revision, m.deleted_at, {RECORD} FROM messages m ORDER BY m.id",
+                        "m.content, m.reply_to, m.revision, m.deleted_at FROM messages m ORDER BY m.id",
             "attachments": "SELECT message_id, id, channel_id, filename, size, content_type, sha256, state "
                            "FROM attachments ORDER BY id",
             "blobs": "SELECT sha256, size, path FROM blobs ORDER BY sha256",
             "words": "SELECT rowid, content, author_name, files FROM message_text ORDER BY rowid",
-            "records": "SELECT message_id, kind, revision, body FROM records ORDER BY message_id, kind, revision",
+            "records": "SELECT message_id, kind, revision, body FROM records",
             "cursors": "SELECT id, guild_id, cursor FROM channels ORDER BY id",
         }
-        return {name: [r for r in conn.execute(sql) if r[0] not in leave_out] for name, sql in queries.items()}
+        out = {name: [r for r in conn.execute(sql) if r[0] not in leave_out] for name, sql in queries.items()}
+        out["messages"] = [(*r, record_text(conn, r[0])) for r in out["messages"]]
+        out["records"] = sorted([*out["records"], *(
+            (mid, kind, rev, text) for (body,) in conn.execute("SELECT body FROM packed")
+            for mid, kind, rev, text, _ in lines(body) if mid not in leave_out)])
+        return out
     finally:
         conn.close()
 
@@ -101,7 +108,9 @@ async def test_one_batch_gives_what_the_lines_give_one_by_one(tmp_path: Path):
             for i, text in enumerate(texts):
                 single_added += await cat.call("restore_segments", [(g, c, f"{path}.{i}", transcript, [text], sha,
                                                                      size)])
-    assert batch_added == single_added == 7
+    # Every line with an id and a kind counts, the second copy of 302 too: its segment holds it,
+    # while the message keeps the state of its first line.
+    assert batch_added == single_added == 8
     assert dump(tmp_path / "batch") == dump(tmp_path / "single")
 
 
@@ -112,7 +121,8 @@ async def test_reading_the_segments_again_changes_nothing_and_keeps_unflushed_li
         before = await cat.call("stats")
     before_rows = dump(tmp_path / "live")
     async with Catalogue(tmp_path / "live") as cat:
-        prepared = [(*s[:4], prepare(s[4]), *s[5:]) for s in segments]  # as the rebuild's reader hands them over
+        # As the rebuild's reader hands them over.
+        prepared = [(*s[:4], prepare(s[4], s[0], s[1]), *s[5:]) for s in segments]
         assert await cat.call("restore_segments", prepared) == 0
         assert (await cat.call("stats")).unflushed == before.unflushed == 1
     assert dump(tmp_path / "live") == before_rows
