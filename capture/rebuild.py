@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gzip
+import heapq
 import json
 import re
 import secrets
@@ -99,6 +100,27 @@ def plan(entries: list[Any]) -> tuple[list[str], list[tuple[int, int, str, str]]
     return sorted(manifests), segments
 
 
+def in_written_order(segments: list[tuple[int, int, str, str]],
+                     manifests: list[dict[str, Any]]) -> list[tuple[int, int, str, str]]:
+    """Each channel's segments in the order its ``channel.json`` lists them, the order they were
+    written: an edit of an old message lands in a later segment whose name (its first id) can
+    sort before the segment of the message itself, and must be read after it. Segments a manifest
+    does not list yet (written after it) follow in name order. Channels stay interleaved oldest
+    first, each in its own order."""
+    rank = {str(s["path"]): i for m in manifests for i, s in enumerate(m.get("segments") or [])
+            if isinstance(s, dict) and s.get("path")}
+
+    def written(seg: tuple[int, int, str, str]) -> tuple[int, int, str]:
+        path = seg[2].removesuffix(".gz")
+        return (0, rank[path], "") if path in rank else (1, _first_id(path)[0], path)
+
+    channels: dict[int, list[tuple[int, int, str, str]]] = {}
+    for seg in segments:
+        channels.setdefault(seg[1], []).append(seg)
+    # merge() keeps each channel's own order whatever the ids say; it only picks which goes next.
+    return list(heapq.merge(*(sorted(c, key=written) for c in channels.values()), key=lambda s: _first_id(s[2])[0]))
+
+
 def read_manifests(folder: Path, manifests: list[str]) -> list[dict[str, Any]]:
     return [json.loads((folder / rel).read_text("utf-8")) for rel in manifests]
 
@@ -178,7 +200,9 @@ async def rebuild(catalogue: Catalogue, service: SyncService, scratch: Path,
             await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
             if manifests or segments:
                 await service.fetch_tree("discord", folder / "discord", INCLUDE)
-        await catalogue.call("restore_channels", await asyncio.to_thread(read_manifests, source, manifests))
+        channels = await asyncio.to_thread(read_manifests, source, manifests)
+        await catalogue.call("restore_channels", channels)
+        segments = in_written_order(segments, channels)
         await read_into(catalogue, source, segments, {e.path: e.size for e in entries}, progress)
         progress.state = "done"
         log.info("rebuild_done", segments=progress.segments_done, lines=progress.lines_added)

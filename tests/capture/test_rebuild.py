@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import gzip
+import json
 import re
 from pathlib import Path
 
 from bot.helix import HelixBot
 from bot.sim.world import World, simulated_guild
-from capture.rebuild import read_lines
-from sync import SyncSettings
+from capture.rebuild import read_lines, rebuild
+from catalogue import Catalogue
+from sync import SyncService, SyncSettings
+from tests.catalogue.test_rebuild import captured, dump
 from tests.support.archived import archived_server
 from tests.support.cdn import LocalCdn
 from tests.support.waiting import wait_until
@@ -66,3 +70,35 @@ async def test_a_deleted_catalogue_is_rebuilt_at_start_and_finds_the_same(data_d
         lines = [line for seg in root.glob(f"discord/{world.guild.id}/*/messages/*.jsonl") for line in read_lines(seg)]
         stats = await world.capture.catalogue.call("stats")
         assert stats.messages == len({line["id"] for line in lines}) and stats.unflushed == 0
+
+
+def write_segments(root: Path, segments: list[tuple], gzipped: int = 0) -> None:
+    """The segments and channel manifests as the remote holds them (the manifests list the segments
+    in the order they were written); the first ``gzipped`` as ``.jsonl.gz``."""
+    written: dict[tuple[int, int], list[dict]] = {}
+    for i, (guild, channel, rel, _, lines, _, _) in enumerate(segments):
+        text = "".join(f"{line}\n" for line in lines).encode()
+        path = root / (f"{rel}.gz" if i < gzipped else rel)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(gzip.compress(text) if i < gzipped else text)
+        written.setdefault((guild, channel), []).append({"path": rel})
+    for (guild, channel), listed in written.items():
+        manifest = {"format": 1, "guild_id": str(guild), "cursor": "0", "watched": False, "segments": listed,
+                    "channel": {"id": str(channel), "name": f"c{channel}", "topic": None, "type": "text"}}
+        (root / f"discord/{guild}/{channel}/channel.json").write_text(json.dumps(manifest))
+
+
+async def test_an_archive_on_webdav_is_rebuilt_as_one_in_a_local_folder(tmp_path: Path, webdav):  # noqa: F811
+    segments = await captured(tmp_path / "live")
+    local = SyncSettings(data_dir=tmp_path / "local", retries=1, retry_base_s=0.05)
+    write_segments(Path(local.archive_dir), segments)
+    write_segments(webdav.storage, segments, gzipped=1)
+    for settings, name in ((local, "from-local"), (webdav.settings(tmp_path / "webdav-data"), "from-webdav")):
+        async with SyncService(settings) as svc, Catalogue(tmp_path / name) as cat:
+            progress = await rebuild(cat, svc, tmp_path / "scratch")
+            assert progress.state == "done" and progress.lines_added == sum(len(s[4]) for s in segments), progress
+            # 100's edit is in a later segment ("100-103") whose name sorts before its own ("100-104").
+            assert await cat.call("search", "annual") == [100] and await cat.call("search", "quarterly") == []
+    assert not list((tmp_path / "scratch").glob("*"))  # the copy the WebDAV rebuild read is gone
+    assert dump(tmp_path / "from-webdav") == dump(tmp_path / "from-local")
+    assert Path(local.archive_dir, segments[0][2]).exists()  # the local archive was read where it is, not moved
