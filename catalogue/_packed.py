@@ -3,7 +3,7 @@
 A rebuild reads every segment on the remote; writing each of its lines as a row of ``records``
 would store the archive's text once more, a row and two index entries per line, for lines that
 almost never change again. So a segment read into the catalogue is kept as one row of ``packed``
-(its text, and the range of ids in it), and its lines become ``records`` rows only when a
+(its text compressed with zlib, and the range of ids in it), and its lines become ``records`` rows only when a
 deletion must rewrite it (``unpack_for``). Meanwhile a message's current record is found in its
 segment's text (``record_text``). Everything here runs in the catalogue's database thread.
 """
@@ -12,24 +12,33 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import zlib
 from collections.abc import Iterator
 from typing import Any
 
 KINDS = ("message", "revision", "tombstone")
 
 
-def pack(c: sqlite3.Connection, segment_id: int, channel_id: int, ids: tuple[int, int], body: str) -> None:
+def pack(c: sqlite3.Connection, segment_id: int, channel_id: int, ids: tuple[int, int], packed: bytes) -> None:
+    """Keep a segment whole: ``packed`` is its UTF-8 text compressed with zlib."""
     c.execute("INSERT INTO packed (segment_id, channel_id, min_id, max_id, body) VALUES (?, ?, ?, ?, ?)",
-              (segment_id, channel_id, ids[0], ids[1], body))
+              (segment_id, channel_id, ids[0], ids[1], packed))
+
+
+def unpacked_text(packed: bytes) -> str:
+    return zlib.decompress(packed).decode("utf-8")
 
 
 def is_packed(c: sqlite3.Connection, segment_id: int) -> bool:
     return c.execute("SELECT 1 FROM packed WHERE segment_id = ?", (segment_id,)).fetchone() is not None
 
 
-def lines(body: str) -> Iterator[tuple[int, str, int, str, dict[str, Any]]]:
-    """The lines a segment's records hold, as the one-by-one rebuild records them: (id, kind,
-    revision, text, object) of each line with an id and a kind the catalogue knows."""
+def lines(body: str | bytes) -> Iterator[tuple[int, str, int, str, dict[str, Any]]]:
+    """The lines a segment's records hold (its text, or as packed), as the one-by-one rebuild
+    records them: (id, kind, revision, text, object) of each line with an id and a kind the
+    catalogue knows."""
+    if isinstance(body, bytes):
+        body = unpacked_text(body)
     for raw in body.split("\n"):
         text = raw.strip()
         if not text:
@@ -54,8 +63,9 @@ def packed_lines(c: sqlite3.Connection, segment_id: int) -> list[dict[str, Any]]
 def find_line(c: sqlite3.Connection, channel_id: int, mid: int, kind: str | None = "message") -> tuple[int, str] | None:
     """The packed segment and text of a message's line (of ``kind``; of any kind when None)."""
     needle = str(mid)
-    for sid, body in c.execute("SELECT segment_id, body FROM packed WHERE channel_id = ? AND min_id <= ? "
-                               "AND max_id >= ? ORDER BY segment_id", (channel_id, mid, mid)):
+    for sid, packed in c.execute("SELECT segment_id, body FROM packed WHERE channel_id = ? AND min_id <= ? "
+                                 "AND max_id >= ? ORDER BY segment_id", (channel_id, mid, mid)).fetchall():
+        body = unpacked_text(packed)
         if needle not in body:
             continue
         for found, found_kind, _, text, _ in lines("\n".join(t for t in body.split("\n") if needle in t)):

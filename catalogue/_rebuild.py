@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import operator
 import sqlite3
 import time
 from collections.abc import Sequence
@@ -118,7 +119,7 @@ class RebuildTables:
                             "state, sha256, size, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'landed', ?, ?, ?)",
                             (guild_id, channel_id, path, transcript, lines[0].mid, lines[-1].mid, len(lines), sha256,
                              size, now)).lastrowid
-            pack(c, sid, channel_id, segment.ids, segment.body)
+            pack(c, sid, channel_id, segment.ids, segment.packed)
             added = self._restore_packed(c, pending, guild_id, channel_id, lines, now)
         else:
             added = self._restore_known(c, pending, guild_id, channel_id, row[0], segment, now)
@@ -242,25 +243,34 @@ class RebuildTables:
                   (mid, gid, cid, tomb.get("deleted_at") or "", _dumps(tomb), time.time()))
 
 
+_FIRST = operator.itemgetter(0)
+_INSERT_MESSAGES = ("INSERT OR IGNORE INTO messages (id, guild_id, channel_id, author_id, author_name, created_at, "
+                    "edited_at, content, reply_to, files, archived_at, revision, record) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, '')")
+
+
 def _flush(c: sqlite3.Connection, pending: list[Plain]) -> None:
     """The messages and files of the new lines so far, in id order; a message already known (a
     deletion read earlier, or a second copy of its line) keeps its state, as ``INSERT OR IGNORE``
-    one by one would leave it."""
+    one by one would leave it, and its line adds no files."""
     if not pending:
         return
-    ids = [p.mid for p in pending]
-    known = {r[0] for i in range(0, len(ids), _CHUNK) for r in c.execute(
-        f"SELECT id FROM messages WHERE id IN ({','.join('?' * len(ids[i:i + _CHUNK]))})", ids[i:i + _CHUNK])}
-    fresh = pending
-    if known or len(set(ids)) != len(ids):
+    rows = sorted((p.row for p in pending), key=_FIRST)  # by id alone: the first copy of a line stays first
+    c.execute("SAVEPOINT rebuild_flush")
+    if c.executemany(_INSERT_MESSAGES, rows).rowcount == len(rows):
+        fresh = pending  # the common case: every message is new, as the files of each line
+    else:
+        c.execute("ROLLBACK TO rebuild_flush")
+        ids = [p.mid for p in pending]
+        known = {r[0] for i in range(0, len(ids), _CHUNK) for r in c.execute(
+            f"SELECT id FROM messages WHERE id IN ({','.join('?' * len(ids[i:i + _CHUNK]))})", ids[i:i + _CHUNK])}
         fresh = []
         for p in pending:
             if p.mid not in known:
                 known.add(p.mid)
                 fresh.append(p)
-    c.executemany("INSERT INTO messages (id, guild_id, channel_id, author_id, author_name, created_at, edited_at, "
-                  "content, reply_to, files, archived_at, revision, record) "
-                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, '')", sorted(p.row for p in fresh))
+        c.executemany(_INSERT_MESSAGES, sorted((p.row for p in fresh), key=_FIRST))
+    c.execute("RELEASE rebuild_flush")
     c.executemany("INSERT OR REPLACE INTO attachments (id, message_id, channel_id, filename, size, content_type, "
                   "sha256, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [f for p in fresh for f in p.files])
     c.executemany("INSERT OR IGNORE INTO blobs (sha256, size, path, state, created_at) VALUES (?, ?, ?, 'landed', ?)",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import time
+import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -49,7 +50,8 @@ class Prepared:
     segment's text: the catalogue keeps a segment it reads whole (``_packed.py``)."""
 
     lines: tuple[Plain | Other, ...]
-    body: str
+    data: bytes  # the segment's text, UTF-8
+    packed: bytes  # the same, compressed, as the catalogue keeps it
     kept: tuple[int, ...] | None = None  # which of the text's lines ``lines`` are, when not all of them
 
     @property
@@ -65,7 +67,7 @@ class Prepared:
 
     def texts(self) -> list[str]:
         """Each line's text, in the same order as ``lines``."""
-        texts = _texts(self.body)
+        texts = _texts(self.data.decode("utf-8"))
         return texts if self.kept is None else [texts[i] for i in self.kept]
 
 
@@ -97,31 +99,33 @@ class _Line(msgspec.Struct, frozen=True, gc=False):
 
 
 _DECODER = msgspec.json.Decoder(_Line)
+PACK_LEVEL = 1  # zlib's fastest: JSON lines shrink several times over even so
 
 
 def prepare(source: bytes | str | Iterable[str], guild_id: int, channel_id: int, where: str = "") -> Prepared:
     """Parse a segment of a channel (its file's bytes or text, or its lines); a line that is not
     JSON is skipped with a warning, not fatal."""
     if isinstance(source, (bytes, bytearray)):
-        body = bytes(source).decode("utf-8")
+        data = bytes(source)
     elif isinstance(source, str):
-        body = source
+        data = source.encode("utf-8")
     else:
-        body = "\n".join(t.strip() for t in source)
+        data = "\n".join(t.strip() for t in source).encode("utf-8")
+    packed = zlib.compress(data, PACK_LEVEL)  # while it runs, other threads hold the interpreter
     now = time.time()
     try:
-        decoded = _DECODER.decode_lines(body)
-    except (msgspec.DecodeError, msgspec.ValidationError):
-        return _line_by_line(_texts(body), body, guild_id, channel_id, now, where)
+        decoded = _DECODER.decode_lines(data)
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
+        return _line_by_line(_texts(data.decode("utf-8", "replace")), data, packed, guild_id, channel_id, now, where)
     out: list[Plain | Other] = []
     texts: list[str] | None = None
     for i, obj in enumerate(decoded):
         line = _fast(obj, guild_id, channel_id, now) if obj.type == "message" else None
         if line is None:
-            texts = texts if texts is not None else _texts(body)
+            texts = texts if texts is not None else _texts(data.decode("utf-8"))
             line = _slow(texts[i], guild_id, channel_id, now, where)
         out.append(line)  # not None: the decoder read an object with an id from this line
-    return Prepared(tuple(out), body)
+    return Prepared(tuple(out), data, packed)
 
 
 def prepared(lines: Sequence[str] | Sequence[dict[str, Any]] | Prepared, guild_id: int, channel_id: int) -> Prepared:
@@ -139,14 +143,15 @@ def _texts(body: str) -> list[str]:
     return [t for t in (raw.strip() for raw in body.split("\n")) if t]
 
 
-def _line_by_line(texts: list[str], body: str, gid: int, cid: int, now: float, where: str) -> Prepared:
+def _line_by_line(texts: list[str], data: bytes, packed: bytes, gid: int, cid: int, now: float,
+                  where: str) -> Prepared:
     lines, kept = [], []
     for i, text in enumerate(texts):
         line = _slow(text, gid, cid, now, where)
         if line is not None:
             lines.append(line)
             kept.append(i)
-    return Prepared(tuple(lines), body, None if len(kept) == len(texts) else tuple(kept))
+    return Prepared(tuple(lines), data, packed, None if len(kept) == len(texts) else tuple(kept))
 
 
 def _slow(text: str, gid: int, cid: int, now: float, where: str) -> Plain | Other | None:

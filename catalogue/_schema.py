@@ -21,8 +21,8 @@ Tables, and why each exists:
   a revision or a tombstone each. ``segment_id`` is NULL until the line is claimed by a segment;
   a segment is built only from committed rows, so a crash can repeat an upload, never a line.
 - ``segments``: immutable JSONL files on the remote (and their HTML transcripts).
-- ``packed``: a segment read back from the remote, whole, instead of a ``records`` row per line
-  (``_packed.py``); unpacked into ``records`` when a deletion has to rewrite it.
+- ``packed``: a segment read back from the remote, whole (compressed) instead of a ``records``
+  row per line (``_packed.py``); unpacked into ``records`` when a deletion has to rewrite it.
 - ``backups``: each ``!backup`` as work in flight, so a restart resumes it.
 - ``bulk_load``: a row while a rebuild fills an empty catalogue without its secondary indexes
   and triggers; whoever opens the file next with the row still there finishes that work.
@@ -132,7 +132,7 @@ CREATE TABLE IF NOT EXISTS packed (
     channel_id INTEGER NOT NULL,
     min_id INTEGER NOT NULL,
     max_id INTEGER NOT NULL,
-    body TEXT NOT NULL
+    body BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS packed_channel ON packed (channel_id, min_id);
 CREATE TABLE IF NOT EXISTS backups (
