@@ -8,9 +8,12 @@
   who reads a tenth of them; p99 per round over a mix of common, rare, two-word, prefix and
   filtered queries, median of the rounds.
 - size: the catalogue's file per million messages.
-- rebuild: an empty catalogue filled from a local remote's segments through the rclone daemon
-  (``capture.rebuild``), against a plain ``json.loads`` loop over the same files; the two
-  alternate round by round and the figure is the median of the per-round ratios. Beside them,
+- rebuild: an empty catalogue filled from a local remote's segments (``capture.rebuild``: listed
+  through the rclone daemon, read where they are, as Helix reads a plain local archive folder),
+  against a plain ``json.loads`` loop over the same files; they alternate round by round and the
+  figure is the median of the per-round ratios. Beside them, the same rebuild from the same
+  folder named as an rclone connection string (``:local:``), which Helix treats as any other
+  remote: one rclone job copies the segments first (``rebuild_copied_ratio``). And
   SQLite's share alone (``rebuild_floor_ratio``): the same messages, parsed beforehand, written
   by plain ``sqlite3`` into the least a words index of them needs (one table of their searched
   columns, FTS5 over it, an index per channel and per author, WAL synced as Helix's), with
@@ -245,12 +248,17 @@ async def _rebuild(work: Path, messages: int, rounds: int) -> dict[str, Any]:
     segments = await asyncio.to_thread(write_archive, Path(settings.archive_dir), messages, 11)
     files = [Path(settings.archive_dir) / rel for _, _, rel, _ in segments]
     results: list[RebuildProgress] = []
-    async with SyncService(settings) as svc:
-        async def helix() -> float:
+    folder = await asyncio.to_thread(Path(settings.archive_dir).resolve)
+    copying = SyncSettings(data_dir=work / "rebuild-data", archive=f":local:{folder}")
+    async with SyncService(settings) as svc, SyncService(copying) as copied_svc:
+        async def helix(service: SyncService = svc) -> float:
             async with Catalogue(work / "rebuilt") as cat:
                 started = time.perf_counter()
-                results.append(await rebuild(cat, svc, work / "scratch"))
+                results.append(await rebuild(cat, service, work / "scratch"))
                 return time.perf_counter() - started
+
+        async def copied() -> float:
+            return await helix(copied_svc)
 
         async def plain() -> float:
             seconds, n = await asyncio.to_thread(plain_loop, files)
@@ -268,12 +276,14 @@ async def _rebuild(work: Path, messages: int, rounds: int) -> dict[str, Any]:
                 await asyncio.to_thread(shutil.rmtree, work / folder, True)
             await asyncio.to_thread(os.sync)
 
-        times = await alternate({"rebuild": helix, "json": plain, "floor": floor}, rounds, between=between)
+        times = await alternate({"rebuild": helix, "json": plain, "floor": floor, "copied": copied}, rounds,
+                                between=between)
     assert all(p.state == "done" and p.lines_added == messages for p in results), results[-1]
     per_round = ratios(times["json"], times["rebuild"])
     return {"messages": messages, "segments": len(files), "rounds": rounds, "rebuild_s": times["rebuild"],
-            "json_s": times["json"], "floor_s": times["floor"], "ratios": per_round,
+            "json_s": times["json"], "floor_s": times["floor"], "copied_s": times["copied"], "ratios": per_round,
             "floor_ratios": ratios(times["json"], times["floor"]),
+            "copied_ratios": ratios(times["json"], times["copied"]),
             "rebuild_msgs_per_s": round(messages / median(times["rebuild"])),
             "json_msgs_per_s": round(messages / median(times["json"]))}
 
@@ -284,7 +294,8 @@ async def run(config: dict) -> dict:
         search = await _search(work, int(config["messages"]), rounds)
         rebuilt = await _rebuild(work, int(config["rebuild_messages"]), rounds)
     samples = {"find_p99_ms": search["p99_ms"]["all"], "find_p99_tenth_ms": search["p99_ms"]["tenth"],
-               "rebuild_ratio": rebuilt["ratios"], "rebuild_floor_ratio": rebuilt["floor_ratios"]}
+               "rebuild_ratio": rebuilt["ratios"], "rebuild_floor_ratio": rebuilt["floor_ratios"],
+               "rebuild_copied_ratio": rebuilt["copied_ratios"]}
     return {
         "figures": {**{k: median(v) for k, v in samples.items()},
                     "catalogue_mb_per_million": search["catalogue_mb_per_million"]},

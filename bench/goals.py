@@ -74,6 +74,8 @@ CONTEXT = (
     Figure("catalogue_mb_per_million", "catalogue size per million messages", "MB", None, 0),
     Figure("rebuild_floor_ratio", "SQLite alone (rows, FTS5, indexes; nothing read or parsed) ÷ json.loads loop",
            "×", None, 3),
+    Figure("rebuild_copied_ratio", "catalogue rebuild with the segments copied first (any non-local remote) ÷ "
+           "json.loads loop", "×", None, 3),
     Figure("archive_vs_copyfile_local_no_hash", "archive ÷ operations/copyfile, hash unknown", "×", None, 3),
     Figure("capture_webdav_ratio", "the backup with files to loopback WebDAV ÷ (curl + rclone copy to it)", "×",
            None, 2),
