@@ -55,11 +55,6 @@ class Prepared:
     kept: tuple[int, ...] | None = None  # which of the text's lines ``lines`` are, when not all of them
 
     @property
-    def plain(self) -> bool:
-        """Every line is a message the bulk path takes."""
-        return all(isinstance(x, Plain) for x in self.lines)
-
-    @property
     def ids(self) -> tuple[int, int]:
         """The smallest and largest id among the lines."""
         mids = [x.mid for x in self.lines]
@@ -67,7 +62,7 @@ class Prepared:
 
     def texts(self) -> list[str]:
         """Each line's text, in the same order as ``lines``."""
-        texts = _texts(self.data.decode("utf-8"))
+        texts = _texts(self.data.decode("utf-8", "replace"))
         return texts if self.kept is None else [texts[i] for i in self.kept]
 
 
@@ -111,7 +106,7 @@ def prepare(source: bytes | str | Iterable[str], guild_id: int, channel_id: int,
         data = source.encode("utf-8")
     else:
         data = "\n".join(t.strip() for t in source).encode("utf-8")
-    packed = zlib.compress(data, PACK_LEVEL)  # while it runs, other threads hold the interpreter
+    packed = zlib.compress(data, PACK_LEVEL)  # zlib lets go of the interpreter: the database thread goes on
     now = time.time()
     try:
         decoded = _DECODER.decode_lines(data)
@@ -122,7 +117,7 @@ def prepare(source: bytes | str | Iterable[str], guild_id: int, channel_id: int,
     for i, obj in enumerate(decoded):
         line = _fast(obj, guild_id, channel_id, now) if obj.type == "message" else None
         if line is None:
-            texts = texts if texts is not None else _texts(data.decode("utf-8"))
+            texts = texts if texts is not None else _texts(data.decode("utf-8", "replace"))
             line = _slow(texts[i], guild_id, channel_id, now, where)
         out.append(line)  # not None: the decoder read an object with an id from this line
     return Prepared(tuple(out), data, packed)
