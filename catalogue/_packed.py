@@ -3,9 +3,10 @@
 A rebuild reads every segment on the remote; writing each of its lines as a row of ``records``
 would store the archive's text once more, a row and two index entries per line, for lines that
 almost never change again. So a segment read into the catalogue is kept as one row of ``packed``
-(its text compressed with zlib, and the range of ids in it), and its lines become ``records`` rows only when a
-deletion must rewrite it (``unpack_for``). Meanwhile a message's current record is found in its
-segment's text (``record_text``). Everything here runs in the catalogue's database thread.
+(its text compressed with zlib, and the range of ids in it), and its lines become ``records``
+rows only when a deletion must rewrite it (``unpack_for``). Meanwhile a message's current record
+is found in its segment's text (``record_text``). Everything here runs in the catalogue's
+database thread.
 """
 
 from __future__ import annotations
@@ -27,10 +28,6 @@ def pack(c: sqlite3.Connection, segment_id: int, channel_id: int, ids: tuple[int
 
 def unpacked_text(packed: bytes) -> str:
     return zlib.decompress(packed).decode("utf-8")
-
-
-def is_packed(c: sqlite3.Connection, segment_id: int) -> bool:
-    return c.execute("SELECT 1 FROM packed WHERE segment_id = ?", (segment_id,)).fetchone() is not None
 
 
 def lines(body: str | bytes) -> Iterator[tuple[int, str, int, str, dict[str, Any]]]:
