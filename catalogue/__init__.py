@@ -5,6 +5,7 @@ bot nor rclone, and everything in it can be rebuilt from the remote's segments.
 """
 
 from catalogue._rebuild_rows import Prepared, prepare
+from catalogue._schema import blob_path
 from catalogue._search import (
     HIT_END,
     HIT_START,
@@ -15,7 +16,6 @@ from catalogue._search import (
     SearchHit,
     SearchPage,
 )
-from catalogue._tables import blob_path
 from catalogue.models import (
     BackupRow,
     BlobRow,

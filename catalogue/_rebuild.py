@@ -28,16 +28,13 @@ from typing import Any
 
 from catalogue._packed import KINDS, pack, record_text
 from catalogue._rebuild_rows import Other, Plain, Prepared, prepared
-from catalogue._schema import file_names, finish_bulk_load, start_bulk_load
+from catalogue._schema import blob_path, file_names, finish_bulk_load, start_bulk_load
+from catalogue._schema import record_json as _dumps
 
 Segment = tuple[int, int, str, str, Sequence[str] | Sequence[dict[str, Any]] | Prepared, str | None, int | None]
 _CHUNK = 900  # ids per "IN (...)": under SQLite's limit of bound parameters
 REBUILD_CACHE_KIB = -65_536  # negative: KiB, as PRAGMA cache_size reads it (64 MiB, SQLite's default is 2)
 REBUILD_CHECKPOINT_PAGES = 16_384  # pages of WAL between checkpoints while rebuilding (SQLite's default: 1,000)
-
-
-def _dumps(obj: dict[str, Any]) -> str:
-    return json.dumps(obj, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
 class RebuildTables:
@@ -130,13 +127,10 @@ class RebuildTables:
     def _restore_packed(self, c: sqlite3.Connection, pending: list[Plain], gid: int, cid: int,
                         lines: Sequence[Plain | Other], now: float) -> int:
         """A new segment's lines: message rows in bulk, each other line in its place in the order."""
-        if all(isinstance(x, Plain) for x in lines):
-            pending.extend(lines)  # type: ignore[arg-type]  # all Plain: their rows go in the next flush
-            return len(lines)
         added = 0
         for line in lines:
             if isinstance(line, Plain):
-                pending.append(line)
+                pending.append(line)  # its message, files and words: in the next flush
                 added += 1
                 continue
             kind = line.line.get("type") or "message"
@@ -219,7 +213,7 @@ class RebuildTables:
                 if a.get("sha256") and (a.get("status") or "saved") == "saved":
                     sha = str(a["sha256"])
                     c.execute("INSERT OR IGNORE INTO blobs (sha256, size, path, state, created_at) VALUES (?, ?, ?, "
-                              "'landed', ?)", (sha, int(a.get("size") or 0), f"blobs/sha256/{sha[:2]}/{sha}", now))
+                              "'landed', ?)", (sha, int(a.get("size") or 0), blob_path(sha), now))
 
     def _restore_revision(self, c: sqlite3.Connection, mid: int, rev: dict[str, Any]) -> None:
         row = c.execute("SELECT m.revision FROM messages m WHERE m.id = ? AND m.deleted_at IS NULL", (mid,)).fetchone()

@@ -21,6 +21,8 @@ from typing import Any
 import msgspec
 import structlog
 
+from catalogue._schema import blob_path, file_names, record_json
+
 log = structlog.get_logger("helix.catalogue.rebuild")
 
 
@@ -127,11 +129,7 @@ def prepared(lines: Sequence[str] | Sequence[dict[str, Any]] | Prepared, guild_i
     """``restore_segments`` takes texts, parsed objects (written as Helix writes them) or ``prepare``'s output."""
     if isinstance(lines, Prepared):
         return lines
-    return prepare([x if isinstance(x, str) else _dumps(x) for x in lines], guild_id, channel_id)
-
-
-def _dumps(obj: dict[str, Any]) -> str:
-    return json.dumps(obj, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return prepare([x if isinstance(x, str) else record_json(x) for x in lines], guild_id, channel_id)
 
 
 def _texts(body: str) -> list[str]:
@@ -169,7 +167,7 @@ def _fast(rec: _Line, gid: int, cid: int, now: float) -> Plain | None:
         if atts:
             files = tuple((int(a.id), mid, cid, a.filename, a.size, a.content_type, a.sha256,
                            a.status or ("saved" if a.sha256 else "missing")) for a in atts)
-            blobs = tuple((a.sha256, a.size, f"blobs/sha256/{a.sha256[:2]}/{a.sha256}", now) for a in atts
+            blobs = tuple((a.sha256, a.size, blob_path(a.sha256), now) for a in atts
                           if a.sha256 and (a.status or "saved") == "saved")
             names = " ".join(a.filename for a in atts)
         else:
@@ -192,11 +190,11 @@ def _plain(rec: dict[str, Any], gid: int, cid: int, now: float) -> Plain | None:
         files = tuple((int(a["id"]), mid, cid, str(a.get("filename") or ""), int(a.get("size") or 0),
                        a.get("content_type"), a.get("sha256"),
                        a.get("status") or ("saved" if a.get("sha256") else "missing")) for a in atts)
-        blobs = tuple((str(a["sha256"]), int(a.get("size") or 0), f"blobs/sha256/{str(a['sha256'])[:2]}/{a['sha256']}",
-                       now) for a in atts if a.get("sha256") and (a.get("status") or "saved") == "saved")
+        blobs = tuple((str(a["sha256"]), int(a.get("size") or 0), blob_path(str(a["sha256"])), now) for a in atts
+                      if a.get("sha256") and (a.get("status") or "saved") == "saved")
         row = (mid, gid, cid, int(author.get("id") or 0), str(author.get("name") or ""), rec.get("created_at") or "",
                rec.get("edited_at"), rec.get("content") or "", int(rec["reply_to"]) if rec.get("reply_to") else None,
-               " ".join(str(a.get("filename") or "") for a in atts), now)
+               file_names(rec), now)
     except (ValueError, TypeError, AttributeError, KeyError):
         return None  # the one-by-one path meets the same value and says what it makes of it
     return Plain(mid, row, files, blobs)

@@ -30,6 +30,7 @@ Tables, and why each exists:
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from pathlib import Path
@@ -38,6 +39,15 @@ from typing import Any
 from runtime.sqlite_file import connect_checked
 
 SCHEMA_VERSION = 2
+
+def record_json(obj: dict[str, Any]) -> str:
+    """One canonical JSON text per record: the same lines always make the same segment bytes."""
+    return json.dumps(obj, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def blob_path(sha256: str) -> str:
+    return f"blobs/sha256/{sha256[:2]}/{sha256}"
+
 
 def file_names(rec: dict[str, Any]) -> str:
     """A record's attachments' file names as ``messages.files`` holds them (and search finds them)."""

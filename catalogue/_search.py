@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from catalogue._packed import record_text
+from catalogue._schema import blob_path
 
 HIT_START, HIT_END, ELLIPSIS = "\ue000", "\ue001", "…"
 SNIPPET_TOKENS = 24
@@ -80,7 +81,7 @@ class ArchivedFile:
 
     @property
     def blob(self) -> str | None:
-        return f"blobs/sha256/{self.sha256[:2]}/{self.sha256}" if self.sha256 and self.state == "saved" else None
+        return blob_path(self.sha256) if self.sha256 and self.state == "saved" else None
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,8 @@ from typing import Any
 from catalogue._backups import BackupTables
 from catalogue._packed import record_text, unpack_for
 from catalogue._rebuild import RebuildTables
-from catalogue._schema import file_names
+from catalogue._schema import blob_path, file_names
+from catalogue._schema import record_json as _dumps
 from catalogue._search import SearchTables
 from catalogue._segments import SegmentTables
 from catalogue.models import (
@@ -25,15 +26,6 @@ from catalogue.models import (
     ChannelRow,
     Deletion,
 )
-
-
-def _dumps(obj: dict[str, Any]) -> str:
-    """One canonical JSON text per record: the same lines always make the same segment bytes."""
-    return json.dumps(obj, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-
-
-def blob_path(sha256: str) -> str:
-    return f"blobs/sha256/{sha256[:2]}/{sha256}"
 
 
 class Tables(SegmentTables, BackupTables, SearchTables, RebuildTables):
