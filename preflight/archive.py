@@ -193,8 +193,8 @@ def check_archive(env: Mapping[str, str], sync: LazySync) -> list[Finding]:
         root = sync.api.ArchiveRoot.parse(spec, data_dir(env) / "archive")
     except sync.api.SyncError as exc:
         return [problem(str(exc))]
-    if root.is_local and root.remote_name is None and not root.fs.startswith(":"):
-        return check_local_archive(Path(root.fs), True, sync)
+    if root.folder is not None:
+        return check_local_archive(root.folder, True, sync)
     if root.remote_name is None:
         return unknown_backend(root.backend or "", "HELIX_ARCHIVE", sync, env) or \
             [ok(f"HELIX_ARCHIVE {root.display} needs no remote definition")]

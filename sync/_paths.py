@@ -52,6 +52,14 @@ class ArchiveRoot:
     backend: str | None
     is_local: bool
 
+    @property
+    def folder(self) -> Path | None:
+        """The folder on this machine when the archive is a plain path; ``None`` for any rclone
+        connection string, ``:local:`` included, whose path rclone alone interprets."""
+        if self.is_local and self.remote_name is None and not self.fs.startswith(":"):
+            return Path(self.fs)
+        return None
+
     @classmethod
     def parse(cls, spec: str, default_dir: Path) -> ArchiveRoot:
         """Parse HELIX_ARCHIVE; an empty value means the embedded local folder."""

@@ -181,9 +181,7 @@ class Remote:
         """The archive's folder when it is a plain local path: a size is then read, and a file
         handed over renamed, on the filesystem, one thread hop instead of a call through the daemon
         (a backup archives thousands)."""
-        if self.root.is_local and self.root.remote_name is None and not self.root.fs.startswith(":"):
-            return Path(self.root.fs)
-        return None
+        return self.root.folder
 
     async def list(self, folder: str = "", *, recurse: bool = True, files_only: bool = False,
                    dirs_only: bool = False, timeout_s: float = 60.0) -> list[RemoteEntry]:

@@ -52,12 +52,12 @@ class SyncService:
         self._background: set[asyncio.Task[object]] = set()
 
     async def start(self) -> None:
-        root = self.remote.root
-        if root.is_local:
+        folder = self.remote.root.folder
+        if folder is not None:
             try:
-                await asyncio.to_thread(Path(root.fs).mkdir, parents=True, exist_ok=True)
+                await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
             except OSError as exc:
-                raise ConfigError(local_root_problem(Path(root.fs), exc, bool(self.settings.archive))) from None
+                raise ConfigError(local_root_problem(folder, exc, bool(self.settings.archive))) from None
         try:
             await self._daemon.start()
         except BaseException:

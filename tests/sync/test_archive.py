@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from sync._service import SyncService
+from sync.settings import SyncSettings
 from tests.support.remotes import LoopbackRemote
 
 
@@ -23,6 +24,19 @@ async def test_archive_to_the_embedded_local_folder(local_service: SyncService, 
     assert result.size == 300_000 and result.sha256 == sha256(src)
     assert result.remote_path.endswith("rituals/2026/11/22/ritual.png")
     assert local_service.last_archive == result
+
+
+async def test_a_local_connection_string_archives_where_it_points(tmp_path: Path, data_dir: Path, write_file,
+                                                                  monkeypatch: pytest.MonkeyPatch):
+    """``:local:/path`` is rclone's to read: nothing named ``:local:`` appears where Helix runs."""
+    monkeypatch.chdir(tmp_path)
+    target = tmp_path / "elsewhere" / "archive"
+    settings = SyncSettings(data_dir=data_dir, archive=f":local:{target}")
+    async with SyncService(settings) as svc:
+        src = write_file("a.bin", 1000)
+        await svc.archive(src, "rituals/a.bin")
+    assert (target / "rituals/a.bin").read_bytes() == src.read_bytes()
+    assert not (tmp_path / ":local:").exists()
 
 
 @pytest.mark.parametrize("kind", ["webdav", "wsgidav", "s3"])

@@ -23,6 +23,12 @@ def test_archive_roots(spec: str, display: str, name: str | None, local: bool):
     assert "SECRET" not in root.display
 
 
+@pytest.mark.parametrize(("spec", "folder"), [("/srv/archive", Path("/srv/archive")), (":local:/srv/archive", None),
+                                              ("mega:helix", None)])
+def test_only_a_plain_path_is_a_folder_here(spec: str, folder: Path | None):
+    assert ArchiveRoot.parse(spec, Path("/unused")).folder == folder
+
+
 def test_empty_archive_means_the_local_folder(tmp_path: Path):
     root = ArchiveRoot.parse("", tmp_path / "archive")
     assert root.is_local and root.fs == str((tmp_path / "archive").resolve())
