@@ -185,6 +185,7 @@ async def rebuild(catalogue: Catalogue, service: SyncService, scratch: Path,
     progress.segments_done = progress.lines_added = 0
     folder = scratch / f"rebuild-{secrets.token_hex(4)}"
     try:
+        await catalogue.call("rebuild_begin")
         top = await service.list("", recurse=False)
         # An archive that never held captured content: nothing to read, and no "not found" logged.
         entries = await service.list("discord", recurse=True) if any(
@@ -204,6 +205,7 @@ async def rebuild(catalogue: Catalogue, service: SyncService, scratch: Path,
         await catalogue.call("restore_channels", channels)
         segments = in_written_order(segments, channels)
         await read_into(catalogue, source, segments, {e.path: e.size for e in entries}, progress)
+        await catalogue.call("rebuild_end")
         progress.state = "done"
         log.info("rebuild_done", segments=progress.segments_done, lines=progress.lines_added)
     except SyncError as exc:

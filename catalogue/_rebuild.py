@@ -68,6 +68,26 @@ class RebuildTables:
             self.ensure_read_indexes()
             self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
+    def rebuild_begin(self) -> None:
+        """A rebuild starts: until ``rebuild_end``, the catalogue may hold only part of the remote."""
+        with self._tx() as c:
+            if c.execute("SELECT 1 FROM rebuild_due LIMIT 1").fetchone() is None:
+                c.execute("INSERT INTO rebuild_due (started_at) VALUES (?)", (time.time(),))
+
+    def rebuild_end(self) -> None:
+        """Every segment on the remote was read."""
+        with self._tx() as c:
+            c.execute("DELETE FROM rebuild_due")
+
+    def rebuild_reason(self) -> str | None:
+        """Why the catalogue should be rebuilt at start-up, or None: empty (a fresh volume), or a
+        rebuild that began and never ended (the process was stopped, or the remote failed)."""
+        if self.conn.execute("SELECT 1 FROM rebuild_due LIMIT 1").fetchone() is not None:
+            return "a rebuild was cut short"
+        if self.conn.execute("SELECT 1 FROM messages LIMIT 1").fetchone() is None:
+            return "the catalogue is empty"
+        return None
+
     def restore_channel(self, manifest: dict[str, Any]) -> None:
         """A channel from its ``channel.json``: name, topic, type, parent, cursor, watched."""
         self.restore_channels([manifest])

@@ -26,6 +26,9 @@ Tables, and why each exists:
 - ``backups``: each ``!backup`` as work in flight, so a restart resumes it.
 - ``bulk_load``: a row while a rebuild fills an empty catalogue without its secondary indexes
   and triggers; whoever opens the file next with the row still there finishes that work.
+- ``rebuild_due``: a row from the start of a rebuild until it has read every segment. A rebuild
+  cut short (a deploy, a crash, the remote gone) leaves a catalogue that is no longer empty but
+  not whole; the row is what has the next start run it again.
 """
 
 from __future__ import annotations
@@ -167,6 +170,7 @@ CREATE TABLE IF NOT EXISTS backups (
 );
 CREATE INDEX IF NOT EXISTS backups_running ON backups (state, id);
 CREATE TABLE IF NOT EXISTS bulk_load (started_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS rebuild_due (started_at REAL NOT NULL);
 CREATE VIRTUAL TABLE IF NOT EXISTS message_text USING fts5(
     content, author_name, files, content = 'messages', content_rowid = 'id',
     tokenize = 'unicode61 remove_diacritics 2'

@@ -237,9 +237,6 @@ class SearchTables:
         return [r[0] for r in self.conn.execute("SELECT id FROM channels WHERE guild_id = ? ORDER BY id",
                                                 (guild_id,))]
 
-    def message_count(self) -> int:
-        return self.conn.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
-
 
 def page_ids(pages: Sequence[SearchPage]) -> list[int]:
     """Message ids of several pages in order (tests and benchmarks compare result sets with it)."""

@@ -1,8 +1,11 @@
-"""The catalogue rebuilt from the remote: at start-up when it is empty, and on demand with ``!reindex``.
+"""The catalogue rebuilt from the remote: at start-up when it is empty or a rebuild was cut short,
+and on demand with ``!reindex``.
 
 The remote is the source of truth. A fresh volume starts with an empty catalogue; the rebuild runs
 in the background (commands are answered meanwhile, ``!status`` shows how far it got), so nothing
-archived is lost with the volume.
+archived is lost with the volume. A deploy that stops Helix half-way through a rebuild leaves a
+catalogue that is not empty but not whole either: the next start reads the rest (segments read
+already are skipped).
 """
 
 from __future__ import annotations
@@ -45,13 +48,13 @@ class Reindex(commands.Cog):
 
     async def _at_start(self) -> RebuildProgress:
         try:
-            empty = await self.bot.capture.catalogue.call("message_count") == 0  # type: ignore[union-attr]
+            reason = await self.bot.capture.catalogue.call("rebuild_reason")  # type: ignore[union-attr]
         except CatalogueError as exc:
             log.warning("rebuild_skipped", error=str(exc))
             return self.progress
-        if not empty:
+        if reason is None:
             return self.progress
-        log.info("rebuild_started", reason="the catalogue is empty")
+        log.info("rebuild_started", reason=reason)
         return await self._run()
 
     async def _run(self) -> RebuildProgress:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gzip
 import json
 import re
 from pathlib import Path
 
+import pytest
+
 from bot.helix import HelixBot
 from bot.sim.world import World, simulated_guild
-from capture.rebuild import read_lines, rebuild
+from capture.rebuild import RebuildProgress, read_lines, rebuild
 from catalogue import Catalogue
 from sync import SyncService, SyncSettings
 from tests.catalogue.test_rebuild import captured, dump
@@ -32,6 +36,11 @@ async def restarted_on_a_fresh_volume(world: World) -> HelixBot:
     await world.capture.close()
     for suffix in ("", "-wal", "-shm"):
         Path(f"{world.capture.catalogue.db_path}{suffix}").unlink(missing_ok=True)
+    return await started_again(world)
+
+
+async def started_again(world: World) -> HelixBot:
+    """Helix starts on the same volume and archive (its capture closed before)."""
     await world.capture.start()
     bot = HelixBot(world.bot.settings, world.archive, capture=world.capture)
     bot.owner_ids = world.bot.owner_ids
@@ -70,6 +79,58 @@ async def test_a_deleted_catalogue_is_rebuilt_at_start_and_finds_the_same(data_d
         lines = [line for seg in root.glob(f"discord/{world.guild.id}/*/messages/*.jsonl") for line in read_lines(seg)]
         stats = await world.capture.catalogue.call("stats")
         assert stats.messages == len({line["id"] for line in lines}) and stats.unflushed == 0
+
+
+async def test_a_rebuild_cut_short_by_a_deploy_is_finished_at_the_next_start(data_dir: Path, cdn: LocalCdn,  # noqa: F811
+                                                                             monkeypatch: pytest.MonkeyPatch):
+    settings = bot_settings(SyncSettings(data_dir=data_dir, retries=1, retry_base_s=0.05))
+    async with simulated_guild(settings) as world:
+        a = await archived_server(world, cdn, extra=3)
+        before = {q: await found(world, a.alice, q) for q in QUERIES}
+        assert await world.archive.worker.drain(30)
+
+        # The volume is lost, and the rebuild at the next start is stopped by a deploy after one segment.
+        await world.capture.close()
+        db = world.capture.catalogue.db_path
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{db}{suffix}").unlink(missing_ok=True)
+        monkeypatch.setattr("capture.rebuild.FIRST_BATCH_LINES", 1)  # a batch per segment
+        monkeypatch.setattr("capture.rebuild.BATCH_LINES", 1)
+        progress, stopped = RebuildProgress(), asyncio.Event()
+        async with Catalogue(db.parent) as cat:
+            call = cat.call
+
+            async def deploy_after_one_segment(name: str, *args):
+                if name == "restore_segments" and progress.segments_done == 1:
+                    stopped.set()
+                    await asyncio.Event().wait()  # the deploy stops Helix here
+                return await call(name, *args)
+
+            monkeypatch.setattr(cat, "call", deploy_after_one_segment)
+            task = asyncio.create_task(rebuild(cat, world.archive.service, data_dir, progress))
+            await asyncio.wait_for(stopped.wait(), 30)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            partial = (await call("stats")).messages
+        assert progress.segments_total >= 2 and 0 < partial
+
+        # Helix starts again: the catalogue is not empty, and it is still rebuilt, from where it stopped.
+        bot = await started_again(world)
+        cog = bot.get_cog("Reindex")
+        await wait_until(lambda: cog.progress.state in ("done", "failed"), 60, "the start-up rebuild")
+        assert cog.progress.state == "done" and 0 < cog.progress.lines_added, cog.progress
+        assert {q: await found(world, a.alice, q) for q in QUERIES} == before
+        root = Path(world.archive.settings.archive_dir)
+        lines = [line for seg in root.glob(f"discord/{world.guild.id}/*/messages/*.jsonl") for line in read_lines(seg)]
+        assert (await world.capture.catalogue.call("stats")).messages == len({line["id"] for line in lines}) > partial
+
+        # A whole rebuild is not run again at the start after.
+        await world.capture.close()
+        bot = await started_again(world)
+        await asyncio.sleep(0)
+        assert bot.get_cog("Reindex").progress.state == "idle"
+        assert await world.capture.catalogue.call("rebuild_reason") is None
 
 
 def write_segments(root: Path, segments: list[tuple], gzipped: int = 0) -> None:

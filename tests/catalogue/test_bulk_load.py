@@ -79,7 +79,7 @@ async def test_a_catalogue_from_an_older_version_is_moved_aside_and_rebuilt(tmp_
     conn.close()
     async with Catalogue(data) as cat:
         assert cat.moved_aside is not None and cat.moved_aside.exists()
-        assert await cat.call("message_count") == 0  # what makes Helix rebuild it at start-up
+        assert await cat.call("rebuild_reason") == "the catalogue is empty"  # Helix rebuilds it at start-up
         await cat.call("rebuild_mode", True)
         await cat.call("restore_segments", segments)
         await cat.call("rebuild_mode", False)
