@@ -67,6 +67,11 @@ def when(iso: str | None) -> str:
         return discord.utils.escape_markdown(iso[:32])
 
 
+def still_rebuilding(bot: HelixBot) -> str | None:
+    """The sentence that says results may be incomplete, while the catalogue is being rebuilt."""
+    return getattr(bot.get_cog("Reindex"), "incomplete", None)
+
+
 def filters_of(query: SearchQuery, guild: discord.Guild | None = None) -> SearchFilters:
     """The catalogue's filters; ``from:name`` becomes the member's id when every name is a member of ``guild``."""
     ids, names = set(query.author_ids), set(query.author_names)
@@ -123,7 +128,8 @@ class Find(commands.Cog):
             links = {h.message_id: await self._jump(guild.get_channel_or_thread(h.channel_id), h.message_id)
                      for h in found.hits}
             live = {h.channel_id for h in found.hits if guild.get_channel_or_thread(h.channel_id) is not None}
-            return results_page(said, page, found, links, live=live.__contains__, notes=parsed.notes), found.more
+            return results_page(said, page, found, links, live=live.__contains__, notes=parsed.notes,
+                                rebuilding=still_rebuilding(self.bot)), found.more
 
         log.info("find", terms=len(parsed.terms), channels=len(channels))
         await Pager(ctx.author.id, render).send(ctx, ephemeral=True)
@@ -155,12 +161,14 @@ class Find(commands.Cog):
         async def render(page: int) -> tuple[str, bool]:
             rows, more = await cat.call("channel_summaries", readable, offset=page * CHANNELS_PER_PAGE,
                                         limit=CHANNELS_PER_PAGE)
+            rebuilding = still_rebuilding(self.bot)
             if not rows:
                 if page == 0:
                     where = f"from <#{channel.id}>" if channel is not None else "from a channel you can read"
-                    return f"Nothing is archived {where} yet.", False
+                    return f"Nothing is archived {where} yet{f': {rebuilding}' if rebuilding else ''}.", False
                 return "No more archived channels.", False
-            return "\n".join([f"Archived channels (page {page + 1}):", *(summary_line(r) for r in rows)]), more
+            lines = [f"Archived channels (page {page + 1}):", *(summary_line(r) for r in rows)]
+            return "\n".join([*lines, f"-# Counts may be low: {rebuilding}."] if rebuilding else lines), more
 
         await Pager(ctx.author.id, render).send(ctx, ephemeral=True)
 
@@ -169,10 +177,14 @@ class Find(commands.Cog):
 
 
 def results_page(said: str, page: int, found: SearchPage, links: Mapping[int, str | None], *,
-                 live: Callable[[int], bool], notes: Sequence[str] = ()) -> str:
+                 live: Callable[[int], bool], notes: Sequence[str] = (), rebuilding: str | None = None) -> str:
     """One page of results as the asker reads it (pure: the benchmark times it with the query)."""
     if not found.hits:
-        return f"Nothing archived that you can read matches {said}." if page == 0 else f"No more results for {said}."
+        if page == 0:
+            return (f"Nothing archived that you can read matches {said} yet: {rebuilding}; try again once it is "
+                    "done." if rebuilding else f"Nothing archived that you can read matches {said}.")
+        return f"No more results for {said}."
+    notes = [*notes, rebuilding] if rebuilding else notes
     lines = [f"Archived messages matching {said} (page {page + 1}):"]
     for hit in found.hits:
         where = f"<#{hit.channel_id}>" if live(hit.channel_id) else "a deleted channel"

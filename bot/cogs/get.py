@@ -18,7 +18,7 @@ import discord
 import structlog
 from discord.ext import commands
 
-from bot.cogs.find import catalogue_of, readable_archived, shown, when
+from bot.cogs.find import catalogue_of, readable_archived, shown, still_rebuilding, when
 from bot.helix import HelixBot
 from bot.replies import answer, archive_name, sees_internals
 from catalogue import ArchivedFile, ArchivedMessage
@@ -50,7 +50,9 @@ class Get(commands.Cog):
         readable = await readable_archived(self.bot, ctx.author)
         archived = await catalogue_of(self.bot).call("archived_message", message_id, readable)
         if archived is None:  # unknown, or in a channel the asker cannot read: the same answer
-            await self._say(ctx, f"I have no archived message `{message_id}` from a channel you can read.")
+            rebuilding = still_rebuilding(self.bot)
+            await self._say(ctx, f"I have no archived message `{message_id}` from a channel you can read"
+                                 f"{f' yet: {rebuilding}; try again once it is done' if rebuilding else ''}.")
             return
         if ctx.interaction is not None:
             await ctx.defer(ephemeral=True)

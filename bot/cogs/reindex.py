@@ -38,6 +38,17 @@ class Reindex(commands.Cog):
             return None
         return p.line()
 
+    @property
+    def incomplete(self) -> str | None:
+        """While a rebuild runs, why an answer from the catalogue may miss something: without it
+        a member searching during a start-up rebuild would read "nothing matches" as the archive's
+        answer."""
+        p = self.progress
+        if p.state != "running":
+            return None
+        read = f" ({p.segments_done:,}/{p.segments_total:,} segments read)" if p.segments_total else ""
+        return f"the catalogue is still being rebuilt from the archive{read}, so some archived messages may be missing"
+
     async def cog_load(self) -> None:
         if self.bot.capture is not None:
             self._task = asyncio.create_task(self._at_start(), name="helix-catalogue-rebuild")

@@ -133,6 +133,48 @@ async def test_a_rebuild_cut_short_by_a_deploy_is_finished_at_the_next_start(dat
         assert await world.capture.catalogue.call("rebuild_reason") is None
 
 
+async def test_members_asking_during_a_rebuild_are_told_it_is_not_finished(data_dir: Path, cdn: LocalCdn,  # noqa: F811
+                                                                          monkeypatch: pytest.MonkeyPatch):
+    settings = bot_settings(SyncSettings(data_dir=data_dir, retries=1, retry_base_s=0.05))
+    async with simulated_guild(settings) as world:
+        a = await archived_server(world, cdn, extra=3)
+        before = {q: await found(world, a.alice, q) for q in QUERIES}
+        assert await world.archive.worker.drain(30)
+
+        # A fresh volume: the start-up rebuild has read one segment of several when members ask.
+        monkeypatch.setattr("capture.rebuild.FIRST_BATCH_LINES", 1)  # a batch per segment
+        monkeypatch.setattr("capture.rebuild.BATCH_LINES", 1)
+        cat = world.capture.catalogue
+        call, batches, reached, go_on = cat.call, [], asyncio.Event(), asyncio.Event()
+
+        async def a_slow_remote(name: str, *args, **kwargs):
+            if name == "restore_segments":
+                batches.append(args)
+                if len(batches) == 2:
+                    reached.set()
+                    await world.env.external_wait(go_on.wait(), reason="a remote the test holds back")
+            return await call(name, *args, **kwargs)
+
+        monkeypatch.setattr(cat, "call", a_slow_remote)
+        bot = await restarted_on_a_fresh_volume(world)
+        await asyncio.wait_for(reached.wait(), 30)
+        note = "still being rebuilt from the archive (1/"
+        for asked in ("!find launch", "!archives"):
+            said = " ".join(await world.say(a.alice, asked))
+            assert note in said, (asked, said)
+        for asked in ("!find nothingmatchesthis", "!get 999999999999999999"):
+            said = " ".join(await world.say(a.alice, asked))
+            assert note in said and "try again once it is done" in said, (asked, said)
+
+        go_on.set()
+        cog = bot.get_cog("Reindex")
+        await wait_until(lambda: cog.progress.state in ("done", "failed"), 60, "the start-up rebuild")
+        assert {q: await found(world, a.alice, q) for q in QUERIES} == before
+        for asked in ("!find launch", "!archives"):
+            said = " ".join(await world.say(a.alice, asked))
+            assert "rebuilt" not in said, (asked, said)
+
+
 def write_segments(root: Path, segments: list[tuple], gzipped: int = 0) -> None:
     """The segments and channel manifests as the remote holds them (the manifests list the segments
     in the order they were written); the first ``gzipped`` as ``.jsonl.gz``."""
