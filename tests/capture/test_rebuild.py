@@ -31,11 +31,26 @@ async def found(world: World, who, text: str) -> list[str]:
     return re.findall(r"archived id `(\d+)`", answers(world, since)[-1]["content"])
 
 
+async def searched_archive(world: World, cdn: LocalCdn):
+    """A server archived, what Alice finds in it, and everything landed on the remote."""
+    a = await archived_server(world, cdn, extra=3)
+    before = {q: await found(world, a.alice, q) for q in QUERIES}
+    assert await world.archive.worker.drain(30)
+    return a, before
+
+
+async def catalogue_lost(world: World) -> Path:
+    """Helix stops and its catalogue is lost with the volume."""
+    await world.capture.close()
+    db = world.capture.catalogue.db_path
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    return db
+
+
 async def restarted_on_a_fresh_volume(world: World) -> HelixBot:
     """Helix stops, its catalogue is lost with the volume, and it starts again on the same archive."""
-    await world.capture.close()
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{world.capture.catalogue.db_path}{suffix}").unlink(missing_ok=True)
+    await catalogue_lost(world)
     return await started_again(world)
 
 
@@ -52,10 +67,8 @@ async def started_again(world: World) -> HelixBot:
 async def test_a_deleted_catalogue_is_rebuilt_at_start_and_finds_the_same(data_dir: Path, cdn: LocalCdn):  # noqa: F811
     settings = bot_settings(SyncSettings(data_dir=data_dir, retries=1, retry_base_s=0.05))
     async with simulated_guild(settings) as world:
-        a = await archived_server(world, cdn, extra=3)
-        before = {q: await found(world, a.alice, q) for q in QUERIES}
+        a, before = await searched_archive(world, cdn)
         assert all(before.values()) and await found(world, a.bob, "code") == []
-        assert await world.archive.worker.drain(30)
 
         bot = await restarted_on_a_fresh_volume(world)
         cog = bot.get_cog("Reindex")
@@ -85,15 +98,10 @@ async def test_a_rebuild_cut_short_by_a_deploy_is_finished_at_the_next_start(dat
                                                                              monkeypatch: pytest.MonkeyPatch):
     settings = bot_settings(SyncSettings(data_dir=data_dir, retries=1, retry_base_s=0.05))
     async with simulated_guild(settings) as world:
-        a = await archived_server(world, cdn, extra=3)
-        before = {q: await found(world, a.alice, q) for q in QUERIES}
-        assert await world.archive.worker.drain(30)
+        a, before = await searched_archive(world, cdn)
 
         # The volume is lost, and the rebuild at the next start is stopped by a deploy after one segment.
-        await world.capture.close()
-        db = world.capture.catalogue.db_path
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{db}{suffix}").unlink(missing_ok=True)
+        db = await catalogue_lost(world)
         monkeypatch.setattr("capture.rebuild.FIRST_BATCH_LINES", 1)  # a batch per segment
         monkeypatch.setattr("capture.rebuild.BATCH_LINES", 1)
         progress, stopped = RebuildProgress(), asyncio.Event()
@@ -137,9 +145,7 @@ async def test_members_asking_during_a_rebuild_are_told_it_is_not_finished(data_
                                                                           monkeypatch: pytest.MonkeyPatch):
     settings = bot_settings(SyncSettings(data_dir=data_dir, retries=1, retry_base_s=0.05))
     async with simulated_guild(settings) as world:
-        a = await archived_server(world, cdn, extra=3)
-        before = {q: await found(world, a.alice, q) for q in QUERIES}
-        assert await world.archive.worker.drain(30)
+        a, before = await searched_archive(world, cdn)
 
         # A fresh volume: the start-up rebuild has read one segment of several when members ask.
         monkeypatch.setattr("capture.rebuild.FIRST_BATCH_LINES", 1)  # a batch per segment
