@@ -157,8 +157,10 @@ class SyncService:
 
         result = await self._retrying("archive", once)
         self.last_archive = result
-        log.info("archived", remote_path=result.remote_path, size=result.size, verified=result.verified,
-                 duration_s=round(result.duration_s, 3))
+        # Debug: the outbox, which archives for the bot, logs each landing once (``outbox_landed``)
+        # and the command line prints its own; at info a backup of thousands of files wrote each twice.
+        log.debug("archived", remote_path=result.remote_path, size=result.size, verified=result.verified,
+                  duration_s=round(result.duration_s, 3))
         return result
 
     async def _archive_once(self, src: Path, size: int, rel: str, progress: ProgressCallback | None,

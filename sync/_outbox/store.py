@@ -207,7 +207,7 @@ class Outbox:
                 with contextlib.suppress(OSError):
                     await asyncio.to_thread(src.unlink, True)
         for it in items:
-            log.info("outbox_enqueued", id=it.id, kind=kind, rel_path=it.rel_path, size=it.size, group=group)
+            log.debug("outbox_enqueued", id=it.id, kind=kind, rel_path=it.rel_path, size=it.size, group=group)
         self._notify()
         return items
 

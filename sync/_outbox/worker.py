@@ -260,8 +260,8 @@ class OutboxWorker:
         if not self.keep_local:
             with contextlib.suppress(OSError):
                 await asyncio.to_thread(remove_local, done)
-        log.info("outbox_landed", id=item.id, kind=item.kind, remote_path=result.remote_path,
-                 attempts=item.attempts, verified=result.verified)
+        log.info("outbox_landed", id=item.id, kind=item.kind, remote_path=result.remote_path, size=result.size,
+                 attempts=item.attempts, verified=result.verified, duration_s=round(result.duration_s, 3))
         await self._report("archive_done", done, result)
 
     async def _land(self, item: OutboxItem) -> ArchiveResult:

@@ -170,6 +170,23 @@ async def test_worker_uploads_in_order_and_removes_local_copies(webdav: Loopback
     assert (counts.pending, counts.failed, counts.done, counts.oldest_pending_age_s) == (0, 0, 3, None)
 
 
+async def test_the_operator_reads_one_line_per_landed_file(local_settings: SyncSettings, outbox: Outbox, write_file):
+    """A backup lands thousands of files: each one is one line at info, with what an operator asks of it."""
+    files = [write_file(f"blob{i}.bin", 300 + i) for i in range(3)]
+    with structlog.testing.capture_logs() as logs:
+        for f in files:
+            await outbox.enqueue(f, f"blobs/{f.name}", kind="capture-blob")
+        async with SyncService(replace(local_settings, **FAST)) as svc:
+            worker = OutboxWorker(outbox, svc)
+            worker.start()
+            assert await worker.drain(20)
+            await worker.stop()
+    for f in files:
+        told = [e for e in logs if e["log_level"] != "debug" and f.name in str(e)]
+        assert [e["event"] for e in told] == ["outbox_landed"], told
+        assert told[0]["size"] == f.stat().st_size and told[0]["verified"] and "duration_s" in told[0]
+
+
 async def test_keep_local_keeps_the_copy(local_settings: SyncSettings, outbox: Outbox, write_file):
     assert SyncSettings.from_env({"HELIX_KEEP_LOCAL": "1"}).keep_local is True
     with pytest.raises(SyncError, match="HELIX_KEEP_LOCAL"):
