@@ -6,7 +6,12 @@ import resource
 
 from runtime.units import human_size
 
-__all__ = ["human_duration", "human_size", "latency_ms", "progress_bar", "rss_mb"]
+__all__ = ["counted", "human_duration", "human_size", "latency_ms", "progress_bar", "rss_mb"]
+
+
+def counted(n: int, noun: str) -> str:
+    """``1 message``, ``2,000 messages``: a count a member reads, in the noun's right number."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 def human_duration(seconds: float | None) -> str:

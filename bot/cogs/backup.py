@@ -16,11 +16,11 @@ from discord.ext import commands
 
 from bot.capture_checks import bot_lacks, lacks_sentence, may_manage, running_capture
 from bot.capture_source import channel_info
+from bot.formatting import counted, human_size
 from bot.helix import HelixBot, UserFacingError
 from bot.replies import PROGRESS_EDIT_S, amend, answer
 from capture import Capture, Tally
 from catalogue import BackupRow
-from runtime.units import human_size
 
 log = structlog.get_logger("helix.bot.backup")
 Archivable = discord.TextChannel | discord.ForumChannel | discord.Thread
@@ -28,13 +28,13 @@ Archivable = discord.TextChannel | discord.ForumChannel | discord.Thread
 
 def progress_text(row: BackupRow, tally: Tally, finished: bool, name: str, elapsed_s: float) -> str:
     rate = tally.scanned / elapsed_s if elapsed_s > 0 else 0.0
-    counts = (f"{tally.scanned:,} messages scanned, {tally.archived:,} new, {tally.files:,} files saved "
-              f"({human_size(tally.bytes)})")
+    counts = (f"{counted(tally.scanned, 'message')} scanned, {tally.archived:,} new, {counted(tally.files, 'file')} "
+              f"saved ({human_size(tally.bytes)})")
     notes = ""
     if tally.too_big:
-        notes += f"; {tally.too_big} file(s) over HELIX_MAX_ATTACHMENT_MB recorded, not downloaded"
+        notes += f"; {counted(tally.too_big, 'file')} over HELIX_MAX_ATTACHMENT_MB recorded, not downloaded"
     if tally.missing:
-        notes += f"; {tally.missing} file(s) already gone from Discord"
+        notes += f"; {counted(tally.missing, 'file')} already gone from Discord"
     if tally.paused and not finished:
         notes += "; paused while the spool is full (HELIX_SPOOL_MAX_GB): it goes on as uploads free it"
     if not finished:
@@ -125,8 +125,8 @@ class Backup(commands.Cog):
         for r in rows:
             tally = self.capture.tallies.get(r.id)
             scanned = tally.scanned if tally else r.scanned
-            lines.append(f"<#{r.channel_id}> · {r.state} · {scanned:,} scanned, {r.archived:,} new, {r.files:,} "
-                         f"files ({human_size(r.bytes)})" + (f" · {r.error}" if r.error else ""))
+            lines.append(f"<#{r.channel_id}> · {r.state} · {scanned:,} scanned, {r.archived:,} new, "
+                         f"{counted(r.files, 'file')} ({human_size(r.bytes)})" + (f" · {r.error}" if r.error else ""))
         await answer(ctx, "\n".join(lines)[:1990])
 
     @backup.command(name="cancel", description="Stop a channel's running backup")

@@ -17,13 +17,13 @@ import discord
 import structlog
 from discord.ext import commands
 
+from bot.formatting import counted, human_size
 from bot.helix import HelixBot, UserFacingError
 from bot.paging import Pager
 from bot.replies import answer, echo
 from bot.visibility import readable_channel_ids
 from catalogue import HIT_END, HIT_START, Catalogue, ChannelSummary, SearchFilters, SearchPage
 from catalogue.query import QueryError, SearchQuery, parse_query
-from runtime.units import human_size
 
 log = structlog.get_logger("helix.bot.find")
 RESULTS_PER_PAGE = 5
@@ -188,7 +188,7 @@ def results_page(said: str, page: int, found: SearchPage, links: Mapping[int, st
     lines = [f"Archived messages matching {said} (page {page + 1}):"]
     for hit in found.hits:
         where = f"<#{hit.channel_id}>" if live(hit.channel_id) else "a deleted channel"
-        files = f" · {hit.files} file{'s' if hit.files != 1 else ''}" if hit.files else ""
+        files = f" · {counted(hit.files, 'file')}" if hit.files else ""
         lines.append(f"**{shown(hit.author_name) or 'unknown'}** · {when(hit.created_at)} · {where}{files}")
         lines.append(f"> {shown(hit.snippet) or '*(no text)*'}")
         if link := links.get(hit.message_id):
@@ -202,7 +202,8 @@ def results_page(said: str, page: int, found: SearchPage, links: Mapping[int, st
 def summary_line(row: ChannelSummary) -> str:
     span = f"{(row.first_at or '')[:10]} → {(row.last_at or '')[:10]}" if row.messages else "no messages"
     backup = f"<t:{int(row.last_backup_at)}:R>" if row.last_backup_at else "never"
-    return (f"<#{row.channel_id}> · {row.messages} messages · {row.files} files ({human_size(row.bytes)}) · {span} · "
+    return (f"<#{row.channel_id}> · {counted(row.messages, 'message')} · {counted(row.files, 'file')} "
+            f"({human_size(row.bytes)}) · {span} · "
             f"last backup {backup} · {'watched' if row.watched else 'not watched'}")
 
 

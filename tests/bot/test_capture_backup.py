@@ -87,8 +87,8 @@ async def test_threads_forum_posts_big_and_gone_files_status_and_a_small_spool(l
     row = await backup_finished(world, text.id)
     assert row.state == "done" and row.too_big == 1 and row.missing == 1, row
     final = [m.get("content") or "" for m in bot_messages(world, since) if m["method"] == "PATCH"][-1]
-    assert "1 file(s) over HELIX_MAX_ATTACHMENT_MB recorded, not downloaded" in final, final
-    assert "1 file(s) already gone from Discord" in final, final
+    assert "1 file over HELIX_MAX_ATTACHMENT_MB recorded, not downloaded" in final, final
+    assert "1 file already gone from Discord" in final, final
     root = storage(world)
     [kick] = [r for r in segment_lines(root, world.guild.id, text.id) if r["content"] == "kick-off"]
     assert [a["status"] for a in kick["attachments"]] == ["saved"] * 5 + ["too_big", "missing"]

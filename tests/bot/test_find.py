@@ -112,6 +112,8 @@ async def test_visibility_for_find_and_archives_prefix_and_slash(local_world: Wo
     assert got.ephemeral and f"<#{a.secret.id}>" not in got.response.content
     listing = (await ask(world, a.bob, f"!archives <#{a.general.id}>"))["content"]
     assert "4 messages" in listing and "2 files" in listing, listing
+    listing = (await ask(world, a.alice, f"!archives <#{a.secret.id}>"))["content"]
+    assert " · 1 message · 0 files (0 B) · " in listing, listing
 
     # alice leaves the staff after the archive was made: from now on the secret is hidden from her too
     env.backend.remove_member_role(world.guild.id, a.alice.id, a.staff.id)
