@@ -27,7 +27,9 @@ Archivable = discord.TextChannel | discord.ForumChannel | discord.Thread
 
 
 def progress_text(row: BackupRow, tally: Tally, finished: bool, name: str, elapsed_s: float) -> str:
-    rate = tally.scanned / elapsed_s if elapsed_s > 0 else 0.0
+    # No rate in the first second: the first edit comes as the backup starts, and "0 msg/s" there
+    # reads as a stalled backup.
+    rate = f" · {tally.scanned / elapsed_s:,.0f} msg/s" if elapsed_s >= 1 else ""
     counts = (f"{counted(tally.scanned, 'message')} scanned, {tally.archived:,} new, {counted(tally.files, 'file')} "
               f"saved ({human_size(tally.bytes)})")
     notes = ""
@@ -38,7 +40,7 @@ def progress_text(row: BackupRow, tally: Tally, finished: bool, name: str, elaps
     if tally.paused and not finished:
         notes += "; paused while the spool is full (HELIX_SPOOL_MAX_GB): it goes on as uploads free it"
     if not finished:
-        return f"📦 Backing up {name}: {counts} · {rate:,.0f} msg/s{notes}."
+        return f"📦 Backing up {name}: {counts}{rate}{notes}."
     where = f"`discord/{row.guild_id}/{row.channel_id}/`"
     if row.state == "done":
         return f"✅ Backup of {name} done: {counts}{notes} → {where}."
