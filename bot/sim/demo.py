@@ -1,9 +1,12 @@
 """``python -m bot demo``: the real bot, in a simulated guild, doing its main job end to end.
 
-Sends `!sync` (owner), `!status`, `!heartbeat`, `!testmega` (as an admin), `!ritual 108` and
-`/ritual steps:7` as users would, prints the transcript, then checks what landed in the
-archive: every ritual's PNG and manifest exist and the PNG matches the manifest's SHA-256.
-Exit 0 only if every step succeeded.
+First the core: `!sync` (owner), `!status`, `!heartbeat`, `!testmega` (as an admin), `!ritual 108`
+and `/ritual steps:7` as users would. Then what a community wants of it: members post in a public
+channel and in a staff-only one, the owner backs both up, and members search, list and get back
+what was archived, each seeing only what they may (Bob is not staff: the staff room's messages
+never reach him). It prints the transcript as a Discord client would show it, then checks what
+landed in the archive: every ritual's PNG and manifest exist and the PNG matches the manifest's
+SHA-256, and every answer held what it should. Exit 0 only if every step succeeded.
 """
 
 from __future__ import annotations
@@ -14,20 +17,39 @@ import json
 import shutil
 import sys
 import tempfile
+import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
+
+import discord
 
 from bot.settings import Settings
+from bot.sim.transcript import as_seen
 from bot.sim.world import World, simulated_guild
 from sync import SyncError
 
+# Who types what, and a phrase the answer must hold ("" when any success will do). ``{launch}``
+# is the id of the message that announces the launch, known once it is posted.
 SCRIPT = (
-    ("owner", "!sync"),
-    ("alice", "!status"),
-    ("alice", "!heartbeat"),
-    ("owner", "!testmega"),
-    ("alice", "!ritual 108"),
-    ("bob", "/ritual steps:7"),
+    ("owner", "!sync", ""),
+    ("alice", "!status", ""),
+    ("alice", "!heartbeat", ""),
+    ("owner", "!testmega", ""),
+    ("alice", "!ritual 108", ""),
+    ("bob", "/ritual steps:7", ""),
+    ("owner", "!backup launch", "Backing up"),
+    ("owner", "!backup staff-room", "Backing up"),
+    ("alice", "!find launch", "The rocket **launch** is on Friday"),
+    ("carol", "!find code", "the launch **code** is 4242"),
+    ("bob", "/find query:code", "Nothing archived that you can read matches"),
+    ("bob", "/archives", "#launch · 2 messages"),
+    ("alice", "!get {launch}", "The rocket launch is on Friday"),
+)
+COMMUNITY = (  # channel, author, text: posted before the owner backs the channels up
+    ("launch", "alice", "The rocket launch is on Friday, bring snacks"),
+    ("launch", "bob", "lunch at noon, anyone?"),
+    ("staff-room", "carol", "the launch code is 4242, keep it secret"),
 )
 
 
@@ -88,7 +110,8 @@ async def run_demo(out=print, base: Settings | None = None, data_dir: Path | Non
     if problems:
         out("\ndemo FAILED:\n" + "\n".join(f"  - {p}" for p in problems))
         return 1
-    out(f"\ndemo ok: {len(SCRIPT)} commands answered, rituals archived and verified under {settings.sync.archive_dir}")
+    out(f"\ndemo ok: {len(SCRIPT)} commands answered; rituals and two channels archived under "
+        f"{settings.sync.archive_dir}, searched and got back by who may see them")
     return 0
 
 
@@ -105,21 +128,74 @@ def _clean_demo_state(data_dir: Path) -> list[str]:
     return removed
 
 
+async def _community(world: World) -> dict[str, int]:
+    """Members post in #launch and in #staff-room, which only the Staff role (Carol) and the bot
+    can open; Helix is not watching yet. Returns the posted messages' ids by channel name."""
+    guild, backend = world.guild, world.env.backend
+    staff = guild.create_role("Staff")
+    me = world.bot.get_guild(guild.id).me
+    channels = {"launch": guild.create_text_channel("launch"),
+                "staff-room": guild.create_text_channel("staff-room", overwrites={
+                    guild.default_role: discord.PermissionOverwrite(view_channel=False),
+                    staff: discord.PermissionOverwrite(view_channel=True),
+                    me: discord.PermissionOverwrite(view_channel=True)})}
+    world.users["carol"] = guild.add_member(world.env.create_user("carol"), roles=[staff])
+    ids: dict[str, int] = {}
+    for where, who, text in COMMUNITY:
+        posted = backend.create_message(channels[where].id, world.member(who).id, text, broadcast=False)
+        ids.setdefault(where, posted.id)
+    await world.env.settle()
+    return ids
+
+
+async def _backups_done(world: World, within_s: float = 60.0) -> list[str]:
+    """Wait for every backup to finish and its files to land; what went wrong, if anything."""
+    deadline = time.monotonic() + within_s
+    while True:
+        rows = await world.capture.catalogue.call("backups", limit=100)  # type: ignore[union-attr]
+        if all(r.state != "running" for r in rows) or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.05)
+    problems = [f"the backup of channel {r.channel_id} is {r.state}: {r.error}" for r in rows if r.state != "done"]
+    if not await world.archive.worker.drain(60):
+        problems.append("the outbox did not drain within 60 s")
+    return problems
+
+
+def _names(world: World) -> dict[int, str]:
+    """Ids as a Discord client names them, for the transcript."""
+    guild = world.bot.get_guild(world.guild.id)
+    named: list[Any] = [*guild.channels, *guild.members, *guild.roles] if guild is not None else []
+    return {x.id: getattr(x, "display_name", x.name) for x in named}
+
+
 async def _run_script(settings: Settings, out) -> list[str]:
     problems: list[str] = []
     async with simulated_guild(settings) as world:
         earlier = {i.id for i in await world.archive.outbox.list(ALL_STATES, limit=10_000)}
-        for who, text in SCRIPT:
+        ids: dict[str, int] = {}
+        for who, template, expected in SCRIPT:
+            if template.startswith("!backup") and not ids:
+                out("(alice and bob post in #launch; carol, who is staff, in #staff-room, which bob cannot open)\n")
+                ids = await _community(world)
+            text = template.format(**ids)
             actor = world.owner if who == "owner" else world.member(who)
             out(f"{who} › {text}")
             lines = await world.say(actor, text)
+            if template.startswith("!backup"):
+                problems += await _backups_done(world)
+                lines += world.render()  # the reply's last edit: what the backup did
+            lines = [as_seen(line, _names(world)) for line in lines]
             for line in lines or ["  (no answer)"]:
                 out(line)
             out("")
+            said = "\n".join(lines)
             if not lines:
                 problems.append(f"{text} got no answer")
-            elif any(marker in "\n".join(lines) for marker in ("❌", "went wrong", "FAILED", "not allowed")):
+            elif any(marker in said for marker in ("❌", "went wrong", "FAILED", "not allowed")):
                 problems.append(f"{text} did not succeed")
+            elif expected not in said:
+                problems.append(f"{text} did not answer with {expected!r}")
         out("archive check:")
         problems += await _verify(world, out, earlier)
     return problems

@@ -7,7 +7,8 @@ they all agree on what counts as "the bot said something".
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 # A message posted or edited in a channel, or through an interaction's webhook (followups, edits
@@ -73,3 +74,17 @@ def describe(mark: str, payload: dict) -> list[str]:
         if isinstance(att, dict) and att.get("filename"):
             lines.append(f"  helix {mark} [attachment] {att['filename']}")
     return lines
+
+
+_MARKUP = re.compile(r"<(#|@!?|@&)(\d+)>|<t:(-?\d+)(?::[tTdDfFR])?>")
+
+
+def as_seen(line: str, names: Mapping[int, str]) -> str:
+    """A transcript line as a Discord client shows it: ``<#id>`` as ``#name``, ``<@id>`` as
+    ``@name``, ``<t:…>`` as a UTC time; an id it has no name for stays as it is."""
+    def shown(m: re.Match[str]) -> str:
+        if m.group(3) is not None:
+            return datetime.fromtimestamp(int(m.group(3)), UTC).strftime("%Y-%m-%d %H:%M UTC")
+        name = names.get(int(m.group(2)))
+        return m.group(0) if name is None else f"{'#' if m.group(1) == '#' else '@'}{name}"
+    return _MARKUP.sub(shown, line)
