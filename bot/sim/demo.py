@@ -20,7 +20,6 @@ import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import discord
 
@@ -162,13 +161,6 @@ async def _backups_done(world: World, within_s: float = 60.0) -> list[str]:
     return problems
 
 
-def _names(world: World) -> dict[int, str]:
-    """Ids as a Discord client names them, for the transcript."""
-    guild = world.bot.get_guild(world.guild.id)
-    named: list[Any] = [*guild.channels, *guild.members, *guild.roles] if guild is not None else []
-    return {x.id: getattr(x, "display_name", x.name) for x in named}
-
-
 async def _run_script(settings: Settings, out) -> list[str]:
     problems: list[str] = []
     async with simulated_guild(settings) as world:
@@ -185,7 +177,7 @@ async def _run_script(settings: Settings, out) -> list[str]:
             if template.startswith("!backup"):
                 problems += await _backups_done(world)
                 lines += world.render()  # the reply's last edit: what the backup did
-            lines = [as_seen(line, _names(world)) for line in lines]
+            lines = [as_seen(line, world.names()) for line in lines]
             for line in lines or ["  (no answer)"]:
                 out(line)
             out("")

@@ -23,6 +23,7 @@ from typing import Any
 
 from bot.settings import Settings
 from bot.sim.demo import demo_settings
+from bot.sim.transcript import as_seen
 from bot.sim.world import World, simulated_guild
 
 HELP = ("Type as a user: !help, !status, !heartbeat, !ritual 42, /ritual steps:7, !testmega (admins), !outbox "
@@ -136,7 +137,7 @@ async def run_play(base: Settings, data_dir: Path | None = None) -> int:
                     break
                 who, shown = result
                 if shown:
-                    print("\n".join(shown), flush=True)
+                    print("\n".join(as_seen(line, world.names()) for line in shown), flush=True)
             print("\nLeaving: stopping the bot and rclone…", flush=True)
     finally:
         loop.remove_signal_handler(signal.SIGINT)

@@ -67,6 +67,12 @@ class World:
             await who.send(self.channel, text)
         return self.render(start)
 
+    def names(self) -> dict[int, str]:
+        """Channels, members and roles by id, as a Discord client names them (``as_seen``)."""
+        guild = self.bot.get_guild(self.guild.id)
+        named: list[Any] = [*guild.channels, *guild.members, *guild.roles] if guild is not None else []
+        return {x.id: getattr(x, "display_name", x.name) for x in named}
+
     def render(self, start: int | None = None) -> list[str]:
         """What the bot did since request ``start`` (default: since the last render), in order."""
         requests = self.env.http_requests
