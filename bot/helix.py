@@ -93,7 +93,8 @@ class HelixBot(commands.Bot):
             command_prefix=commands.when_mentioned_or(settings.prefix),
             intents=intents,
             owner_ids=set(settings.owner_ids) or None,
-            help_command=commands.DefaultHelpCommand(dm_help=False),
+            help_command=commands.DefaultHelpCommand(
+                dm_help=False, default_argument_description="a command or category, for example `!help find`"),
             allowed_mentions=NO_PINGS,
             **options,
         )

@@ -15,6 +15,8 @@ log = structlog.get_logger("helix.bot.admin")
 OUTBOX_LIST_LIMIT = 15
 MESSAGE_LIMIT = 2000  # Discord's limit on a message's content
 OUTBOX_HINT = "`!outbox retry <id|all>` · `!outbox drop <id>`"
+SCOPE = commands.parameter(default="guild", description="`guild` (HELIX_GUILD_ID or this server, at once) "
+                                                       "or `global` (within an hour)")
 ITEM_ID = commands.parameter(displayed_name="id|all", description="an outbox item number (see !outbox), or all")
 
 
@@ -91,7 +93,7 @@ class Admin(commands.Cog):
 
     @commands.command(name="sync")
     @commands.is_owner()
-    async def sync_commands(self, ctx: commands.Context, scope: str = "guild") -> None:
+    async def sync_commands(self, ctx: commands.Context, scope: str = SCOPE) -> None:
         """Owner: publish the slash commands, to HELIX_GUILD_ID (or this server) or `global`ly."""
         tree = self.bot.tree
         if scope == "global":

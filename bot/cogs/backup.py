@@ -24,6 +24,7 @@ from catalogue import BackupRow
 
 log = structlog.get_logger("helix.bot.backup")
 Archivable = discord.TextChannel | discord.ForumChannel | discord.Thread
+CHANNEL = commands.parameter(description="the channel, forum or thread, as #name")
 
 
 def progress_text(row: BackupRow, tally: Tally, finished: bool, name: str, elapsed_s: float) -> str:
@@ -102,8 +103,9 @@ class Backup(commands.Cog):
     @commands.hybrid_group(name="backup", fallback="channel", invoke_without_command=True,
                            description="Back up a channel's whole history (incremental)")
     @_manager()
-    async def backup(self, ctx: commands.Context, channel: Archivable,
-                     threads: Literal["threads"] | None = None) -> None:
+    async def backup(self, ctx: commands.Context, channel: Archivable = CHANNEL,
+                     threads: Literal["threads"] | None = commands.parameter(
+                         default=None, description="`threads` to back up its threads too")) -> None:
         """Archive the channel's whole history, oldest first; a second run archives only what is new."""
         self._check_bot(channel)
         row, new = await self.capture.request_backup(channel_info(channel), threads=bool(threads),
@@ -119,6 +121,7 @@ class Backup(commands.Cog):
     @backup.command(name="status", description="What backups are running and how far they are")
     @_manager()
     async def backup_status(self, ctx: commands.Context) -> None:
+        """The latest backups and how far each got: messages scanned, new, files and bytes."""
         rows = await self.capture.catalogue.call("backups", limit=10)
         if not rows:
             await answer(ctx, "No backup has run yet: start one with `!backup #channel`.")
@@ -133,7 +136,8 @@ class Backup(commands.Cog):
 
     @backup.command(name="cancel", description="Stop a channel's running backup")
     @_manager()
-    async def backup_cancel(self, ctx: commands.Context, channel: Archivable) -> None:
+    async def backup_cancel(self, ctx: commands.Context, channel: Archivable = CHANNEL) -> None:
+        """Stop a channel's running backup; what it archived so far stays."""
         row = await self.capture.cancel_backup(channel.id)
         if row is None:
             await answer(ctx, f"No backup of {channel.mention} is running.")
@@ -144,7 +148,8 @@ class Backup(commands.Cog):
 
     @commands.hybrid_command(name="watch", description="Archive every new message of a channel as it arrives")
     @_manager()
-    async def watch(self, ctx: commands.Context, channel: Archivable) -> None:
+    async def watch(self, ctx: commands.Context, channel: Archivable = CHANNEL) -> None:
+        """Archive every new message of a channel as it arrives, after catching up since its last backup."""
         self._check_bot(channel)
         await self.capture.watch(channel_info(channel), ctx.author.id)
         await answer(ctx, f"👀 Watching {channel.mention}: every new message and file is archived as it arrives "
@@ -152,7 +157,8 @@ class Backup(commands.Cog):
 
     @commands.hybrid_command(name="unwatch", description="Stop archiving a channel's new messages")
     @_manager()
-    async def unwatch(self, ctx: commands.Context, channel: Archivable) -> None:
+    async def unwatch(self, ctx: commands.Context, channel: Archivable = CHANNEL) -> None:
+        """Stop archiving a channel's new messages; what was archived stays."""
         if not await self.capture.unwatch(channel.id):
             await answer(ctx, f"{channel.mention} is not watched.")
             return
@@ -161,6 +167,7 @@ class Backup(commands.Cog):
     @commands.hybrid_command(name="watching", description="The channels whose new messages are archived")
     @commands.guild_only()
     async def watching(self, ctx: commands.Context) -> None:
+        """The channels whose new messages are archived as they arrive."""
         rows = await self.capture.catalogue.call("channels", watched_only=True, guild_id=ctx.guild.id)
         if not rows:
             await answer(ctx, "No channel is watched: start with `!watch #channel`.")

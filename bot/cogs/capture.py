@@ -65,7 +65,8 @@ class CaptureCog(commands.Cog, name="Capture"):
 
     @commands.hybrid_command(name="archive", description="Archive one message and its files (reply to it, or a link)")
     @commands.guild_only()
-    async def archive(self, ctx: commands.Context, link: str | None = None) -> None:
+    async def archive(self, ctx: commands.Context, link: str | None = commands.parameter(
+            default=None, description="a message link (or reply to the message instead)")) -> None:
         """Archive the message you reply to, or the one a message link points to, with its files."""
         await ctx.defer()  # files may take a while: "thinking…" (slash) or typing (prefix) meanwhile
         target = await self._target(ctx, link)

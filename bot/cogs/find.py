@@ -26,6 +26,9 @@ from catalogue import HIT_END, HIT_START, Catalogue, ChannelSummary, SearchFilte
 from catalogue.query import QueryError, SearchQuery, parse_query
 
 log = structlog.get_logger("helix.bot.find")
+QUERY = commands.parameter(default="", displayed_default=None, description=(
+    'words, "a phrase", in:#channel, from:@member, has:file|image, before:/after:YYYY-MM-DD'))
+ONE_CHANNEL = commands.parameter(default=None, description="one channel, as #name (default: all you can read)")
 RESULTS_PER_PAGE = 5
 CHANNELS_PER_PAGE = 8
 SNIPPET_CHARS = 300
@@ -103,7 +106,7 @@ class Find(commands.Cog):
     # -- !find ------------------------------------------------------------------------------------
 
     @commands.hybrid_command(name="find", description="Search what was archived from the channels you can read")
-    async def find(self, ctx: commands.Context, *, query: str = "") -> None:
+    async def find(self, ctx: commands.Context, *, query: str = QUERY) -> None:
         """Search the archive: words, "a phrase", in:#channel, from:@member, has:image, before:/after:YYYY-MM-DD."""
         if ctx.guild is None:
             await self._say(ctx, IN_A_SERVER)
@@ -148,7 +151,7 @@ class Find(commands.Cog):
     # -- !archives --------------------------------------------------------------------------------
 
     @commands.hybrid_command(name="archives", description="What is archived from the channels you can read")
-    async def archives(self, ctx: commands.Context, channel: discord.TextChannel | None = None) -> None:
+    async def archives(self, ctx: commands.Context, channel: discord.TextChannel | None = ONE_CHANNEL) -> None:
         """Per channel: messages, files, bytes, first and last date, last backup, watched or not."""
         if ctx.guild is None:
             await self._say(ctx, IN_A_SERVER.replace("`!find`", "`!archives`"))

@@ -26,6 +26,8 @@ from runtime.units import human_size
 from sync import SyncError, UnsupportedError
 
 log = structlog.get_logger("helix.bot.get")
+MESSAGE = commands.parameter(default="", displayed_default=None,
+                             description="a message link, or an archived id from !find")
 LINK = re.compile(r"https://(?:(?:ptb|canary)\.)?discord(?:app)?\.com/channels/(\d+)/(\d+)/(\d+)")
 ID = re.compile(r"^\s*(\d{15,20})\s*$")
 LINK_EXPIRY_S = 86_400.0
@@ -37,7 +39,7 @@ class Get(commands.Cog):
         self.bot = bot
 
     @commands.hybrid_command(name="get", description="Get an archived message back, with its files")
-    async def get(self, ctx: commands.Context, *, message: str = "") -> None:
+    async def get(self, ctx: commands.Context, *, message: str = MESSAGE) -> None:
         """An archived message back (a message link or its archived id), files attached or linked."""
         if ctx.guild is None:
             await self._say(ctx, "`!get` works in a server, where I can check which channels you can read.")

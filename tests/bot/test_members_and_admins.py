@@ -172,6 +172,16 @@ async def test_slash_ritual_declares_its_range_and_help_describes_steps(local_wo
     assert "No description given" not in helped and "steps" in helped, helped
 
 
+async def test_help_explains_every_command_and_each_of_its_arguments(local_world: World) -> None:
+    world = local_world
+    unexplained = {}
+    for command in world.bot.walk_commands():
+        helped = await said(world, world.owner, f"!help {command.qualified_name}")
+        if not command.short_doc or "No description given" in helped:
+            unexplained[command.qualified_name] = command.short_doc or "(no help line)"
+    assert not unexplained, unexplained
+
+
 async def test_a_range_error_comes_before_the_cooldown_and_hints_have_one_style(local_world: World) -> None:
     world = local_world
     alice = world.member("alice")
