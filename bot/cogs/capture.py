@@ -19,10 +19,10 @@ from discord.ext import commands
 
 from bot.capture_checks import bot_lacks, can_read, lacks_sentence, may_archive, running_capture
 from bot.capture_source import DiscordSource, channel_info, message_record
+from bot.formatting import counted, human_size
 from bot.helix import HelixBot, UserFacingError
 from bot.replies import NO_PINGS, PROGRESS_EDIT_S, amend, answer
 from capture import Capture, Tally
-from runtime.units import human_size
 
 log = structlog.get_logger("helix.bot.capture")
 LINK = re.compile(r"https://(?:(?:ptb|canary)\.)?discord(?:app)?\.com/channels/(\d+)/(\d+)/(\d+)")
@@ -158,13 +158,16 @@ class CaptureCog(commands.Cog, name="Capture"):
         size = sum(int(a.get("size") or 0) for a in files)
         parts = [f"Archived the message by **{discord.utils.escape_markdown(message.author.display_name)}**"]
         if files:
-            parts.append(f" with {len(files)} file{'s' if len(files) != 1 else ''} ({human_size(size)})")
+            parts.append(f" with {counted(len(files), 'file')} ({human_size(size)})")
         parts.append(f" → `{where}`" if where else "")
         if tally.too_big_names:
             limit = human_size(self.bot.settings.capture.max_attachment_bytes)
-            parts.append(f"; {len(tally.too_big_names)} file(s) over the {limit} limit were recorded, not downloaded")
+            n = len(tally.too_big_names)
+            parts.append(f"; {counted(n, 'file')} over the {limit} limit {'was' if n == 1 else 'were'} recorded, "
+                         "not downloaded")
         if tally.missing:
-            parts.append(f"; {tally.missing} file(s) were already gone from Discord")
+            parts.append(f"; {counted(tally.missing, 'file')} {'was' if tally.missing == 1 else 'were'} already "
+                         "gone from Discord")
         log.info("capture_archived_one", message_id=message.id, files=len(files), segment=where)
         return "".join(parts) + "."
 
