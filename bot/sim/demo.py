@@ -29,7 +29,7 @@ from bot.sim.world import World, simulated_guild
 from sync import SyncError
 
 # Who types what, and a phrase the answer must hold ("" when any success will do). ``{launch}``
-# is the id of the message that announces the launch, known once it is posted.
+# and ``{staff-room}`` are the ids of the first message posted in each, known once it is posted.
 SCRIPT = (
     ("owner", "!sync", ""),
     ("alice", "!status", ""),
@@ -44,6 +44,7 @@ SCRIPT = (
     ("bob", "/find query:code", "Nothing archived that you can read matches"),
     ("bob", "/archives", "#launch · 2 messages"),
     ("alice", "!get {launch}", "The rocket launch is on Friday"),
+    ("bob", "/get message:{staff-room}", "I have no archived message"),
 )
 COMMUNITY = (  # channel, author, text: posted before the owner backs the channels up
     ("launch", "alice", "The rocket launch is on Friday, bring snacks"),

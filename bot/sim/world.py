@@ -13,7 +13,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import discord
 import simcord
+from discord import app_commands
 
 from bot.helix import HelixBot
 from bot.settings import Settings
@@ -61,11 +63,28 @@ class World:
             options: dict[str, Any] = {}
             for arg in args:
                 key, _, value = arg.partition(":")
-                options[key] = int(value) if value.lstrip("-").isdigit() else value
+                options[key] = self._option(name, key, value)
             await who.slash(self.channel, name, **options)
         else:
             await who.send(self.channel, text)
         return self.render(start)
+
+    def _option(self, command: str, key: str, value: str) -> Any:
+        """A typed option as Discord sends it: a number only where the command declares one (an
+        archived id is text to ``/get``, however many digits it has)."""
+        declared = self.bot.tree.get_command(command)
+        param = declared.get_parameter(key) if isinstance(declared, app_commands.Command) else None
+        numeric = value.lstrip("-").isdigit()
+        if param is None:
+            return int(value) if numeric else value
+        if param.type is discord.AppCommandOptionType.integer and numeric:
+            return int(value)
+        if param.type is discord.AppCommandOptionType.number:
+            try:
+                return float(value)
+            except ValueError:
+                return value
+        return value
 
     def names(self) -> dict[int, str]:
         """Channels, members and roles by id, as a Discord client names them (``as_seen``)."""

@@ -29,7 +29,7 @@ def test_the_demo_runs_every_command_and_verifies_the_archive(tmp_path: Path) ->
     out = done.stdout
     assert done.returncode == 0, f"exit {done.returncode}\n{out}\n{done.stderr}"
     for who, text, _ in SCRIPT:
-        typed = re.escape(f"{who} › {text}").replace(re.escape("{launch}"), r"\d+")
+        typed = r"\d+".join(re.escape(part) for part in re.split(r"\{[\w-]+\}", f"{who} › {text}"))
         assert re.search(f"^{typed}$", out, re.MULTILINE), f"{text} is not in the transcript:\n{out}"
     assert {text.split()[0] for _, text, _ in SCRIPT} >= {
         "!sync", "!status", "!heartbeat", "!testmega", "!ritual", "/ritual", "!backup", "!find", "/find",
@@ -41,9 +41,10 @@ def test_the_demo_runs_every_command_and_verifies_the_archive(tmp_path: Path) ->
 
     # what the staff room holds reaches carol, who is staff, and never bob
     answers = dict(re.findall(r"^(\w+ › [^\n]+)\n((?:  [^\n]*\n)+)", out, re.MULTILINE))
-    assert "4242" in answers["carol › !find code"]
-    assert "4242" not in "".join(a for typed, a in answers.items() if typed.startswith("bob"))
+    assert "4242, keep it secret" in answers["carol › !find code"]
+    assert "keep it secret" not in "".join(a for typed, a in answers.items() if typed.startswith("bob"))
     assert "#staff-room" not in answers["bob › /archives"] and "#launch · 2 messages" in answers["bob › /archives"]
+    assert [typed for typed in answers if typed.startswith("bob › /get")], "bob asks for the staff room's message"
     assert not re.search(r"<(#|@|t:)\d", out), "the transcript shows mentions as a client does"
     assert "Backing up #launch: 2 messages scanned" in out and " 0 msg/s" not in out, "no rate before there is one"
     segments = list(data_dir.glob("demo/archive/discord/*/*/messages/*.jsonl"))
