@@ -178,7 +178,8 @@ async def _run_script(settings: Settings, out) -> list[str]:
             if template.startswith("!backup"):
                 problems += await _backups_done(world)
                 lines += world.render()  # the reply's last edit: what the backup did
-            lines = [as_seen(line, world.names()) for line in lines]
+            names = world.names()
+            lines = [as_seen(line, names) for line in lines]
             for line in lines or ["  (no answer)"]:
                 out(line)
             out("")

@@ -137,7 +137,8 @@ async def run_play(base: Settings, data_dir: Path | None = None) -> int:
                     break
                 who, shown = result
                 if shown:
-                    print("\n".join(as_seen(line, world.names()) for line in shown), flush=True)
+                    names = world.names()
+                    print("\n".join(as_seen(line, names) for line in shown), flush=True)
             print("\nLeaving: stopping the bot and rclone…", flush=True)
     finally:
         loop.remove_signal_handler(signal.SIGINT)
