@@ -128,7 +128,7 @@ def _clean_demo_state(data_dir: Path) -> list[str]:
     return removed
 
 
-async def _community(world: World) -> dict[str, int]:
+async def post_community(world: World) -> dict[str, int]:
     """Members post in #launch and in #staff-room, which only the Staff role (Carol) and the bot
     can open; Helix is not watching yet. Returns the posted messages' ids by channel name."""
     guild, backend = world.guild, world.env.backend
@@ -170,7 +170,7 @@ async def _run_script(settings: Settings, out) -> list[str]:
         for who, template, expected in SCRIPT:
             if template.startswith("!backup") and not ids:
                 out("(alice and bob post in #launch; carol, who is staff, in #staff-room, which bob cannot open)\n")
-                ids = await _community(world)
+                ids = await post_community(world)
             text = template.format(**ids)
             actor = world.owner if who == "owner" else world.member(who)
             out(f"{who} › {text}")

@@ -22,12 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from bot.settings import Settings
-from bot.sim.demo import demo_settings
+from bot.sim.demo import demo_settings, post_community
 from bot.sim.transcript import as_seen
 from bot.sim.world import World, simulated_guild
 
 HELP = ("Type as a user: !help, !status, !heartbeat, !ritual 42, /ritual steps:7, !testmega (admins), !outbox "
-        "(owner).\n'as NAME' switches user ('owner' is the owner; 'as NAME admin' has the admin role), "
+        "(owner).\nalice and bob posted in #launch, carol (staff) in #staff-room, which bob cannot open: as owner, "
+        "!backup launch and !backup staff-room; then as anyone, !find launch, !archives, !get <archived id>.\n"
+        "'as NAME' switches user ('owner' is the owner; 'as NAME admin' has the admin role), "
         "'click LABEL' presses a button, 'quit' or Ctrl-C leaves.")
 
 
@@ -120,6 +122,7 @@ async def run_play(base: Settings, data_dir: Path | None = None) -> int:
         # A typo is a normal part of playing: user errors must not be re-raised when the session ends.
         async with simulated_guild(settings, check_errors=False) as world:
             await world.say(world.owner, "!sync")
+            await post_community(world)
             print(HELP, flush=True)
             lines = Lines()
             who = "alice"

@@ -37,10 +37,13 @@ class World:
     capture: Capture | None = None
 
     def member(self, name: str, *, admin: bool = False) -> Any:
-        """The member called ``name`` (created on first use); ``admin``: one with the Helix Admins role."""
+        """The member called ``name`` (created on first use); ``admin``: one with the Helix Admins
+        role (given now to a member who had it not)."""
+        admins = self.guild.roles["Helix Admins"]
         if name not in self.users:
-            roles = [self.guild.roles["Helix Admins"]] if admin else []
-            self.users[name] = self.guild.add_member(self.env.create_user(name), roles=roles)
+            self.users[name] = self.guild.add_member(self.env.create_user(name), roles=[admins] if admin else [])
+        elif admin:
+            self.env.backend.add_member_role(self.guild.id, self.users[name].id, admins.id)
         return self.users[name]
 
     async def click(self, who: Any, label: str) -> list[str]:

@@ -49,6 +49,17 @@ class Play:
             time.sleep(0.02)  # polling another process's output: there is no event to wait on
         raise AssertionError(f"{text!r} not printed within {within} s:\n{self.out[after:]}\n{self.err}")
 
+    def wait_for_answer(self, line: str, text: str, prompt: str, within: float = PROMPT_WITHIN_S) -> str:
+        """Type ``line`` again until its answer holds ``text``: work the bot does in the background
+        (a backup) has no prompt to wait for."""
+        deadline = time.perf_counter() + within
+        while True:
+            said = self.type(line, prompt)
+            if text in said or time.perf_counter() > deadline:
+                assert text in said, said
+                return said
+            time.sleep(0.2)
+
     def type(self, line: str, prompt: str) -> str:
         mark = len(self.out)
         assert self.proc.stdin is not None
@@ -115,3 +126,21 @@ def test_play_says_what_it_does_lets_you_be_an_admin_and_press_buttons(play: Pla
     assert "Kept #1." in kept, kept
     nothing = play.type("click Nope", "owner › ")
     assert "Nope" in nothing and "Traceback" not in nothing, nothing
+
+
+def test_play_has_channels_to_back_up_search_and_get_back(play: Play) -> None:
+    head = play.wait_for("alice › ")
+    assert "!backup launch" in head and "#staff-room" in head, head
+
+    play.type("as owner", "owner › ")
+    for channel in ("launch", "staff-room"):
+        started = play.type(f"!backup {channel}", "owner › ")
+        assert f"Backing up #{channel}" in started, started
+    play.type("as alice", "alice › ")
+    found = play.wait_for_answer("!find launch", "The rocket **launch** is on Friday", "alice › ")
+    archived_id = found.split("archived id `")[1].split("`")[0]
+    got = play.type(f"!get {archived_id}", "alice › ")
+    assert "The rocket launch is on Friday" in got, got
+    play.type("as bob", "bob › ")
+    hidden = play.type("!find code", "bob › ")
+    assert "Nothing archived that you can read matches" in hidden and "4242" not in hidden, hidden
