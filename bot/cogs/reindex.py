@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import structlog
-from discord.ext import commands
+from discord.ext import commands, tasks
 
 from bot.helix import HelixBot
-from bot.replies import answer
+from bot.replies import PROGRESS_EDIT_S, amend, answer
 from capture.rebuild import RebuildProgress, rebuild
 from catalogue import CatalogueError
 
@@ -29,6 +30,7 @@ class Reindex(commands.Cog):
         self.bot = bot
         self.progress = RebuildProgress()
         self._task: asyncio.Task[RebuildProgress] | None = None
+        self._reply: Any = None  # the !reindex reply that shows the progress while it runs
 
     @property
     def status_line(self) -> str | None:
@@ -54,6 +56,7 @@ class Reindex(commands.Cog):
             self._task = asyncio.create_task(self._at_start(), name="helix-catalogue-rebuild")
 
     async def cog_unload(self) -> None:
+        self._report.cancel()
         if self._task is not None and not self._task.done():
             self._task.cancel()
 
@@ -84,11 +87,25 @@ class Reindex(commands.Cog):
         if self._task is not None and not self._task.done():
             await answer(ctx, f"A rebuild is already running ({self.progress.line()}): see `!status`.")
             return
-        await answer(ctx, "Rebuilding the catalogue from the archive remote…")
+        self._reply = await answer(ctx, "Rebuilding the catalogue from the archive remote…")
         self._task = asyncio.create_task(self._run(), name="helix-catalogue-reindex")
-        done = await asyncio.shield(self._task)
+        self._report.start()
+        try:
+            done = await asyncio.shield(self._task)
+        finally:
+            self._report.cancel()
+            self._reply = None
         await answer(ctx, f"Catalogue {done.line()}." if done.state != "failed" else
                      f"The rebuild failed: {done.error} Run `!reindex` again once that is fixed.")
+
+    @tasks.loop(seconds=PROGRESS_EDIT_S)
+    async def _report(self) -> None:
+        """A big archive takes minutes to read: the reply says how far the rebuild got."""
+        p = self.progress
+        if self._report.current_loop == 0 or self._reply is None or p.state != "running":
+            return  # the first turn comes at once, when the reply says it all already
+        await amend(self._reply, f"Rebuilding the catalogue from the archive remote: {p.segments_done:,}/"
+                                 f"{p.segments_total:,} segments read…")
 
 
 async def setup(bot: HelixBot) -> None:

@@ -211,3 +211,31 @@ async def test_an_archive_on_webdav_is_rebuilt_as_one_in_a_local_folder(tmp_path
     assert not list((tmp_path / "scratch").glob("*"))  # the copy the WebDAV rebuild read is gone
     assert dump(tmp_path / "from-webdav") == dump(tmp_path / "from-local")
     assert Path(local.archive_dir, segments[0][2]).exists()  # the local archive was read where it is, not moved
+
+
+async def test_a_long_reindex_edits_its_reply_with_how_far_it_got(data_dir: Path, cdn: LocalCdn,  # noqa: F811
+                                                                  monkeypatch: pytest.MonkeyPatch):
+    settings = bot_settings(SyncSettings(data_dir=data_dir, retries=1, retry_base_s=0.05))
+    async with simulated_guild(settings) as world:
+        await searched_archive(world, cdn)
+        monkeypatch.setattr("capture.rebuild.FIRST_BATCH_LINES", 1)  # a batch per segment
+        monkeypatch.setattr("capture.rebuild.BATCH_LINES", 1)
+        cat = world.capture.catalogue
+        call, batches, go_on = cat.call, [], asyncio.Event()
+
+        async def a_slow_remote(name: str, *args, **kwargs):
+            if name == "restore_segments":
+                batches.append(args)
+                if len(batches) == 2:
+                    await world.env.external_wait(go_on.wait(), reason="a remote the test holds back")
+            return await call(name, *args, **kwargs)
+
+        monkeypatch.setattr(cat, "call", a_slow_remote)
+        said = await world.say(world.owner, "!reindex")
+        assert said == ["  helix › Rebuilding the catalogue from the archive remote…"], said
+        await world.env.advance_time(3)
+        edited = world.render()
+        assert any(re.search(r"✎ Rebuilding the catalogue from the archive remote: 1/\d+ segments read…", line)
+                   for line in edited), edited
+        go_on.set()
+        await wait_until(lambda: any("Catalogue rebuilt" in line for line in world.render()), 30, "the reindex")
