@@ -27,6 +27,11 @@ Archivable = discord.TextChannel | discord.ForumChannel | discord.Thread
 CHANNEL = commands.parameter(description="the channel, forum or thread, as #name")
 
 
+def _examples(prefix: str, slash: str) -> dict[str, str]:
+    """The hints a mistyped channel gets (``cogs/errors.py``): what to type, not the signature."""
+    return {"example": prefix, "example_slash": slash, "channel": "a channel, forum or thread of this server"}
+
+
 def progress_text(row: BackupRow, tally: Tally, finished: bool, name: str, elapsed_s: float) -> str:
     # No rate in the first second: the first edit comes as the backup starts, and "0 msg/s" there
     # reads as a stalled backup.
@@ -101,7 +106,8 @@ class Backup(commands.Cog):
     # -- !backup --------------------------------------------------------------------------------
 
     @commands.hybrid_group(name="backup", fallback="channel", invoke_without_command=True,
-                           description="Back up a channel's whole history (incremental)")
+                           description="Back up a channel's whole history (incremental)",
+                           extras=_examples("!backup #general", "/backup channel channel:#general"))
     @_manager()
     async def backup(self, ctx: commands.Context, channel: Archivable = CHANNEL,
                      threads: Literal["threads"] | None = commands.parameter(
@@ -134,7 +140,8 @@ class Backup(commands.Cog):
                          f"{counted(r.files, 'file')} ({human_size(r.bytes)})" + (f" · {r.error}" if r.error else ""))
         await answer(ctx, "\n".join(lines)[:1990])
 
-    @backup.command(name="cancel", description="Stop a channel's running backup")
+    @backup.command(name="cancel", description="Stop a channel's running backup",
+                    extras=_examples("!backup cancel #general", "/backup cancel channel:#general"))
     @_manager()
     async def backup_cancel(self, ctx: commands.Context, channel: Archivable = CHANNEL) -> None:
         """Stop a channel's running backup; what it archived so far stays."""
@@ -146,7 +153,8 @@ class Backup(commands.Cog):
 
     # -- the watch ------------------------------------------------------------------------------
 
-    @commands.hybrid_command(name="watch", description="Archive every new message of a channel as it arrives")
+    @commands.hybrid_command(name="watch", description="Archive every new message of a channel as it arrives",
+                             extras=_examples("!watch #general", "/watch channel:#general"))
     @_manager()
     async def watch(self, ctx: commands.Context, channel: Archivable = CHANNEL) -> None:
         """Archive every new message of a channel as it arrives, after catching up since its last backup."""
@@ -155,7 +163,8 @@ class Backup(commands.Cog):
         await answer(ctx, f"👀 Watching {channel.mention}: every new message and file is archived as it arrives "
                           "(and what came since its last backup is caught up).")
 
-    @commands.hybrid_command(name="unwatch", description="Stop archiving a channel's new messages")
+    @commands.hybrid_command(name="unwatch", description="Stop archiving a channel's new messages",
+                             extras=_examples("!unwatch #general", "/unwatch channel:#general"))
     @_manager()
     async def unwatch(self, ctx: commands.Context, channel: Archivable = CHANNEL) -> None:
         """Stop archiving a channel's new messages; what was archived stays."""

@@ -150,8 +150,10 @@ class Find(commands.Cog):
 
     # -- !archives --------------------------------------------------------------------------------
 
-    @commands.hybrid_command(name="archives", description="What is archived from the channels you can read")
-    async def archives(self, ctx: commands.Context, channel: discord.TextChannel | None = ONE_CHANNEL) -> None:
+    @commands.hybrid_command(name="archives", description="What is archived from the channels you can read",
+                             extras={"example": "!archives #general", "example_slash": "/archives channel:#general",
+                                     "channel": "a text channel of this server"})
+    async def archives(self, ctx: commands.Context, channel: discord.TextChannel = ONE_CHANNEL) -> None:
         """Per channel: messages, files, bytes, first and last date, last backup, watched or not."""
         if ctx.guild is None:
             await self._say(ctx, IN_A_SERVER.replace("`!find`", "`!archives`"))
