@@ -64,6 +64,26 @@ async def started_again(world: World) -> HelixBot:
     return bot
 
 
+def held_after_one_segment(world: World, monkeypatch: pytest.MonkeyPatch) -> tuple[asyncio.Event, asyncio.Event]:
+    """A slow remote: the next rebuild reads one segment, then waits until the test lets it go on.
+    Returns (reached: it is waiting, go_on: set it to let the rebuild finish)."""
+    monkeypatch.setattr("capture.rebuild.FIRST_BATCH_LINES", 1)  # a batch per segment
+    monkeypatch.setattr("capture.rebuild.BATCH_LINES", 1)
+    cat = world.capture.catalogue
+    call, batches, reached, go_on = cat.call, [], asyncio.Event(), asyncio.Event()
+
+    async def a_slow_remote(name: str, *args, **kwargs):
+        if name == "restore_segments":
+            batches.append(args)
+            if len(batches) == 2:
+                reached.set()
+                await world.env.external_wait(go_on.wait(), reason="a remote the test holds back")
+        return await call(name, *args, **kwargs)
+
+    monkeypatch.setattr(cat, "call", a_slow_remote)
+    return reached, go_on
+
+
 async def test_a_deleted_catalogue_is_rebuilt_at_start_and_finds_the_same(data_dir: Path, cdn: LocalCdn):  # noqa: F811
     settings = bot_settings(SyncSettings(data_dir=data_dir, retries=1, retry_base_s=0.05))
     async with simulated_guild(settings) as world:
@@ -148,20 +168,7 @@ async def test_members_asking_during_a_rebuild_are_told_it_is_not_finished(data_
         a, before = await searched_archive(world, cdn)
 
         # A fresh volume: the start-up rebuild has read one segment of several when members ask.
-        monkeypatch.setattr("capture.rebuild.FIRST_BATCH_LINES", 1)  # a batch per segment
-        monkeypatch.setattr("capture.rebuild.BATCH_LINES", 1)
-        cat = world.capture.catalogue
-        call, batches, reached, go_on = cat.call, [], asyncio.Event(), asyncio.Event()
-
-        async def a_slow_remote(name: str, *args, **kwargs):
-            if name == "restore_segments":
-                batches.append(args)
-                if len(batches) == 2:
-                    reached.set()
-                    await world.env.external_wait(go_on.wait(), reason="a remote the test holds back")
-            return await call(name, *args, **kwargs)
-
-        monkeypatch.setattr(cat, "call", a_slow_remote)
+        reached, go_on = held_after_one_segment(world, monkeypatch)
         bot = await restarted_on_a_fresh_volume(world)
         await asyncio.wait_for(reached.wait(), 30)
         note = "still being rebuilt from the archive (1/"
@@ -218,19 +225,7 @@ async def test_a_long_reindex_edits_its_reply_with_how_far_it_got(data_dir: Path
     settings = bot_settings(SyncSettings(data_dir=data_dir, retries=1, retry_base_s=0.05))
     async with simulated_guild(settings) as world:
         await searched_archive(world, cdn)
-        monkeypatch.setattr("capture.rebuild.FIRST_BATCH_LINES", 1)  # a batch per segment
-        monkeypatch.setattr("capture.rebuild.BATCH_LINES", 1)
-        cat = world.capture.catalogue
-        call, batches, go_on = cat.call, [], asyncio.Event()
-
-        async def a_slow_remote(name: str, *args, **kwargs):
-            if name == "restore_segments":
-                batches.append(args)
-                if len(batches) == 2:
-                    await world.env.external_wait(go_on.wait(), reason="a remote the test holds back")
-            return await call(name, *args, **kwargs)
-
-        monkeypatch.setattr(cat, "call", a_slow_remote)
+        _, go_on = held_after_one_segment(world, monkeypatch)
         said = await world.say(world.owner, "!reindex")
         assert said == ["  helix › Rebuilding the catalogue from the archive remote…"], said
         await world.env.advance_time(3)
