@@ -21,7 +21,7 @@ from bot.formatting import counted, human_size
 from bot.helix import HelixBot, UserFacingError
 from bot.paging import Pager
 from bot.replies import answer, echo
-from bot.visibility import readable_channel_ids
+from bot.visibility import can_read, readable_channel_ids
 from catalogue import HIT_END, HIT_START, Catalogue, ChannelSummary, SearchFilters, SearchPage
 from catalogue.query import QueryError, SearchQuery, parse_query
 
@@ -169,6 +169,8 @@ class Find(commands.Cog):
             rebuilding = still_rebuilding(self.bot)
             if not rows:
                 if page == 0:
+                    if channel is not None and not can_read(ctx.author, channel):
+                        return f"Nothing archived that you can read is from <#{channel.id}>.", False
                     where = f"from <#{channel.id}>" if channel is not None else "from a channel you can read"
                     return f"Nothing is archived {where} yet{f': {rebuilding}' if rebuilding else ''}.", False
                 return "No more archived channels.", False

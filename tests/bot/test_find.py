@@ -114,6 +114,9 @@ async def test_visibility_for_find_and_archives_prefix_and_slash(local_world: Wo
     assert "4 messages" in listing and "2 files" in listing, listing
     listing = (await ask(world, a.alice, f"!archives <#{a.secret.id}>"))["content"]
     assert " · 1 message · 0 files (0 B) · " in listing, listing
+    # a channel bob cannot open: not "nothing archived yet", and nothing of what is
+    hidden = (await ask(world, a.bob, f"!archives <#{a.secret.id}>"))["content"]
+    assert hidden == f"Nothing archived that you can read is from <#{a.secret.id}>.", hidden
     refused = (await ask(world, a.bob, "!archives nosuch"))["content"]  # not "every channel" instead
     assert refused == "`channel` must be a text channel of this server: for example `!archives #general`.", refused
     assert world.env.errors  # that refusal was expected: reading the errors tells SimCord so
