@@ -35,6 +35,10 @@ class SearchFilters:
     has: frozenset[str] = frozenset()  # "file", "image"
     before: date | None = None  # created before this day
     after: date | None = None  # created after this day
+    # Only messages older than this id (the asking message's or interaction's): the answer is the
+    # archive as it was when asked, so the question itself is not among its results, and pages
+    # turned later do not shift as new messages arrive.
+    before_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -148,6 +152,9 @@ class SearchTables:
         if filters.after:
             where += ["m.created_at >= ?", "m.id >= ?"]
             args += [(filters.after + timedelta(days=1)).isoformat(), first_id_of(filters.after + timedelta(days=1))]
+        if filters.before_id is not None:
+            where.append("m.id < ?")
+            args.append(int(filters.before_id))
         if "image" in filters.has:
             likes = " OR ".join("lower(a.filename) LIKE ?" for _ in IMAGE_SUFFIXES)
             where.append("EXISTS (SELECT 1 FROM attachments a WHERE a.message_id = m.id AND a.state != 'removed' "

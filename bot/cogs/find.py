@@ -75,8 +75,9 @@ def still_rebuilding(bot: HelixBot) -> str | None:
     return getattr(bot.get_cog("Reindex"), "incomplete", None)
 
 
-def filters_of(query: SearchQuery, guild: discord.Guild | None = None) -> SearchFilters:
-    """The catalogue's filters; ``from:name`` becomes the member's id when every name is a member of ``guild``."""
+def filters_of(query: SearchQuery, guild: discord.Guild | None = None, asked: int | None = None) -> SearchFilters:
+    """The catalogue's filters; ``from:name`` becomes the member's id when every name is a member of
+    ``guild``; ``asked`` (the id of the asking message or interaction) leaves out what came since."""
     ids, names = set(query.author_ids), set(query.author_names)
     if guild is not None and names:
         found = {n: [m.id for m in guild.members if n in {m.name.lower(), m.display_name.lower()}] for n in names}
@@ -84,7 +85,7 @@ def filters_of(query: SearchQuery, guild: discord.Guild | None = None) -> Search
             ids |= {i for matches in found.values() for i in matches}
             names = set()
     return SearchFilters(query.match_expression(), frozenset(ids), frozenset(names), query.has, query.before,
-                         query.after)
+                         query.after, asked)
 
 
 def wanted_channels(guild: discord.Guild, query: SearchQuery, readable: set[int]) -> set[int]:
@@ -122,7 +123,7 @@ class Find(commands.Cog):
         readable = await readable_archived(self.bot, ctx.author)
         channels = wanted_channels(ctx.guild, parsed, readable)
         cat = catalogue_of(self.bot)
-        filters = filters_of(parsed, ctx.guild)
+        filters = filters_of(parsed, ctx.guild, (ctx.interaction or ctx.message).id)
         guild = ctx.guild
         said = echo(query, 60)
 

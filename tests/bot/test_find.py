@@ -9,6 +9,7 @@ from simcord import SetupError
 
 from bot.sim.world import World
 from tests.support.archived import archived_server
+from tests.support.waiting import wait_until
 from tests.support.world import answers
 
 ERROR_ID = re.compile(r"error id", re.IGNORECASE)
@@ -80,6 +81,34 @@ async def test_pages_turn_for_the_asker_only(local_world: World, cdn):  # noqa: 
     turned = await a.bob.click(result.response, label="Next")
     shown = turned.response.content if turned.response is not None else ""
     assert "page 2" in shown, turned
+
+
+async def test_a_search_in_a_watched_channel_is_the_archive_as_it_was_when_asked(local_world: World, cdn):  # noqa: F811
+    a = await archived_server(local_world, cdn, extra=12)
+    world, env = local_world, local_world.env
+    await world.say(world.owner, f"!watch <#{a.general.id}>")
+    cat = world.capture.catalogue
+
+    async def archived(message_id: int) -> None:
+        await wait_until(lambda: cat.call("message", message_id), what="the watched message is archived")
+
+    # bob asks in #general, which is watched: his question is archived too, but is not its own answer
+    since = len(env.http_requests)
+    asked = await a.bob.send(a.general, "!find launch")
+    await archived(asked.id)
+    first = last(world, since)["content"]
+    assert "page 1" in first and "!find" not in first, first
+    pager = a.general.last_message
+
+    # a new message about the launch lands while he reads: the pages he turns do not shift
+    news = env.backend.create_message(a.general.id, a.alice.id, "launch moved to Saturday")
+    await env.settle()
+    await archived(news.id)
+    await a.bob.click(pager, label="Next")
+    await a.bob.click(pager, label="Prev")
+    [turned] = [m for m in a.general.history() if m.id == pager.id]
+    assert turned.content == first
+    assert str(news.id) in (await ask(world, a.bob, "!find saturday"))["content"]  # a new question sees it
 
 
 async def test_hostile_queries_get_an_answer_never_an_error_id(local_world: World, cdn):  # noqa: F811
