@@ -2,7 +2,8 @@
 
 Type a message as a user (``!ritual 42``, ``/ritual steps:7``); ``as NAME`` switches who is
 typing (``owner`` is the bot's owner and an admin; ``as NAME admin`` plays a member with the
-admin role); ``click LABEL`` presses a button; ``quit``, Ctrl-D or Ctrl-C leaves.
+admin role); ``in CHANNEL`` moves to another channel (the prompt then names it); ``click LABEL``
+presses a button; ``quit``, Ctrl-D or Ctrl-C leaves.
 
 Lines are read by a daemon thread, not ``asyncio.to_thread``: a thread blocked in ``input()``
 cannot be interrupted, and asyncio.run waits for its executor's threads at the end, so Ctrl-C
@@ -30,6 +31,7 @@ HELP = ("Type as a user: !help, !status, !heartbeat, !ritual 42, /ritual steps:7
         "(owner).\nalice and bob posted in #launch, carol (staff) in #staff-room, which bob cannot open: as owner, "
         "!backup launch and !backup staff-room; then as anyone, !find launch, !archives, !get <archived id>.\n"
         "'as NAME' switches user ('owner' is the owner; 'as NAME admin' has the admin role), "
+        "'in CHANNEL' moves to another channel (to post in a watched one: as owner, !watch launch, then in launch), "
         "'click LABEL' presses a button, 'quit' or Ctrl-C leaves.")
 
 
@@ -101,6 +103,13 @@ async def _one_line(world: World, who: str, line: str) -> tuple[str, list[str] |
         if name != "owner":
             world.member(name, admin=role.strip() == "admin")
         return name, None
+    if line.startswith("in "):
+        name = line[3:].strip().lstrip("#")
+        channels = world.guild.channels
+        if name not in channels:
+            return who, [f"  (no channel #{name} here; there are {', '.join(f'#{n}' for n in sorted(channels))})"]
+        world.channel = channels[name]
+        return who, None
     actor = world.owner if who == "owner" else world.member(who)
     try:
         if line.startswith("click "):
@@ -125,9 +134,10 @@ async def run_play(base: Settings, data_dir: Path | None = None) -> int:
             await post_community(world)
             print(HELP, flush=True)
             lines = Lines()
-            who = "alice"
+            who, home = "alice", world.channel.id  # the prompt names any other channel
             while not stop.is_set():
-                stopped, line = await _until_stopped(lines.read(f"{who} › "), stop)
+                where = "" if world.channel.id == home else f" in #{world.channel.name}"
+                stopped, line = await _until_stopped(lines.read(f"{who}{where} › "), stop)
                 if stopped or line is None:
                     break
                 line = line.strip()

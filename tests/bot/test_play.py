@@ -144,3 +144,7 @@ def test_play_has_channels_to_back_up_search_and_get_back(play: Play) -> None:
     play.type("as bob", "bob › ")
     hidden = play.type("!find code", "bob › ")
     assert "Nothing archived that you can read matches" in hidden and "4242" not in hidden, hidden
+    # to post where the community posts: the prompt says where bob is now
+    unknown = play.type("in nosuch", "bob › ")
+    assert "no channel #nosuch" in unknown and "#launch" in unknown, unknown
+    play.type("in #launch", "bob in #launch › ")
