@@ -170,7 +170,8 @@ async def read_into(catalogue: Catalogue, folder: Path, segments: list[tuple[int
             rows = await ahead if ahead is not None else await asyncio.to_thread(_read_batch, folder, batch)
             ahead = (asyncio.create_task(asyncio.to_thread(_read_batch, folder, batches[i + 1]))
                      if i + 1 < len(batches) else None)
-            progress.lines_added += await catalogue.call("restore_segments", rows)
+            added = await catalogue.call("restore_segments", rows)
+            progress.lines_added += added  # not ``+= await``: that would add to the count read before the wait
             progress.segments_done += len(batch)
     finally:
         if ahead is not None and not ahead.done():

@@ -64,8 +64,9 @@ async def restore_channel(service: SyncService, guild_id: int, channel_id: int, 
         nonlocal done, size
         async with limit:
             local = await service.fetch(rel, dest / rel)
+        stat = await asyncio.to_thread(local.stat)  # awaited before the sum: ``size += await …`` loses updates
         done += 1
-        size += (await asyncio.to_thread(local.stat)).st_size
+        size += stat.st_size
         if progress:
             progress(done, total, rel)
 

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from bot.sim.world import simulated_guild
+from runtime.units import human_size
 from sync import SyncSettings
 from tests.support.archived import PHOTO, archived_server
 from tests.support.browser import images_seen
@@ -57,6 +58,9 @@ async def test_a_restored_channel_opens_offline_with_its_images(data_dir: Path, 
     code, out, err = await asyncio.to_thread(restore, data_dir, target, dest)
     assert code == 0, err
     assert re.search(r"^restored \d+/\d+ ", out, re.MULTILINE) and "open " in out, out
+    files = [p for p in dest.rglob("*") if p.is_file() and p.name != "index.html"]
+    said = f"restored {len(files)} files ({human_size(sum(p.stat().st_size for p in files))}) into {dest}"
+    assert said in out, out  # every file counted once, however many were fetched at the same time
     [blob] = list(dest.glob("blobs/sha256/*/*"))[:1] or [None]
     assert blob is not None and any(p.read_bytes() == PHOTO for p in dest.glob("blobs/sha256/*/*"))
     manifest = json.loads((dest / f"discord/{target}/channel.json").read_text())
