@@ -10,6 +10,7 @@ from typing import Any
 import discord
 
 from bot.helix import HelixBot, UserFacingError
+from bot.visibility import can_read
 
 
 async def is_helix_admin(bot: HelixBot, member: Any) -> bool:
@@ -40,11 +41,14 @@ async def may_archive(bot: HelixBot, member: Any, channel: Any) -> bool:
     return bool({r.id for r in getattr(member, "roles", [])} & archivists)
 
 
-def can_read(member: Any, channel: Any) -> bool:
-    if not isinstance(member, discord.Member):
-        return False
-    perms = channel.permissions_for(member)
-    return perms.view_channel and perms.read_message_history
+def refuse_unless_reader(member: Any, channel: Any, doing: str) -> None:
+    """Refuse ``doing`` (``"back it up"``) to a member who cannot read ``channel`` now.
+
+    Capturing a channel, or managing its capture, shows its name and counts and puts its content
+    where the member may later ask for it: a right to manage backups is not a right to read.
+    """
+    if not isinstance(member, discord.Member) or not can_read(member, channel):
+        raise UserFacingError(f"You can't read that channel, so I won't {doing} for you.")
 
 
 def bot_lacks(channel: Any) -> str | None:

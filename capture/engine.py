@@ -42,7 +42,7 @@ class Capture(CaptureCore):
         self._live: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._listeners: list[ProgressListener] = []
-        self.tallies: dict[int, Tally] = {}  # backup id -> what it did so far in this process
+        self.tallies: dict[int, Tally] = {}  # backup id -> what it did so far, live (its row lags a page)
         self._rows: dict[int, BackupRow] = {}  # backup id -> its row, while it runs
 
     # -- lifecycle --------------------------------------------------------------------------------
@@ -168,7 +168,10 @@ class Capture(CaptureCore):
                 await self._tell(row, tally, False)  # "paused", at once, not after the page
 
     async def _run_backup(self, row: BackupRow) -> None:
-        tally = self.tallies.setdefault(row.id, Tally())
+        # A backup resumed after a stop goes on from what its row counted: what the listeners and
+        # ``tallies`` show is the whole backup, not this process's share of it.
+        tally = self.tallies.setdefault(row.id, Tally(scanned=row.scanned, archived=row.archived, files=row.files,
+                                                      bytes=row.bytes, missing=row.missing, too_big=row.too_big))
         self._rows[row.id] = row
         async with self._limit:
             state, error = "done", None

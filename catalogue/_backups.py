@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import sqlite3
 import time
+from collections.abc import Collection
 
 from catalogue.models import BackupRow
 
@@ -51,9 +53,29 @@ class BackupTables:
         row = self.conn.execute("SELECT * FROM backups WHERE id = ?", (backup_id,)).fetchone()
         return _backup(row) if row else None
 
-    def backups(self, *, running: bool = False, limit: int = 20) -> list[BackupRow]:
-        sql = "SELECT * FROM backups" + (" WHERE state = 'running'" if running else "") + " ORDER BY id DESC LIMIT ?"
-        return [_backup(r) for r in self.conn.execute(sql, (limit,))]
+    def backups(self, *, running: bool = False, limit: int = 20,
+                channel_ids: Collection[int] | None = None) -> list[BackupRow]:
+        """The latest backups, newest first; ``channel_ids``: only those channels' (what an asker may see)."""
+        where, args = ["1"], []
+        if running:
+            where.append("state = 'running'")
+        if channel_ids is not None:
+            # One JSON parameter, not one per id: a server may have more channels than SQLite allows parameters.
+            where.append("channel_id IN (SELECT value FROM json_each(?))")
+            args.append(json.dumps(sorted(channel_ids)))
+        sql = f"SELECT * FROM backups WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?"
+        return [_backup(r) for r in self.conn.execute(sql, (*args, limit))]
+
+    def backed_up_channels(self, guild_id: int) -> list[int]:
+        """Every channel of a server with a backup on record: the candidates ``!backup status`` filters."""
+        rows = self.conn.execute("SELECT DISTINCT channel_id FROM backups WHERE guild_id = ?", (guild_id,))
+        return [r[0] for r in rows]
+
+    def backed_up_before(self, channel_id: int, backup_id: int) -> bool:
+        """Whether a backup of the channel finished before this one: "nothing new" then means up to date."""
+        row = self.conn.execute("SELECT 1 FROM backups WHERE channel_id = ? AND id < ? AND state = 'done' LIMIT 1",
+                                (channel_id, backup_id)).fetchone()
+        return row is not None
 
 
 def _backup(r: sqlite3.Row) -> BackupRow:

@@ -14,11 +14,12 @@ import discord
 import structlog
 from discord.ext import commands
 
-from bot.capture_checks import bot_lacks, lacks_sentence, may_manage, running_capture
+from bot.capture_checks import bot_lacks, lacks_sentence, may_manage, refuse_unless_reader, running_capture
 from bot.capture_source import channel_info
 from bot.formatting import counted, human_size
 from bot.helix import HelixBot, UserFacingError
 from bot.replies import PROGRESS_EDIT_S, amend, answer
+from bot.visibility import readable_channel_ids
 from capture import Capture, Tally
 from catalogue import BackupRow
 
@@ -27,15 +28,19 @@ Archivable = discord.TextChannel | discord.ForumChannel | discord.Thread
 CHANNEL = commands.parameter(description="the channel, forum or thread, as #name")
 
 
-def _examples(prefix: str, slash: str) -> dict[str, str]:
+def _examples(prefix: str, slash: str, **more: str) -> dict[str, str]:
     """The hints a mistyped channel gets (``cogs/errors.py``): what to type, not the signature."""
-    return {"example": prefix, "example_slash": slash, "channel": "a channel, forum or thread of this server"}
+    return {"example": prefix, "example_slash": slash, "channel": "a channel, forum or thread of this server",
+            **more}
 
 
-def progress_text(row: BackupRow, tally: Tally, finished: bool, name: str, elapsed_s: float) -> str:
+def progress_text(row: BackupRow, tally: Tally, finished: bool, name: str, elapsed_s: float,
+                  scanned_before: int = 0, backed_up_before: bool = False) -> str:
+    """``scanned_before``: what a resumed backup had scanned when this process took it up (not in its rate);
+    ``backed_up_before``: an earlier backup of the channel finished, so finding nothing new means up to date."""
     # No rate in the first second: the first edit comes as the backup starts, and "0 msg/s" there
     # reads as a stalled backup.
-    rate = f" · {tally.scanned / elapsed_s:,.0f} msg/s" if elapsed_s >= 1 else ""
+    rate = f" · {(tally.scanned - scanned_before) / elapsed_s:,.0f} msg/s" if elapsed_s >= 1 else ""
     counts = (f"{counted(tally.scanned, 'message')} scanned, {tally.archived:,} new, {counted(tally.files, 'file')} "
               f"saved ({human_size(tally.bytes)})")
     notes = ""
@@ -48,11 +53,27 @@ def progress_text(row: BackupRow, tally: Tally, finished: bool, name: str, elaps
     if not finished:
         return f"📦 Backing up {name}: {counts}{rate}{notes}."
     where = f"`discord/{row.guild_id}/{row.channel_id}/`"
+    if row.state == "done" and backed_up_before and not (tally.archived or tally.files):
+        # "0 messages scanned, 0 new" reads as an empty channel; it is one whose history is all archived.
+        return f"✅ {name} is up to date: nothing new since the last backup."
     if row.state == "done":
         return f"✅ Backup of {name} done: {counts}{notes} → {where}."
     if row.state == "cancelled":
         return f"⏹️ Backup of {name} cancelled: {counts}; what was archived stays in {where}."
     return f"❌ Backup of {name} stopped: {row.error or 'unknown error'} ({counts})."
+
+
+def status_line(row: BackupRow, tally: Tally | None) -> str:
+    """One backup for ``!backup status``: which channel, what kind, when it started, how far it got.
+
+    A running backup's counts come from its live tally, as its progress message's do: its row is
+    written once per page, so the two would disagree within a page.
+    """
+    live = tally if tally is not None and row.state == "running" else row
+    kind = "catch-up after !watch · " if row.kind == "catchup" else ""
+    return (f"<#{row.channel_id}> · {kind}{row.state}, started <t:{int(row.started_at)}:R> · "
+            f"{live.scanned:,} scanned, {live.archived:,} new, {counted(live.files, 'file')} "
+            f"({human_size(live.bytes)})" + (f" · {row.error}" if row.error else ""))
 
 
 def _manager():
@@ -61,7 +82,7 @@ def _manager():
             raise commands.NoPrivateMessage()
         if await may_manage(ctx.bot, ctx.author):
             return True
-        raise commands.CheckFailure("Only admins or members with Manage Server can back up or watch channels.")
+        raise commands.CheckFailure("Only admins or members with Manage Server can manage backups and watches.")
 
     return commands.check(predicate)
 
@@ -70,7 +91,7 @@ class Backup(commands.Cog):
     def __init__(self, bot: HelixBot) -> None:
         self.bot = bot
         self._last_edit: dict[int, float] = {}
-        self._started: dict[int, float] = {}
+        self._started: dict[int, tuple[float, int]] = {}  # backup id -> when this process first showed it, scanned then
         self._shown_paused: dict[int, bool] = {}
 
     @property
@@ -92,7 +113,7 @@ class Backup(commands.Cog):
         if row.reply_channel_id is None or row.reply_message_id is None or row.kind != "backup":
             return
         now = time.perf_counter()
-        started = self._started.setdefault(row.id, now)
+        started, scanned_before = self._started.setdefault(row.id, (now, tally.scanned))
         news = tally.paused != self._shown_paused.get(row.id, False)  # a pause is shown at once
         if not finished and not news and now - self._last_edit.get(row.id, 0.0) < PROGRESS_EDIT_S:
             return
@@ -101,18 +122,25 @@ class Backup(commands.Cog):
         channel = self.bot.get_channel(row.channel_id)
         name = channel.mention if channel is not None else f"channel {row.channel_id}"
         target = self.bot.get_partial_messageable(row.reply_channel_id).get_partial_message(row.reply_message_id)
-        await amend(target, progress_text(row, tally, finished, name, now - started))
+        earlier = finished and row.state == "done" and not tally.archived and await self.capture.catalogue.call(
+            "backed_up_before", row.channel_id, row.id)
+        await amend(target, progress_text(row, tally, finished, name, now - started, scanned_before, earlier))
 
     # -- !backup --------------------------------------------------------------------------------
 
-    @commands.hybrid_group(name="backup", fallback="channel", invoke_without_command=True,
+    # ignore_extra=False: a word other than `threads` fails its converter, and being optional it would
+    # be skipped as if absent, so `!backup #general thread` would silently back up without threads.
+    @commands.hybrid_group(name="backup", fallback="channel", invoke_without_command=True, ignore_extra=False,
                            description="Back up a channel's whole history (incremental)",
-                           extras=_examples("!backup #general", "/backup channel channel:#general"))
+                           extras=_examples("!backup #general", "/backup channel channel:#general",
+                                            too_many="`threads` is the only word after the channel: for example "
+                                                     "`!backup #general threads`."))
     @_manager()
     async def backup(self, ctx: commands.Context, channel: Archivable = CHANNEL,
                      threads: Literal["threads"] | None = commands.parameter(
                          default=None, description="`threads` to back up its threads too")) -> None:
         """Archive the channel's whole history, oldest first; a second run archives only what is new."""
+        refuse_unless_reader(ctx.author, channel, "back it up")
         self._check_bot(channel)
         row, new = await self.capture.request_backup(channel_info(channel), threads=bool(threads),
                                                      requested_by=ctx.author.id)
@@ -122,22 +150,26 @@ class Backup(commands.Cog):
         reply = await answer(ctx, f"📦 Backing up {channel.mention}{' and its threads' if threads else ''}…")
         if reply is not None:
             await self.capture.catalogue.call("set_backup_reply", row.id, reply.channel.id, reply.id)
+            # A short backup may end before its answer is recorded: its last edit found no message to
+            # edit, and the answer would say "Backing up…" for ever.
+            latest = await self.capture.catalogue.call("backup", row.id)
+            if latest is not None and latest.state != "running":
+                await self.progress(latest, self.capture.tallies.get(row.id) or Tally(), True)
         log.info("backup_requested", backup=row.id, channel=channel.id, threads=bool(threads))
 
     @backup.command(name="status", description="What backups are running and how far they are")
     @_manager()
     async def backup_status(self, ctx: commands.Context) -> None:
-        """The latest backups and how far each got: messages scanned, new, files and bytes."""
-        rows = await self.capture.catalogue.call("backups", limit=10)
+        """The latest backups of channels you can read and how far each got: messages scanned, new, files and bytes."""
+        catalogue = self.capture.catalogue
+        readable = readable_channel_ids(ctx.author, await catalogue.call("backed_up_channels", ctx.guild.id))
+        rows = await catalogue.call("backups", limit=10, channel_ids=readable) if readable else []
         if not rows:
-            await answer(ctx, "No backup has run yet: start one with `!backup #channel`.")
+            # The same sentence whether no backup ran or none of a channel the asker can read: a
+            # hidden channel's backup is not hinted at.
+            await answer(ctx, "No backup of a channel you can read has run yet: start one with `!backup #channel`.")
             return
-        lines = []
-        for r in rows:
-            tally = self.capture.tallies.get(r.id)
-            scanned = tally.scanned if tally else r.scanned
-            lines.append(f"<#{r.channel_id}> · {r.state} · {scanned:,} scanned, {r.archived:,} new, "
-                         f"{counted(r.files, 'file')} ({human_size(r.bytes)})" + (f" · {r.error}" if r.error else ""))
+        lines = [status_line(r, self.capture.tallies.get(r.id)) for r in rows]
         await answer(ctx, "\n".join(lines)[:1990])
 
     @backup.command(name="cancel", description="Stop a channel's running backup",
@@ -145,6 +177,7 @@ class Backup(commands.Cog):
     @_manager()
     async def backup_cancel(self, ctx: commands.Context, channel: Archivable = CHANNEL) -> None:
         """Stop a channel's running backup; what it archived so far stays."""
+        refuse_unless_reader(ctx.author, channel, "cancel its backup")
         row = await self.capture.cancel_backup(channel.id)
         if row is None:
             await answer(ctx, f"No backup of {channel.mention} is running.")
@@ -158,6 +191,7 @@ class Backup(commands.Cog):
     @_manager()
     async def watch(self, ctx: commands.Context, channel: Archivable = CHANNEL) -> None:
         """Archive every new message of a channel as it arrives, after catching up since its last backup."""
+        refuse_unless_reader(ctx.author, channel, "watch it")
         self._check_bot(channel)
         await self.capture.watch(channel_info(channel), ctx.author.id)
         await answer(ctx, f"👀 Watching {channel.mention}: every new message and file is archived as it arrives "
@@ -168,6 +202,7 @@ class Backup(commands.Cog):
     @_manager()
     async def unwatch(self, ctx: commands.Context, channel: Archivable = CHANNEL) -> None:
         """Stop archiving a channel's new messages; what was archived stays."""
+        refuse_unless_reader(ctx.author, channel, "stop watching it")
         if not await self.capture.unwatch(channel.id):
             await answer(ctx, f"{channel.mention} is not watched.")
             return
@@ -176,12 +211,16 @@ class Backup(commands.Cog):
     @commands.hybrid_command(name="watching", description="The channels whose new messages are archived")
     @commands.guild_only()
     async def watching(self, ctx: commands.Context) -> None:
-        """The channels whose new messages are archived as they arrive."""
+        """The channels you can read whose new messages are archived as they arrive."""
         rows = await self.capture.catalogue.call("channels", watched_only=True, guild_id=ctx.guild.id)
-        if not rows:
-            await answer(ctx, "No channel is watched: start with `!watch #channel`.")
+        readable = readable_channel_ids(ctx.author, [r.id for r in rows])
+        shown = [r for r in rows if r.id in readable]
+        if not shown:
+            # The same sentence whether nothing is watched or nothing the asker can read: a hidden
+            # channel's watch is not hinted at.
+            await answer(ctx, "No channel you can read is watched: start with `!watch #channel`.")
             return
-        await answer(ctx, "Watching: " + ", ".join(f"<#{r.id}>" for r in rows) + ".")
+        await answer(ctx, "Watching: " + ", ".join(f"<#{r.id}>" for r in shown) + ".")
 
 
 async def setup(bot: HelixBot) -> None:

@@ -17,7 +17,7 @@ import structlog
 from discord import app_commands
 from discord.ext import commands
 
-from bot.capture_checks import bot_lacks, can_read, lacks_sentence, may_archive, running_capture
+from bot.capture_checks import bot_lacks, lacks_sentence, may_archive, refuse_unless_reader, running_capture
 from bot.capture_source import DiscordSource, channel_info, message_record
 from bot.formatting import counted, human_size
 from bot.helix import HelixBot, UserFacingError
@@ -97,8 +97,9 @@ class CaptureCog(commands.Cog, name="Capture"):
             if ctx.guild is None or guild_id != ctx.guild.id:
                 raise UserFacingError("That message is in another server: I archive messages of this server only.")
             channel = ctx.guild.get_channel_or_thread(channel_id)
-            if channel is None or not can_read(ctx.author, channel):
+            if channel is None:
                 raise UserFacingError("You can't read that channel, so I won't archive from it for you.")
+            refuse_unless_reader(ctx.author, channel, "archive from it")
             missing = bot_lacks(channel)
             if missing:
                 raise UserFacingError(lacks_sentence(channel, missing))

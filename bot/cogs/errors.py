@@ -1,6 +1,7 @@
 """The one place where command errors become answers, for prefix and slash commands alike.
 
-User mistakes (bad argument, missing permission, cooldown, unknown command) get one sentence.
+User mistakes (bad argument, missing permission, cooldown, unknown command) get one sentence,
+seen only by the invoker when the command was a slash command.
 Archive errors carry their own sentence (``SyncError.hint``). Anything else gets a short message
 with an error id, and the same id is logged with the traceback: never a stack trace in Discord.
 """
@@ -59,7 +60,8 @@ def _sentence_for(ctx: commands.Context, error: Exception, admin: bool = False) 
     if isinstance(error, commands.MissingRequiredArgument):
         return f"{prefix}{name} needs `{error.param.displayed_name or error.param.name}`: for example `{usage}`."
     if isinstance(error, commands.TooManyArguments):
-        return f"{prefix}{name} takes fewer words than that: for example `{usage}`."
+        said = ctx.command.extras.get("too_many") if ctx.command else None  # a command whose words are few and fixed
+        return said or f"{prefix}{name} takes fewer words than that: for example `{usage}`."
     if isinstance(error, commands.BadArgument | commands.BadUnionArgument | commands.ArgumentParsingError):
         param = ctx.current_parameter
         if param is not None:
@@ -116,7 +118,9 @@ class Errors(commands.Cog):
             original = getattr(error, "original", error)
             hint = original.hint if isinstance(original, SyncError) else None  # the fix, when the user was not told it
             log.info("command_refused", reason=type(error).__name__, sentence=sentence, hint=hint)
-        await answer(ctx, sentence)
+        # A slash command's refusal or error is the invoker's business only: the channel sees neither
+        # the mistake nor who may do what (a prefix command's answer replies to a message all saw).
+        await answer(ctx, sentence, ephemeral=ctx.interaction is not None)
 
     async def on_app_command_error(self, interaction: discord.Interaction,
                                    error: app_commands.AppCommandError) -> None:

@@ -138,6 +138,7 @@ async def post_community(world: World) -> dict[str, int]:
                 "staff-room": guild.create_text_channel("staff-room", overwrites={
                     guild.default_role: discord.PermissionOverwrite(view_channel=False),
                     staff: discord.PermissionOverwrite(view_channel=True),
+                    world.owner: discord.PermissionOverwrite(view_channel=True),  # who backs it up must read it
                     me: discord.PermissionOverwrite(view_channel=True)})}
     world.users["carol"] = guild.add_member(world.env.create_user("carol"), roles=[staff])
     ids: dict[str, int] = {}

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import discord
 from simcord.backend.models import Overwrite
-from simcord.enums import OverwriteType
+from simcord.enums import ChannelType, OverwriteType
 
 from tests.support.capture import blob_files, segment_lines, sha256, storage
 from tests.support.world import answers
@@ -74,7 +74,7 @@ async def test_refusals_name_what_is_missing(local_world, cdn):  # noqa: F811
     await bob.send(world.channel, f"!backup <#{world.channel.id}>")
     await bob.send(world.channel, f"!archive {link(world.guild.id, world.channel.id, msg.id)}")
     said = [a["content"] for a in answers(world, since)]
-    assert said[0] == "Only admins or members with Manage Server can back up or watch channels.", said
+    assert said[0] == "Only admins or members with Manage Server can manage backups and watches.", said
     assert said[1].startswith("Only admins, members with Manage Messages"), said
 
     # a private channel bob cannot read: !archive of a link into it is refused
@@ -93,6 +93,15 @@ async def test_refusals_name_what_is_missing(local_world, cdn):  # noqa: F811
     await bob.send(world.channel, f"!archive {link(world.guild.id, secret.id, hidden.id)}")
     [said] = [a["content"] for a in answers(world, since)]
     assert said == "You can't read that channel, so I won't archive from it for you.", said
+    # nor from a private thread of a channel he reads, since nobody added him to it
+    plans = be.create_thread(world.channel.id, "plans", world.owner.id, type=ChannelType.PRIVATE_THREAD)
+    be.add_thread_member(plans.id, be.bot_user.id)
+    inside = be.create_message(plans.id, world.owner.id, "the plans")
+    await env.settle()
+    since = len(env.http_requests)
+    await bob.send(world.channel, f"!archive {link(world.guild.id, plans.id, inside.id)}")
+    [said] = [a["content"] for a in answers(world, since)]
+    assert said == "You can't read that channel, so I won't archive from it for you.", said
 
     # Helix without Read Message History: the answer names it, and nothing is archived
     be.set_overwrite(world.channel.id, Overwrite(target_id=be.bot_user.id, type=OverwriteType.MEMBER,
@@ -105,4 +114,4 @@ async def test_refusals_name_what_is_missing(local_world, cdn):  # noqa: F811
     assert "I lack the **Read Message History** permission" in said, said
     assert await world.capture.catalogue.call("backups") == []
     # each refusal was raised as a user-facing error and answered (reading them tells SimCord they were expected)
-    assert len(world.env.errors) == 4
+    assert len(world.env.errors) == 5

@@ -4,12 +4,32 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import replace
 
+import discord
 from simcord.enums import ChannelType
 
+from bot.sim.world import World
 from tests.support.capture import backup_finished, blob_files, segment_lines, sha256, storage
-from tests.support.world import bot_messages
+from tests.support.waiting import wait_until
+from tests.support.world import answers, bot_messages
+
+STATUS_LINE = r"<#{channel}> · {kind}{state}, started <t:\d+:R> · {counts}"
+
+
+async def answer_to(world: World, who, text: str) -> str:
+    """``who`` types ``text``; the bot's one answer. A refusal is an error SimCord caught: reading
+    ``env.errors`` tells it the error was expected."""
+    since = len(world.env.http_requests)
+    await world.say(who, text)
+    [said] = answers(world, since)
+    assert world.env.errors is not None
+    return said["content"]
+
+
+def last_edit(world: World, since: int) -> str:
+    return [m.get("content") or "" for m in bot_messages(world, since) if m["method"] == "PATCH"][-1]
 
 
 async def test_a_thousand_messages_with_fifty_files_ten_identical(local_world, cdn):  # noqa: F811
@@ -117,4 +137,131 @@ async def test_slash_backup_and_watch(local_world, cdn):  # noqa: F811
     assert (await backup_finished(world, general.id)).state == "done"
     assert [r["content"] for r in segment_lines(storage(world), world.guild.id, general.id)] == ["hello from slash"]
     result = await world.owner.slash(world.channel, "watching")
-    assert result.response.content == "No channel is watched: start with `!watch #channel`."
+    assert result.response.content == "No channel you can read is watched: start with `!watch #channel`."
+
+
+async def test_a_manager_who_cannot_read_a_channel_can_neither_back_it_up_nor_see_its_backups(local_world, cdn):  # noqa: F811
+    world = local_world
+    env, be, guild = world.env, world.env.backend, world.guild
+    staff = guild.create_role("Staff")
+    secret = guild.create_text_channel("staff-only", overwrites={
+        guild.default_role: discord.PermissionOverwrite(view_channel=False),
+        staff: discord.PermissionOverwrite(view_channel=True),
+        world.bot.get_guild(guild.id).me: discord.PermissionOverwrite(view_channel=True)})
+    general = guild.create_text_channel("general")
+    be.add_member_role(guild.id, world.owner.id, staff.id)
+    managers = guild.create_role("Managers", permissions=discord.Permissions(manage_guild=True))
+    carol = guild.add_member(env.create_user("carol"), roles=[managers])  # may manage backups, not on the staff
+    be.create_message(secret.id, world.owner.id, "the staff's plans", broadcast=False)
+    be.create_message(general.id, carol.id, "hello all", broadcast=False)
+    plans = be.create_thread(general.id, "plans", world.owner.id, type=ChannelType.PRIVATE_THREAD)
+    be.add_thread_member(plans.id, be.bot_user.id)
+    await env.settle()
+    await world.say(world.owner, f"!backup <#{secret.id}>")
+    assert (await backup_finished(world, secret.id)).state == "done"
+
+    # Carol sees no trace of the staff's backup, and cannot start, nor stop, one there
+    assert await answer_to(world, carol, "!backup status") == (
+        "No backup of a channel you can read has run yet: start one with `!backup #channel`.")
+    assert await answer_to(world, carol, f"!backup <#{secret.id}>") == (
+        "You can't read that channel, so I won't back it up for you.")
+    assert await answer_to(world, carol, f"!backup <#{plans.id}>") == (  # a private thread she is not in
+        "You can't read that channel, so I won't back it up for you.")
+    assert await answer_to(world, carol, f"!backup cancel <#{secret.id}>") == (
+        "You can't read that channel, so I won't cancel its backup for you.")
+    # Discord offers slash commands only the channels one can see: one she sees, without its history
+    notices = guild.create_text_channel("notices", overwrites={
+        guild.default_role: discord.PermissionOverwrite(read_message_history=False),
+        world.bot.get_guild(guild.id).me: discord.PermissionOverwrite(read_message_history=True)})
+    await env.settle()
+    result = await carol.slash(world.channel, "backup channel", channel=notices)
+    assert result.ephemeral and result.response.content == "You can't read that channel, so I won't back it up for you."
+    assert world.env.errors
+    assert [r.channel_id for r in await world.capture.catalogue.call("backups")] == [secret.id]
+
+    # what she can read, she backs up and sees
+    await world.say(carol, f"!backup <#{general.id}>")
+    assert (await backup_finished(world, general.id)).state == "done"
+    status = await answer_to(world, carol, "!backup status")  # her message, and "started a thread" for the plans
+    assert re.fullmatch(STATUS_LINE.format(channel=general.id, kind="", state="done",
+                                           counts=r"2 scanned, 2 new, 0 files \(0 B\)"), status), status
+    assert len((await answer_to(world, world.owner, "!backup status")).splitlines()) == 2  # the staff see both
+
+
+async def test_a_word_after_the_channel_other_than_threads_is_refused(local_world, cdn):  # noqa: F811
+    world = local_world
+    launch = world.guild.create_text_channel("launch")
+    for text in (f"!backup <#{launch.id}> thread", f"!backup <#{launch.id}> foo", f"!backup <#{launch.id}> threads x"):
+        assert await answer_to(world, world.owner, text) == (
+            "`threads` is the only word after the channel: for example `!backup #general threads`."), text
+    assert await world.capture.catalogue.call("backups") == [], "no backup started"
+    await world.say(world.owner, f"!backup <#{launch.id}> threads")
+    row = await backup_finished(world, launch.id)
+    assert row.state == "done" and row.threads
+
+
+async def test_status_says_when_each_backup_started_counts_a_running_one_live_and_names_a_catch_up(
+        local_world, cdn):  # noqa: F811
+    world = local_world
+    env, be = world.env, world.env.backend
+    world.capture.settings = replace(world.capture.settings, spool_max_bytes=9000)
+    launch = world.guild.create_text_channel("launch")
+    alice = world.member("alice")
+    for i in range(3):
+        be.create_message(launch.id, alice.id, f"photo {i}", broadcast=False,
+                          attachments=[cdn.attachment(env, launch.id, f"photo-{i}.bin", os.urandom(4000))])
+    await env.settle()
+
+    # nothing leaves the spool: the backup holds two files and waits for room for the third
+    await world.archive.worker.stop(1.0)
+    since = len(env.http_requests)
+    await world.say(world.owner, f"!backup <#{launch.id}>")
+
+    async def two_files_held() -> bool:
+        return await world.capture.catalogue.call("queued_blob_bytes") == 8000
+
+    await wait_until(two_files_held, 30, "two files on the spool")
+    await wait_until(lambda: "paused" in last_edit(world, since), 30, "the backup to pause")
+    status = await answer_to(world, world.owner, "!backup status")
+    # the page is counted as the progress message counts it, not as its row will once the page is done
+    assert re.fullmatch(STATUS_LINE.format(channel=launch.id, kind="", state="running",
+                                           counts=r"3 scanned, 0 new, 2 files \(7\.8 KiB\)"), status), status
+
+    world.archive.worker.start()
+    assert (await backup_finished(world, launch.id)).state == "done"
+    await wait_until(lambda: "done" in last_edit(world, since), 30, "the progress message to end")
+    assert last_edit(world, since).startswith(f"✅ Backup of <#{launch.id}> done: 3 messages scanned, 3 new, 3 files")
+
+    # a second backup finds nothing new: the channel is up to date, not empty
+    since = len(env.http_requests)
+    await world.say(world.owner, f"!backup <#{launch.id}>")
+    assert (await backup_finished(world, launch.id, count=2)).archived == 0
+    await wait_until(lambda: "✅" in last_edit(world, since), 30, "the progress message to end")
+    assert last_edit(world, since) == f"✅ <#{launch.id}> is up to date: nothing new since the last backup."
+    # ...while a first backup of a channel with no message says just that
+    quiet = world.guild.create_text_channel("quiet")
+    since = len(env.http_requests)
+    await world.say(world.owner, f"!backup <#{quiet.id}>")
+    await backup_finished(world, quiet.id)
+    await wait_until(lambda: "✅" in last_edit(world, since), 30, "the progress message to end")
+    assert last_edit(world, since).startswith(f"✅ Backup of <#{quiet.id}> done: 0 messages scanned, 0 new"), (
+        last_edit(world, since))
+
+    # a watch's catch-up is named as such, not shown as one more backup
+    await world.say(world.owner, f"!watch <#{launch.id}>")
+    await backup_finished(world, launch.id, count=3)
+    [catch_up, *_] = (await answer_to(world, world.owner, "!backup status")).splitlines()
+    assert re.fullmatch(STATUS_LINE.format(channel=launch.id, kind="catch-up after !watch · ", state="done",
+                                           counts=r"0 scanned, 0 new, 0 files \(0 B\)"), catch_up), catch_up
+
+
+async def test_a_slash_refusal_is_seen_by_the_invoker_alone_and_fits_the_command(local_world, cdn):  # noqa: F811
+    world = local_world
+    bob = world.member("bob")
+    refusal = "Only admins or members with Manage Server can manage backups and watches."
+    for name, options in (("backup status", {}), ("unwatch", {"channel": world.channel}),
+                          ("backup channel", {"channel": world.channel})):
+        result = await bob.slash(world.channel, name, **options)
+        assert result.ephemeral and result.response.content == refusal, (name, result.response.content)
+    assert await answer_to(world, bob, "!backup status") == refusal
+    assert world.env.errors

@@ -6,6 +6,7 @@ import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import discord
 import pytest
 import pytest_asyncio
 
@@ -15,6 +16,16 @@ from sync.settings import SyncSettings
 from tests.support.capture import blob_files, segment_lines, storage
 from tests.support.waiting import wait_until
 from tests.support.world import answers, bot_settings, hosted_world
+
+
+async def answer_to(world: World, who, text: str) -> str:
+    """``who`` types ``text``; the bot's one answer. A refusal is an error SimCord caught: reading
+    ``env.errors`` tells it the error was expected."""
+    since = len(world.env.http_requests)
+    await world.say(who, text)
+    [said] = answers(world, since)
+    assert world.env.errors is not None
+    return said["content"]
 
 
 @pytest_asyncio.fixture(params=[False, True], ids=["deleted-removed", "keep-deleted"])
@@ -83,3 +94,40 @@ async def test_watch_edit_delete(watch_world, cdn):  # noqa: F811
     since = len(env.http_requests)
     await world.say(world.owner, f"!unwatch <#{general.id}>")
     assert "Stopped watching" in answers(world, since)[0]["content"]
+
+
+async def test_a_manager_who_cannot_read_a_channel_can_neither_watch_it_nor_see_that_it_is(local_world, cdn):  # noqa: F811
+    world = local_world
+    env, be, guild = world.env, world.env.backend, world.guild
+    staff = guild.create_role("Staff")
+    secret = guild.create_text_channel("staff-only", overwrites={
+        guild.default_role: discord.PermissionOverwrite(view_channel=False),
+        staff: discord.PermissionOverwrite(view_channel=True),
+        world.bot.get_guild(guild.id).me: discord.PermissionOverwrite(view_channel=True)})
+    notices = guild.create_text_channel("notices", overwrites={  # seen, its history not
+        guild.default_role: discord.PermissionOverwrite(read_message_history=False),
+        world.bot.get_guild(guild.id).me: discord.PermissionOverwrite(read_message_history=True)})
+    general = guild.create_text_channel("general")
+    be.add_member_role(guild.id, world.owner.id, staff.id)
+    managers = guild.create_role("Managers", permissions=discord.Permissions(manage_guild=True))
+    carol = guild.add_member(env.create_user("carol"), roles=[managers])
+    await env.settle()
+    await world.say(world.owner, f"!watch <#{secret.id}>")
+    await wait_until(lambda: world.capture.catalogue.call("channel", secret.id), what="the channel is known")
+
+    # the staff's watch is not hinted at, and she cannot start, nor stop, one there
+    assert await answer_to(world, carol, "!watching") == (
+        "No channel you can read is watched: start with `!watch #channel`.")
+    for text, doing in ((f"!watch <#{secret.id}>", "watch it"), (f"!unwatch <#{secret.id}>", "stop watching it")):
+        assert await answer_to(world, carol, text) == f"You can't read that channel, so I won't {doing} for you."
+    for name in ("watch", "unwatch"):
+        result = await carol.slash(world.channel, name, channel=notices)
+        assert result.ephemeral, name
+        assert result.response.content.startswith("You can't read that channel, so I won't "), result.response.content
+    assert world.env.errors
+    assert [c.id for c in await world.capture.catalogue.call("channels", watched_only=True)] == [secret.id]
+
+    # what she can read, she watches and sees; the staff see both
+    await world.say(carol, f"!watch <#{general.id}>")
+    assert await answer_to(world, carol, "!watching") == f"Watching: <#{general.id}>."
+    assert await answer_to(world, world.owner, "!watching") == f"Watching: <#{secret.id}>, <#{general.id}>."

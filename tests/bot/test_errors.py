@@ -12,6 +12,7 @@ import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import discord
 import pytest
 import pytest_asyncio
 from discord.ext import commands
@@ -81,6 +82,8 @@ async def refused(world: World, who, text: str) -> str:
     assert len(requests) == 1, f"{text[:40]!r} did more than answer: {[(r.method, r.path) for r in requests]}"
     content = replies[0]["content"]
     assert_one_sentence(content)
+    if text.startswith("/"):  # a slash command's refusal is seen by the one who typed it alone
+        assert replies[0].get("flags", 0) & discord.MessageFlags(ephemeral=True).value, replies[0]
     new_errors = world.env.errors[errors_before:]  # reading them tells SimCord they were expected
     assert new_errors and all(is_user_mistake(world, e) for e in new_errors), new_errors
     return content

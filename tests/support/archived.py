@@ -48,6 +48,7 @@ async def archived_server(world: World, cdn: LocalCdn, *, extra: int = 0) -> Arc
     secret = guild.create_text_channel("secret", overwrites={
         guild.default_role: discord.PermissionOverwrite(view_channel=False),
         staff: discord.PermissionOverwrite(view_channel=True),
+        world.owner: discord.PermissionOverwrite(view_channel=True),  # who backs it up must read it
         world.bot.get_guild(guild.id).me: discord.PermissionOverwrite(view_channel=True)})
     alice = guild.add_member(env.create_user("alice"), roles=[staff])
     bob = guild.add_member(env.create_user("bob"))
