@@ -21,12 +21,17 @@ NO_PINGS = discord.AllowedMentions(everyone=False, roles=False, users=False, rep
 PROGRESS_EDIT_S = 2.0
 
 
+def unmentioned(text: str) -> str:
+    """``text`` with every ``@`` followed by a zero-width space: no mention (``<@id>``, ``<@&id>``,
+    ``@everyone``) renders or pings, whatever markup sits between the ``@`` and the name."""
+    return text.replace("@\u200b", "@").replace("@", "@\u200b")
+
+
 def echo(text: str, limit: int = 32) -> str:
     """What a user typed, safe to quote back inside a code span: shortened, no backtick to close
-    the span, and every ``@`` broken so no mention (``<@id>``, ``@everyone``) renders or pings."""
+    the span, and no mention."""
     shown = text[:limit] + ("…" if len(text) > limit else "")
-    shown = discord.utils.escape_mentions(shown.replace("`", "ˋ"))
-    return "`" + shown.replace("@", "@\u200b").replace("@\u200b\u200b", "@\u200b") + "`"
+    return "`" + unmentioned(shown.replace("`", "ˋ")) + "`"
 
 
 async def answer(ctx: commands.Context, content: str | None = None, **kwargs) -> discord.Message | None:

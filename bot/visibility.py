@@ -4,6 +4,12 @@ Archived content is shown to an asker only from channels where Discord's own per
 (roles, channel overwrites, the guild owner, Administrator, timeouts), evaluated by discord.py at
 the moment of asking, give them both View Channel and Read Message History. A channel that no
 longer exists, or that the bot cannot see, is readable by nobody: its archive is for operators.
+
+An answer posted in a channel (a prefix command's) is read by everyone who can read that
+channel, now and later, not by the asker alone. So it shows a channel's archive only where no
+such reader could be kept out of that channel: the same channel (or its thread, or the channel of
+the thread it is posted in), or a channel that every member can read, whatever their roles.
+Everything else is for the private forms: the slash commands' ephemeral answers, or a DM.
 """
 
 from __future__ import annotations
@@ -36,3 +42,36 @@ def readable_channel_ids(member: discord.Member | discord.User, channel_ids: Ite
         if channel is not None and can_read(member, channel):
             readable.add(channel_id)
     return readable
+
+
+def open_to_all(channel: discord.abc.GuildChannel | discord.Thread) -> bool:
+    """True when every member of the server, whatever their roles, can read ``channel``: @everyone
+    may, and no overwrite takes View Channel or Read Message History from anyone (roles only add
+    to @everyone, and a timeout keeps both)."""
+    if isinstance(channel, discord.Thread):
+        return not channel.is_private() and channel.parent is not None and open_to_all(channel.parent)
+    perms = channel.permissions_for(channel.guild.default_role)
+    if not (perms.view_channel and perms.read_message_history):
+        return False
+    return not any(o.view_channel is False or o.read_message_history is False for o in channel.overwrites.values())
+
+
+def postable_in(here: discord.abc.Messageable, channel_ids: Iterable[int]) -> set[int]:
+    """The ids among ``channel_ids`` whose archive may be posted in ``here`` for all its readers
+    to see (see the module's docstring); none in a DM, where the asker alone reads the answer
+    and the caller has nothing to filter."""
+    guild = getattr(here, "guild", None)
+    if guild is None:
+        return set()
+    near = {here.id}
+    if isinstance(here, discord.Thread) and here.parent_id is not None:
+        near.add(here.parent_id)  # a thread's readers can all read its channel
+    postable = set()
+    for channel_id in channel_ids:
+        channel = guild.get_channel_or_thread(channel_id)
+        if channel is None:
+            continue
+        if channel_id in near or open_to_all(channel) or (
+                isinstance(channel, discord.Thread) and not channel.is_private() and channel.parent_id in near):
+            postable.add(channel_id)
+    return postable

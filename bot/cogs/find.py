@@ -1,8 +1,11 @@
 """``!find`` and ``!archives``: what was archived, answered from the local catalogue, paged with buttons.
 
 Only channels the asker can read right now (bot/visibility.py) are searched; that set is part of
-the catalogue's SQL, so a page never holds, hints at or counts anything else. Archived text is
-shown escaped (no markdown, no mention renders or pings), with the matched words in bold.
+the catalogue's SQL, so a page never holds, hints at or counts anything else. A prefix command's
+answer is posted in a channel where others read it, so it narrows that set again to what may be
+posted there (``postable_in``) and says when the slash form, which only the asker sees, has more.
+Archived text is shown escaped (no markdown, no mention renders or pings), with the matched words
+in bold.
 """
 
 from __future__ import annotations
@@ -20,8 +23,8 @@ from discord.ext import commands
 from bot.formatting import counted, human_size
 from bot.helix import HelixBot, UserFacingError
 from bot.paging import Pager
-from bot.replies import answer, echo
-from bot.visibility import can_read, readable_channel_ids
+from bot.replies import answer, echo, unmentioned
+from bot.visibility import can_read, postable_in, readable_channel_ids
 from catalogue import HIT_END, HIT_START, Catalogue, ChannelSummary, SearchFilters, SearchPage
 from catalogue.query import QueryError, SearchQuery, parse_query
 
@@ -32,6 +35,7 @@ ONE_CHANNEL = commands.parameter(default=None, description="one channel, as #nam
 RESULTS_PER_PAGE = 5
 CHANNELS_PER_PAGE = 8
 SNIPPET_CHARS = 300
+NOT_FOR_ALL = "not everyone here can read"
 IN_A_SERVER = "Search works in a server, where I can check which channels you can read: ask there with `!find`."
 NOT_RUNNING = "Nothing is archived on this Helix: capture is not running, so there is nothing to search."
 _SPACES = re.compile(r"\s+")
@@ -56,8 +60,8 @@ def shown(text: str) -> str:
     text = _SPACES.sub(" ", text).strip()
     if len(text) > SNIPPET_CHARS:
         text = text[:SNIPPET_CHARS].rstrip() + "…"
-    text = discord.utils.escape_mentions(discord.utils.escape_markdown(text))
-    return text.replace(HIT_START, "**").replace(HIT_END, "**").replace("****", "")
+    text = discord.utils.escape_markdown(text).replace(HIT_START, "**").replace(HIT_END, "**").replace("****", "")
+    return unmentioned(text)  # after the bold: ``@**everyone**`` must not render either
 
 
 def when(iso: str | None) -> str:
@@ -126,13 +130,25 @@ class Find(commands.Cog):
         filters = filters_of(parsed, ctx.guild, (ctx.interaction or ctx.message).id)
         guild = ctx.guild
         said = echo(query, 60)
+        private = set()
+        if ctx.interaction is None:  # posted in the channel: only what all its readers may see
+            postable = postable_in(ctx.channel, channels)
+            channels, private = postable, channels - postable
+        withheld: list[bool] = []  # whether the slash form would find more: asked once, on the first page
 
         async def render(page: int) -> tuple[str, bool]:
             found = await cat.call("find", channels, filters, offset=page * RESULTS_PER_PAGE, limit=RESULTS_PER_PAGE)
+            if not withheld:
+                withheld.append(bool(private) and bool((await cat.call("find", private, filters, limit=1)).hits))
+            if withheld[0] and page == 0 and not found.hits:
+                return (f"Nothing that everyone here can read matches {said}, but channels {NOT_FOR_ALL} do: "
+                        "`/find` shows those results to you alone.", False)
             links = {h.message_id: await self._jump(guild.get_channel_or_thread(h.channel_id), h.message_id)
                      for h in found.hits}
             live = {h.channel_id for h in found.hits if guild.get_channel_or_thread(h.channel_id) is not None}
-            return results_page(said, page, found, links, live=live.__contains__, notes=parsed.notes,
+            notes = [*parsed.notes, *([f"results from channels {NOT_FOR_ALL} are left out: `/find` shows them to "
+                                       "you alone"] if withheld[0] else [])]
+            return results_page(said, page, found, links, live=live.__contains__, notes=notes,
                                 rebuilding=still_rebuilding(self.bot)), found.more
 
         log.info("find", terms=len(parsed.terms), channels=len(channels))
@@ -162,6 +178,13 @@ class Find(commands.Cog):
         readable = await readable_archived(self.bot, ctx.author)
         if channel is not None:
             readable &= {channel.id}
+        hidden = 0
+        if ctx.interaction is None:  # posted in the channel: only what all its readers may see
+            postable = postable_in(ctx.channel, readable)
+            readable, hidden = postable, len(readable - postable)
+        one = hidden == 1
+        left_out = (f"{counted(hidden, 'channel')} that not everyone here can read {'is' if one else 'are'} "
+                    f"left out: `/archives` shows {'it' if one else 'them'} to you alone")
         cat = catalogue_of(self.bot)
 
         async def render(page: int) -> tuple[str, bool]:
@@ -172,11 +195,18 @@ class Find(commands.Cog):
                 if page == 0:
                     if channel is not None and not can_read(ctx.author, channel):
                         return f"Nothing archived that you can read is from <#{channel.id}>.", False
+                    if hidden and channel is not None:
+                        return (f"<#{channel.id}> is not for everyone here, so its archive is not shown here: "
+                                f"`/archives channel:#{channel.name}` shows it to you alone."), False
+                    if hidden:
+                        return f"Nothing archived that everyone here can read: {left_out}.", False
                     where = f"from <#{channel.id}>" if channel is not None else "from a channel you can read"
                     return f"Nothing is archived {where} yet{f': {rebuilding}' if rebuilding else ''}.", False
                 return "No more archived channels.", False
             lines = [f"Archived channels (page {page + 1}):", *(summary_line(r) for r in rows)]
-            return "\n".join([*lines, f"-# Counts may be low: {rebuilding}."] if rebuilding else lines), more
+            notes = [*([f"-# {left_out[0].upper()}{left_out[1:]}."] if hidden else []),
+                     *([f"-# Counts may be low: {rebuilding}."] if rebuilding else [])]
+            return "\n".join([*lines, *notes]), more
 
         await Pager(ctx.author.id, render).send(ctx, ephemeral=True)
 

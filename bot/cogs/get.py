@@ -3,12 +3,17 @@
 Files within the upload limit (the server's, or ``HELIX_GET_UPLOAD_MB``) are fetched from the
 remote into a temporary file under HELIX_DATA_DIR, streamed to Discord and deleted. Bigger ones
 get a share link from the remote, shown only to the asker (ephemeral, or a DM for the prefix
-form); where the backend has no links, one sentence says how an operator fetches the file.
+form); where the backend has no links, one sentence says how an operator fetches the file. A
+prefix command's answer is read by everyone in its channel: a message from a channel that not all
+of them may read (``postable_in``) goes to the asker by DM instead, the channel told only that.
+The text comes back whole, line breaks and formatting kept, mentions broken so none renders; text
+longer than a message can hold is attached as a file as well.
 """
 
 from __future__ import annotations
 
 import asyncio
+import io
 import re
 import secrets
 import shutil
@@ -20,7 +25,8 @@ from discord.ext import commands
 
 from bot.cogs.find import catalogue_of, readable_archived, shown, still_rebuilding, when
 from bot.helix import HelixBot
-from bot.replies import answer, archive_name, sees_internals
+from bot.replies import NO_PINGS, answer, archive_name, sees_internals, unmentioned
+from bot.visibility import postable_in
 from catalogue import ArchivedFile, ArchivedMessage
 from runtime.units import human_size
 from sync import SyncError, UnsupportedError
@@ -32,6 +38,9 @@ LINK = re.compile(r"https://(?:(?:ptb|canary)\.)?discord(?:app)?\.com/channels/(
 ID = re.compile(r"^\s*(\d{15,20})\s*$")
 LINK_EXPIRY_S = 86_400.0
 USAGE = "Give a message link or an archived message id: for example `!get 1456074443980800027`."
+LARGEST_ID = 2**63 - 1  # what the catalogue (SQLite) can hold; no Discord id is larger for centuries
+MESSAGE_CHARS = 2000  # Discord's limit for a bot's message
+NOT_HERE = "That message is from a channel not everyone here can read"
 
 
 class Get(commands.Cog):
@@ -50,7 +59,8 @@ class Get(commands.Cog):
             return
         message_id = int(found.groups()[-1])
         readable = await readable_archived(self.bot, ctx.author)
-        archived = await catalogue_of(self.bot).call("archived_message", message_id, readable)
+        archived = (await catalogue_of(self.bot).call("archived_message", message_id, readable)
+                    if message_id <= LARGEST_ID else None)
         if archived is None:  # unknown, or in a channel the asker cannot read: the same answer
             rebuilding = still_rebuilding(self.bot)
             await self._say(ctx, f"I have no archived message `{message_id}` from a channel you can read"
@@ -58,7 +68,8 @@ class Get(commands.Cog):
             return
         if ctx.interaction is not None:
             await ctx.defer(ephemeral=True)
-        await self._give(ctx, archived)
+        dm = ctx.interaction is None and not postable_in(ctx.channel, {archived.channel_id})
+        await self._give(ctx, archived, dm=dm)
 
     async def _say(self, ctx: commands.Context, text: str) -> None:
         await answer(ctx, text, ephemeral=True) if ctx.interaction else await answer(ctx, text)
@@ -67,8 +78,9 @@ class Get(commands.Cog):
         own = self.bot.settings.get_upload_mb * 1024 * 1024
         return min(guild.filesize_limit, own) if own else guild.filesize_limit
 
-    async def _give(self, ctx: commands.Context, archived: ArchivedMessage) -> None:
-        text = self._text(archived)
+    async def _give(self, ctx: commands.Context, archived: ArchivedMessage, *, dm: bool) -> None:
+        """Answer with the message and its files: in place, or by DM when ``dm`` (see the module)."""
+        text, whole = self._text(archived)
         saved = [f for f in archived.files if f.blob]
         notes = [f"`{shown(f.filename)}` was {'too big to archive' if f.state == 'too_big' else 'not saved'}"
                  for f in archived.files if f.state in ("missing", "too_big")]
@@ -80,25 +92,48 @@ class Get(commands.Cog):
             room -= f.size if f.size <= room else 0
         links, sentences = await self._links(ctx, big, limit)
         folder = Path(self.bot.archive.settings.data_dir) / "get" / secrets.token_hex(6)
+        private = dm or ctx.interaction is not None  # only the asker reads the answer: links may go in it
         try:
             files = [await self._fetch(f, folder) for f in small]
-            body = "\n".join([text, *(f"-# {n}." for n in notes), *sentences])
-            ephemeral = {"ephemeral": True} if ctx.interaction else {}
-            if links and ctx.interaction is not None:
-                body += "\n" + "\n".join(links)
-            await answer(ctx, body[:2000], suppress_embeds=True, **({"files": files} if files else {}), **ephemeral)
+            if whole is not None:
+                files.insert(0, discord.File(io.BytesIO(whole.encode("utf-8")), filename=f"message-{archived.id}.txt"))
+            body = "\n".join([text, *(f"-# {n}." for n in notes), *sentences, *(links if private else [])])
+            kwargs = {"suppress_embeds": True, **({"files": files} if files else {})}
+            if not dm:
+                await answer(ctx, body[:MESSAGE_CHARS], **kwargs, **({"ephemeral": True} if ctx.interaction else {}))
+            elif await self._send_dm(ctx, body[:MESSAGE_CHARS], **kwargs):
+                await answer(ctx, f"{NOT_HERE}: I sent it to you in a direct message.")
+            else:
+                await answer(ctx, f"{NOT_HERE}, and I could not send it to you in a direct message: allow direct "
+                                  "messages from this server, or use `/get`, whose answer only you see.")
         finally:
             await asyncio.to_thread(shutil.rmtree, folder, True)
-        if links and ctx.interaction is None:
+        if links and not private:
             await self._dm(ctx, archived, links)
-        log.info("get", message_id=archived.id, attached=len(small), linked=len(links))
+        log.info("get", message_id=archived.id, attached=len(small), linked=len(links), dm=dm)
 
-    def _text(self, archived: ArchivedMessage) -> str:
+    def _text(self, archived: ArchivedMessage) -> tuple[str, str | None]:
+        """The message as shown, and its whole text when that had to be shortened (to attach)."""
         who = shown(archived.author_name) or "unknown"
         head = f"**{who}** · {when(archived.created_at)} · <#{archived.channel_id}>"
         if archived.deleted and not archived.content:
-            return f"{head}\n-# This message was deleted on Discord; only its tombstone is archived."
-        return f"{head}\n> {shown(archived.content) or '*(no text)*'}"
+            return f"{head}\n-# This message was deleted on Discord; only its tombstone is archived.", None
+        if not archived.content.strip():
+            return f"{head}\n> *(no text)*", None
+        quoted = quote(archived.content)
+        room = MESSAGE_CHARS - len(head) - 400  # what the notes and links below the text may need
+        if len(quoted) <= room:
+            return f"{head}\n{quoted}", None
+        cut = quoted[:room].rsplit("\n", 1)[0] if "\n" in quoted[:room] else quoted[:room]
+        return (f"{head}\n{cut}…\n-# The whole text is attached as `message-{archived.id}.txt`.",
+                archived.content)
+
+    async def _send_dm(self, ctx: commands.Context, body: str, **kwargs: object) -> bool:
+        try:
+            await ctx.author.send(body, allowed_mentions=NO_PINGS, **kwargs)
+        except discord.HTTPException:
+            return False
+        return True
 
     async def _fetch(self, f: ArchivedFile, folder: Path) -> discord.File:
         dest = folder / str(f.id) / (Path(f.filename).name or "file")
@@ -146,3 +181,8 @@ class Get(commands.Cog):
 
 async def setup(bot: HelixBot) -> None:
     await bot.add_cog(Get(bot))
+
+
+def quote(text: str) -> str:
+    """Archived text as a Discord quote, its formatting kept and no mention."""
+    return "\n".join(f"> {line}" for line in unmentioned(text).split("\n"))

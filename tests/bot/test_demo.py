@@ -41,7 +41,8 @@ def test_the_demo_runs_every_command_and_verifies_the_archive(tmp_path: Path) ->
 
     # what the staff room holds reaches carol, who is staff, and never bob
     answers = dict(re.findall(r"^(\w+ › [^\n]+)\n((?:  [^\n]*\n)+)", out, re.MULTILINE))
-    assert "4242, keep it secret" in answers["carol › !find code"]
+    assert "4242, keep it secret" in answers["carol › /find query:code"]
+    assert "4242" not in answers["carol › !find code"]  # typed where bob reads too
     assert "keep it secret" not in "".join(a for typed, a in answers.items() if typed.startswith("bob"))
     assert "#staff-room" not in answers["bob › /archives"] and "#launch · 2 messages" in answers["bob › /archives"]
     assert [typed for typed in answers if typed.startswith("bob › /get")], "bob asks for the staff room's message"

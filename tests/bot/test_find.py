@@ -21,27 +21,29 @@ def last(world: World, since: int) -> dict:
     return said[-1]
 
 
-async def ask(world: World, who, text: str) -> dict:
+async def ask(world: World, who, text: str, where=None) -> dict:
+    """``who`` types ``text`` in ``where`` (the bot's channel, which every member can read, by default)."""
     since = len(world.env.http_requests)
-    await who.send(world.channel, text)
+    await who.send(where or world.channel, text)
     return last(world, since)
 
 
 async def test_find_by_word_phrase_author_channel_dates_and_images(local_world: World, cdn):  # noqa: F811
     a = await archived_server(local_world, cdn)
     world, alice = local_world, a.alice
-    got = (await ask(world, alice, "!find launch"))["content"]
-    assert got.count("archived id") == 4 and "**launch**" in got, got  # public three and the secret one
+    # alice is staff: asked in #secret, the public three and the secret one
+    got = (await ask(world, alice, "!find launch", a.secret))["content"]
+    assert got.count("archived id") == 4 and "**launch**" in got, got
     assert "**alice**" in got and "<t:" in got and "https://discord.com/channels/" in got
-    got = (await ask(world, alice, '!find "launch code"'))["content"]
+    got = (await ask(world, alice, '!find "launch code"', a.secret))["content"]
     assert str(a.ids["code"]) in got and got.count("archived id") == 1
     got = (await ask(world, alice, "!find launch from:bob"))["content"]
     assert got.count("archived id") == 1 and str(a.ids["minutes"]) in got
     got = (await ask(world, alice, f"!find launch in:<#{a.general.id}>"))["content"]
     assert got.count("archived id") == 3 and str(a.ids["code"]) not in got
-    got = (await ask(world, alice, "!find launch in:#secret"))["content"]
+    got = (await ask(world, alice, "!find launch in:#secret", a.secret))["content"]
     assert got.count("archived id") == 1
-    got = (await ask(world, alice, "!find launch after:2026-01-02 before:2026-01-05"))["content"]
+    got = (await ask(world, alice, "!find launch after:2026-01-02 before:2026-01-05", a.secret))["content"]
     assert sorted(int(x) for x in re.findall(r"archived id `(\d+)`", got)) == sorted([a.ids["photo"], a.ids["code"]])
     got = (await ask(world, alice, "!find has:image"))["content"]
     assert re.findall(r"archived id `(\d+)`", got) == [str(a.ids["photo"])]
@@ -127,21 +129,32 @@ async def test_visibility_for_find_and_archives_prefix_and_slash(local_world: Wo
     world, env = local_world, local_world.env
     secret_words = "the launch **code** is 4242"
     # alice (staff) sees the secret channel, bob does not: neither in results nor in counts nor in !archives
-    assert secret_words in (await ask(world, a.alice, "!find code"))["content"]
+    assert secret_words in (await ask(world, a.alice, "!find code", a.secret))["content"]
+    # typed where bob reads too, her answer holds only what everyone there may read, and says so
+    public = (await ask(world, a.alice, "!find code"))["content"]
+    assert "4242" not in public and "`/find` shows those results to you alone" in public, public
+    public = (await ask(world, a.alice, "!find launch"))["content"]
+    assert public.count("archived id") == 3 and "4242" not in public and "left out: `/find`" in public, public
     assert (await ask(world, a.bob, "!find code"))["content"].startswith("Nothing archived that you can read")
     got = await a.bob.slash(world.channel, "find", query="code")
     assert got.ephemeral and got.response.content.startswith("Nothing archived that you can read")
     got = await a.alice.slash(world.channel, "find", query="code")
     assert got.ephemeral and secret_words in got.response.content
-    listing = (await ask(world, a.alice, "!archives"))["content"]
+    listing = (await ask(world, a.alice, "!archives", a.secret))["content"]
     assert f"<#{a.secret.id}>" in listing and f"<#{a.general.id}>" in listing and "not watched" in listing
+    listing = (await ask(world, a.alice, "!archives"))["content"]
+    assert f"<#{a.secret.id}>" not in listing and "1 channel that not everyone here can read is left out" in listing
+    listing = (await ask(world, a.alice, f"!archives <#{a.secret.id}>"))["content"]
+    assert "1 message" not in listing and "`/archives channel:#secret` shows it to you alone" in listing, listing
+    got = await a.alice.slash(world.channel, "archives")
+    assert got.ephemeral and f"<#{a.secret.id}>" in got.response.content
     listing = (await ask(world, a.bob, "!archives"))["content"]
     assert f"<#{a.secret.id}>" not in listing and f"<#{a.general.id}>" in listing
     got = await a.bob.slash(world.channel, "archives")
     assert got.ephemeral and f"<#{a.secret.id}>" not in got.response.content
     listing = (await ask(world, a.bob, f"!archives <#{a.general.id}>"))["content"]
     assert "4 messages" in listing and "2 files" in listing, listing
-    listing = (await ask(world, a.alice, f"!archives <#{a.secret.id}>"))["content"]
+    listing = (await ask(world, a.alice, f"!archives <#{a.secret.id}>", a.secret))["content"]
     assert " · 1 message · 0 files (0 B) · " in listing, listing
     # a channel bob cannot open: not "nothing archived yet", and nothing of what is
     hidden = (await ask(world, a.bob, f"!archives <#{a.secret.id}>"))["content"]
@@ -154,10 +167,19 @@ async def test_visibility_for_find_and_archives_prefix_and_slash(local_world: Wo
     env.backend.remove_member_role(world.guild.id, a.alice.id, a.staff.id)
     await env.settle()
     assert (await ask(world, a.alice, "!find code"))["content"].startswith("Nothing archived that you can read")
-    assert f"<#{a.secret.id}>" not in (await ask(world, a.alice, "!archives"))["content"]
+    listing = (await ask(world, a.alice, "!archives"))["content"]
+    assert f"<#{a.secret.id}>" not in listing and "left out" not in listing, listing
 
     # in a DM: one sentence, nothing from any server
     since = len(env.http_requests)
     await a.alice.send_dm("!find launch")
     [dm] = [m["content"] for m in answers(world, since)]
     assert dm.startswith("Search works in a server"), dm
+
+
+async def test_a_highlighted_mention_still_does_not_render(local_world: World, cdn):  # noqa: F811
+    a = await archived_server(local_world, cdn)
+    got = (await ask(local_world, a.bob, "!find everyone"))["content"]
+    assert "@\u200b**everyone**" in got and "@**everyone**" not in got, got
+    got = (await ask(local_world, a.bob, f"!find {a.alice.id}"))["content"]
+    assert f"<@\u200b**{a.alice.id}**>" in got, got

@@ -78,7 +78,13 @@ async def test_get_follows_the_visibility_rule(local_world: World, cdn):  # noqa
     assert await said(world, a.bob, f"!get {link(world, a.secret.id, a.ids['code'])}") == refusal
     result = await a.bob.slash(world.channel, "get", message=str(a.ids["code"]))
     assert result.response.content == refusal
-    assert "the launch code is 4242" in await said(world, a.alice, f"!get {a.ids['code']}")
+    # alice is staff; typed where bob reads too, the message goes to her alone
+    told = await said(world, a.alice, f"!get {a.ids['code']}")
+    assert told == "That message is from a channel not everyone here can read: I sent it to you in a direct message."
+    assert "the launch code is 4242" in a.alice.user.dm_channel.last_message.content
+    since = len(env.http_requests)
+    await a.alice.send(a.secret, f"!get {a.ids['code']}")  # in the channel itself: answered there
+    assert "the launch code is 4242" in answers(world, since)[-1]["content"]
     result = await a.alice.slash(world.channel, "get", message=str(a.ids["code"]))
     assert result.ephemeral and "the launch code is 4242" in result.response.content
     env.backend.remove_member_role(world.guild.id, a.alice.id, a.staff.id)
@@ -112,3 +118,31 @@ async def test_a_backend_without_links_says_how_an_operator_fetches_it(local_wor
     got = await said(world, world.member("bob"), f"!get {big}")
     assert "offers no share links" in got and "rclone copy" in got and "blobs/sha256/" in got, got
     assert "error id" not in got
+
+
+async def test_the_text_comes_back_whole_with_its_lines_and_no_mention(local_world: World, cdn):  # noqa: F811
+    world, env = local_world, local_world.env
+    alice = world.member("alice")
+    lines = "the plan:\n1. **fuel** at dawn\n2. count down @everyone\n```\nT-10\n```"
+    essay = "\n".join(f"paragraph {i}: " + "lorem ipsum " * 13 for i in range(11))  # with a header, too long
+    short = env.backend.create_message(world.channel.id, alice.id, lines, broadcast=False).id
+    long = env.backend.create_message(world.channel.id, alice.id, essay, broadcast=False).id
+    await env.settle()
+    await world.say(world.owner, f"!backup <#{world.channel.id}>")
+    assert (await backup_finished(world, world.channel.id)).state == "done"
+
+    got = await said(world, alice, f"!get {short}")
+    assert "> 1. **fuel** at dawn\n> 2. count down @\u200beveryone\n> ```\n> T-10\n> ```" in got, got
+    got = await said(world, alice, f"!get {long}")
+    assert len(got) <= 2000 and "paragraph 0:" in got and f"`message-{long}.txt`" in got, got
+    [whole] = world.channel.last_message.attachments
+    assert whole.filename == f"message-{long}.txt" and (await whole.read()).decode() == essay
+
+
+async def test_an_id_too_large_for_any_message_is_an_answer_not_an_error(local_world: World):
+    bob = local_world.member("bob")
+    for typed in ("99999999999999999999", "18446744073709551615"):
+        got = await said(local_world, bob, f"!get {typed}")
+        assert got == f"I have no archived message `{typed}` from a channel you can read.", got
+        result = await bob.slash(local_world.channel, "get", message=typed)
+        assert result.ephemeral and "error id" not in result.response.content

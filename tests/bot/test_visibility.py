@@ -7,7 +7,7 @@ from simcord.backend.models import Overwrite
 from simcord.enums import OverwriteType
 
 from bot.sim.world import World
-from bot.visibility import readable_channel_ids
+from bot.visibility import postable_in, readable_channel_ids
 
 
 async def bot_side(world: World, who) -> discord.Member:
@@ -57,3 +57,33 @@ async def test_nobody_reads_a_deleted_channel_nor_anything_from_a_dm(local_world
     dave = await bot_side(world, world.member("dave"))
     assert readable_channel_ids(dave, [world.channel.id, 123456789012345678]) == {world.channel.id}
     assert readable_channel_ids(world.bot.get_user(dave.id) or discord.Object(dave.id), [world.channel.id]) == set()
+
+
+async def test_an_answer_in_a_channel_shows_only_channels_all_its_readers_can_read(local_world: World):
+    world = local_world
+    guild, env = world.guild, world.env
+    me = world.bot.get_guild(guild.id).me
+    staff, muted = guild.create_role("Staff"), guild.create_role("Muted")
+    lobby = world.channel  # every member reads it
+    general = guild.create_text_channel("general")
+    staff_room = guild.create_text_channel("staff-room", overwrites={
+        guild.default_role: discord.PermissionOverwrite(view_channel=False),
+        staff: discord.PermissionOverwrite(view_channel=True), me: discord.PermissionOverwrite(view_channel=True)})
+    # open to @everyone, but one role is kept out: a member with it reads the lobby, not this
+    quiet = guild.create_text_channel("quiet", overwrites={muted: discord.PermissionOverwrite(view_channel=False)})
+    await env.settle()
+    bot_guild = world.bot.get_guild(guild.id)
+    here = {c.id: bot_guild.get_channel(c.id) for c in (lobby, general, staff_room, quiet)}
+    everything = set(here)
+
+    # in the lobby: the open channels only; in the staff room: itself too, since all its readers read it
+    assert postable_in(here[lobby.id], everything) == {lobby.id, general.id}
+    assert postable_in(here[staff_room.id], everything) == {lobby.id, general.id, staff_room.id}
+    assert postable_in(here[quiet.id], everything) == {lobby.id, general.id, quiet.id}
+
+    # a public thread of the staff room is read by the staff room's readers: each may show the other
+    thread = await here[staff_room.id].create_thread(name="plans", type=discord.ChannelType.public_thread)
+    await env.settle()
+    assert postable_in(thread, {staff_room.id, thread.id}) == {staff_room.id, thread.id}
+    assert postable_in(here[staff_room.id], {thread.id}) == {thread.id}
+    assert postable_in(here[lobby.id], {thread.id}) == set()
