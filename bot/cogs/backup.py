@@ -19,7 +19,7 @@ from bot.capture_source import channel_info
 from bot.formatting import counted, human_size
 from bot.helix import HelixBot, UserFacingError
 from bot.replies import PROGRESS_EDIT_S, amend, answer
-from bot.visibility import readable_channel_ids
+from bot.visibility import postable_in, readable_channel_ids
 from capture import Capture, Tally
 from catalogue import BackupRow
 
@@ -74,6 +74,19 @@ def status_line(row: BackupRow, tally: Tally | None) -> str:
     return (f"<#{row.channel_id}> · {kind}{row.state}, started <t:{int(row.started_at)}:R> · "
             f"{live.scanned:,} scanned, {live.archived:,} new, {counted(live.files, 'file')} "
             f"({human_size(live.bytes)})" + (f" · {row.error}" if row.error else ""))
+
+
+def _shown_to(ctx: commands.Context, channel_ids: list[int]) -> tuple[set[int], str]:
+    """The channels a listing may name: those the asker can read, and, for a prefix command's answer,
+    which the whole channel reads, only those all its readers may see (``visibility.postable_in``);
+    and the note that says the slash form has more ('' when it has not)."""
+    readable = readable_channel_ids(ctx.author, channel_ids)
+    if ctx.interaction is not None:
+        return readable, ""
+    postable = postable_in(ctx.channel, readable)
+    slash = f"/{ctx.command.qualified_name}" if ctx.command else "the slash command"
+    return postable, (f"Channels not everyone here can read are left out: `{slash}` shows them to you alone."
+                      if readable - postable else "")
 
 
 def _manager():
@@ -162,15 +175,17 @@ class Backup(commands.Cog):
     async def backup_status(self, ctx: commands.Context) -> None:
         """The latest backups of channels you can read and how far each got: messages scanned, new, files and bytes."""
         catalogue = self.capture.catalogue
-        readable = readable_channel_ids(ctx.author, await catalogue.call("backed_up_channels", ctx.guild.id))
+        readable, more = _shown_to(ctx, await catalogue.call("backed_up_channels", ctx.guild.id))
         rows = await catalogue.call("backups", limit=10, channel_ids=readable) if readable else []
         if not rows:
             # The same sentence whether no backup ran or none of a channel the asker can read: a
             # hidden channel's backup is not hinted at.
-            await answer(ctx, "No backup of a channel you can read has run yet: start one with `!backup #channel`.")
+            await answer(ctx, more or "No backup of a channel you can read has run yet: start one with "
+                                      "`!backup #channel`.", ephemeral=True)
             return
         lines = [status_line(r, self.capture.tallies.get(r.id)) for r in rows]
-        await answer(ctx, "\n".join(lines)[:1990])
+        # ephemeral: a slash answer lists what the asker may read, not what the channel may
+        await answer(ctx, "\n".join([*lines, *([f"-# {more}"] if more else [])])[:1990], ephemeral=True)
 
     @backup.command(name="cancel", description="Stop a channel's running backup",
                     extras=_examples("!backup cancel #general", "/backup cancel channel:#general"))
@@ -213,14 +228,16 @@ class Backup(commands.Cog):
     async def watching(self, ctx: commands.Context) -> None:
         """The channels you can read whose new messages are archived as they arrive."""
         rows = await self.capture.catalogue.call("channels", watched_only=True, guild_id=ctx.guild.id)
-        readable = readable_channel_ids(ctx.author, [r.id for r in rows])
+        readable, more = _shown_to(ctx, [r.id for r in rows])
         shown = [r for r in rows if r.id in readable]
         if not shown:
             # The same sentence whether nothing is watched or nothing the asker can read: a hidden
             # channel's watch is not hinted at.
-            await answer(ctx, "No channel you can read is watched: start with `!watch #channel`.")
+            await answer(ctx, more or "No channel you can read is watched: start with `!watch #channel`.",
+                         ephemeral=True)
             return
-        await answer(ctx, "Watching: " + ", ".join(f"<#{r.id}>" for r in shown) + ".")
+        listed = "Watching: " + ", ".join(f"<#{r.id}>" for r in shown) + "."
+        await answer(ctx, listed + (f"\n-# {more}" if more else ""), ephemeral=True)
 
 
 async def setup(bot: HelixBot) -> None:

@@ -130,4 +130,9 @@ async def test_a_manager_who_cannot_read_a_channel_can_neither_watch_it_nor_see_
     # what she can read, she watches and sees; the staff see both
     await world.say(carol, f"!watch <#{general.id}>")
     assert await answer_to(world, carol, "!watching") == f"Watching: <#{general.id}>."
-    assert await answer_to(world, world.owner, "!watching") == f"Watching: <#{secret.id}>, <#{general.id}>."
+    # the owner is staff: typed where carol reads too, the staff's channel stays out of the answer
+    assert await answer_to(world, world.owner, "!watching") == (
+        f"Watching: <#{general.id}>.\n-# Channels not everyone here can read are left out: `/watching` shows them "
+        "to you alone.")
+    result = await world.owner.slash(world.channel, "watching")
+    assert result.ephemeral and result.response.content == f"Watching: <#{secret.id}>, <#{general.id}>."
