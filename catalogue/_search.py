@@ -18,6 +18,7 @@ from typing import Any
 
 from catalogue._packed import record_text
 from catalogue._schema import blob_path
+from catalogue.query import MAX_ID
 
 HIT_START, HIT_END, ELLIPSIS = "\ue000", "\ue001", "…"
 SNIPPET_TOKENS = 24
@@ -102,9 +103,12 @@ class ArchivedMessage:
 
 
 def first_id_of(day: date) -> int:
-    """The smallest Discord id (snowflake) of a message created on ``day`` or later (UTC)."""
+    """The smallest Discord id (snowflake) of a message created on ``day`` or later (UTC).
+
+    Ids run out in 2084 while dates go on to 9999: a later day gets the largest id SQLite holds,
+    a bound no message reaches, instead of a number SQLite cannot take."""
     ms = int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() * 1000) - DISCORD_EPOCH_MS
-    return max(ms, 0) << 22
+    return min(max(ms, 0) << 22, MAX_ID)
 
 
 def _marks(values: Collection[Any]) -> str:
@@ -133,8 +137,9 @@ class SearchTables:
     def find(self, channel_ids: Collection[int], filters: SearchFilters, *, offset: int = 0,
              limit: int = 5) -> SearchPage:
         """One page of archived messages from ``channel_ids`` only, newest first."""
-        if not channel_ids:
+        if not channel_ids or filters.after == date.max:  # nothing is after the calendar's last day
             return SearchPage((), offset, False)
+        since = filters.after + timedelta(days=1) if filters.after else None
         chans = sorted({int(c) for c in channel_ids})
         where = [f"m.channel_id IN ({_marks(chans)})", "m.deleted_at IS NULL"]
         args: list[Any] = list(chans)
@@ -149,9 +154,9 @@ class SearchTables:
         if filters.before:
             where += ["m.created_at < ?", "m.id < ?"]
             args += [filters.before.isoformat(), first_id_of(filters.before)]
-        if filters.after:
+        if since:
             where += ["m.created_at >= ?", "m.id >= ?"]
-            args += [(filters.after + timedelta(days=1)).isoformat(), first_id_of(filters.after + timedelta(days=1))]
+            args += [since.isoformat(), first_id_of(since)]
         if filters.before_id is not None:
             where.append("m.id < ?")
             args.append(int(filters.before_id))
@@ -179,9 +184,9 @@ class SearchTables:
             params = [HIT_START, HIT_END, ELLIPSIS, filters.match, *args, limit + 1, offset]
         elif filters.match:
             ranged = " AND message_text.rowid < ?" if filters.before else ""
-            ranged += " AND message_text.rowid >= ?" if filters.after else ""
+            ranged += " AND message_text.rowid >= ?" if since else ""
             bounds = [first_id_of(filters.before)] if filters.before else []
-            bounds += [first_id_of(filters.after + timedelta(days=1))] if filters.after else []
+            bounds += [first_id_of(since)] if since else []
             sql = (f"SELECT {cols}, {snip} AS snip, {files} AS files "
                    "FROM message_text JOIN messages m ON m.id = message_text.rowid "
                    f"WHERE message_text MATCH ?{ranged} AND {' AND '.join(where)} "

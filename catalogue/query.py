@@ -1,22 +1,25 @@
 """What a member typed after ``!find``, turned into a search the catalogue can run safely.
 
 The words become an FTS5 MATCH expression in which every term is a quoted string, so nothing a
-member types (``"``, ``*``, ``NEAR(``, ``-``, ``AND``) is ever read as FTS5 syntax: a hostile
-query finds nothing, it never fails. A trailing ``*`` on a word is kept as a prefix search,
-which is what people mean by it. Filters (``in:``, ``from:``, ``has:``, ``before:``, ``after:``)
-are pulled out here; which channels the asker may read is decided by the bot, not here.
+member types (``"``, ``*``, ``NEAR(``, ``AND``) is ever read as FTS5 syntax: a hostile query finds
+nothing, it never fails. Three operators are read as people mean them, and only these: a trailing
+``*`` is a prefix search, a leading ``-`` leaves a word or ``-"a phrase"`` out, and an upper-case
+``OR`` between two words accepts either. Filters (``in:``, ``from:``, ``has:``, ``before:``,
+``after:``, ``during:``) are pulled out here; which channels the asker may read is decided by the
+bot, not here.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 
 MAX_TERMS = 32
 MAX_TERM_CHARS = 100
+MAX_ID = 2**63 - 1  # SQLite's largest integer, and a Discord id's
 HAS_KINDS = ("file", "image")
-_FILTER = re.compile(r"^(in|from|has|before|after):(.*)$", re.IGNORECASE)
+_FILTER = re.compile(r"^(in|from|has|before|after|during):(.*)$", re.IGNORECASE)
 _CHANNEL_MENTION = re.compile(r"^<#(\d{1,20})>$")
 _USER_MENTION = re.compile(r"^<@!?(\d{1,20})>$")
 _DIGITS = re.compile(r"^[0-9]{1,20}$")  # ASCII digits only: "١٢٣".isdigit() is True
@@ -40,9 +43,12 @@ class SearchQuery:
     author_ids: frozenset[int] = frozenset()
     author_names: frozenset[str] = frozenset()
     has: frozenset[str] = frozenset()
-    before: date | None = None
+    before: date | None = None  # ``during:`` is kept as the day after it and the day before it
     after: date | None = None
     notes: tuple[str, ...] = field(default=(), compare=False)  # what was ignored, to say so
+    either: frozenset[int] = frozenset()  # indexes into ``terms`` joined by ``OR`` to the term before
+    excluded: tuple[str, ...] = ()  # ``-word``: a message with any of these is left out
+    excluded_prefixes: frozenset[int] = frozenset()  # indexes into ``excluded`` that end in ``*``
 
     @property
     def empty(self) -> bool:
@@ -51,58 +57,87 @@ class SearchQuery:
                     or self.author_names or self.has or self.before or self.after)
 
     def match_expression(self) -> str | None:
-        """The FTS5 MATCH text (every term quoted, terms ANDed), or None to match on filters alone."""
+        """The FTS5 MATCH text, or None to match on filters alone: every term quoted, ``OR`` groups
+        and the whole in parentheses, so FTS5's own operator precedence never decides the meaning."""
         if not self.terms:
             return None
-        parts = []
+        groups: list[list[str]] = []
         for i, term in enumerate(self.terms):
-            quoted = '"' + term.replace('"', '""') + '"'
-            parts.append(quoted + ("*" if i in self.prefixes else ""))
-        return " AND ".join(parts)
+            quoted = _quoted(term, i in self.prefixes)
+            if i in self.either and groups:
+                groups[-1].append(quoted)
+            else:
+                groups.append([quoted])
+        wanted = " AND ".join(g[0] if len(g) == 1 else "(" + " OR ".join(g) + ")" for g in groups)
+        if not self.excluded:
+            return wanted
+        unwanted = " OR ".join(_quoted(t, i in self.excluded_prefixes) for i, t in enumerate(self.excluded))
+        return f"({wanted}) NOT ({unwanted})"
 
 
 def parse_query(text: str) -> SearchQuery:
-    """Parse ``words "a phrase" in:#channel from:@user has:image before:2026-01-31 after:2025-12-01``."""
+    """Parse ``words "a phrase" -word this OR that in:#channel from:@user has:image before:2026-01-31
+    after:2025-12-01 during:2026-01-15``."""
     text = _CONTROL.sub(" ", text)  # FTS5 reads a NUL as the end of its input, mid-string
     terms: list[str] = []
     prefixes: set[int] = set()
+    either: set[int] = set()
+    excluded: list[str] = []
+    excluded_prefixes: set[int] = set()
     channel_ids: set[int] = set()
     channel_names: set[str] = set()
     author_ids: set[int] = set()
     author_names: set[str] = set()
     has: set[str] = set()
-    before = after = None
+    before: date | None = None
+    after: date | None = None
+    during = False
     notes: list[str] = []
-    for token, quoted in _tokens(text):
+    tokens = _tokens(text)
+    joins = {n for n, t in enumerate(tokens) if _is_or(t) and _is_word(tokens, n - 1) and _is_word(tokens, n + 1)}
+    for n, (token, quoted, minus) in enumerate(tokens):
+        if _is_or((token, quoted, minus)):
+            if n not in joins:
+                notes.append("`OR` goes between two words, so a lone one was left out")
+            continue
         match = None if quoted else _FILTER.match(token)
+        if match is not None and minus:
+            raise QueryError("`-` leaves out words, not filters: for example `!find launch -rocket`.")
         if match is None:
             word = token.strip()
             if not _WORDLIKE.search(word):
                 continue  # punctuation alone matches nothing: drop it instead of searching for it
-            if len(terms) >= MAX_TERMS:
+            if len(terms) + len(excluded) >= MAX_TERMS:
                 notes.append(f"only the first {MAX_TERMS} words were searched")
                 break
             prefix = not quoted and word.endswith("*") and len(word.rstrip("*")) > 0
-            word = word.rstrip("*") if prefix else word
+            word = (word.rstrip("*") if prefix else word)[:MAX_TERM_CHARS]
+            if minus:
+                if prefix:
+                    excluded_prefixes.add(len(excluded))
+                excluded.append(word)
+                continue
             if prefix:
                 prefixes.add(len(terms))
-            terms.append(word[:MAX_TERM_CHARS])
+            if terms and n - 1 in joins:
+                either.add(len(terms))
+            terms.append(word)
             continue
         key, value = match.group(1).lower(), match.group(2).strip()
         if key == "in":
             if m := _CHANNEL_MENTION.match(value):
-                channel_ids.add(int(m.group(1)))
+                channel_ids.add(_id(m.group(1), key))
             elif _DIGITS.match(value):
-                channel_ids.add(int(value))
+                channel_ids.add(_id(value, key))
             elif value.lstrip("#"):
                 channel_names.add(value.lstrip("#").lower()[:MAX_TERM_CHARS])
             else:
                 raise QueryError("`in:` needs a channel: for example `!find hello in:#general`.")
         elif key == "from":
             if m := _USER_MENTION.match(value):
-                author_ids.add(int(m.group(1)))
+                author_ids.add(_id(m.group(1), key))
             elif _DIGITS.match(value):
-                author_ids.add(int(value))
+                author_ids.add(_id(value, key))
             elif value.lstrip("@"):
                 author_names.add(value.lstrip("@").lower()[:MAX_TERM_CHARS])
             else:
@@ -113,17 +148,56 @@ def parse_query(text: str) -> SearchQuery:
                 raise QueryError(f"`has:` takes {' or '.join(HAS_KINDS)}: for example `!find has:image`.")
             has.add(kind)
         else:
+            # Each date narrows the range, so they combine as "and" like every other filter.
             day = _day(value, key)
-            if key == "before":
-                before = day
-            else:
-                after = day
-    if before and after and after >= before:
+            ends = {"before": (None, day), "after": (day, None),
+                    "during": (_shifted(day, -1), _shifted(day, 1))}[key]
+            during = during or key == "during"
+            if ends[0] is not None:
+                after = ends[0] if after is None else max(after, ends[0])
+            if ends[1] is not None:
+                before = ends[1] if before is None else min(before, ends[1])
+    if excluded and not terms:
+        raise QueryError("`-word` only leaves words out, so give a word to look for too: "
+                         "for example `!find launch -rocket`.")
+    if before and after and (before - after).days <= 1:  # "after" is the days after it: none between
+        if during or after < before:
+            raise QueryError("Those dates leave no day to search: for example `!find during:2026-01-31` "
+                             "or `!find after:2026-01-01 before:2026-02-01`.")
         raise QueryError("`after:` must be earlier than `before:`: for example "
                          "`!find after:2026-01-01 before:2026-02-01`.")
     return SearchQuery(tuple(terms), frozenset(prefixes), frozenset(channel_ids), frozenset(channel_names),
                        frozenset(author_ids), frozenset(author_names), frozenset(has), before, after,
-                       tuple(dict.fromkeys(notes)))
+                       tuple(dict.fromkeys(notes)), frozenset(either), tuple(excluded), frozenset(excluded_prefixes))
+
+
+def _quoted(term: str, prefix: bool) -> str:
+    return '"' + term.replace('"', '""') + '"' + ("*" if prefix else "")
+
+
+def _is_or(token: tuple[str, bool, bool]) -> bool:
+    text, quoted, minus = token
+    return text == "OR" and not quoted and not minus
+
+
+def _is_word(tokens: list[tuple[str, bool, bool]], n: int) -> bool:
+    """Whether ``tokens[n]`` becomes a term that must be found (what ``OR`` may stand between)."""
+    if not 0 <= n < len(tokens):
+        return False
+    text, quoted, minus = tokens[n]
+    if minus or _is_or(tokens[n]) or (not quoted and _FILTER.match(text)):
+        return False
+    return bool(_WORDLIKE.search(text))
+
+
+def _id(value: str, key: str) -> int:
+    """A Discord id as SQLite can hold it: a bigger number is no id, and would not fit its integers."""
+    number = int(value)
+    if not 1 <= number <= MAX_ID:
+        what, example = ("member", "from:@alice") if key == "from" else ("channel", "in:#general")
+        raise QueryError(f"`{key}:` got a number that is no Discord id: name the {what} instead, "
+                         f"for example `!find hello {example}`.")
+    return number
 
 
 def _day(value: str, key: str) -> date:
@@ -136,24 +210,37 @@ def _day(value: str, key: str) -> date:
         raise QueryError(f"`{key}:` takes a date as YYYY-MM-DD: for example `!find {key}:2026-01-31`.") from None
 
 
-def _tokens(text: str) -> list[tuple[str, bool]]:
-    """Words and ``"quoted phrases"`` (an unclosed quote runs to the end), each with whether it was quoted."""
-    out: list[tuple[str, bool]] = []
+def _shifted(day: date, days: int) -> date | None:
+    """The day before or after ``day``, or None past the calendar's ends (no day is before 0001-01-01)."""
+    try:
+        return day + timedelta(days=days)
+    except OverflowError:
+        return None
+
+
+def _tokens(text: str) -> list[tuple[str, bool, bool]]:
+    """Words and ``"quoted phrases"`` (an unclosed quote runs to the end), each with whether it was
+    quoted and whether a ``-`` before it leaves it out."""
+    out: list[tuple[str, bool, bool]] = []
     i, n = 0, len(text)
     while i < n:
         if text[i].isspace():
             i += 1
-        elif text[i] == '"':
+            continue
+        minus = text[i] == "-"
+        while i < n and text[i] == "-":
+            i += 1
+        if i < n and text[i] == '"':
             end = text.find('"', i + 1)
             end = n if end == -1 else end
             phrase = " ".join(text[i + 1:end].split())
             if phrase:
-                out.append((phrase, True))
+                out.append((phrase, True, minus))
             i = end + 1
         else:
             j = i
             while j < n and not text[j].isspace():
                 j += 1
-            out.append((text[i:j], False))
+            out.append((text[i:j], False, minus))
             i = j
     return out

@@ -30,7 +30,8 @@ from catalogue.query import QueryError, SearchQuery, parse_query
 
 log = structlog.get_logger("helix.bot.find")
 QUERY = commands.parameter(default="", displayed_default=None, description=(
-    'words, "a phrase", in:#channel, from:@member, has:file|image, before:/after:YYYY-MM-DD'))
+    # Discord cuts a slash option's description at 100 characters.
+    'words "a phrase" -word a OR b in:#channel from:@member has:file|image before:/after:/during:DATE'))
 ONE_CHANNEL = commands.parameter(default=None, description="one channel, as #name (default: all you can read)")
 RESULTS_PER_PAGE = 5
 CHANNELS_PER_PAGE = 8
@@ -112,7 +113,8 @@ class Find(commands.Cog):
 
     @commands.hybrid_command(name="find", description="Search what was archived from the channels you can read")
     async def find(self, ctx: commands.Context, *, query: str = QUERY) -> None:
-        """Search the archive: words, "a phrase", in:#channel, from:@member, has:image, before:/after:YYYY-MM-DD."""
+        """Search the archive: words, "a phrase", -word to leave out, a OR b, in:#channel, from:@member,
+        has:file or has:image, before:/after:/during:YYYY-MM-DD (after: and before: leave the day itself out)."""
         if ctx.guild is None:
             await self._say(ctx, IN_A_SERVER)
             return

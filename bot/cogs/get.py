@@ -28,6 +28,7 @@ from bot.helix import HelixBot
 from bot.replies import NO_PINGS, answer, archive_name, sees_internals, unmentioned
 from bot.visibility import postable_in
 from catalogue import ArchivedFile, ArchivedMessage
+from catalogue.query import MAX_ID
 from runtime.units import human_size
 from sync import SyncError, UnsupportedError
 
@@ -38,7 +39,6 @@ LINK = re.compile(r"https://(?:(?:ptb|canary)\.)?discord(?:app)?\.com/channels/(
 ID = re.compile(r"^\s*(\d{15,20})\s*$")
 LINK_EXPIRY_S = 86_400.0
 USAGE = "Give a message link or an archived message id: for example `!get 1456074443980800027`."
-LARGEST_ID = 2**63 - 1  # what the catalogue (SQLite) can hold; no Discord id is larger for centuries
 MESSAGE_CHARS = 2000  # Discord's limit for a bot's message
 NOT_HERE = "That message is from a channel not everyone here can read"
 
@@ -60,7 +60,7 @@ class Get(commands.Cog):
         message_id = int(found.groups()[-1])
         readable = await readable_archived(self.bot, ctx.author)
         archived = (await catalogue_of(self.bot).call("archived_message", message_id, readable)
-                    if message_id <= LARGEST_ID else None)
+                    if message_id <= MAX_ID else None)
         if archived is None:  # unknown, or in a channel the asker cannot read: the same answer
             rebuilding = still_rebuilding(self.bot)
             await self._say(ctx, f"I have no archived message `{message_id}` from a channel you can read"

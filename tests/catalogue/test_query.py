@@ -43,8 +43,45 @@ def test_words_phrases_and_prefixes_find_what_a_member_means(fts: sqlite3.Connec
     assert search(fts, "archive alice") == [1]  # author names too; all words must match
 
 
+def test_minus_leaves_out_and_an_upper_case_or_takes_either(fts: sqlite3.Connection) -> None:
+    assert search(fts, "archive -landed") == [3]
+    assert search(fts, 'archive -"the remote"') == [3]
+    assert search(fts, "archiv* -carol") == [1]  # a left-out word is searched in author names too
+    assert search(fts, "archive -archiv*") == []
+    assert search(fts, "landed OR noon") == [1, 2]
+    assert search(fts, "landed OR noon OR archiving") == [1, 2, 3]
+    assert search(fts, "landed OR noon -alice") == [2]
+    assert search(fts, "the archive OR minutes") == [1, 2, 3]
+    assert search(fts, "landed or noon") == []  # only an upper-case OR is an operator: "or" is a word
+    assert search(fts, '"OR" noon') == []  # and a quoted one is a word too
+
+
+@pytest.mark.parametrize(("text", "terms", "note"), [
+    ("archive OR", ("archive",), "`OR` goes between two words"),
+    ("OR archive", ("archive",), "`OR` goes between two words"),
+    ("archive OR from:bob noon", ("archive", "noon"), "`OR` goes between two words"),
+    ("archive OR -noon", ("archive",), "`OR` goes between two words"),
+])
+def test_an_or_without_a_word_on_each_side_is_left_out_and_said(text: str, terms: tuple, note: str) -> None:
+    q = parse_query(text)
+    assert q.terms == terms and not q.either and any(note in n for n in q.notes), q
+
+
+def test_during_is_that_day_and_dates_narrow_each_other() -> None:
+    q = parse_query("during:2026-01-15")
+    assert (q.after, q.before) == (date(2026, 1, 14), date(2026, 1, 16))  # the day after the 14th, before the 16th
+    q = parse_query("after:2026-01-01 during:2026-01-15 before:2026-03-01")
+    assert (q.after, q.before) == (date(2026, 1, 14), date(2026, 1, 16))
+    q = parse_query("before:2026-03-01 before:2026-02-01 after:2025-01-01 after:2025-06-01")
+    assert (q.after, q.before) == (date(2025, 6, 1), date(2026, 2, 1))
+    assert (parse_query("during:0001-01-01").after, parse_query("during:9999-12-31").before) == (None, None)
+    assert not parse_query("during:9999-12-31").empty
+
+
 @pytest.mark.parametrize("hostile", ['"', "*", "NEAR(", "-", "AND", "OR NOT", '"unclosed phrase', "a:b:c",
-                                     "{content}:x", "^start", "x" * 4000, '""""', "NEAR(archive noon, 3)"])
+                                     "{content}:x", "^start", "x" * 4000, '""""', "NEAR(archive noon, 3)",
+                                     "OR", "OR OR", "x OR OR y", "x -", 'x -"', "x -*", "x -NOT", "x - -y",
+                                     "x -(y", "x -NEAR(y", 'x OR "', "x OR * y", "-- x", "x -ـ"])
 def test_fts5_syntax_is_just_text(fts: sqlite3.Connection, hostile: str) -> None:
     search(fts, hostile)  # an answer (possibly empty), never an error
 
@@ -81,6 +118,18 @@ def test_filters_are_taken_out_of_the_words() -> None:
     ("after:2026-02-01 before:2026-01-01", "`after:` must be earlier"),
     ("in:", "`in:` needs a channel"),
     ("before:٢٠٢٦-٠١-٠١", "YYYY-MM-DD"),  # digits from another script are not a date
+    ("during:2026-02-30", "`during:` takes a date"),
+    ("during:2026-01-15 after:2026-01-15", "Those dates leave no day to search"),
+    ("during:2026-01-15 during:2026-01-16", "Those dates leave no day to search"),
+    ("after:2026-01-01 before:2026-01-02", "Those dates leave no day to search"),
+    ("from:99999999999999999999", "`from:` got a number that is no Discord id"),
+    ("from:<@9223372036854775808>", "no Discord id"),  # one past SQLite's largest integer
+    ("from:0", "no Discord id"),
+    ("in:99999999999999999999", "`in:` got a number that is no Discord id"),
+    ("in:<#00000000000000000000>", "no Discord id"),
+    ("-rocket", "`-word` only leaves words out"),
+    ('-"rocket launch" -pad has:image', "`-word` only leaves words out"),
+    ("launch -from:bob", "`-` leaves out words, not filters"),
 ])
 def test_a_bad_filter_is_one_sentence_with_an_example(text: str, says: str) -> None:
     with pytest.raises(QueryError) as err:
@@ -91,3 +140,22 @@ def test_a_bad_filter_is_one_sentence_with_an_example(text: str, says: str) -> N
 def test_punctuation_alone_is_no_query() -> None:
     assert parse_query(' " * - ').empty
     assert not parse_query("has:file").empty
+
+
+def test_the_largest_ids_and_the_calendar_s_ends_are_understood() -> None:
+    assert parse_query("from:9223372036854775807").author_ids == {2**63 - 1}
+    assert parse_query("in:<#1>").channel_ids == {1}
+    assert parse_query("launch after:9999-12-31").after == date.max  # the catalogue finds nothing after it
+    assert parse_query("before:0001-01-01").before == date.min
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["OR", "-", '"', "*", "(", ")", "NOT", "NEAR", "archive", "-landed", "noon*",
+                                 '-"', "AND", "or", "\u0640", "from:bob", " ", "--"]), max_size=12),
+       st.booleans())
+def test_operators_in_any_order_are_answered_or_refused_with_a_sentence(fts: sqlite3.Connection, words: list[str],
+                                                                        spaced: bool) -> None:
+    try:
+        search(fts, (" " if spaced else "").join(words))
+    except QueryError as exc:
+        assert str(exc).endswith(".") and "for example `!find" in str(exc)

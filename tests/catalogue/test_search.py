@@ -6,7 +6,7 @@ from pathlib import Path
 
 from catalogue import Catalogue, SearchFilters
 from catalogue._search import HIT_END, HIT_START
-from catalogue.query import parse_query
+from catalogue.query import QueryError, parse_query
 from tests.catalogue.seeding import channel, record, snowflake
 
 GENERAL, SECRET = 100, 200
@@ -69,10 +69,32 @@ async def test_a_channel_not_given_is_never_searched_and_paging_is_cut_inside_it
 async def test_hostile_queries_find_nothing_or_something_but_never_fail(data_dir: Path):
     async with await filled(data_dir) as cat:
         for text in ['"', '*', 'NEAR(launch', '-launch', 'launch"', 'a' * 4000, '"launch" OR', 'content:launch',
-                     '^launch', '{launch}', 'launch AND NOT', '\x00launch', 'launch' * 700]:
-            q = parse_query(text)
+                     '^launch', '{launch}', 'launch AND NOT', '\x00launch', 'launch' * 700, 'OR OR launch OR',
+                     'launch -"', 'launch -*', '-launch*', 'launch -NOT(', '(launch OR) -)', '-' * 50 + 'x']:
+            try:
+                q = parse_query(text)
+            except QueryError as exc:  # a sentence is an answer too
+                assert str(exc).endswith(".") and "for example `!find" in str(exc), text
+                continue
             page = await cat.call("find", [GENERAL], SearchFilters(q.match_expression()))
             assert isinstance(page.hits, tuple), text
+
+
+async def test_words_left_out_either_word_one_day_and_days_past_discord_ids(data_dir: Path):
+    async with await filled(data_dir) as cat:
+        assert await ids(cat, "launch -pad") == [3, 1]
+        assert await ids(cat, 'launch -"launch code" -friday') == [4]
+        assert await ids(cat, "launch OR lunch") == [4, 3, 2, 1]
+        assert await ids(cat, "noon OR pad launch") == [4]  # OR binds the two words beside it only
+        assert await ids(cat, "lau* -pad -code") == [1]
+        assert await ids(cat, "during:2026-01-03") == [2]
+        assert await ids(cat, "launch during:2026-01-04 from:7") == [3]
+        assert await ids(cat, "launch before:9999-12-31") == [4, 3, 1]
+        assert await ids(cat, "before:2090-01-01 from:bob") == [5, 2]
+        assert await ids(cat, "launch after:2090-01-01") == []
+        assert await ids(cat, "after:9999-12-31") == []
+        assert await ids(cat, "during:9999-12-31") == []
+        assert await ids(cat, "launch during:0001-01-01") == []
 
 
 async def test_summaries_and_one_message_follow_the_same_rule(data_dir: Path):
