@@ -49,15 +49,6 @@ class RebuildProgress:
     started_at: float | None = None
     finished_at: float | None = None
 
-    def line(self) -> str:
-        if self.state == "running":
-            return f"rebuilding from the remote: {self.segments_done}/{self.segments_total} segments"
-        if self.state == "failed":
-            return "rebuild from the remote failed (the log says why); the owner can retry with `!reindex`"
-        if self.state == "done":
-            return f"rebuilt from the remote: {self.segments_done} segments, {self.lines_added:,} lines added"
-        return "not rebuilt"
-
 
 def _first_id(path: str) -> tuple[int, str]:
     stem = path.rsplit("/", 1)[-1].split("-", 1)[0]

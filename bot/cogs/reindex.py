@@ -17,6 +17,7 @@ from typing import Any
 import structlog
 from discord.ext import commands, tasks
 
+from bot.formatting import counted
 from bot.helix import HelixBot
 from bot.replies import PROGRESS_EDIT_S, amend, answer
 from capture.rebuild import RebuildProgress, rebuild
@@ -38,7 +39,7 @@ class Reindex(commands.Cog):
         p = self.progress
         if p.state == "idle" or (p.state == "done" and p.segments_total == 0):
             return None
-        return p.line()
+        return in_words(p)
 
     @property
     def incomplete(self) -> str | None:
@@ -48,7 +49,7 @@ class Reindex(commands.Cog):
         p = self.progress
         if p.state != "running":
             return None
-        read = f" ({p.segments_done:,}/{p.segments_total:,} segments read)" if p.segments_total else ""
+        read = f" ({files_read(p)})" if p.segments_total else ""
         return f"the catalogue is still being rebuilt from the archive{read}, so some archived messages may be missing"
 
     async def cog_load(self) -> None:
@@ -85,18 +86,23 @@ class Reindex(commands.Cog):
             await answer(ctx, "Capture is not running on this Helix, so there is no catalogue to rebuild.")
             return
         if self._task is not None and not self._task.done():
-            await answer(ctx, f"A rebuild is already running ({self.progress.line()}): see `!status`.")
+            await answer(ctx, f"A rebuild is already running ({in_words(self.progress)}): see `!status`.")
             return
-        self._reply = await answer(ctx, "Rebuilding the catalogue from the archive remote…")
+        reply = self._reply = await answer(ctx, "Rebuilding the catalogue from the archive remote…")
         self._task = asyncio.create_task(self._run(), name="helix-catalogue-reindex")
         self._report.start()
         try:
             done = await asyncio.shield(self._task)
         finally:
-            self._report.cancel()
             self._reply = None
-        await answer(ctx, f"Catalogue {done.line()}." if done.state != "failed" else
-                     f"The rebuild failed: {done.error} Run `!reindex` again once that is fixed.")
+            self._report.cancel()
+            if (reporting := self._report.get_task()) is not None:
+                await asyncio.wait([reporting])  # its last edit must not land after the result
+        result = (f"Catalogue {in_words(done)}." if done.state != "failed" else
+                  f"The rebuild failed: {done.error} Run `!reindex` again once that is fixed.")
+        # The result replaces the progress in the same reply, so no stale "Rebuilding…" is left above it.
+        if reply is None or not await amend(reply, result):
+            await answer(ctx, result)
 
     @tasks.loop(seconds=PROGRESS_EDIT_S)
     async def _report(self) -> None:
@@ -104,8 +110,26 @@ class Reindex(commands.Cog):
         p = self.progress
         if self._report.current_loop == 0 or self._reply is None or p.state != "running":
             return  # the first turn comes at once, when the reply says it all already
-        await amend(self._reply, f"Rebuilding the catalogue from the archive remote: {p.segments_done:,}/"
-                                 f"{p.segments_total:,} segments read…")
+        await amend(self._reply, f"Rebuilding the catalogue from the archive remote: {files_read(p)}…")
+
+
+def files_read(p: RebuildProgress) -> str:
+    return f"{p.segments_done:,}/{p.segments_total:,} archive files read"
+
+
+def in_words(p: RebuildProgress) -> str:
+    """The rebuild in an admin's words, for ``!reindex`` and ``!status`` alike: what a segment or a
+    line is belongs to the archive format, not to the people reading the reply."""
+    if p.state == "running":
+        return f"rebuilding from the archive remote: {files_read(p)}"
+    if p.state == "failed":
+        # "rebuild failed" first: !status shows members that much and no more (the error is the admins').
+        return f"rebuild failed: {(p.error or 'see the log').rstrip('.')}; the owner can retry with `!reindex`"
+    if p.state == "done":
+        new = "message, edit or deletion" if p.lines_added == 1 else "messages, edits or deletions"
+        return (f"rebuilt from the archive remote: {counted(p.segments_done, 'archive file')} read, "
+                f"{p.lines_added:,} new {new}")
+    return "not rebuilt"
 
 
 async def setup(bot: HelixBot) -> None:

@@ -25,16 +25,18 @@ from tests.support.world import answers, bot_settings
 QUERIES = ("launch", "code", "from:bob", "has:image", '"launch pad"', "after:2026-01-02")
 
 
-async def found(world: World, who, text: str) -> list[str]:
+async def found(world: World, who, text: str, where=None) -> list[str]:
+    """What ``who`` finds asking in ``where`` (the bot's channel, which every member reads, by default)."""
     since = len(world.env.http_requests)
-    await who.send(world.channel, f"!find {text}")
+    await who.send(where or world.channel, f"!find {text}")
     return re.findall(r"archived id `(\d+)`", answers(world, since)[-1]["content"])
 
 
 async def searched_archive(world: World, cdn: LocalCdn):
-    """A server archived, what Alice finds in it, and everything landed on the remote."""
+    """A server archived, what Alice finds in it (asked in #secret, so her answer may show it), and
+    everything landed on the remote."""
     a = await archived_server(world, cdn, extra=3)
-    before = {q: await found(world, a.alice, q) for q in QUERIES}
+    before = {q: await found(world, a.alice, q, a.secret) for q in QUERIES}
     assert await world.archive.worker.drain(30)
     return a, before
 
@@ -94,16 +96,20 @@ async def test_a_deleted_catalogue_is_rebuilt_at_start_and_finds_the_same(data_d
         cog = bot.get_cog("Reindex")
         await wait_until(lambda: cog.progress.state in ("done", "failed"), 60, "the start-up rebuild")
         assert cog.progress.state == "done" and cog.progress.segments_done >= 2, cog.progress
-        assert {q: await found(world, a.alice, q) for q in QUERIES} == before
+        assert {q: await found(world, a.alice, q, a.secret) for q in QUERIES} == before
         assert await found(world, a.bob, "code") == []  # visibility still holds on the rebuilt catalogue
         status = await world.say(world.owner, "!status")
-        assert any("rebuilt from the remote" in line for line in status), status
+        assert any(re.search(r"rebuilt from the archive remote: \d+ archive files read, \d+ new messages, edits or "
+                             r"deletions$", line) for line in status), status
 
         # !reindex on a full catalogue adds nothing, and rebuilding wrote nothing back to the remote
         root = Path(world.archive.settings.archive_dir)
         files = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
         said = await world.say(world.owner, "!reindex")
-        assert any("0 lines added" in line for line in said), said
+        assert [line for line in said if " › " in line] == [
+            "  helix › Rebuilding the catalogue from the archive remote…"], said
+        assert re.fullmatch(r"  helix ✎ Catalogue rebuilt from the archive remote: \d+ archive files read, 0 new "
+                            r"messages, edits or deletions\.", said[-1]), said  # the same reply, edited
         assert await world.archive.worker.drain(30)
         assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()) == files
         refused = await world.say(a.bob, "!reindex")
@@ -148,7 +154,7 @@ async def test_a_rebuild_cut_short_by_a_deploy_is_finished_at_the_next_start(dat
         cog = bot.get_cog("Reindex")
         await wait_until(lambda: cog.progress.state in ("done", "failed"), 60, "the start-up rebuild")
         assert cog.progress.state == "done" and 0 < cog.progress.lines_added, cog.progress
-        assert {q: await found(world, a.alice, q) for q in QUERIES} == before
+        assert {q: await found(world, a.alice, q, a.secret) for q in QUERIES} == before
         root = Path(world.archive.settings.archive_dir)
         lines = [line for seg in root.glob(f"discord/{world.guild.id}/*/messages/*.jsonl") for line in read_lines(seg)]
         assert (await world.capture.catalogue.call("stats")).messages == len({line["id"] for line in lines}) > partial
@@ -182,7 +188,7 @@ async def test_members_asking_during_a_rebuild_are_told_it_is_not_finished(data_
         go_on.set()
         cog = bot.get_cog("Reindex")
         await wait_until(lambda: cog.progress.state in ("done", "failed"), 60, "the start-up rebuild")
-        assert {q: await found(world, a.alice, q) for q in QUERIES} == before
+        assert {q: await found(world, a.alice, q, a.secret) for q in QUERIES} == before
         for asked in ("!find launch", "!archives"):
             said = " ".join(await world.say(a.alice, asked))
             assert "rebuilt" not in said, (asked, said)
@@ -226,11 +232,17 @@ async def test_a_long_reindex_edits_its_reply_with_how_far_it_got(data_dir: Path
     async with simulated_guild(settings) as world:
         await searched_archive(world, cdn)
         _, go_on = held_after_one_segment(world, monkeypatch)
+        since = len(world.env.http_requests)
         said = await world.say(world.owner, "!reindex")
         assert said == ["  helix › Rebuilding the catalogue from the archive remote…"], said
         await world.env.advance_time(3)
         edited = world.render()
-        assert any(re.search(r"✎ Rebuilding the catalogue from the archive remote: 1/\d+ segments read…", line)
+        assert any(re.search(r"✎ Rebuilding the catalogue from the archive remote: 1/\d+ archive files read…", line)
                    for line in edited), edited
         go_on.set()
         await wait_until(lambda: any("Catalogue rebuilt" in line for line in world.render()), 30, "the reindex")
+        # the result is the last edit of that one reply: no stale "Rebuilding…" is left above a second message
+        assert len(answers(world, since)) == 1, answers(world, since)
+        reply = world.channel.last_message
+        assert re.fullmatch(r"Catalogue rebuilt from the archive remote: \d+ archive files read, \d+ new messages, "
+                            r"edits or deletions\.", reply.content), reply.content
