@@ -23,7 +23,7 @@ import discord
 import structlog
 from discord.ext import commands
 
-from bot.formatting import human_duration, human_size, progress_bar
+from bot.formatting import counted, human_duration, human_size, progress_bar
 from bot.helix import HelixBot, UserFacingError
 from bot.replies import PROGRESS_EDIT_S, answer, archive_name, plain_problem
 from render.ritual_image import RitualSpec, render, seed_for
@@ -89,7 +89,13 @@ class Steps(commands.Range):
 
 
 STEPS = Steps()
-STEPS_PARAM = commands.parameter(default=108, description="how many steps the figure takes (default 108)")
+STEPS_PARAM = commands.parameter(default=108, displayed_default=None,  # the description says it once
+                                 description="how many steps the figure takes (default 108)")
+
+
+def title(steps: object) -> str:
+    """``Ritual of 1 step``, ``Ritual of 108 steps``; a count the outbox lost is not made up."""
+    return f"Ritual of {counted(steps, 'step')}" if isinstance(steps, int) else "Ritual"
 
 
 def _write_pair(folder: Path, stem: str, png: bytes, manifest: dict) -> tuple[Path, Path]:
@@ -122,7 +128,7 @@ class Ritual(commands.Cog):
                              extras={"example": "!ritual 108", "example_slash": "/ritual steps:108"})
     @commands.dynamic_cooldown(_ritual_cooldown, commands.BucketType.user)
     async def ritual(self, ctx: commands.Context, steps: STEPS = STEPS_PARAM) -> None:
-        """Render a ritual of `steps` steps (default 108), post it and archive the PNG and its manifest."""
+        """Render a ritual of `steps` steps, post it and archive the PNG and its manifest."""
         bot = self.bot
         limit = bot.settings.ritual_max_steps
         if not 1 <= steps <= limit:
@@ -147,7 +153,7 @@ class Ritual(commands.Cog):
             raise UserFacingError("I could not save the ritual on this host: the operator must fix its data folder "
                                   "(the log says how).") from None
         group = f"{stem}-{secrets.token_hex(3)}"
-        header = f"🌀 **Ritual of {steps} steps** · {art.manifest.get('figure', '')} · rendered in {render_ms:.0f} ms"
+        header = f"🌀 **{title(steps)}** · {art.manifest.get('figure', '')} · rendered in {render_ms:.0f} ms"
         run = RitualRun(steps=steps, header=header, started=time.perf_counter())
         self._runs[group] = run
         # The lock is held from the enqueue to the answer: the worker may report on these items
@@ -302,7 +308,7 @@ class Ritual(commands.Cog):
         png = next((i for i in group if i.rel_path.endswith(".png")), item)
         try:
             message = channel.get_partial_message(int(message_id))  # type: ignore[union-attr]
-            await message.edit(content=f"🌀 **Ritual of {item.meta.get('steps', '?')} steps**\n"
+            await message.edit(content=f"🌀 **{title(item.meta.get('steps'))}**\n"
                                        f"✅ archived later to {self._where(png.rel_path)} (+ manifest)")
         except (discord.HTTPException, AttributeError) as exc:
             log.info("ritual_late_edit_skipped", reason=type(exc).__name__)
