@@ -9,6 +9,7 @@ started inside a simulated bot must settle, and a supervisor of rclone never doe
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -22,6 +23,8 @@ from bot.settings import Settings
 from bot.sim.transcript import transcript_lines
 from capture import Capture
 from sync import Archive
+
+_CHANNEL_NAME = re.compile(r"(?<![<\w])#([\w-]+)")
 
 
 @dataclass
@@ -69,8 +72,13 @@ class World:
                 options[key] = self._option(name, key, value)
             await who.slash(self.channel, name, **options)
         else:
-            await who.send(self.channel, text)
+            await who.send(self.channel, self._as_sent(text))
         return self.render(start)
+
+    def _as_sent(self, text: str) -> str:
+        """``#name`` of a channel becomes its mention, as Discord's client sends it."""
+        channels = self.guild.channels
+        return _CHANNEL_NAME.sub(lambda m: f"<#{channels[m[1]].id}>" if m[1] in channels else m[0], text)
 
     def _option(self, command: str, key: str, value: str) -> Any:
         """A typed option as Discord sends it: a number only where the command declares one (an

@@ -141,6 +141,8 @@ def test_play_has_channels_to_back_up_search_and_get_back(play: Play) -> None:
     archived_id = found.split("archived id `")[1].split("`")[0]
     got = play.type(f"!get {archived_id}", "alice › ")
     assert "The rocket launch is on Friday" in got, got
+    listed = play.type("!archives #launch", "alice › ")  # typed as a name, sent as a mention, as Discord does
+    assert "#launch · 2 messages" in listed, listed
     play.type("as bob", "bob › ")
     hidden = play.type("!find code", "bob › ")
     assert "Nothing archived that you can read matches" in hidden and "4242" not in hidden, hidden
