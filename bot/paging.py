@@ -1,7 +1,9 @@
 """A Prev/Next pager for answers longer than one message, turned only by the member who asked.
 
-Each page is rendered on demand by the caller's ``render(page)`` (so a page of search results is
-one catalogue query, cut inside the SQL, never a filtered slice of an earlier answer). Someone
+Each page is rendered on demand by the caller's ``render(page, who)`` (so a page of search results
+is one catalogue query, cut inside the SQL, never a filtered slice of an earlier answer), with the
+asker as Discord describes them at that moment: the command's author, then whoever pressed the
+button, whose roles come with the press, so access taken away meanwhile is away from the next page. Someone
 else pressing a button gets one ephemeral sentence and the page stays as it is.
 """
 
@@ -18,8 +20,8 @@ from bot.replies import NO_PINGS, answer
 
 PAGER_TIMEOUT_S = 600.0
 NOT_YOURS = "Only the member who asked can turn these pages: ask your own question to get your own."
-# render(page) -> (text of that page, whether a next page exists)
-Render = Callable[[int], Awaitable[tuple[str, bool]]]
+# render(page, the asker now) -> (text of that page, whether a next page exists)
+Render = Callable[[int, Any], Awaitable[tuple[str, bool]]]
 
 
 class Pager(discord.ui.View):
@@ -30,14 +32,14 @@ class Pager(discord.ui.View):
         self.page = 0
         self.message: discord.Message | None = None
 
-    async def first_page(self) -> tuple[str, bool]:
-        text, more = await self.render(0)
+    async def first_page(self, who: Any) -> tuple[str, bool]:
+        text, more = await self.render(0, who)
         self._arrange(more)
         return text, more
 
     async def send(self, ctx: commands.Context, *, ephemeral: bool = False) -> discord.Message | None:
         """Answer ``ctx`` with the first page; buttons only when there is more than one."""
-        text, more = await self.first_page()
+        text, more = await self.first_page(ctx.author)
         # Archived text may hold links: no preview of them (they are quoted, not posted anew).
         kwargs: dict[str, Any] = {"suppress_embeds": True, **({"ephemeral": ephemeral} if ctx.interaction else {})}
         if not more:
@@ -58,7 +60,7 @@ class Pager(discord.ui.View):
 
     async def _turn(self, interaction: discord.Interaction, step: int) -> None:
         self.page = max(0, self.page + step)
-        text, more = await self.render(self.page)
+        text, more = await self.render(self.page, interaction.user)
         self._arrange(more)
         await interaction.response.edit_message(content=text, view=self, allowed_mentions=NO_PINGS)
 

@@ -126,19 +126,22 @@ class Find(commands.Cog):
         if parsed.empty:
             await self._say(ctx, "Tell me what to look for: for example `!find launch in:#general from:@alice`.")
             return
-        readable = await readable_archived(self.bot, ctx.author)
-        channels = wanted_channels(ctx.guild, parsed, readable)
         cat = catalogue_of(self.bot)
         filters = filters_of(parsed, ctx.guild, (ctx.interaction or ctx.message).id)
         guild = ctx.guild
         said = echo(query, 60)
-        private = set()
-        if ctx.interaction is None:  # posted in the channel: only what all its readers may see
-            postable = postable_in(ctx.channel, channels)
-            channels, private = postable, channels - postable
         withheld: list[bool] = []  # whether the slash form would find more: asked once, on the first page
 
-        async def render(page: int) -> tuple[str, bool]:
+        async def searched(who: Any) -> tuple[set[int], set[int]]:
+            """The channels to search, and those only the slash form would, for every page anew."""
+            channels = wanted_channels(guild, parsed, await readable_archived(self.bot, who))
+            if ctx.interaction is not None:
+                return channels, set()
+            postable = postable_in(ctx.channel, channels)  # posted in the channel: what all its readers may see
+            return postable, channels - postable
+
+        async def render(page: int, who: Any) -> tuple[str, bool]:
+            channels, private = await searched(who)
             found = await cat.call("find", channels, filters, offset=page * RESULTS_PER_PAGE, limit=RESULTS_PER_PAGE)
             if not withheld:
                 withheld.append(bool(private) and bool((await cat.call("find", private, filters, limit=1)).hits))
@@ -153,7 +156,7 @@ class Find(commands.Cog):
             return results_page(said, page, found, links, live=live.__contains__, notes=notes,
                                 rebuilding=still_rebuilding(self.bot)), found.more
 
-        log.info("find", terms=len(parsed.terms), channels=len(channels))
+        log.info("find", terms=len(parsed.terms))
         await Pager(ctx.author.id, render).send(ctx, ephemeral=True)
 
     async def _jump(self, channel: Any, message_id: int) -> str | None:
@@ -177,25 +180,25 @@ class Find(commands.Cog):
         if ctx.guild is None:
             await self._say(ctx, IN_A_SERVER.replace("`!find`", "`!archives`"))
             return
-        readable = await readable_archived(self.bot, ctx.author)
-        if channel is not None:
-            readable &= {channel.id}
-        hidden = 0
-        if ctx.interaction is None:  # posted in the channel: only what all its readers may see
-            postable = postable_in(ctx.channel, readable)
-            readable, hidden = postable, len(readable - postable)
-        one = hidden == 1
-        left_out = (f"{counted(hidden, 'channel')} that not everyone here can read {'is' if one else 'are'} "
-                    f"left out: `/archives` shows {'it' if one else 'them'} to you alone")
         cat = catalogue_of(self.bot)
 
-        async def render(page: int) -> tuple[str, bool]:
+        async def render(page: int, who: Any) -> tuple[str, bool]:
+            readable = await readable_archived(self.bot, who)
+            if channel is not None:
+                readable &= {channel.id}
+            hidden = 0
+            if ctx.interaction is None:  # posted in the channel: only what all its readers may see
+                postable = postable_in(ctx.channel, readable)
+                readable, hidden = postable, len(readable - postable)
+            one = hidden == 1
+            left_out = (f"{counted(hidden, 'channel')} that not everyone here can read {'is' if one else 'are'} "
+                        f"left out: `/archives` shows {'it' if one else 'them'} to you alone")
             rows, more = await cat.call("channel_summaries", readable, offset=page * CHANNELS_PER_PAGE,
                                         limit=CHANNELS_PER_PAGE)
             rebuilding = still_rebuilding(self.bot)
             if not rows:
                 if page == 0:
-                    if channel is not None and not can_read(ctx.author, channel):
+                    if channel is not None and not can_read(who, channel):
                         return f"Nothing archived that you can read is from <#{channel.id}>.", False
                     if hidden and channel is not None:
                         return (f"<#{channel.id}> is not for everyone here, so its archive is not shown here: "

@@ -113,6 +113,22 @@ async def test_a_search_in_a_watched_channel_is_the_archive_as_it_was_when_asked
     assert str(news.id) in (await ask(world, a.bob, "!find saturday"))["content"]  # a new question sees it
 
 
+async def test_access_taken_away_while_paging_is_away_from_the_next_page(local_world: World, cdn):  # noqa: F811
+    a = await archived_server(local_world, cdn, extra=12)
+    world, env = local_world, local_world.env
+    result = await a.alice.slash(world.channel, "find", query="launch")  # sixteen results, the secret one last
+    assert result.ephemeral and "page 1" in result.response.content
+    env.backend.remove_member_role(world.guild.id, a.alice.id, a.staff.id)
+    await env.settle()
+    # fifteen now: page 3 is the last, and the secret is on none of them
+    shown = result.response
+    for page in (2, 3):
+        shown = (await a.alice.click(shown, label="Next")).response
+        assert f"page {page}" in shown.content and str(a.ids["code"]) not in shown.content, shown.content
+    with pytest.raises(SetupError):
+        await a.alice.click(shown, label="Next")
+
+
 async def test_hostile_queries_get_an_answer_never_an_error_id(local_world: World, cdn):  # noqa: F811
     a = await archived_server(local_world, cdn)
     world = local_world
