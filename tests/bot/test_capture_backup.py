@@ -13,19 +13,9 @@ from simcord.enums import ChannelType
 from bot.sim.world import World
 from tests.support.capture import backup_finished, blob_files, segment_lines, sha256, storage
 from tests.support.waiting import wait_until
-from tests.support.world import answers, bot_messages
+from tests.support.world import answer_to, bot_messages
 
 STATUS_LINE = r"<#{channel}> · {kind}{state}, started <t:\d+:R> · {counts}"
-
-
-async def answer_to(world: World, who, text: str) -> str:
-    """``who`` types ``text``; the bot's one answer. A refusal is an error SimCord caught: reading
-    ``env.errors`` tells it the error was expected."""
-    since = len(world.env.http_requests)
-    await world.say(who, text)
-    [said] = answers(world, since)
-    assert world.env.errors is not None
-    return said["content"]
 
 
 def last_edit(world: World, since: int) -> str:

@@ -15,17 +15,7 @@ from capture import CaptureSettings
 from sync.settings import SyncSettings
 from tests.support.capture import blob_files, segment_lines, storage
 from tests.support.waiting import wait_until
-from tests.support.world import answers, bot_settings, hosted_world
-
-
-async def answer_to(world: World, who, text: str) -> str:
-    """``who`` types ``text``; the bot's one answer. A refusal is an error SimCord caught: reading
-    ``env.errors`` tells it the error was expected."""
-    since = len(world.env.http_requests)
-    await world.say(who, text)
-    [said] = answers(world, since)
-    assert world.env.errors is not None
-    return said["content"]
+from tests.support.world import answer_to, answers, bot_settings, hosted_world
 
 
 @pytest_asyncio.fixture(params=[False, True], ids=["deleted-removed", "keep-deleted"])

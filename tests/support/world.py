@@ -177,6 +177,16 @@ def answers(world: World, since: int = 0) -> list[dict[str, Any]]:
             if m["method"] == "POST" and (m.get("content") or m.get("embeds"))]
 
 
+async def answer_to(world: World, who: Any, text: str) -> str:
+    """``who`` types ``text``; the bot's one answer. A refusal is an error SimCord caught: reading
+    ``env.errors`` tells it the error was expected."""
+    since = len(world.env.http_requests)
+    await world.say(who, text)
+    [said] = answers(world, since)
+    assert world.env.errors is not None
+    return said["content"]
+
+
 async def outbox_counts(world: World) -> dict[str, int]:
     counts = await world.archive.outbox.counts()
     return {state: getattr(counts, state) for state in STATES}
