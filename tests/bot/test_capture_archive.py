@@ -9,7 +9,7 @@ from simcord.backend.models import Overwrite
 from simcord.enums import ChannelType, OverwriteType
 
 from tests.support.capture import blob_files, segment_lines, sha256, storage
-from tests.support.world import answers
+from tests.support.world import answers, private_channel
 
 
 def link(guild_id: int, channel_id: int, message_id: int) -> str:
@@ -78,10 +78,7 @@ async def test_refusals_name_what_is_missing(local_world, cdn):  # noqa: F811
     assert said[1].startswith("Only admins, members with Manage Messages"), said
 
     # a private channel bob cannot read: !archive of a link into it is refused
-    secret = world.guild.create_text_channel("secret", overwrites={
-        world.guild.default_role: discord.PermissionOverwrite(view_channel=False),
-        world.guild.me: discord.PermissionOverwrite(view_channel=True),
-        world.owner: discord.PermissionOverwrite(view_channel=True)})
+    secret = private_channel(world, "secret", world.owner)
     hidden = be.create_message(secret.id, world.owner.id, "private words")
     archivists = world.guild.create_role("archivists")
     settings = world.bot.settings

@@ -13,7 +13,7 @@ from simcord.enums import ChannelType
 from bot.sim.world import World
 from tests.support.capture import backup_finished, blob_files, segment_lines, sha256, storage
 from tests.support.waiting import wait_until
-from tests.support.world import answer_to, bot_messages
+from tests.support.world import answer_to, bot_messages, private_channel
 
 STATUS_LINE = r"<#{channel}> · {kind}{state}, started <t:\d+:R> · {counts}"
 
@@ -134,10 +134,7 @@ async def test_a_manager_who_cannot_read_a_channel_can_neither_back_it_up_nor_se
     world = local_world
     env, be, guild = world.env, world.env.backend, world.guild
     staff = guild.create_role("Staff")
-    secret = guild.create_text_channel("staff-only", overwrites={
-        guild.default_role: discord.PermissionOverwrite(view_channel=False),
-        staff: discord.PermissionOverwrite(view_channel=True),
-        world.bot.get_guild(guild.id).me: discord.PermissionOverwrite(view_channel=True)})
+    secret = private_channel(world, "staff-only", staff)
     general = guild.create_text_channel("general")
     be.add_member_role(guild.id, world.owner.id, staff.id)
     managers = guild.create_role("Managers", permissions=discord.Permissions(manage_guild=True))

@@ -15,7 +15,7 @@ from capture import CaptureSettings
 from sync.settings import SyncSettings
 from tests.support.capture import blob_files, segment_lines, storage
 from tests.support.waiting import wait_until
-from tests.support.world import answer_to, answers, bot_settings, hosted_world
+from tests.support.world import answer_to, answers, bot_settings, hosted_world, private_channel
 
 
 @pytest_asyncio.fixture(params=[False, True], ids=["deleted-removed", "keep-deleted"])
@@ -90,10 +90,7 @@ async def test_a_manager_who_cannot_read_a_channel_can_neither_watch_it_nor_see_
     world = local_world
     env, be, guild = world.env, world.env.backend, world.guild
     staff = guild.create_role("Staff")
-    secret = guild.create_text_channel("staff-only", overwrites={
-        guild.default_role: discord.PermissionOverwrite(view_channel=False),
-        staff: discord.PermissionOverwrite(view_channel=True),
-        world.bot.get_guild(guild.id).me: discord.PermissionOverwrite(view_channel=True)})
+    secret = private_channel(world, "staff-only", staff)
     notices = guild.create_text_channel("notices", overwrites={  # seen, its history not
         guild.default_role: discord.PermissionOverwrite(read_message_history=False),
         world.bot.get_guild(guild.id).me: discord.PermissionOverwrite(read_message_history=True)})

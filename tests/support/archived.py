@@ -10,12 +10,12 @@ import io
 from dataclasses import dataclass
 from typing import Any
 
-import discord
 from PIL import Image
 
 from bot.sim.world import World
 from tests.support.capture import backup_finished
 from tests.support.cdn import LocalCdn
+from tests.support.world import private_channel
 
 DAY_S = 86_400
 
@@ -45,11 +45,7 @@ async def archived_server(world: World, cdn: LocalCdn, *, extra: int = 0) -> Arc
     env, be, guild = world.env, world.env.backend, world.guild
     staff = guild.create_role("Staff")
     general = guild.create_text_channel("general")
-    secret = guild.create_text_channel("secret", overwrites={
-        guild.default_role: discord.PermissionOverwrite(view_channel=False),
-        staff: discord.PermissionOverwrite(view_channel=True),
-        world.owner: discord.PermissionOverwrite(view_channel=True),  # who backs it up must read it
-        world.bot.get_guild(guild.id).me: discord.PermissionOverwrite(view_channel=True)})
+    secret = private_channel(world, "secret", staff, world.owner)  # the owner backs it up: must read it
     alice = guild.add_member(env.create_user("alice"), roles=[staff])
     bob = guild.add_member(env.create_user("bob"))
     world.users.update(alice=alice, bob=bob)

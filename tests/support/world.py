@@ -23,6 +23,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
+import discord
 import pytest
 import pytest_asyncio
 import structlog
@@ -161,6 +162,15 @@ def helix_logs() -> Iterator[io.StringIO]:
 
 def log_records(stream: io.StringIO) -> list[dict[str, Any]]:
     return [json.loads(line) for line in stream.getvalue().splitlines() if line.startswith("{")]
+
+
+def private_channel(world: World, name: str, *readers: Any) -> Any:
+    """A text channel that only ``readers`` (roles or members) and the bot can open."""
+    guild = world.guild
+    hidden, shown = discord.PermissionOverwrite(view_channel=False), discord.PermissionOverwrite(view_channel=True)
+    me = world.bot.get_guild(guild.id).me
+    return guild.create_text_channel(name, overwrites={guild.default_role: hidden, me: shown,
+                                                       **{reader: shown for reader in readers}})
 
 
 # -- what the bot did, read back from SimCord ---------------------------------------------------
