@@ -244,10 +244,11 @@ def results_page(said: str, page: int, found: SearchPage, links: Mapping[int, st
 
 def summary_line(row: ChannelSummary) -> str:
     span = f"{(row.first_at or '')[:10]} → {(row.last_at or '')[:10]}" if row.messages else "no messages"
-    backup = f"<t:{int(row.last_backup_at)}:R>" if row.last_backup_at else "never"
+    # Messages a watch or a cancelled backup archived are there all the same: "never" would read as empty.
+    backup = f"last backup <t:{int(row.last_backup_at)}:R>" if row.last_backup_at else "no backup finished yet"
     return (f"<#{row.channel_id}> · {counted(row.messages, 'message')} · {counted(row.files, 'file')} "
             f"({human_size(row.bytes)}) · {span} · "
-            f"last backup {backup} · {'watched' if row.watched else 'not watched'}")
+            f"{backup} · {'watched' if row.watched else 'not watched'}")
 
 
 async def setup(bot: HelixBot) -> None:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import pytest
 from simcord import SetupError
 
+from bot.cogs.find import summary_line
 from bot.sim.world import World
+from catalogue import ChannelSummary
 from tests.support.archived import archived_server
 from tests.support.waiting import wait_until
 from tests.support.world import answers
@@ -199,3 +202,12 @@ async def test_a_highlighted_mention_still_does_not_render(local_world: World, c
     assert "@\u200b**everyone**" in got and "@**everyone**" not in got, got
     got = (await ask(local_world, a.bob, f"!find {a.alice.id}"))["content"]
     assert f"<@\u200b**{a.alice.id}**>" in got, got
+
+
+def test_a_channel_archived_without_a_finished_backup_does_not_read_as_never_backed_up():
+    # what a cancelled backup archived, or a watch before any backup: there, but no backup finished
+    row = ChannelSummary(7, 1, "general", 1200, 3, 4096, "2026-01-01T00:00:00Z", "2026-02-01T00:00:00Z", None, False)
+    assert summary_line(row) == ("<#7> · 1,200 messages · 3 files (4.0 KiB) · 2026-01-01 → 2026-02-01 · "
+                                 "no backup finished yet · not watched")
+    done = summary_line(replace(row, last_backup_at=1_767_225_600.0, watched=True))
+    assert done.endswith(" · last backup <t:1767225600:R> · watched"), done
