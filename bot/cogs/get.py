@@ -179,10 +179,10 @@ class Get(commands.Cog):
                           f"the link{'s' if plural else ''} in a direct message.")
 
 
-async def setup(bot: HelixBot) -> None:
-    await bot.add_cog(Get(bot))
-
-
 def quote(text: str) -> str:
     """Archived text as a Discord quote, its formatting kept and no mention."""
     return "\n".join(f"> {line}" for line in unmentioned(text).split("\n"))
+
+
+async def setup(bot: HelixBot) -> None:
+    await bot.add_cog(Get(bot))
