@@ -209,7 +209,7 @@ class Find(commands.Cog):
                     return f"Nothing is archived {where} yet{f': {rebuilding}' if rebuilding else ''}.", False
                 return "No more archived channels.", False
             lines = [f"Archived channels (page {page + 1}):", *(summary_line(r) for r in rows)]
-            notes = [*([f"-# {left_out[0].upper()}{left_out[1:]}."] if hidden else []),
+            notes = [*([f"-# {left_out}."] if hidden else []),  # it starts with a number: no capital
                      *([f"-# Counts may be low: {rebuilding}."] if rebuilding else [])]
             return "\n".join([*lines, *notes]), more
 
