@@ -4,6 +4,9 @@ Archived content is shown to an asker only from channels where Discord's own per
 (roles, channel overwrites, the guild owner, Administrator, timeouts), evaluated by discord.py at
 the moment of asking, give them both View Channel and Read Message History. A channel that no
 longer exists, or that the bot cannot see, is readable by nobody: its archive is for operators.
+A private thread is readable by members who may manage threads there, and by those Discord has
+told Helix are in it, which it does only with the Server Members intent: not by its creator on
+that alone, who may have left it.
 
 An answer posted in a channel (a prefix command's) is read by everyone who can read that
 channel, now and later, not by the asker alone. So it shows a channel's archive only where no
@@ -26,8 +29,9 @@ def can_read(member: discord.Member, channel: discord.abc.GuildChannel | discord
         return False
     if isinstance(channel, discord.Thread) and channel.is_private() and not perms.manage_threads:
         # A private thread is readable by its members and moderators only; discord.py's
-        # permissions_for follows the parent channel and cannot know who was added.
-        return any(m.id == member.id for m in channel.members) or channel.owner_id == member.id
+        # permissions_for follows the parent channel and cannot know who was added. Its creator
+        # is no exception: one who left, or was removed, reads it no more.
+        return any(m.id == member.id for m in channel.members)
     return True
 
 

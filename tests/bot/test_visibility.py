@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import discord
 from simcord.backend.models import Overwrite
-from simcord.enums import OverwriteType
+from simcord.enums import ChannelType, OverwriteType
 
 from bot.sim.world import World
 from bot.visibility import postable_in, readable_channel_ids
@@ -87,3 +87,22 @@ async def test_an_answer_in_a_channel_shows_only_channels_all_its_readers_can_re
     assert postable_in(thread, {staff_room.id, thread.id}) == {staff_room.id, thread.id}
     assert postable_in(here[staff_room.id], {thread.id}) == {thread.id}
     assert postable_in(here[lobby.id], {thread.id}) == set()
+
+
+async def test_a_private_thread_is_read_by_those_discord_says_are_in_it_or_moderate_it(local_world: World):
+    world = local_world
+    env, be, guild = world.env, world.env.backend, world.guild
+    mods = guild.create_role("Mods", permissions=discord.Permissions(manage_threads=True))
+    alice, bob = guild.add_member(env.create_user("alice")), guild.add_member(env.create_user("bob"))
+    mod = guild.add_member(env.create_user("mod"), roles=[mods])
+    plans = be.create_thread(world.channel.id, "plans", alice.id, type=ChannelType.PRIVATE_THREAD)
+    for member in (alice.id, be.bot_user.id):
+        be.add_thread_member(plans.id, member)
+    await env.settle()
+    assert readable_channel_ids(await bot_side(world, mod), [plans.id]) == {plans.id}
+    assert readable_channel_ids(await bot_side(world, bob), [plans.id]) == set()
+    # Without the Server Members intent Discord does not tell Helix who is in a private thread, so
+    # being its creator is no proof of being in it (she may have left): the archive stays closed.
+    be.remove_thread_member(plans.id, alice.id)
+    await env.settle()
+    assert readable_channel_ids(await bot_side(world, alice), [plans.id]) == set()
