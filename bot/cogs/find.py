@@ -130,7 +130,6 @@ class Find(commands.Cog):
         filters = filters_of(parsed, ctx.guild, (ctx.interaction or ctx.message).id)
         guild = ctx.guild
         said = echo(query, 60)
-        withheld: list[bool] = []  # whether the slash form would find more: asked once, on the first page
 
         async def searched(who: Any) -> tuple[set[int], set[int]]:
             """The channels to search, and those only the slash form would, for every page anew."""
@@ -143,18 +142,15 @@ class Find(commands.Cog):
         async def render(page: int, who: Any) -> tuple[str, bool]:
             channels, private = await searched(who)
             found = await cat.call("find", channels, filters, offset=page * RESULTS_PER_PAGE, limit=RESULTS_PER_PAGE)
-            if not withheld:
-                withheld.append(bool(private) and bool((await cat.call("find", private, filters, limit=1)).hits))
-            if withheld[0] and page == 0 and not found.hits:
-                return (f"Nothing that everyone here can read matches {said}, but channels {NOT_FOR_ALL} do: "
-                        "`/find` shows those results to you alone.", False)
+            # Said whenever the asker reads channels left out here, never whether they match: the
+            # channel reads this answer, and a match is itself something of what they hold.
+            left_out = [f"channels {NOT_FOR_ALL} are left out: `/find` searches them for you alone"] if private else []
             links = {h.message_id: await self._jump(guild.get_channel_or_thread(h.channel_id), h.message_id)
                      for h in found.hits}
             live = {h.channel_id for h in found.hits if guild.get_channel_or_thread(h.channel_id) is not None}
-            notes = [*parsed.notes, *([f"results from channels {NOT_FOR_ALL} are left out: `/find` shows them to "
-                                       "you alone"] if withheld[0] else [])]
-            return results_page(said, page, found, links, live=live.__contains__, notes=notes,
-                                rebuilding=still_rebuilding(self.bot)), found.more
+            return results_page(said, page, found, links, live=live.__contains__, notes=[*parsed.notes, *left_out],
+                                rebuilding=still_rebuilding(self.bot),
+                                scope="everyone here can read" if private else "you can read"), found.more
 
         log.info("find", terms=len(parsed.terms))
         await Pager(ctx.author.id, render).send(ctx, ephemeral=True)
@@ -190,9 +186,7 @@ class Find(commands.Cog):
             if ctx.interaction is None:  # posted in the channel: only what all its readers may see
                 postable = postable_in(ctx.channel, readable)
                 readable, hidden = postable, len(readable - postable)
-            one = hidden == 1
-            left_out = (f"{counted(hidden, 'channel')} that not everyone here can read {'is' if one else 'are'} "
-                        f"left out: `/archives` shows {'it' if one else 'them'} to you alone")
+            left_out = f"Channels {NOT_FOR_ALL} are left out: `/archives` shows them to you alone"  # not how many
             rows, more = await cat.call("channel_summaries", readable, offset=page * CHANNELS_PER_PAGE,
                                         limit=CHANNELS_PER_PAGE)
             rebuilding = still_rebuilding(self.bot)
@@ -204,12 +198,12 @@ class Find(commands.Cog):
                         return (f"<#{channel.id}> is not for everyone here, so its archive is not shown here: "
                                 f"`/archives channel:#{channel.name}` shows it to you alone."), False
                     if hidden:
-                        return f"Nothing archived that everyone here can read: {left_out}.", False
+                        return f"Nothing archived that everyone here can read. {left_out}.", False
                     where = f"from <#{channel.id}>" if channel is not None else "from a channel you can read"
                     return f"Nothing is archived {where} yet{f': {rebuilding}' if rebuilding else ''}.", False
                 return "No more archived channels.", False
             lines = [f"Archived channels (page {page + 1}):", *(summary_line(r) for r in rows)]
-            notes = [*([f"-# {left_out}."] if hidden else []),  # it starts with a number: no capital
+            notes = [*([f"-# {left_out}."] if hidden else []),
                      *([f"-# Counts may be low: {rebuilding}."] if rebuilding else [])]
             return "\n".join([*lines, *notes]), more
 
@@ -220,12 +214,15 @@ class Find(commands.Cog):
 
 
 def results_page(said: str, page: int, found: SearchPage, links: Mapping[int, str | None], *,
-                 live: Callable[[int], bool], notes: Sequence[str] = (), rebuilding: str | None = None) -> str:
-    """One page of results as the asker reads it (pure: the benchmark times it with the query)."""
+                 live: Callable[[int], bool], notes: Sequence[str] = (), rebuilding: str | None = None,
+                 scope: str = "you can read") -> str:
+    """One page of results as the asker reads it (pure: the benchmark times it with the query);
+    ``scope``: whose reading the search was limited to, as the empty answer says it."""
     if not found.hits:
         if page == 0:
-            return (f"Nothing archived that you can read matches {said} yet: {rebuilding}; try again once it is "
-                    "done." if rebuilding else f"Nothing archived that you can read matches {said}.")
+            empty = (f"Nothing archived that {scope} matches {said} yet: {rebuilding}; try again once it is "
+                     "done." if rebuilding else f"Nothing archived that {scope} matches {said}.")
+            return "\n".join([empty, *([f"-# {'; '.join(notes)}."] if notes else [])])
         return f"No more results for {said}."
     notes = [*notes, rebuilding] if rebuilding else notes
     lines = [f"Archived messages matching {said} (page {page + 1}):"]

@@ -40,7 +40,7 @@ SCRIPT = (
     ("owner", "!backup launch", "Backing up"),
     ("owner", "!backup staff-room", "Backing up"),
     ("alice", "!find launch", "The rocket **launch** is on Friday"),
-    ("carol", "!find code", "`/find` shows those results to you alone"),  # bob reads this channel too
+    ("carol", "!find code", "`/find` searches them for you alone"),  # bob reads this channel too
     ("carol", "/find query:code", "the launch **code** is 4242"),
     ("bob", "/find query:code", "Nothing archived that you can read matches"),
     ("bob", "/archives", "#launch · 2 messages"),

@@ -61,6 +61,8 @@ async def test_words_left_out_either_word_and_one_day(local_world: World, cdn): 
     assert got == "`-word` only leaves words out, so give a word to look for too: for example `!find launch -rocket`."
     got = await ask(world, bob, "!find launch OR")
     assert found(got) == {ids[k] for k in ("launch", "photo", "minutes")} and "a lone one was left out" in got, got
+    got = await ask(world, bob, "!find lunch OR OR rocket")  # nothing has both: the note still says why
+    assert got.startswith("Nothing archived that you can read matches") and "a lone one was left out" in got, got
 
     # during: that day only; after:/before: the days after or before it, as Discord's own search
     first, photo_day = (discord.utils.snowflake_time(ids[k]).date() for k in ("launch", "photo"))
