@@ -3,7 +3,7 @@
 Only channels the asker can read right now (bot/visibility.py) are searched; that set is part of
 the catalogue's SQL, so a page never holds, hints at or counts anything else. A prefix command's
 answer is posted in a channel where others read it, so it narrows that set again to what may be
-posted there (``postable_in``) and says when the slash form, which only the asker sees, has more.
+posted there (``postable_in``) and says that the slash form, which only the asker sees, covers the rest.
 Archived text is shown escaped (no markdown, no mention renders or pings), with the matched words
 in bold.
 """
