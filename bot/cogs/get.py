@@ -25,7 +25,7 @@ from discord.ext import commands
 
 from bot.cogs.find import catalogue_of, readable_archived, shown, still_rebuilding, when
 from bot.helix import HelixBot
-from bot.replies import NO_PINGS, answer, archive_name, sees_internals, unmentioned
+from bot.replies import NO_PINGS, answer, archive_name, echo, sees_internals, unmentioned
 from bot.visibility import postable_in
 from catalogue import ArchivedFile, ArchivedMessage
 from catalogue.query import MAX_ID
@@ -40,6 +40,7 @@ ID = re.compile(r"^\s*(\d{15,20})\s*$")
 LINK_EXPIRY_S = 86_400.0
 USAGE = "Give a message link or an archived message id: for example `!get 1456074443980800027`."
 MESSAGE_CHARS = 2000  # Discord's limit for a bot's message
+MESSAGE_FILES = 10  # Discord's limit of files in one message
 NOT_HERE = "That message is from a channel not everyone here can read"
 
 
@@ -80,24 +81,27 @@ class Get(commands.Cog):
 
     async def _give(self, ctx: commands.Context, archived: ArchivedMessage, *, dm: bool) -> None:
         """Answer with the message and its files: in place, or by DM when ``dm`` (see the module)."""
-        text, whole = self._text(archived)
         saved = [f for f in archived.files if f.blob]
-        notes = [f"`{shown(f.filename)}` was {'too big to archive' if f.state == 'too_big' else 'not saved'}"
+        notes = [f"{name(f)} was {'too big to archive' if f.state == 'too_big' else 'not saved'}"
                  for f in archived.files if f.state in ("missing", "too_big")]
         limit, room = self.upload_limit(ctx.guild), self.upload_limit(ctx.guild)
+        slots = MESSAGE_FILES - 1  # one kept for the text, should it not fit in the message
         small: list[ArchivedFile] = []
         big: list[ArchivedFile] = []
         for f in saved:
-            (small if f.size <= room else big).append(f)
-            room -= f.size if f.size <= room else 0
+            fits = f.size <= room and len(small) < slots
+            (small if fits else big).append(f)
+            room -= f.size if fits else 0
         links, sentences = await self._links(ctx, big, limit)
-        folder = Path(self.bot.archive.settings.data_dir) / "get" / secrets.token_hex(6)
         private = dm or ctx.interaction is not None  # only the asker reads the answer: links may go in it
+        below = [*(f"-# {n}." for n in notes), *sentences, *(links if private else [])]
+        text, whole = self._text(archived, MESSAGE_CHARS - sum(len(line) + 1 for line in below))
+        folder = Path(self.bot.archive.settings.data_dir) / "get" / secrets.token_hex(6)
         try:
             files = [await self._fetch(f, folder) for f in small]
             if whole is not None:
                 files.insert(0, discord.File(io.BytesIO(whole.encode("utf-8")), filename=f"message-{archived.id}.txt"))
-            body = "\n".join([text, *(f"-# {n}." for n in notes), *sentences, *(links if private else [])])
+            body = "\n".join([text, *below])
             kwargs = {"suppress_embeds": True, **({"files": files} if files else {})}
             if not dm:
                 await answer(ctx, body[:MESSAGE_CHARS], **kwargs, **({"ephemeral": True} if ctx.interaction else {}))
@@ -112,8 +116,9 @@ class Get(commands.Cog):
             await self._dm(ctx, archived, links)
         log.info("get", message_id=archived.id, attached=len(small), linked=len(links), dm=dm)
 
-    def _text(self, archived: ArchivedMessage) -> tuple[str, str | None]:
-        """The message as shown, and its whole text when that had to be shortened (to attach)."""
+    def _text(self, archived: ArchivedMessage, room: int) -> tuple[str, str | None]:
+        """The message as shown in ``room`` characters, and its whole text when that had to be
+        shortened (to attach): the notes and links below it are never the part cut off."""
         who = shown(archived.author_name) or "unknown"
         head = f"**{who}** · {when(archived.created_at)} · <#{archived.channel_id}>"
         if archived.deleted and not archived.content:
@@ -121,12 +126,12 @@ class Get(commands.Cog):
         if not archived.content.strip():
             return f"{head}\n> *(no text)*", None
         quoted = quote(archived.content)
-        room = MESSAGE_CHARS - len(head) - 400  # what the notes and links below the text may need
-        if len(quoted) <= room:
+        if len(head) + 1 + len(quoted) <= room:
             return f"{head}\n{quoted}", None
-        cut = quoted[:room].rsplit("\n", 1)[0] if "\n" in quoted[:room] else quoted[:room]
-        return (f"{head}\n{cut}…\n-# The whole text is attached as `message-{archived.id}.txt`.",
-                archived.content)
+        attached = f"…\n-# The whole text is attached as `message-{archived.id}.txt`."
+        fits = max(room - len(head) - 1 - len(attached), 0)
+        cut = quoted[:fits].rsplit("\n", 1)[0] if "\n" in quoted[:fits] else quoted[:fits]
+        return f"{head}\n{cut}{attached}", archived.content
 
     async def _send_dm(self, ctx: commands.Context, body: str, **kwargs: object) -> bool:
         try:
@@ -154,15 +159,17 @@ class Get(commands.Cog):
             try:
                 url = await svc.share_link(f.blob or "", expire_s=LINK_EXPIRY_S)
             except UnsupportedError as exc:
+                # Over the limit alone, or only beside the files posted before it (or past ten files).
+                why = (f"is over the {human_size(limit)} upload limit" if f.size > limit else
+                       "does not fit in the same post as the others")
                 if await sees_internals(ctx):
-                    sentences.append(f"`{shown(f.filename)}` ({human_size(f.size)}) is over the {human_size(limit)} "
-                                     f"upload limit. {exc.hint}")
+                    sentences.append(f"{name(f)} ({human_size(f.size)}) {why}. {exc.hint}")
                 else:
-                    sentences.append(f"`{shown(f.filename)}` ({human_size(f.size)}) is over the {human_size(limit)} "
-                                     f"upload limit and {archive_name(svc)} offers no share links: an operator can "
-                                     f"fetch `{f.blob}` from the archive with `rclone copy`.")
+                    sentences.append(f"{name(f)} ({human_size(f.size)}) {why} and {archive_name(svc)} offers no "
+                                     f"share links: an operator can fetch `{f.blob}` from the archive with "
+                                     "`rclone copy`.")
                 continue
-            links.append(f"`{shown(f.filename)}` ({human_size(f.size)}, link valid 24 h): <{url}>")
+            links.append(f"{name(f)} ({human_size(f.size)}, link valid 24 h): <{url}>")
         return links, sentences
 
     async def _dm(self, ctx: commands.Context, archived: ArchivedMessage, links: list[str]) -> None:
@@ -177,6 +184,11 @@ class Get(commands.Cog):
         plural = len(links) != 1
         await answer(ctx, f"{len(links)} file{'s are' if plural else ' is'} too big to post here: I sent you "
                           f"the link{'s' if plural else ''} in a direct message.")
+
+
+def name(f: ArchivedFile) -> str:
+    """A file's name in a code span, as it is: no markdown escape shows there, no backtick ends it early."""
+    return echo(f.filename, 100)
 
 
 def quote(text: str) -> str:

@@ -146,3 +146,32 @@ async def test_an_id_too_large_for_any_message_is_an_answer_not_an_error(local_w
         assert got == f"I have no archived message `{typed}` from a channel you can read.", got
         result = await bob.slash(local_world.channel, "get", message=typed)
         assert result.ephemeral and "error id" not in result.response.content
+
+
+async def test_many_files_and_a_long_text_fit_what_one_message_may_hold(local_world: World, cdn):  # noqa: F811
+    world, env = local_world, local_world.env
+    world.bot.settings = replace(world.bot.settings, get_upload_mb=1)
+    alice = world.member("alice")
+    where = world.channel.id
+    smalls = [cdn.attachment(env, where, f"note_{i}.txt", f"note {i}\n".encode()) for i in range(9)]
+    big = cdn.attachment(env, where, "big_file.bin", os.urandom(1_100_000))
+    crowded = env.backend.create_message(where, alice.id, "minutes " * 237, attachments=[*smalls, big],
+                                         broadcast=False).id
+    pair = env.backend.create_message(where, alice.id, "two halves", broadcast=False, attachments=[
+        cdn.attachment(env, where, f"half_{i}.bin", os.urandom(600_000)) for i in range(2)]).id
+    await env.settle()
+    await world.say(world.owner, f"!backup <#{where}>")
+    assert (await backup_finished(world, where)).state == "done"
+
+    # ten files at most in a message: the text that does not fit goes as one, with nine of the notes
+    got = await said(world, alice, f"!get {crowded}")
+    posted = world.channel.last_message
+    assert len(posted.attachments) == 10 and posted.attachments[0].filename == f"message-{crowded}.txt", got
+    # the sentence about the big file is whole, its name as typed (no markdown escape in a code span)
+    assert len(got) <= 2000 and got.endswith("with `rclone copy`."), got
+    assert "`big_file.bin` (1.0 MiB) is over the 1.0 MiB upload limit" in got, got
+
+    # each half is under the limit, only not both together: that is what it says
+    got = await said(world, alice, f"!get {pair}")
+    assert "`half_1.bin` (585.9 KiB) does not fit in the same post as the others" in got, got
+    assert "over the" not in got, got
