@@ -169,6 +169,7 @@ class Find(commands.Cog):
     # -- !archives --------------------------------------------------------------------------------
 
     @commands.hybrid_command(name="archives", description="What is archived from the channels you can read",
+                             ignore_extra=False,  # a second channel is not silently dropped
                              extras={"example": "!archives #general", "example_slash": "/archives channel:#general",
                                      "channel": "a text channel of this server"})
     async def archives(self, ctx: commands.Context, channel: discord.TextChannel = ONE_CHANNEL) -> None:

@@ -181,6 +181,8 @@ async def test_visibility_for_find_and_archives_prefix_and_slash(local_world: Wo
     # a channel bob cannot open: not "nothing archived yet", and nothing of what is
     hidden = (await ask(world, a.bob, f"!archives <#{a.secret.id}>"))["content"]
     assert hidden == f"Nothing archived that you can read is from <#{a.secret.id}>.", hidden
+    two = (await ask(world, a.bob, f"!archives <#{a.general.id}> <#{a.general.id}>"))["content"]
+    assert two == "!archives takes fewer words than that: for example `!archives #general`.", two
     refused = (await ask(world, a.bob, "!archives nosuch"))["content"]  # not "every channel" instead
     assert refused == "`channel` must be a text channel of this server: for example `!archives #general`.", refused
     assert world.env.errors  # that refusal was expected: reading the errors tells SimCord so
