@@ -22,6 +22,7 @@ from catalogue.query import MAX_ID
 
 HIT_START, HIT_END, ELLIPSIS = "\ue000", "\ue001", "…"
 SNIPPET_TOKENS = 24
+PLAIN_SNIPPET_CHARS = 200  # of a message found by filters alone (``has:file``): no words to cut around
 DISCORD_EPOCH_MS = 1_420_070_400_000
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".avif")
 
@@ -111,6 +112,14 @@ def first_id_of(day: date) -> int:
     return min(max(ms, 0) << 22, MAX_ID)
 
 
+# Which backups covered channel ``c``: its own, and for a thread its parent's when that backup took
+# the threads too (``!backup #channel threads``; a forum's backup always takes its posts). A thread
+# backed up that way has no backup row of its own, and "no backup finished yet" would be untrue.
+BACKED_UP_WITH_PARENT = (
+    "(b.channel_id = c.id OR (c.parent_id IS NOT NULL AND b.channel_id = c.parent_id AND c.type LIKE '%thread' "
+    "AND (b.threads = 1 OR EXISTS (SELECT 1 FROM channels p WHERE p.id = c.parent_id AND p.type = 'forum'))))")
+
+
 def _marks(values: Collection[Any]) -> str:
     return ",".join("?" * len(values))
 
@@ -193,9 +202,12 @@ class SearchTables:
                    "ORDER BY message_text.rowid DESC LIMIT ? OFFSET ?")
             params = [HIT_START, HIT_END, ELLIPSIS, filters.match, *bounds, *args, limit + 1, offset]
         else:
-            sql = (f"SELECT {cols}, substr(m.content, 1, 200) AS snip, {files} AS files FROM messages m "
+            # No words to centre a snippet on: the message's start, marked as cut as FTS5's snippets are.
+            start = (f"CASE WHEN length(m.content) > {PLAIN_SNIPPET_CHARS} "
+                     f"THEN rtrim(substr(m.content, 1, {PLAIN_SNIPPET_CHARS})) || ? ELSE m.content END")
+            sql = (f"SELECT {cols}, {start} AS snip, {files} AS files FROM messages m "
                    f"WHERE {' AND '.join(where)} ORDER BY m.id DESC LIMIT ? OFFSET ?")
-            params = [*args, limit + 1, offset]
+            params = [ELLIPSIS, *args, limit + 1, offset]
         try:
             rows = self.conn.execute(sql, params).fetchall()
         except sqlite3.OperationalError as exc:
@@ -218,7 +230,7 @@ class SearchTables:
             "(SELECT MAX(created_at) FROM messages m WHERE m.channel_id = c.id AND m.deleted_at IS NULL), "
             "(SELECT COUNT(*) FROM attachments a WHERE a.channel_id = c.id AND a.state = 'saved'), "
             "(SELECT COALESCE(SUM(size), 0) FROM attachments a WHERE a.channel_id = c.id AND a.state = 'saved'), "
-            "(SELECT MAX(finished_at) FROM backups b WHERE b.channel_id = c.id AND b.state = 'done') "
+            f"(SELECT MAX(finished_at) FROM backups b WHERE b.state = 'done' AND {BACKED_UP_WITH_PARENT}) "
             f"FROM channels c WHERE c.id IN ({_marks(chans)}) ORDER BY lower(c.name), c.id LIMIT ? OFFSET ?",
             [*chans, limit + 1, offset]).fetchall()
         out = [ChannelSummary(r[0], r[1], r[2], r[4], r[7], r[8], r[5], r[6], r[9], bool(r[3])) for r in rows[:limit]]

@@ -108,3 +108,34 @@ async def test_summaries_and_one_message_follow_the_same_rule(data_dir: Path):
         assert await cat.call("archived_message", snowflake(3, "2026-01-04"), [GENERAL]) is None
         got = await cat.call("archived_message", snowflake(4, "2026-01-06"), [GENERAL])
         assert got.content == "photo of the launch pad" and got.files[0].blob == f"blobs/sha256/ab/{SHA}"
+
+
+async def test_a_search_of_filters_only_shows_where_a_long_message_was_cut(data_dir: Path):
+    long = "word " * 80  # 400 characters
+    async with await Catalogue(data_dir).open() as cat:
+        await cat.call("upsert_channel", channel(GENERAL, "general"))
+        await cat.call("add_messages", [
+            record(1, GENERAL, long, files=[("a.png", "image/png", 10, SHA)]),
+            record(2, GENERAL, "short and whole", files=[("b.png", "image/png", 10, SHA)]),
+        ])
+        short, cut = (await cat.call("find", [GENERAL], filters("has:file"))).hits
+        assert short.snippet == "short and whole"
+        assert cut.snippet == long[:200].rstrip() + "…", cut.snippet
+
+
+async def test_a_thread_counts_its_parents_backup_only_when_that_backup_took_the_threads(data_dir: Path):
+    def kind(cid: int, name: str, type_: str, parent: int | None) -> dict:
+        return {**channel(cid, name), "type": type_, "parent_id": str(parent) if parent else None}
+
+    async with await Catalogue(data_dir).open() as cat:
+        for info in (kind(10, "launch", "text", None), kind(11, "countdown", "public_thread", 10),
+                     kind(20, "notes", "text", None), kind(21, "drafts", "public_thread", 20),
+                     kind(30, "help", "forum", None), kind(31, "how do I", "public_thread", 30)):
+            await cat.call("upsert_channel", info)
+        for cid, threads in ((10, True), (20, False), (30, False)):  # a forum's backup always takes its posts
+            row, _ = await cat.call("start_backup", 1, cid, threads=threads, kind="backup", requested_by=None,
+                                    reply=None)
+            await cat.call("finish_backup", row.id, "done")
+        rows, _ = await cat.call("channel_summaries", [11, 21, 31])
+        assert {r.name: r.last_backup_at is not None for r in rows} == {
+            "countdown": True, "drafts": False, "how do I": True}
