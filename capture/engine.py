@@ -251,10 +251,16 @@ class Capture(CaptureCore):
         await self.flush(info.id)
         return await self.catalogue.call("message", msg.id), tally
 
-    async def watch(self, info: ChannelInfo, by: int | None) -> None:
+    async def watch(self, info: ChannelInfo, by: int | None) -> bool:
+        """Watch a channel and catch it up since its last backup; False, and nothing done, if it is
+        watched already (a second catch-up would only scan what the first one did)."""
+        known = await self.catalogue.call("channel", info.id)
+        if known is not None and known.watched:
+            return False
         await self.catalogue.call("upsert_channel", info.as_json())
         await self.catalogue.call("set_watched", info.id, True, by)
         await self.request_backup(info, threads=False, requested_by=by, kind="catchup")
+        return True
 
     async def unwatch(self, channel_id: int) -> bool:
         ch = await self.catalogue.call("channel", channel_id)

@@ -8,10 +8,11 @@ backup is edited at most every 2 s (Discord rate-limits edits) and once more at 
 from __future__ import annotations
 
 import time
-from typing import Literal
+from typing import Any
 
 import discord
 import structlog
+from discord import app_commands
 from discord.ext import commands
 
 from bot.capture_checks import bot_lacks, lacks_sentence, may_manage, refuse_unless_reader, running_capture
@@ -26,6 +27,24 @@ from catalogue import BackupRow
 log = structlog.get_logger("helix.bot.backup")
 Archivable = discord.TextChannel | discord.ForumChannel | discord.Thread
 CHANNEL = commands.parameter(description="the channel, forum or thread, as #name")
+
+
+class ThreadsWord(commands.Converter[str], app_commands.Transformer):
+    """The word ``threads`` after the channel, however it is capitalised (a phone types ``Threads``);
+    as a slash option, the one choice ``threads``. Another word fails here, and ``ignore_extra=False``
+    then refuses it as one word too many."""
+
+    async def convert(self, ctx: commands.Context, argument: str) -> str:
+        if argument.casefold() != "threads":
+            raise commands.BadArgument(f"{argument!r} is not `threads`")
+        return "threads"
+
+    @property
+    def choices(self) -> list[app_commands.Choice[str]]:
+        return [app_commands.Choice(name="threads", value="threads")]
+
+    async def transform(self, interaction: discord.Interaction, value: Any, /) -> str:
+        return str(value).casefold()
 
 
 def _examples(prefix: str, slash: str, **more: str) -> dict[str, str]:
@@ -150,7 +169,7 @@ class Backup(commands.Cog):
                                                      "`!backup #general threads`."))
     @_manager()
     async def backup(self, ctx: commands.Context, channel: Archivable = CHANNEL,
-                     threads: Literal["threads"] | None = commands.parameter(
+                     threads: ThreadsWord | None = commands.parameter(
                          default=None, description="`threads` to back up its threads too")) -> None:
         """Archive the channel's whole history, oldest first; a second run archives only what is new."""
         refuse_unless_reader(ctx.author, channel, "back it up")
@@ -208,7 +227,9 @@ class Backup(commands.Cog):
         """Archive every new message of a channel as it arrives, after catching up since its last backup."""
         refuse_unless_reader(ctx.author, channel, "watch it")
         self._check_bot(channel)
-        await self.capture.watch(channel_info(channel), ctx.author.id)
+        if not await self.capture.watch(channel_info(channel), ctx.author.id):
+            await answer(ctx, f"{channel.mention} is already watched: `!unwatch #{channel.name}` stops it.")
+            return
         await answer(ctx, f"👀 Watching {channel.mention}: every new message and file is archived as it arrives "
                           "(and what came since its last backup is caught up).")
 
@@ -232,9 +253,9 @@ class Backup(commands.Cog):
         shown = [r for r in rows if r.id in readable]
         if not shown:
             # The same sentence whether nothing is watched or nothing the asker can read: a hidden
-            # channel's watch is not hinted at.
-            await answer(ctx, more or "No channel you can read is watched: start with `!watch #channel`.",
-                         ephemeral=True)
+            # channel's watch is not hinted at. `!watch` is offered only to who may use it.
+            hint = ": start with `!watch #channel`." if await may_manage(self.bot, ctx.author) else "."
+            await answer(ctx, more or f"No channel you can read is watched{hint}", ephemeral=True)
             return
         listed = "Watching: " + ", ".join(f"<#{r.id}>" for r in shown) + "."
         await answer(ctx, listed + (f"\n-# {more}" if more else ""), ephemeral=True)

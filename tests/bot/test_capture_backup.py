@@ -257,3 +257,36 @@ async def test_a_slash_refusal_is_seen_by_the_invoker_alone_and_fits_the_command
         assert result.ephemeral and result.response.content == refusal, (name, result.response.content)
     assert await answer_to(world, bob, "!backup status") == refusal
     assert world.env.errors
+
+
+async def test_threads_is_one_word_however_it_is_capitalised_and_the_slash_option_still_offers_it(
+        local_world, cdn):  # noqa: F811
+    world = local_world
+    launch, notes = world.guild.create_text_channel("launch"), world.guild.create_text_channel("notes")
+    said = await answer_to(world, world.owner, f"!backup <#{launch.id}> Threads")
+    assert said == f"📦 Backing up <#{launch.id}> and its threads…", said
+    row = await backup_finished(world, launch.id)
+    assert row.state == "done" and row.threads, row
+    result = await world.owner.slash(world.channel, "backup channel", channel=notes, threads="threads")
+    assert "and its threads" in result.response.content or "done" in result.response.content, result.response.content
+    assert (await backup_finished(world, notes.id)).threads
+
+
+async def test_a_thread_backed_up_with_its_channel_shows_when_in_archives(local_world, cdn):  # noqa: F811
+    world = local_world
+    be = world.env.backend
+    alice = world.member("alice")
+    launch = world.guild.create_text_channel("launch")
+    starter = be.create_message(launch.id, alice.id, "go for launch")
+    countdown = be.create_thread(launch.id, "countdown", alice.id, type=ChannelType.PUBLIC_THREAD,
+                                 message_id=starter.id)
+    be.create_message(countdown.id, alice.id, "T minus 10")
+    await world.env.settle()
+    await world.say(world.owner, f"!backup <#{launch.id}> threads")
+    assert (await backup_finished(world, launch.id)).state == "done"
+
+    result = await world.owner.slash(world.channel, "archives")
+    assert result.ephemeral
+    rows = {line.split(" · ")[0]: line for line in result.response.content.splitlines()[1:]}
+    assert re.search(r" · last backup <t:\d+:R> · ", rows[f"<#{countdown.id}>"]), result.response.content
+    assert re.search(r" · last backup <t:\d+:R> · ", rows[f"<#{launch.id}>"]), result.response.content

@@ -13,7 +13,7 @@ import pytest_asyncio
 from bot.sim.world import World
 from capture import CaptureSettings
 from sync.settings import SyncSettings
-from tests.support.capture import blob_files, segment_lines, storage
+from tests.support.capture import backup_finished, blob_files, segment_lines, storage
 from tests.support.waiting import wait_until
 from tests.support.world import answer_to, answers, bot_settings, hosted_world, private_channel
 
@@ -123,3 +123,25 @@ async def test_a_manager_who_cannot_read_a_channel_can_neither_watch_it_nor_see_
         "to you alone.")
     result = await world.owner.slash(world.channel, "watching")
     assert result.ephemeral and result.response.content == f"Watching: <#{secret.id}>, <#{general.id}>."
+
+
+async def test_watching_a_watched_channel_again_says_so_and_starts_nothing(local_world, cdn):  # noqa: F811
+    world = local_world
+    launch = world.guild.create_text_channel("launch")
+    await world.say(world.owner, f"!watch <#{launch.id}>")
+    await backup_finished(world, launch.id)
+    assert await answer_to(world, world.owner, f"!watch <#{launch.id}>") == (
+        f"<#{launch.id}> is already watched: `!unwatch #launch` stops it.")
+    assert [(b.kind, b.channel_id) for b in await world.capture.catalogue.call("backups")] == [("catchup", launch.id)]
+    status = (await answer_to(world, world.owner, "!backup status")).splitlines()
+    assert len(status) == 1 and "catch-up after !watch" in status[0], status
+
+
+async def test_watching_offers_watch_only_to_who_may_use_it(local_world, cdn):  # noqa: F811
+    world = local_world
+    bob = world.member("bob")  # no Manage Server, not an admin
+    assert await answer_to(world, bob, "!watching") == "No channel you can read is watched."
+    result = await bob.slash(world.channel, "watching")
+    assert result.ephemeral and result.response.content == "No channel you can read is watched."
+    assert await answer_to(world, world.owner, "!watching") == (
+        "No channel you can read is watched: start with `!watch #channel`.")
