@@ -48,6 +48,7 @@ def parse_target(text: str) -> tuple[int, int]:
 async def restore_channel(service: SyncService, guild_id: int, channel_id: int, dest: Path,
                           progress: ProgressFn | None = None) -> Restored:
     """Download one channel's archive into ``dest``; blobs are read from the segments' lines."""
+    _check_folder(dest)
     base = f"discord/{guild_id}/{channel_id}"
     entries = [e for e in await service.list(base, recurse=True) if not e.is_dir]
     if not entries:
@@ -82,6 +83,17 @@ async def restore_channel(service: SyncService, guild_id: int, channel_id: int, 
     transcripts = tuple(sorted(p for p in wanted if p.endswith(".html")))
     index = await asyncio.to_thread(_write_index, dest, base, transcripts)
     return Restored(dest, done, size, transcripts, index)
+
+
+def _check_folder(dest: Path) -> None:
+    """A file where the folder would be is the operator's mistake: said as such before anything is
+    fetched, not as the archive's fault when the first download cannot be written."""
+    for path in (dest, *dest.parents):
+        if path.exists():
+            if not path.is_dir():
+                raise RestoreError(f"{path} is a file, not a folder: choose a folder to restore into "
+                                   "(a new one is created).")
+            return
 
 
 def _write_index(dest: Path, base: str, transcripts: tuple[str, ...]) -> Path:

@@ -73,6 +73,12 @@ async def test_a_restored_channel_opens_offline_with_its_images(data_dir: Path, 
     code, out, _ = await asyncio.to_thread(restore, data_dir, target, tmp_path / "again", tty=True)
     assert code == 0 and "\r[" in out and "#" in out, out
     # a mistake is one sentence and exit code 2
+    taken = tmp_path / "notes.txt"
+    taken.write_text("not a folder")
+    code, _, err = await asyncio.to_thread(restore, data_dir, target, taken)
+    assert code == 2 and err == (f"error: {taken} is a file, not a folder: choose a folder to restore into "
+                                 "(a new one is created).\n"), err
+    assert taken.read_text() == "not a folder"
     code, _, err = await asyncio.to_thread(restore, data_dir, "general", tmp_path / "x")
     assert code == 2 and err.startswith("error: 'general' is not <guild_id>/<channel_id>") and "Traceback" not in err
     code, _, err = await asyncio.to_thread(restore, data_dir, "1/2", tmp_path / "y")
