@@ -65,11 +65,11 @@ class World:
         if text.startswith("/"):
             if not text[1:].split():
                 raise ValueError("type a command name after the /, for example /ritual steps:7")
-            name, *args = text[1:].split()
+            name, declared, args = self._command(text[1:].split())
             options: dict[str, Any] = {}
             for arg in args:
                 key, _, value = arg.partition(":")
-                options[key] = self._option(name, key, value)
+                options[key] = self._option(declared, key, value)
             await who.slash(self.channel, name, **options)
         else:
             await who.send(self.channel, self._as_sent(text))
@@ -80,14 +80,40 @@ class World:
         channels = self.guild.channels
         return _CHANNEL_NAME.sub(lambda m: f"<#{channels[m[1]].id}>" if m[1] in channels else m[0], text)
 
-    def _option(self, command: str, key: str, value: str) -> Any:
+    def _command(self, words: list[str]) -> tuple[str, Any, list[str]]:
+        """The command typed, as Discord's client picks it: ``/backup status`` is the group's
+        subcommand ``status``, not ``/backup`` with a stray word. (Its full name, the command, the
+        options' words.)"""
+        path, rest = [words[0]], words[1:]
+        declared = self.bot.tree.get_command(words[0])
+        while isinstance(declared, app_commands.Group) and rest and ":" not in rest[0]:
+            sub = declared.get_command(rest[0])
+            if sub is None:
+                break
+            declared, rest = sub, rest[1:]
+            path.append(sub.name)
+        return " ".join(path), declared, rest
+
+    def _channel_named(self, value: str) -> Any:
+        """``#launch``, ``launch`` or ``<#id>``, typed where Discord's client offers a channel picker:
+        the channel itself, as the picker sends it (a thread too)."""
+        key = value.strip().removeprefix("<").removesuffix(">").lstrip("#")
+        channels = list(self.guild.channels.values())
+        channels += [t for c in channels for t in c.threads]
+        for channel in channels:
+            if key in (channel.name, str(channel.id)):
+                return channel
+        raise ValueError(f"no channel #{key} here")
+
+    def _option(self, declared: Any, key: str, value: str) -> Any:
         """A typed option as Discord sends it: a number only where the command declares one (an
-        archived id is text to ``/get``, however many digits it has)."""
-        declared = self.bot.tree.get_command(command)
+        archived id is text to ``/get``, however many digits it has), a channel where it takes one."""
         param = declared.get_parameter(key) if isinstance(declared, app_commands.Command) else None
         numeric = value.lstrip("-").isdigit()
         if param is None:
             return int(value) if numeric else value
+        if param.type is discord.AppCommandOptionType.channel:
+            return self._channel_named(value)
         if param.type is discord.AppCommandOptionType.integer and numeric:
             return int(value)
         if param.type is discord.AppCommandOptionType.number:

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.bot.test_demo import REPO, newcomer_env
+from tests.support.capture import backup_finished
 
 PROMPT_WITHIN_S = 60.0
 
@@ -150,3 +151,15 @@ def test_play_has_channels_to_back_up_search_and_get_back(play: Play) -> None:
     unknown = play.type("in nosuch", "bob › ")
     assert "no channel #nosuch" in unknown and "#launch" in unknown, unknown
     play.type("in #launch", "bob in #launch › ")
+
+
+async def test_a_slash_subcommand_with_a_channel_can_be_typed_as_discords_client_picks_them(local_world) -> None:
+    world = local_world
+    launch = world.guild.create_text_channel("launch")
+    started = await world.say(world.owner, "/backup channel channel:#launch")
+    assert any(f"<#{launch.id}>" in line for line in started), started
+    assert (await backup_finished(world, launch.id)).state == "done"
+    status = await world.say(world.owner, "/backup status")
+    assert any(f"<#{launch.id}> · done" in line for line in status), status
+    with pytest.raises(ValueError, match="no channel #nosuch here"):
+        await world.say(world.owner, "/backup channel channel:#nosuch")
