@@ -124,7 +124,8 @@ async def test_the_text_comes_back_whole_with_its_lines_and_no_mention(local_wor
     world, env = local_world, local_world.env
     alice = world.member("alice")
     lines = "the plan:\n1. **fuel** at dawn\n2. count down @everyone\n```\nT-10\n```"
-    essay = "\n".join(f"paragraph {i}: " + "lorem ipsum " * 13 for i in range(11))  # with a header, too long
+    essay = "\n".join(f"paragraph {i:2}: " + "lorem ipsum " * 13 + "dolor sit," for i in range(11))  # 1,990 characters
+    assert len(essay) == 1990  # as long as a member may post: quoted, with a header, more than a bot's message
     short = env.backend.create_message(world.channel.id, alice.id, lines, broadcast=False).id
     long = env.backend.create_message(world.channel.id, alice.id, essay, broadcast=False).id
     await env.settle()
@@ -134,7 +135,7 @@ async def test_the_text_comes_back_whole_with_its_lines_and_no_mention(local_wor
     got = await said(world, alice, f"!get {short}")
     assert "> 1. **fuel** at dawn\n> 2. count down @\u200beveryone\n> ```\n> T-10\n> ```" in got, got
     got = await said(world, alice, f"!get {long}")
-    assert len(got) <= 2000 and "paragraph 0:" in got and f"`message-{long}.txt`" in got, got
+    assert len(got) <= 2000 and "paragraph  0:" in got and f"`message-{long}.txt`" in got, got
     [whole] = world.channel.last_message.attachments
     assert whole.filename == f"message-{long}.txt" and (await whole.read()).decode() == essay
 
