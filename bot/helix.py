@@ -64,6 +64,14 @@ class Restarting(commands.CheckFailure):
     """Raised for every command once a stop has begun: the user should come back in a minute."""
 
 
+class HelixHelp(commands.DefaultHelpCommand):
+    """discord.py's help with a usage line a member can type as it reads: a subcommand under its
+    full name (discord.py's shows ``!status`` for ``!backup status``), and the arguments in it."""
+
+    def get_command_signature(self, command: commands.Command[Any, ..., Any], /) -> str:
+        return f"{self.context.clean_prefix}{command.qualified_name} {command.signature}".rstrip()
+
+
 def bind_command_context(ctx: commands.Context) -> None:
     """Every log line about a command carries who, where, what, and a request id to group them.
 
@@ -93,7 +101,7 @@ class HelixBot(commands.Bot):
             command_prefix=commands.when_mentioned_or(settings.prefix),
             intents=intents,
             owner_ids=set(settings.owner_ids) or None,
-            help_command=commands.DefaultHelpCommand(
+            help_command=HelixHelp(
                 dm_help=False, default_argument_description="a command or category, for example `!help find`"),
             allowed_mentions=NO_PINGS,
             **options,

@@ -24,3 +24,11 @@ async def test_help_states_each_default_once(local_world: World) -> None:
         lines = await world.say(world.owner, f"!help {command.qualified_name}")
         twice = [line for line in lines if line.count("(default") > 1]
         assert not twice, (command.qualified_name, twice)
+
+
+async def test_help_shows_the_line_to_type_for_a_subcommand_too(local_world: World) -> None:
+    world = local_world
+    for command, usage in (("backup status", "!backup status"), ("backup", "!backup <channel> [threads]"),
+                           ("outbox retry", "!outbox retry <id|all>"), ("ritual", "!ritual [steps]")):
+        lines = [line.strip() for line in await world.say(world.owner, f"!help {command}")]
+        assert any(line.endswith(usage) for line in lines), (command, lines)
