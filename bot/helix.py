@@ -21,7 +21,7 @@ import structlog
 from discord.ext import commands
 
 from bot import __version__
-from bot.replies import NO_PINGS
+from bot.replies import NO_PINGS, in_prefix
 from bot.settings import Settings
 from runtime.health import HealthServer
 from sync import Archive, ArchiveResult, OutboxItem, Progress, SyncError
@@ -70,6 +70,11 @@ class HelixHelp(commands.DefaultHelpCommand):
 
     def get_command_signature(self, command: commands.Command[Any, ..., Any], /) -> str:
         return f"{self.context.clean_prefix}{command.qualified_name} {command.signature}".rstrip()
+
+    async def send_pages(self) -> None:
+        prefix = self.context.bot.settings.prefix  # the examples in descriptions are written with ``!``
+        self.paginator.pages[:] = [in_prefix(page, prefix) for page in self.paginator.pages]
+        await super().send_pages()
 
 
 def bind_command_context(ctx: commands.Context) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import aiohttp
@@ -21,6 +22,15 @@ NO_PINGS = discord.AllowedMentions(everyone=False, roles=False, users=False, rep
 PROGRESS_EDIT_S = 2.0
 
 
+_HINT = re.compile(r"(?<!\\)`!(?=[a-z])")  # a command in a code span, as every hint writes it
+
+
+def in_prefix(text: str, prefix: str) -> str:
+    """Hints are written with ``!``: where HELIX_PREFIX is another, the commands they show are typed
+    with that one (a backslash before the backtick marks escaped text, which is left as it is)."""
+    return text if prefix == "!" else _HINT.sub(lambda _m: "`" + prefix, text)
+
+
 def unmentioned(text: str) -> str:
     """``text`` with every ``@`` followed by a zero-width space: no mention (``<@id>``, ``<@&id>``,
     ``@everyone``) renders or pings, whatever markup sits between the ``@`` and the name."""
@@ -38,6 +48,7 @@ async def answer(ctx: commands.Context, content: str | None = None, **kwargs) ->
     """Reply to the invoking message or interaction; a failure to answer is logged, not raised."""
     if content is not None:
         content = redact(content)  # a sentence may quote rclone or the environment: never a secret
+        content = in_prefix(content, getattr(getattr(ctx.bot, "settings", None), "prefix", "!"))
     try:
         if ctx.interaction is not None:
             kwargs.setdefault("ephemeral", False)

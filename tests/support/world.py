@@ -93,7 +93,7 @@ async def hosted_world(settings: Settings) -> AsyncIterator[World]:
     @contextlib.asynccontextmanager
     async def world_with_slash_commands() -> AsyncIterator[World]:
         async with simulated_guild(settings) as world:
-            lines = await world.say(world.owner, "!sync")  # what an operator does once after the invite
+            lines = await world.say(world.owner, f"{settings.prefix}sync")  # an operator does it once after the invite
             assert any(re.search(r"Synced \d+ slash commands", line) for line in lines), lines
             yield world
 
