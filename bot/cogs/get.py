@@ -94,11 +94,16 @@ class Get(commands.Cog):
             room -= f.size if fits else 0
         links, sentences = await self._links(ctx, big, limit)
         private = dm or ctx.interaction is not None  # only the asker reads the answer: links may go in it
-        below = [*(f"-# {n}." for n in notes), *sentences, *(links if private else [])]
-        text, whole = self._text(archived, MESSAGE_CHARS - sum(len(line) + 1 for line in below))
         folder = Path(self.bot.archive.settings.data_dir) / "get" / secrets.token_hex(6)
         try:
-            files = [await self._fetch(f, folder) for f in small]
+            files = []
+            for f in small:
+                try:
+                    files.append(await self._fetch(f, folder))
+                except SyncError:  # the remote is down: the text and the other files still come back
+                    notes.append(f"{name(f)} could not be fetched from the archive just now: try again later")
+            below = [*(f"-# {n}." for n in notes), *sentences, *(links if private else [])]
+            text, whole = self._text(archived, MESSAGE_CHARS - sum(len(line) + 1 for line in below))
             if whole is not None:
                 files.insert(0, discord.File(io.BytesIO(whole.encode("utf-8")), filename=f"message-{archived.id}.txt"))
             body = "\n".join([text, *below])
@@ -123,6 +128,8 @@ class Get(commands.Cog):
         head = f"**{who}** · {when(archived.created_at)} · <#{archived.channel_id}>"
         if archived.deleted and not archived.content:
             return f"{head}\n-# This message was deleted on Discord; only its tombstone is archived.", None
+        if archived.deleted:  # HELIX_KEEP_DELETED: kept, and said, or it would pass for one still there
+            head += "\n-# Deleted on Discord; the archive keeps deleted messages on this server."
         if not archived.content.strip():
             return f"{head}\n> *(no text)*", None
         quoted = quote(archived.content)

@@ -14,9 +14,12 @@ from pathlib import Path
 import pytest_asyncio
 
 from bot.sim.world import World
+from capture import CaptureSettings
+from sync.settings import SyncSettings
 from tests.support.archived import PHOTO, archived_server
-from tests.support.capture import backup_finished
+from tests.support.capture import backup_finished, blob_files, storage
 from tests.support.remotes import LoopbackRemote
+from tests.support.waiting import wait_until
 from tests.support.world import answers, bot_settings, hosted_world
 
 BIG = os.urandom(1_500_000)  # over the 1 MB limit the tests set
@@ -176,3 +179,40 @@ async def test_many_files_and_a_long_text_fit_what_one_message_may_hold(local_wo
     got = await said(world, alice, f"!get {pair}")
     assert "`half_1.bin` (585.9 KiB) does not fit in the same post as the others" in got, got
     assert "over the" not in got, got
+
+
+@pytest_asyncio.fixture
+async def keeping_world(data_dir: Path) -> AsyncIterator[World]:
+    """A server that keeps deleted messages in the archive (HELIX_KEEP_DELETED=1), watching fast."""
+    capture = CaptureSettings(watch_flush_s=0.2, keep_deleted=True)
+    async for world in hosted_world(bot_settings(SyncSettings(data_dir=data_dir), capture=capture)):
+        yield world
+
+
+async def test_a_kept_deleted_message_comes_back_marked_as_deleted(keeping_world: World):
+    world, env = keeping_world, keeping_world.env
+    alice = world.member("alice")
+    await world.say(world.owner, f"!watch <#{world.channel.id}>")
+    gone = env.backend.create_message(world.channel.id, alice.id, "an answer I regret")
+    await env.settle()
+    await wait_until(lambda: world.capture.catalogue.call("message", gone.id), what="the message is archived")
+    env.backend.delete_message(world.channel.id, gone.id)
+    await env.settle()
+
+    async def deleted() -> bool:
+        archived = await world.capture.catalogue.call("archived_message", gone.id, {world.channel.id})
+        return archived is not None and archived.deleted
+
+    await wait_until(deleted, what="the deletion is archived")
+    got = await said(world, world.owner, f"!get {gone.id}")
+    assert "an answer I regret" in got and "Deleted on Discord; the archive keeps deleted messages" in got, got
+
+
+async def test_a_file_the_remote_cannot_give_now_leaves_the_text_and_a_note(local_world: World, cdn):  # noqa: F811
+    a = await archived_server(local_world, cdn)
+    world = local_world
+    for blob in blob_files(storage(world)).values():
+        blob.unlink()  # as good as a remote that does not answer, for this one file
+    got = await said(world, a.bob, f"!get {a.ids['photo']}")
+    assert "photo of the launch pad" in got and "`pad.png` could not be fetched from the archive just now" in got, got
+    assert "error id" not in got and not world.channel.last_message.attachments
