@@ -1,10 +1,14 @@
-"""Who may capture what, and whether Helix itself can read a channel: each refusal is one sentence.
+"""Who may capture what, whether Helix itself can read a channel (each refusal is one sentence), and
+whether what a capture command saved has reached the archive remote yet.
 
 Shared by the capture cogs (a cog module is executed anew on each load, so shared code lives here).
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Iterable
 from typing import Any
 
 import discord
@@ -69,3 +73,57 @@ def bot_lacks(channel: Any) -> str | None:
 def lacks_sentence(channel: Any, missing: str) -> str:
     return (f"I can't archive {channel.mention}: I lack the **{missing}** permission there; give it to my role "
             "in the channel's settings (Permissions) and try again.")
+
+
+LANDING_WAIT_S = 10.0  # how long a final answer waits for its files to land before saying they are on the way
+LANDING_POLL_S = 0.2
+QUEUED = ("kept here; ⚠️ the archive remote is not taking files now, so {it} {waits} in the outbox (the bot's "
+          "owner sees {them} with `!outbox`) and {goes} up when it is back")
+UPLOADING = "kept here and still going up to the archive remote (the bot's owner sees how far with `!outbox`)"
+
+
+def not_landed_yet(state: str, one: bool = False) -> str:
+    """The clause a final answer ends with when its files are not on the remote (``state`` from ``upload_state``)."""
+    if state == "uploading":
+        return UPLOADING
+    return QUEUED.format(it="it" if one else "they", waits="waits" if one else "wait", them="it" if one else "them",
+                         goes="goes" if one else "go")
+
+
+async def upload_state(capture: Any, channel_ids: Iterable[int], blob_shas: Iterable[str] = (),
+                       only: str | None = None) -> str:
+    """``landed`` once every segment of ``channel_ids`` (or the one at path ``only``) and every blob of
+    ``blob_shas`` is on the remote;
+    ``stuck`` as soon as the outbox shows the remote is not taking them (one of them failed, or the
+    queue's head is waiting to retry); ``uploading`` when neither is known within LANDING_WAIT_S.
+
+    The catalogue holds what was captured durably the moment it is queued, so a command could answer
+    at once; but "→ `path`" then claims a landing that a failing remote may never give.
+    """
+    channel_ids, blob_shas = list(channel_ids), list(blob_shas)
+    deadline = time.perf_counter() + LANDING_WAIT_S  # real time: a simulated loop's clock may run ahead of the upload
+    while True:
+        paths = {s.path for cid in channel_ids for s in await capture.catalogue.call("segments", cid)
+                 if s.state != "landed" and only in (None, s.path)}
+        item_ids = set()
+        for sha in blob_shas:
+            blob = await capture.catalogue.call("blob", sha)
+            if blob is not None and blob.state == "queued":
+                item_ids.add(blob.outbox_id)
+        if not paths and not item_ids:
+            return "landed"
+        if await _remote_refusing(capture.archive.outbox, paths, item_ids):
+            return "stuck"
+        if time.perf_counter() >= deadline:
+            return "uploading"
+        await asyncio.sleep(LANDING_POLL_S)
+
+
+async def _remote_refusing(outbox: Any, paths: set[str], item_ids: set[int | None]) -> bool:
+    """One of these items failed for good, or the queue (strictly ordered) waits on an item backing off
+    after a failure."""
+    head = await outbox.next_pending()
+    if head is not None and head.last_error and head.next_attempt_at > time.time():
+        return True
+    failed = await outbox.list(("failed",), limit=10_000)
+    return any(item.rel_path in paths or item.id in item_ids for item in failed)

@@ -7,6 +7,7 @@ backup is edited at most every 2 s (Discord rate-limits edits) and once more at 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -15,7 +16,15 @@ import structlog
 from discord import app_commands
 from discord.ext import commands
 
-from bot.capture_checks import bot_lacks, lacks_sentence, may_manage, refuse_unless_reader, running_capture
+from bot.capture_checks import (
+    bot_lacks,
+    lacks_sentence,
+    may_manage,
+    not_landed_yet,
+    refuse_unless_reader,
+    running_capture,
+    upload_state,
+)
 from bot.capture_source import channel_info
 from bot.formatting import counted, human_size
 from bot.helix import HelixBot, UserFacingError
@@ -54,9 +63,11 @@ def _examples(prefix: str, slash: str, **more: str) -> dict[str, str]:
 
 
 def progress_text(row: BackupRow, tally: Tally, finished: bool, name: str, elapsed_s: float,
-                  scanned_before: int = 0, backed_up_before: bool = False) -> str:
+                  scanned_before: int = 0, backed_up_before: bool = False, upload: str = "landed") -> str:
     """``scanned_before``: what a resumed backup had scanned when this process took it up (not in its rate);
-    ``backed_up_before``: an earlier backup of the channel finished, so finding nothing new means up to date."""
+    ``backed_up_before``: an earlier backup of the channel finished, so finding nothing new means up to date;
+    ``upload``: whether its files reached the archive remote (``capture_checks.upload_state``), since a
+    finished backup is in the catalogue, not yet on the remote, and "→ `path`" must not claim it is."""
     # No rate in the first second: the first edit comes as the backup starts, and "0 msg/s" there
     # reads as a stalled backup.
     rate = f" · {(tally.scanned - scanned_before) / elapsed_s:,.0f} msg/s" if elapsed_s >= 1 else ""
@@ -75,6 +86,8 @@ def progress_text(row: BackupRow, tally: Tally, finished: bool, name: str, elaps
     if row.state == "done" and backed_up_before and not (tally.archived or tally.files):
         # "0 messages scanned, 0 new" reads as an empty channel; it is one whose history is all archived.
         return f"✅ {name} is up to date: nothing new since the last backup."
+    if row.state == "done" and upload != "landed":
+        return f"✅ Backup of {name} done: {counts}{notes}, {not_landed_yet(upload)}."
     if row.state == "done":
         return f"✅ Backup of {name} done: {counts}{notes} → {where}."
     if row.state == "cancelled":
@@ -125,6 +138,7 @@ class Backup(commands.Cog):
         self._last_edit: dict[int, float] = {}
         self._started: dict[int, tuple[float, int]] = {}  # backup id -> when this process first showed it, scanned then
         self._shown_paused: dict[int, bool] = {}
+        self._finals: set[asyncio.Task[None]] = set()  # final answers waiting to learn whether their files landed
 
     @property
     def capture(self) -> Capture:
@@ -133,6 +147,10 @@ class Backup(commands.Cog):
     async def cog_load(self) -> None:
         if self.bot.capture is not None:
             self.bot.capture.subscribe(self.progress)
+
+    async def cog_unload(self) -> None:
+        for task in self._finals:
+            task.cancel()
 
     def _check_bot(self, channel: Archivable) -> None:
         missing = bot_lacks(channel)
@@ -156,7 +174,23 @@ class Backup(commands.Cog):
         target = self.bot.get_partial_messageable(row.reply_channel_id).get_partial_message(row.reply_message_id)
         earlier = finished and row.state == "done" and not tally.archived and await self.capture.catalogue.call(
             "backed_up_before", row.channel_id, row.id)
+        if finished and row.state == "done" and not earlier:
+            # Its files may take a moment to land, or never while the remote is down: found out in a
+            # task of its own, so the engine's next backup does not wait on this answer.
+            task = asyncio.create_task(self._final(target, row, tally, name, now - started, scanned_before))
+            self._finals.add(task)
+            task.add_done_callback(self._finals.discard)
+            return
         await amend(target, progress_text(row, tally, finished, name, now - started, scanned_before, earlier))
+
+    async def _final(self, target: Any, row: BackupRow, tally: Tally, name: str, elapsed_s: float,
+                     scanned_before: int) -> None:
+        """The last edit of a finished backup, once its files landed or the outbox shows they wait."""
+        catalogue = self.capture.catalogue
+        threads = [c.id for c in await catalogue.call("channels", guild_id=row.guild_id)
+                   if c.parent_id == row.channel_id]
+        upload = await upload_state(self.capture, [row.channel_id, *threads])
+        await amend(target, progress_text(row, tally, True, name, elapsed_s, scanned_before, upload=upload))
 
     # -- !backup --------------------------------------------------------------------------------
 

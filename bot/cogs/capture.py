@@ -17,23 +17,44 @@ import structlog
 from discord import app_commands
 from discord.ext import commands
 
-from bot.capture_checks import bot_lacks, lacks_sentence, may_archive, refuse_unless_reader, running_capture
+from bot.capture_checks import (
+    bot_lacks,
+    lacks_sentence,
+    may_archive,
+    not_landed_yet,
+    refuse_unless_reader,
+    running_capture,
+    upload_state,
+)
 from bot.capture_source import DiscordSource, channel_info, message_record
 from bot.formatting import counted, human_size
 from bot.helix import HelixBot, UserFacingError
 from bot.replies import NO_PINGS, PROGRESS_EDIT_S, amend, answer
+from bot.visibility import postable_in
 from capture import Capture, Tally
 
 log = structlog.get_logger("helix.bot.capture")
 LINK = re.compile(r"https://(?:(?:ptb|canary)\.)?discord(?:app)?\.com/channels/(\d+)/(\d+)/(\d+)")
 
 
-def _progress(message: discord.Message, tally: Tally) -> str:
+HIDDEN = "Archived the message from a channel not everyone here can read"
+
+
+def _progress(message: discord.Message, tally: Tally, hidden: bool = False) -> str:
+    """``hidden``: the answer is read by people who cannot open the message's channel, so it names no author."""
+    if hidden:
+        return "📦 Archiving that message…"
     author = discord.utils.escape_markdown(message.author.display_name)
     total = len(message.attachments)
     files = f": {tally.files} of {total} file{'s' if total != 1 else ''} saved ({human_size(tally.bytes)})" \
         if total else ""
     return f"📦 Archiving the message by **{author}**{files}…"
+
+
+def _hidden_from(here: Any, channel_id: int) -> bool:
+    """An answer posted in ``here`` is read by all its readers: one who cannot open the archived message's
+    channel must not learn from it who posted there, nor the channel's path in the archive."""
+    return channel_id not in postable_in(here, {channel_id})
 
 
 class CaptureCog(commands.Cog, name="Capture"):
@@ -68,13 +89,18 @@ class CaptureCog(commands.Cog, name="Capture"):
     async def archive(self, ctx: commands.Context, link: str | None = commands.parameter(
             default=None, description="a message link (or reply to the message instead)")) -> None:
         """Archive the message you reply to, or the one a message link points to, with its files."""
-        await ctx.defer()  # files may take a while: "thinking…" (slash) or typing (prefix) meanwhile
+        # A slash answer into a channel some of whose readers cannot open the message's is shown to the
+        # asker alone; that is decided before the "thinking…", which cannot be made private later.
+        found = LINK.search(link or "")
+        private = ctx.interaction is not None and found is not None and _hidden_from(ctx.channel, int(found[2]))
+        await ctx.defer(ephemeral=private)  # files may take a while: "thinking…" (slash) or typing (prefix)
         target = await self._target(ctx, link)
         await self._check(ctx.author, target)
-        shown = await answer(ctx, _progress(target, Tally()))
-        text = await self._archive(target, shown)
+        hidden = ctx.interaction is None and _hidden_from(ctx.channel, target.channel.id)
+        shown = await answer(ctx, _progress(target, Tally(), hidden), ephemeral=private)
+        text = await self._archive(target, shown, hidden)
         if shown is None:
-            await answer(ctx, text)
+            await answer(ctx, text, ephemeral=private)
 
     async def archive_menu(self, interaction: discord.Interaction, message: discord.Message) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -129,7 +155,7 @@ class CaptureCog(commands.Cog, name="Capture"):
         if missing:
             raise UserFacingError(lacks_sentence(message.channel, missing))
 
-    async def _archive(self, message: discord.Message, shown: Any) -> str:
+    async def _archive(self, message: discord.Message, shown: Any, hidden: bool = False) -> str:
         """Archive it while ``shown`` (the one answer) is edited with the files saved so far, at most
         every few seconds, and once more with where it landed; returns that last text."""
         tally = Tally()
@@ -140,7 +166,7 @@ class CaptureCog(commands.Cog, name="Capture"):
                 done, _ = await asyncio.wait({work}, timeout=PROGRESS_EDIT_S)
                 if done:
                     break
-                await amend(shown, _progress(message, tally))
+                await amend(shown, _progress(message, tally, hidden))
             record, tally = await work
         except BaseException:
             work.cancel()  # the command was cancelled or failed: so is its archiving
@@ -148,19 +174,31 @@ class CaptureCog(commands.Cog, name="Capture"):
                 with contextlib.suppress(discord.HTTPException, aiohttp.ClientError):
                     await shown.delete()
             raise
-        text = await self._landed(message, record, tally)
+        text = await self._landed(message, record, tally, hidden)
         if shown is not None:
             await amend(shown, text)
         return text
 
-    async def _landed(self, message: discord.Message, record: dict[str, Any] | None, tally: Tally) -> str:
+    async def _landed(self, message: discord.Message, record: dict[str, Any] | None, tally: Tally,
+                      hidden: bool = False) -> str:
+        """The last answer: where the message landed, or, until its files are on the archive remote,
+        that they wait in the outbox (the catalogue holds them: nothing is lost, but nothing landed)."""
         where = await self.capture.catalogue.call("segment_of", message.id)
         files = [a for a in (record or {}).get("attachments", []) if a.get("status") == "saved"]
         size = sum(int(a.get("size") or 0) for a in files)
+        upload = await upload_state(self.capture, [message.channel.id], [a["sha256"] for a in files if a.get("sha256")],
+                                    only=where)
+        log.info("capture_archived_one", message_id=message.id, files=len(files), segment=where, upload=upload)
+        if hidden:
+            return f"{HIDDEN}; `/archive` answers you alone." if upload == "landed" else \
+                f"{HIDDEN}, {not_landed_yet(upload, one=True)}."
         parts = [f"Archived the message by **{discord.utils.escape_markdown(message.author.display_name)}**"]
         if files:
             parts.append(f" with {counted(len(files), 'file')} ({human_size(size)})")
-        parts.append(f" → `{where}`" if where else "")
+        if upload != "landed":
+            parts.append(f", {not_landed_yet(upload, one=True)}")
+        elif where:
+            parts.append(f" → `{where}`")
         if tally.too_big_names:
             limit = human_size(self.bot.settings.capture.max_attachment_bytes)
             n = len(tally.too_big_names)
@@ -169,7 +207,6 @@ class CaptureCog(commands.Cog, name="Capture"):
         if tally.missing:
             parts.append(f"; {counted(tally.missing, 'file')} {'was' if tally.missing == 1 else 'were'} already "
                          "gone from Discord")
-        log.info("capture_archived_one", message_id=message.id, files=len(files), segment=where)
         return "".join(parts) + "."
 
     # -- the watch: Discord's events as plain records ------------------------------------------------

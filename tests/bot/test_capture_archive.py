@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import discord
 from simcord.backend.models import Overwrite
 from simcord.enums import ChannelType, OverwriteType
 
 from tests.support.capture import blob_files, segment_lines, sha256, storage
-from tests.support.world import answers, private_channel
+from tests.support.world import answers, bot_messages, private_channel
 
 
 def link(guild_id: int, channel_id: int, message_id: int) -> str:
@@ -112,3 +113,48 @@ async def test_refusals_name_what_is_missing(local_world, cdn):  # noqa: F811
     assert await world.capture.catalogue.call("backups") == []
     # each refusal was raised as a user-facing error and answered (reading them tells SimCord they were expected)
     assert len(world.env.errors) == 5
+
+
+async def test_archive_while_the_remote_refuses_says_the_message_waits_in_the_outbox(local_world, cdn):  # noqa: F811
+    world = local_world
+    env = world.env
+    alice = world.member("alice")
+    msg = env.backend.create_message(world.channel.id, alice.id, "look at this",
+                                     attachments=[cdn.attachment(env, world.channel.id, "cat.png", b"p" * 5000,
+                                                                 "image/png")])
+    await env.settle()
+    root = Path(world.archive.service.remote.root.fs)
+    for folder in ("discord", "blobs"):
+        (root / folder).write_text("not a folder")  # the archive folder is broken: every upload fails
+
+    await world.owner.send(world.channel, f"!archive {link(world.guild.id, world.channel.id, msg.id)}")
+    reply = world.channel.last_message.content
+    assert reply == ("Archived the message by **alice** with 1 file (4.9 KiB), kept here; ⚠️ the archive remote is "
+                     "not taking files now, so it waits in the outbox (the bot's owner sees it with `!outbox`) and "
+                     "goes up when it is back."), reply
+    assert (await world.capture.catalogue.call("message", msg.id))["content"] == "look at this"
+
+
+async def test_archive_of_a_hidden_channel_names_nobody_where_all_can_read(local_world, cdn):  # noqa: F811
+    """An admin archiving from #staff-room in a public channel must not tell its readers who posted there."""
+    world = local_world
+    env, be = world.env, world.env.backend
+    carol = world.member("carol")
+    staff = private_channel(world, "staff-room", world.owner, carol)
+    secret = be.create_message(staff.id, carol.id, "staff words")
+    await env.settle()
+
+    since = len(env.http_requests)
+    await world.owner.send(world.channel, f"!archive {link(world.guild.id, staff.id, secret.id)}")
+    await world.archive.worker.drain(30)
+    seen = " ".join(str(m.get("content")) for m in bot_messages(world, since))
+    assert "carol" not in seen and str(staff.id) not in seen, seen
+    reply = world.channel.last_message.content
+    assert reply == ("Archived the message from a channel not everyone here can read; `/archive` answers you "
+                     "alone."), reply
+    assert (await world.capture.catalogue.call("message", secret.id))["content"] == "staff words"
+
+    # the slash form answers the asker alone, and so may say who and where
+    result = await world.owner.slash(world.channel, "archive", link=link(world.guild.id, staff.id, secret.id))
+    assert result.ephemeral, result
+    assert "Archived the message by **carol**" in result.response.content, result.response.content

@@ -6,6 +6,7 @@ import json
 import os
 import re
 from dataclasses import replace
+from pathlib import Path
 
 import discord
 from simcord.enums import ChannelType
@@ -290,3 +291,30 @@ async def test_a_thread_backed_up_with_its_channel_shows_when_in_archives(local_
     rows = {line.split(" · ")[0]: line for line in result.response.content.splitlines()[1:]}
     assert re.search(r" · last backup <t:\d+:R> · ", rows[f"<#{countdown.id}>"]), result.response.content
     assert re.search(r" · last backup <t:\d+:R> · ", rows[f"<#{launch.id}>"]), result.response.content
+
+
+async def test_a_backup_the_remote_refuses_says_its_files_wait_in_the_outbox(local_world, cdn):  # noqa: F811
+    """The catalogue holds the backup and the outbox uploads it later: the answer says so, not "→ path"."""
+    world = local_world
+    env, be = world.env, world.env.backend
+    launch = world.guild.create_text_channel("launch")
+    alice = world.member("alice")
+    be.create_message(launch.id, alice.id, "photo", broadcast=False,
+                      attachments=[cdn.attachment(env, launch.id, "photo.bin", os.urandom(5000))])
+    for i in range(2):
+        be.create_message(launch.id, alice.id, f"words {i}", broadcast=False)
+    await env.settle()
+    root = Path(world.archive.service.remote.root.fs)
+    for folder in ("discord", "blobs"):
+        (root / folder).write_text("not a folder")  # the archive folder is broken: every upload fails
+
+    since = len(env.http_requests)
+    await world.say(world.owner, f"!backup <#{launch.id}>")
+    await wait_until(lambda: any("✅" in (m.get("content") or "") for m in bot_messages(world, since)), 60,
+                     "the backup's last answer")
+    assert last_edit(world, since) == (
+        f"✅ Backup of <#{launch.id}> done: 3 messages scanned, 3 new, 1 file saved (4.9 KiB), kept here; ⚠️ the "
+        "archive remote is not taking files now, so they wait in the outbox (the bot's owner sees them with "
+        "`!outbox`) and go up when it is back."), last_edit(world, since)
+    counts = await world.archive.outbox.counts()
+    assert counts.done == 0 and counts.failed + counts.pending >= 2, counts
