@@ -124,7 +124,11 @@ def main(argv: list[str] | None = None) -> int:
     if mode == "play":
         from bot.sim.play import run_play
 
-        return asyncio.run(run_play(settings))
+        try:
+            return asyncio.run(run_play(settings))
+        except SyncError as exc:  # the simulated guild's archive could not start: a bad HELIX_ARCHIVE, ...
+            print(f"error: {exc}", file=sys.stderr)
+            return ExitCode.CONFIG
     if not settings.discord_token and with_preflight:
         return _preflight_alone()
     if not settings.discord_token:

@@ -73,7 +73,23 @@ def describe(mark: str, payload: dict) -> list[str]:
     for att in payload.get("attachments") or []:
         if isinstance(att, dict) and att.get("filename"):
             lines.append(f"  helix {mark} [attachment] {att['filename']}")
+    buttons = _buttons(payload)
+    if buttons:
+        lines.append(f"  [buttons: {' · '.join(buttons)}]")
     return lines
+
+
+def _buttons(payload: dict) -> list[str]:
+    """The labels of a message's buttons, as ``click LABEL`` takes them: without them a player of
+    ``python -m bot play`` cannot know what to click. A disabled one is marked, as Discord greys it."""
+    shown = []
+    for row in payload.get("components") or []:
+        for item in (row.get("components") or []) if isinstance(row, dict) else []:
+            if not isinstance(item, dict) or item.get("type") != 2:
+                continue
+            label = item.get("label") or (item.get("emoji") or {}).get("name") or "?"
+            shown.append(f"{label} (disabled)" if item.get("disabled") else label)
+    return shown
 
 
 _MARKUP = re.compile(r"<(#|@!?|@&)(\d+)>|<t:(-?\d+)(?::[tTdDfFR])?>")

@@ -122,7 +122,7 @@ def test_play_says_what_it_does_lets_you_be_an_admin_and_press_buttons(play: Pla
     play.type("as owner", "owner › ")
     play.type("!ritual 3", "owner › ")
     asked = play.type("!outbox drop 1", "owner › ")
-    assert "Drop #1" in asked, asked
+    assert "Drop #1" in asked and "[buttons: Drop it · Keep it]" in asked, asked  # what `click` takes
     kept = play.type("click Keep it", "owner › ")
     assert "Kept #1." in kept, kept
     nothing = play.type("click Nope", "owner › ")
@@ -151,6 +151,17 @@ def test_play_has_channels_to_back_up_search_and_get_back(play: Play) -> None:
     unknown = play.type("in nosuch", "bob › ")
     assert "no channel #nosuch" in unknown and "#launch" in unknown, unknown
     play.type("in #launch", "bob in #launch › ")
+
+
+def test_an_archive_folder_under_a_file_is_one_sentence_not_a_traceback(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("not a folder")
+    env = {**newcomer_env(tmp_path / "data"), "HELIX_ARCHIVE": str(tmp_path / "afile" / "sub")}
+    done = subprocess.run([sys.executable, "-m", "bot", "play"], cwd=REPO, env=env, stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, timeout=PROMPT_WITHIN_S)
+    assert done.returncode != 0, done.stdout
+    assert "Traceback" not in done.stdout + done.stderr, done.stderr
+    [said] = done.stderr.splitlines()
+    assert "is a file, not a folder" in said and "set HELIX_ARCHIVE" in said, said
 
 
 async def test_a_slash_subcommand_with_a_channel_can_be_typed_as_discords_client_picks_them(local_world) -> None:
