@@ -81,8 +81,10 @@ def check_token(env: Mapping[str, str]) -> list[Finding]:
                         "'Bot ' prefix.")]
     if not _TOKEN_SHAPE.match(token):
         # Discord would refuse it at the login, after the deploy looked healthy: say so now.
-        return [problem("DISCORD_TOKEN is not shaped like a bot token (three parts separated by dots): copy the "
-                        "bot token (Bot → Reset Token), not the client secret or the application id.")]
+        return [problem("DISCORD_TOKEN is not a bot token (three dot-separated parts of letters, digits, - and _, "
+                        "the first and last at least 20 characters long): copy the token from the Discord developer "
+                        "portal's Bot page (Applications → your bot → Bot → Reset Token), not the client secret or "
+                        "the application id.")]
     return [ok("DISCORD_TOKEN is set (value not shown)")]
 
 

@@ -124,6 +124,11 @@ def _embed(embed: Mapping[str, Any]) -> str:
     return f'<div class="embed"{style}>{"".join(parts)}</div>' if parts else ""
 
 
+def _counted(n: int, noun: str) -> str:
+    """``1 message``, ``2 messages``: the renderer is pure, so it has its own copy of the bot's helper."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
 def render_transcript(channel: Mapping[str, Any], records: Iterable[Mapping[str, Any]], *,
                       blob_prefix: str = "", title: str | None = None) -> str:
     """One HTML page for ``records`` (a segment's lines, in order) of ``channel`` (its channel.json fields)."""
@@ -137,8 +142,8 @@ def render_transcript(channel: Mapping[str, Any], records: Iterable[Mapping[str,
     out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
            '<meta name="viewport" content="width=device-width, initial-scale=1">',
            f"<title>{html.escape(title) if title else '#' + name}</title><style>{_CSS}</style></head><body>",
-           f"<header><h1>#{name}</h1><p>{html.escape(str(channel.get('topic') or ''))} · {len(by_id)} messages"
-           "</p></header><main>"]
+           f"<header><h1>#{name}</h1><p>{html.escape(str(channel.get('topic') or ''))} · "
+           f"{_counted(len(by_id), 'message')}</p></header><main>"]
     for r in records:
         kind = r.get("type", "message")
         if kind == "revision":

@@ -130,7 +130,7 @@ class Admin(commands.Cog):
         for it in items:
             why = f" — {it.last_error}" if it.last_error else ""
             lines.append(f"`#{it.id}` {it.state} · {it.kind} · `{it.rel_path}` ({human_size(it.size)}) · "
-                         f"{it.attempts} tries{why}")
+                         f"{it.attempts} {'try' if it.attempts == 1 else 'tries'}{why}")
         if not items:
             lines.append("Nothing waiting: everything has landed.")
         total = counts.pending + counts.uploading + counts.failed

@@ -69,10 +69,11 @@ class Status(commands.Cog):
         embed.add_field(name="Version", value=bot.version)
         embed.add_field(name="Uptime", value=human_duration(bot.uptime_s))
         embed.add_field(name="Gateway latency", value=latency_ms(bot.latency))
-        backend = info.backend if info else "unknown"
-        # A host path is an operator's detail; a remote's name and backend type are not.
+        # A host path is an operator's detail; a remote's name and backend type are not. An unhealthy
+        # remote has no known type: "(unknown)" would read as if the remote itself were unknown.
+        backend = f" ({info.backend})" if info and info.backend not in ("", "unknown") else ""
         local = svc.remote.root.is_local
-        remote_line = f"`{svc.display}` ({backend})" if admin or not local else archive_name(svc)
+        remote_line = f"`{svc.display}`{backend}" if admin or not local else archive_name(svc)
         embed.add_field(name="Archive remote", value=remote_line, inline=False)
         embed.add_field(name="Remote health", value="ok" if healthy else f"⚠️ {problem}", inline=False)
         if admin and info and info.free_bytes is not None:

@@ -6,17 +6,14 @@ subcommands, and ``!ritual``'s argument: ASCII digits, a range Discord itself en
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import pytest_asyncio
 from simcord.backend.errors import OptionError
 
 from bot.sim.world import World
-from sync.settings import SyncSettings
 from tests.support.waiting import wait_until
-from tests.support.world import COOLDOWN_S, answers, bot_messages, bot_settings, drained, hosted_world
+from tests.support.world import COOLDOWN_S, answers, bot_messages, drained
 
 OPERATOR_WORDS = ("RCLONE_CONFIG", "rclone.conf", "HELIX_", "RCLONE_")
 
@@ -41,14 +38,6 @@ async def status_embed(world: World, who) -> dict[str, str]:
     await world.say(who, "!status")
     [reply] = answers(world, since)
     return fields(reply["embeds"][0])
-
-
-@pytest_asyncio.fixture
-async def nosuch_world(data_dir: Path) -> AsyncIterator[World]:
-    """Helix told to archive to a remote nobody defined."""
-    sync = SyncSettings(archive="nosuch:x", data_dir=data_dir, retries=0, retry_base_s=0.05)
-    async for world in hosted_world(bot_settings(sync)):
-        yield world
 
 
 # -- item 10: operator internals only for admins ---------------------------------------------------

@@ -81,3 +81,10 @@ def test_in_headless_chromium_the_image_is_loaded(tmp_path: Path):
         # the picture itself (a solid colour) is on the screenshot, not a broken-image icon
         assert (88, 101, 242) in {image.convert("RGB").getpixel((x, y)) for x in range(0, 900, 4)
                                   for y in range(0, 520, 4)}
+
+
+def test_the_header_counts_one_message_in_the_singular() -> None:
+    one = render_transcript(CHANNEL, [record(1, "alice", "hello")])
+    two = render_transcript(CHANNEL, [record(1, "alice", "hello"), record(2, "bob", "hi")])
+    assert "· 1 message</p>" in one, one
+    assert "· 2 messages</p>" in two, two

@@ -61,6 +61,14 @@ async def local_world(data_dir: Path) -> AsyncIterator[World]:
 
 
 @pytest_asyncio.fixture
+async def nosuch_world(data_dir: Path) -> AsyncIterator[World]:
+    """Helix told to archive to a remote nobody defined: every upload fails at its first try."""
+    sync = SyncSettings(archive="nosuch:x", data_dir=data_dir, retries=0, retry_base_s=0.05)
+    async for world in hosted_world(bot_settings(sync)):
+        yield world
+
+
+@pytest_asyncio.fixture
 async def webdav_world(webdav: LoopbackRemote, data_dir: Path) -> AsyncIterator[World]:
     """Helix archiving to a password-protected WebDAV server on 127.0.0.1 (the ``webdav`` fixture)."""
     async for world in hosted_world(bot_settings(webdav.settings(data_dir))):
