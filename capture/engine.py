@@ -48,6 +48,10 @@ class Capture(CaptureCore):
     # -- lifecycle --------------------------------------------------------------------------------
 
     async def start(self) -> None:
+        # Backup ids belong to the catalogue opened now (a new volume counts from 1 again): nothing
+        # counted for an earlier run may be taken for one of its backups.
+        self.tallies.clear()
+        self._rows.clear()
         await self.catalogue.open()
         try:
             await asyncio.to_thread(self.downloader.sweep) if self.spool.exists() else None

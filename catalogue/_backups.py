@@ -72,9 +72,12 @@ class BackupTables:
         return [r[0] for r in rows]
 
     def backed_up_before(self, channel_id: int, backup_id: int) -> bool:
-        """Whether a backup of the channel finished before this one: "nothing new" then means up to date."""
-        row = self.conn.execute("SELECT 1 FROM backups WHERE channel_id = ? AND id < ? AND state = 'done' LIMIT 1",
-                                (channel_id, backup_id)).fetchone()
+        """Whether a backup of the channel finished before this one, or its messages were archived
+        before (a catalogue rebuilt from the remote has them, not the backups that made them):
+        "nothing new" then means up to date, not an empty channel."""
+        row = self.conn.execute("SELECT 1 FROM backups WHERE channel_id = ? AND id < ? AND state = 'done' "
+                                "UNION ALL SELECT 1 FROM messages WHERE channel_id = ? LIMIT 1",
+                                (channel_id, backup_id, channel_id)).fetchone()
         return row is not None
 
 

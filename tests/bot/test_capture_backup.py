@@ -11,16 +11,11 @@ from pathlib import Path
 import discord
 from simcord.enums import ChannelType
 
-from bot.sim.world import World
 from tests.support.capture import backup_finished, blob_files, segment_lines, sha256, storage
 from tests.support.waiting import wait_until
-from tests.support.world import answer_to, bot_messages, private_channel
+from tests.support.world import answer_to, bot_messages, last_edit, private_channel
 
 STATUS_LINE = r"<#{channel}> · {kind}{state}, started <t:\d+:R> · {counts}"
-
-
-def last_edit(world: World, since: int) -> str:
-    return [m.get("content") or "" for m in bot_messages(world, since) if m["method"] == "PATCH"][-1]
 
 
 async def test_a_thousand_messages_with_fifty_files_ten_identical(local_world, cdn):  # noqa: F811

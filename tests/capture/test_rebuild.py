@@ -20,7 +20,7 @@ from tests.catalogue.test_rebuild import captured, dump
 from tests.support.archived import archived_server
 from tests.support.cdn import LocalCdn
 from tests.support.waiting import wait_until
-from tests.support.world import answers, bot_settings
+from tests.support.world import answers, bot_settings, last_edit
 
 QUERIES = ("launch", "code", "from:bob", "has:image", '"launch pad"', "after:2026-01-02")
 
@@ -98,6 +98,11 @@ async def test_a_deleted_catalogue_is_rebuilt_at_start_and_finds_the_same(data_d
         assert cog.progress.state == "done" and cog.progress.segments_done >= 2, cog.progress
         assert {q: await found(world, a.alice, q, a.secret) for q in QUERIES} == before
         assert await found(world, a.bob, "code") == []  # visibility still holds on the rebuilt catalogue
+        # the rebuilt catalogue knows no backup, but its messages: a backup finds it up to date, not empty
+        since = len(world.env.http_requests)
+        await world.say(world.owner, f"!backup <#{a.general.id}>")
+        await wait_until(lambda: "✅" in last_edit(world, since), 60, "the backup's last answer")
+        assert last_edit(world, since) == f"✅ <#{a.general.id}> is up to date: nothing new since the last backup."
         status = await world.say(world.owner, "!status")
         assert any(re.search(r"rebuilt from the archive remote: \d+ archive files read, \d+ new messages, edits or "
                              r"deletions$", line) for line in status), status

@@ -195,6 +195,12 @@ def answers(world: World, since: int = 0) -> list[dict[str, Any]]:
             if m["method"] == "POST" and (m.get("content") or m.get("embeds"))]
 
 
+def last_edit(world: World, since: int) -> str:
+    """The text of the bot's latest edit since HTTP request ``since`` ('' before the first)."""
+    edits = [m.get("content") or "" for m in bot_messages(world, since) if m["method"] == "PATCH"]
+    return edits[-1] if edits else ""
+
+
 async def answer_to(world: World, who: Any, text: str) -> str:
     """``who`` types ``text``; the bot's one answer. A refusal is an error SimCord caught: reading
     ``env.errors`` tells it the error was expected."""
