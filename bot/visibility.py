@@ -79,3 +79,9 @@ def postable_in(here: discord.abc.Messageable, channel_ids: Iterable[int]) -> se
                 isinstance(channel, discord.Thread) and not channel.is_private() and channel.parent_id in near):
             postable.add(channel_id)
     return postable
+
+
+def left_out(slash: str) -> str:
+    """What a prefix answer says when ``postable_in`` left out channels its asker reads: which form
+    shows them privately; never which channels they are, nor how many."""
+    return f"Channels not everyone here can read are left out: `{slash}` shows them to you alone"

@@ -29,7 +29,7 @@ from bot.capture_source import channel_info
 from bot.formatting import counted, human_size
 from bot.helix import HelixBot, UserFacingError
 from bot.replies import PROGRESS_EDIT_S, amend, answer
-from bot.visibility import postable_in, readable_channel_ids
+from bot.visibility import left_out, postable_in, readable_channel_ids
 from capture import Capture, Tally
 from catalogue import BackupRow
 
@@ -117,8 +117,7 @@ def _shown_to(ctx: commands.Context, channel_ids: list[int]) -> tuple[set[int], 
         return readable, ""
     postable = postable_in(ctx.channel, readable)
     slash = f"/{ctx.command.qualified_name}" if ctx.command else "the slash command"
-    return postable, (f"Channels not everyone here can read are left out: `{slash}` shows them to you alone."
-                      if readable - postable else "")
+    return postable, f"{left_out(slash)}." if readable - postable else ""
 
 
 def _manager():

@@ -25,6 +25,7 @@ from bot.helix import HelixBot, UserFacingError
 from bot.paging import Pager
 from bot.replies import answer, echo, unmentioned
 from bot.visibility import can_read, postable_in, readable_channel_ids
+from bot.visibility import left_out as channels_left_out
 from catalogue import HIT_END, HIT_START, Catalogue, ChannelSummary, SearchFilters, SearchPage
 from catalogue.query import QueryError, SearchQuery, parse_query
 
@@ -187,7 +188,7 @@ class Find(commands.Cog):
             if ctx.interaction is None:  # posted in the channel: only what all its readers may see
                 postable = postable_in(ctx.channel, readable)
                 readable, hidden = postable, len(readable - postable)
-            left_out = f"Channels {NOT_FOR_ALL} are left out: `/archives` shows them to you alone"  # not how many
+            left_out = channels_left_out("/archives")
             rows, more = await cat.call("channel_summaries", readable, offset=page * CHANNELS_PER_PAGE,
                                         limit=CHANNELS_PER_PAGE)
             rebuilding = still_rebuilding(self.bot)

@@ -181,10 +181,7 @@ class Get(commands.Cog):
 
     async def _dm(self, ctx: commands.Context, archived: ArchivedMessage, links: list[str]) -> None:
         """A prefix command answers in the channel: links go to the asker alone, by DM."""
-        try:
-            await ctx.author.send(f"Files of the archived message `{archived.id}`:\n" + "\n".join(links),
-                                  allowed_mentions=discord.AllowedMentions.none())
-        except discord.HTTPException:
+        if not await self._send_dm(ctx, f"Files of the archived message `{archived.id}`:\n" + "\n".join(links)):
             await answer(ctx, "Some files are too big to post here and I could not DM you their links: allow direct "
                               "messages from this server, or use `/get`.")
             return
