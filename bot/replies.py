@@ -46,9 +46,12 @@ def echo(text: str, limit: int = 32) -> str:
 
 async def answer(ctx: commands.Context, content: str | None = None, **kwargs) -> discord.Message | None:
     """Reply to the invoking message or interaction; a failure to answer is logged, not raised."""
+    prefix = getattr(getattr(ctx.bot, "settings", None), "prefix", "!")
     if content is not None:
         content = redact(content)  # a sentence may quote rclone or the environment: never a secret
-        content = in_prefix(content, getattr(getattr(ctx.bot, "settings", None), "prefix", "!"))
+        content = in_prefix(content, prefix)
+    if isinstance(kwargs.get("embed"), discord.Embed):
+        _embed_in_prefix(kwargs["embed"], prefix)
     try:
         if ctx.interaction is not None:
             kwargs.setdefault("ephemeral", False)
@@ -64,11 +67,22 @@ async def answer(ctx: commands.Context, content: str | None = None, **kwargs) ->
         return None
 
 
-async def amend(message: Any, content: str) -> bool:
+def _embed_in_prefix(embed: discord.Embed, prefix: str) -> None:
+    """The hints inside an embed (``!status``'s fields), typed with ``prefix`` like any other answer's."""
+    if prefix == "!":
+        return
+    if embed.description:
+        embed.description = in_prefix(embed.description, prefix)
+    for i, field in enumerate(embed.fields):
+        embed.set_field_at(i, name=field.name, value=in_prefix(str(field.value), prefix), inline=bool(field.inline))
+
+
+async def amend(message: Any, content: str, *, prefix: str = "!") -> bool:
     """Edit a progress message in place; a failed edit is logged, never raised, since the work
-    it reports goes on (and the next edit, or the last one, may get through)."""
+    it reports goes on (and the next edit, or the last one, may get through). ``prefix`` is
+    HELIX_PREFIX, for the hints the text shows."""
     try:
-        await message.edit(content=redact(content), allowed_mentions=NO_PINGS)
+        await message.edit(content=in_prefix(redact(content), prefix), allowed_mentions=NO_PINGS)
         return True
     except discord.HTTPException as exc:
         log.warning("progress_edit_failed", status=exc.status, code=exc.code)

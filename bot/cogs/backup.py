@@ -180,7 +180,8 @@ class Backup(commands.Cog):
             self._finals.add(task)
             task.add_done_callback(self._finals.discard)
             return
-        await amend(target, progress_text(row, tally, finished, name, now - started, scanned_before, earlier))
+        text = progress_text(row, tally, finished, name, now - started, scanned_before, earlier)
+        await amend(target, text, prefix=self.bot.settings.prefix)
 
     async def _final(self, target: Any, row: BackupRow, tally: Tally, name: str, elapsed_s: float,
                      scanned_before: int) -> None:
@@ -189,7 +190,8 @@ class Backup(commands.Cog):
         threads = [c.id for c in await catalogue.call("channels", guild_id=row.guild_id)
                    if c.parent_id == row.channel_id]
         upload = await upload_state(self.capture, [row.channel_id, *threads])
-        await amend(target, progress_text(row, tally, True, name, elapsed_s, scanned_before, upload=upload))
+        text = progress_text(row, tally, True, name, elapsed_s, scanned_before, upload=upload)
+        await amend(target, text, prefix=self.bot.settings.prefix)
 
     # -- !backup --------------------------------------------------------------------------------
 

@@ -166,7 +166,7 @@ class CaptureCog(commands.Cog, name="Capture"):
                 done, _ = await asyncio.wait({work}, timeout=PROGRESS_EDIT_S)
                 if done:
                     break
-                await amend(shown, _progress(message, tally, hidden))
+                await amend(shown, _progress(message, tally, hidden), prefix=self.bot.settings.prefix)
             record, tally = await work
         except BaseException:
             work.cancel()  # the command was cancelled or failed: so is its archiving
@@ -176,7 +176,7 @@ class CaptureCog(commands.Cog, name="Capture"):
             raise
         text = await self._landed(message, record, tally, hidden)
         if shown is not None:
-            await amend(shown, text)
+            await amend(shown, text, prefix=self.bot.settings.prefix)
         return text
 
     async def _landed(self, message: discord.Message, record: dict[str, Any] | None, tally: Tally,

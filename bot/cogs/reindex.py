@@ -101,7 +101,7 @@ class Reindex(commands.Cog):
         result = (f"Catalogue {in_words(done)}." if done.state != "failed" else
                   f"The rebuild failed: {done.error} Run `!reindex` again once that is fixed.")
         # The result replaces the progress in the same reply, so no stale "Rebuilding…" is left above it.
-        if reply is None or not await amend(reply, result):
+        if reply is None or not await amend(reply, result, prefix=self.bot.settings.prefix):
             await answer(ctx, result)
 
     @tasks.loop(seconds=PROGRESS_EDIT_S)
@@ -110,7 +110,8 @@ class Reindex(commands.Cog):
         p = self.progress
         if self._report.current_loop == 0 or self._reply is None or p.state != "running":
             return  # the first turn comes at once, when the reply says it all already
-        await amend(self._reply, f"Rebuilding the catalogue from the archive remote: {files_read(p)}…")
+        await amend(self._reply, f"Rebuilding the catalogue from the archive remote: {files_read(p)}…",
+                    prefix=self.bot.settings.prefix)
 
 
 def files_read(p: RebuildProgress) -> str:

@@ -25,7 +25,7 @@ from discord.ext import commands
 
 from bot.formatting import counted, human_duration, human_size, progress_bar
 from bot.helix import HelixBot, UserFacingError
-from bot.replies import PROGRESS_EDIT_S, answer, archive_name, plain_problem
+from bot.replies import PROGRESS_EDIT_S, answer, archive_name, in_prefix, plain_problem
 from render.ritual_image import RitualSpec, render, seed_for
 from sync import ArchiveResult, OutboxItem, Progress, SyncError
 
@@ -210,6 +210,7 @@ class Ritual(commands.Cog):
             try:
                 # Through the channel, not the interaction webhook: one path for prefix and slash
                 # replies, and it keeps working after the 15-minute interaction token expires.
+                body = in_prefix(body, self.bot.settings.prefix)
                 await run.message.channel.get_partial_message(run.message.id).edit(content=f"{run.header}\n{body}")
             except discord.HTTPException as exc:
                 log.warning("ritual_edit_failed", status=exc.status)

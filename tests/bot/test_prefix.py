@@ -9,7 +9,9 @@ import pytest_asyncio
 
 from bot.sim.world import World
 from sync.settings import SyncSettings
-from tests.support.world import answer_to, bot_settings, hosted_world
+from tests.support.capture import cdn  # noqa: F401
+from tests.support.waiting import wait_until
+from tests.support.world import answer_to, answers, bot_messages, bot_settings, hosted_world, last_edit
 
 
 @pytest_asyncio.fixture
@@ -28,3 +30,44 @@ async def test_hints_show_the_prefix_this_server_types(question_world: World):
     helped = "\n".join(await world.say(alice, "?help get"))
     assert "?get" in helped and "`!" not in helped, helped
     assert await world.say(alice, "!get") == []  # the other prefix is not Helix's here
+
+
+@pytest_asyncio.fixture
+async def question_world_nosuch(data_dir: Path) -> AsyncIterator[World]:
+    """Prefix ``?`` and a remote nobody defined: every answer about the archive carries a hint."""
+    sync = SyncSettings(archive="nosuch:x", data_dir=data_dir, retries=0, retry_base_s=0.05)
+    async for world in hosted_world(bot_settings(sync, prefix="?")):
+        yield world
+
+
+async def test_progress_edits_and_the_status_embed_show_the_prefix_too(question_world_nosuch: World, cdn):
+    world = question_world_nosuch
+    env, alice = world.env, world.member("alice")
+    launch = world.guild.create_text_channel("launch")
+    env.backend.create_message(launch.id, alice.id, "photo", broadcast=False,
+                               attachments=[cdn.attachment(env, launch.id, "photo.bin", b"x" * 5000)])
+    await env.settle()
+
+    status = await answer_to_embed(world, alice, "?status")
+    assert "an admin can see why with `?status`" in status["Remote health"], status
+
+    since = len(env.http_requests)
+    await world.say(alice, "?ritual 3")
+    await wait_until(lambda: "could not archive" in last_edit(world, since), what="the ritual's failure")
+    assert "can run `?outbox retry" in last_edit(world, since), last_edit(world, since)
+
+    since = len(env.http_requests)
+    await world.say(world.owner, f"?backup <#{launch.id}>")
+    await wait_until(lambda: "✅" in last_edit(world, since) and "outbox" in last_edit(world, since), 60,
+                     "the backup's last answer")
+    assert "sees them with `?outbox`" in last_edit(world, since) or "sees it with `?outbox`" in last_edit(
+        world, since), last_edit(world, since)
+    shown = repr(bot_messages(world))
+    assert "`!" not in shown, shown
+
+
+async def answer_to_embed(world: World, who, text: str) -> dict[str, str]:
+    since = len(world.env.http_requests)
+    await world.say(who, text)
+    [reply] = answers(world, since)
+    return {f["name"]: f["value"] for f in reply["embeds"][0].get("fields", [])}
