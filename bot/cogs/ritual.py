@@ -276,9 +276,9 @@ class Ritual(commands.Cog):
             if run.outcome.done() or not run.item_ids:
                 continue  # told already, or still being queued (its command answers "will retry" itself)
             when = f"next try in {human_duration(delay_s)}" if item.id in run.item_ids else f"after #{item.id}"
-            shown = item.id if item.id in run.item_ids else run.item_ids[0]
+            shown = " and ".join(f"#{i}" for i in run.item_ids)
             try:
-                await self._edit(run, f"💾 saved locally, queued as #{shown}, will retry ({when}): "
+                await self._edit(run, f"💾 saved locally, queued as {shown}, will retry ({when}): "
                                       f"{self._plain(error)}.", final=True)
             finally:
                 run.settle("queued")
