@@ -28,6 +28,10 @@ from catalogue import BackupRow
 from sync import Archive, SyncError
 
 log = structlog.get_logger("helix.capture")
+# Finished backups whose tallies are kept: a command that records its answer after its backup ended
+# still needs the names of the files too big to keep. Older ones go, so a bot up for months does not
+# hold one per backup it ever ran; their rows keep the counts.
+FINISHED_TALLIES_KEPT = 64
 ProgressListener = Callable[[BackupRow, Tally, bool], Any]
 
 
@@ -209,6 +213,9 @@ class Capture(CaptureCore):
                      archived=tally.archived, files=tally.files, bytes=tally.bytes)
             self._rows.pop(row.id, None)
             await self._tell(done or row, tally, True)
+            finished = [k for k in self.tallies if k not in self._rows]
+            for old in finished[:-FINISHED_TALLIES_KEPT]:
+                del self.tallies[old]
 
     async def _page_through(self, row: BackupRow, channel_id: int, tally: Tally) -> bool:
         """Every page after the channel's cursor; False when cancelled (what was committed stays)."""

@@ -313,3 +313,19 @@ async def test_a_backup_the_remote_refuses_says_its_files_wait_in_the_outbox(loc
         "`!outbox`) and go up when it is back."), last_edit(world, since)
     counts = await world.archive.outbox.counts()
     assert counts.done == 0 and counts.failed + counts.pending >= 2, counts
+
+
+async def test_a_bot_up_for_many_backups_keeps_the_counts_of_only_the_latest(local_world, monkeypatch):
+    """Each backup's live counts are kept past its end for its last answer, not for ever: a long-lived
+    bot would otherwise hold one per backup it ever ran. The rows keep what ``!backup status`` shows."""
+    monkeypatch.setattr("capture.engine.FINISHED_TALLIES_KEPT", 2)
+    world = local_world
+    general = world.guild.create_text_channel("general")
+    world.env.backend.create_message(general.id, world.member("alice").id, "hello", broadcast=False)
+    await world.env.settle()
+    for count in (1, 2, 3):
+        await world.say(world.owner, f"!backup <#{general.id}>")
+        await backup_finished(world, general.id, count=count)
+    assert len(world.capture.tallies) == 2, world.capture.tallies
+    shown = await answer_to(world, world.owner, "!backup status")
+    assert shown.count("done") == 3 and "1 scanned" in shown, shown
