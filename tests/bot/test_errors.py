@@ -245,8 +245,8 @@ async def test_a_ritual_made_while_the_remote_is_down_is_kept_and_lands_when_it_
     [posted] = answers(world, since)
     [queued] = [m for m in bot_messages(world, since) if m["method"] == "PATCH"]
     first, second = map(int, re.findall(r"#(\d+)", posted["content"]))
-    assert re.search(rf"💾 saved locally, queued as #{first} and #{second}, will retry \(next try in .+\): .+", queued["content"]), \
-        queued["content"]
+    expected = rf"💾 saved locally, queued as #{first} and #{second}, will retry \(next try in .+\): .+"
+    assert re.search(expected, queued["content"]), queued["content"]
     counts = await outbox_counts(world)
     assert counts["pending"] + counts["uploading"] == 2 and counts["done"] == 0, counts
     kept = sorted(p.name for p in (Path(world.archive.settings.data_dir) / "outbox").iterdir())

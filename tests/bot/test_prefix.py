@@ -40,7 +40,7 @@ async def question_world_nosuch(data_dir: Path) -> AsyncIterator[World]:
         yield world
 
 
-async def test_progress_edits_and_the_status_embed_show_the_prefix_too(question_world_nosuch: World, cdn):
+async def test_progress_edits_and_the_status_embed_show_the_prefix_too(question_world_nosuch: World, cdn):  # noqa: F811
     world = question_world_nosuch
     env, alice = world.env, world.member("alice")
     launch = world.guild.create_text_channel("launch")
