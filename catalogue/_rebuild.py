@@ -111,14 +111,14 @@ class RebuildTables:
         """
         added = 0
         with self._tx() as c:
-            pending: list[Plain] = []
+            pending = Pending()
             for guild_id, channel_id, path, transcript, lines, sha256, size in segments:
                 added += self._restore_one(c, pending, guild_id, channel_id, path, transcript,
                                            prepared(lines, guild_id, channel_id), sha256, size)
             _flush(c, pending)
-        return added
+        return added - pending.known  # a message line read before, in another segment, is not new
 
-    def _restore_one(self, c: sqlite3.Connection, pending: list[Plain], guild_id: int,
+    def _restore_one(self, c: sqlite3.Connection, pending: Pending, guild_id: int,
                      channel_id: int, path: str, transcript: str, segment: Prepared, sha256: str | None,
                      size: int | None) -> int:
         lines = segment.lines
@@ -144,7 +144,7 @@ class RebuildTables:
                   (max(line.mid for line in lines), channel_id))
         return added
 
-    def _restore_packed(self, c: sqlite3.Connection, pending: list[Plain], gid: int, cid: int,
+    def _restore_packed(self, c: sqlite3.Connection, pending: Pending, gid: int, cid: int,
                         lines: Sequence[Plain | Other], now: float) -> int:
         """A new segment's lines: message rows in bulk, each other line in its place in the order."""
         added = 0
@@ -161,7 +161,7 @@ class RebuildTables:
             added += 1
         return added
 
-    def _restore_known(self, c: sqlite3.Connection, pending: list[Plain], gid: int, cid: int,
+    def _restore_known(self, c: sqlite3.Connection, pending: Pending, gid: int, cid: int,
                        sid: int, segment: Prepared, now: float) -> int:
         """A segment the catalogue holds line by line: only the lines it does not know yet."""
         added, run = 0, []
@@ -177,7 +177,7 @@ class RebuildTables:
                 added += self._restore_line(c, gid, cid, sid, line.line, text, now)
         return added
 
-    def _restore_run(self, c: sqlite3.Connection, pending: list[Plain], gid: int, cid: int,
+    def _restore_run(self, c: sqlite3.Connection, pending: Pending, gid: int, cid: int,
                      sid: int, run: list[tuple[Plain, str]], now: float) -> int:
         """Message lines in a row: their records now, in bulk when every one of them is new."""
         c.execute("SAVEPOINT rebuild_run")
@@ -263,7 +263,15 @@ _INSERT_MESSAGES = ("INSERT OR IGNORE INTO messages (id, guild_id, channel_id, a
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, '')")
 
 
-def _flush(c: sqlite3.Connection, pending: list[Plain]) -> None:
+class Pending(list[Plain]):
+    """Message lines waiting for the next flush, and how many flushed so far were known already."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.known = 0
+
+
+def _flush(c: sqlite3.Connection, pending: Pending) -> None:
     """The messages and files of the new lines so far, in id order; a message already known (a
     deletion read earlier, or a second copy of its line) keeps its state, as ``INSERT OR IGNORE``
     one by one would leave it, and its line adds no files."""
@@ -284,6 +292,7 @@ def _flush(c: sqlite3.Connection, pending: list[Plain]) -> None:
                 known.add(p.mid)
                 fresh.append(p)
         c.executemany(_INSERT_MESSAGES, sorted((p.row for p in fresh), key=_FIRST))
+        pending.known += len(pending) - len(fresh)
     c.execute("RELEASE rebuild_flush")
     c.executemany("INSERT OR REPLACE INTO attachments (id, message_id, channel_id, filename, size, content_type, "
                   "sha256, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [f for p in fresh for f in p.files])
