@@ -55,7 +55,7 @@ async def write_segment(catalogue: Catalogue, outbox: Outbox, spool: Path, claim
     sha, size = await asyncio.to_thread(_render_and_write, info, claim, jsonl_path, html_path)
     await outbox.enqueue_many([(jsonl_path, claim.path), (html_path, claim.transcript)], kind="capture-segment",
                               group=f"segment-{claim.id}-{token}", meta={"segment_id": claim.id}, move=True)
-    await catalogue.call("segment_written", claim.id, sha, size)
+    await catalogue.call("segment_written", claim.id, sha, size, len(claim.lines))
 
 
 async def write_manifest(catalogue: Catalogue, outbox: Outbox, spool: Path, channel_id: int) -> bool:

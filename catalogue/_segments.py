@@ -72,10 +72,11 @@ class SegmentTables:
         return [r[0] for r in self.conn.execute("SELECT id FROM segments WHERE state = 'writing' OR dirty = 1 "
                                                 "ORDER BY id")]
 
-    def segment_written(self, segment_id: int, sha256: str, size: int) -> None:
+    def segment_written(self, segment_id: int, sha256: str, size: int, records: int | None = None) -> None:
+        """``records``: the lines written, which a redaction may have made fewer than the segment first held."""
         with self._tx() as c:
-            c.execute("UPDATE segments SET state = 'queued', dirty = 0, sha256 = ?, size = ? WHERE id = ?",
-                      (sha256, size, segment_id))
+            c.execute("UPDATE segments SET state = 'queued', dirty = 0, sha256 = ?, size = ?, "
+                      "records = COALESCE(?, records) WHERE id = ?", (sha256, size, records, segment_id))
 
     def segment_landed(self, path: str) -> None:
         with self._tx() as c:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -80,6 +81,14 @@ async def test_watch_edit_delete(watch_world, cdn):  # noqa: F811
     [kept] = blob_files(root).values() if not keep else [next(p for p in blob_files(root).values()
                                                               if p.read_bytes() == shared)]
     assert kept.read_bytes() == shared
+    # The manifest counts the lines each segment holds now: the edit's own segment lost its only
+    # line with the deleted message, and says so.
+    manifest = root / f"discord/{world.guild.id}/{general.id}/channel.json"
+    held = lambda: {s["path"]: (s["records"], len((root / s["path"]).read_text().splitlines()))  # noqa: E731
+                    for s in json.loads(manifest.read_text())["segments"]}
+    await wait_until(lambda: all(listed == lines for listed, lines in held().values()),
+                     what=f"the manifest counts each segment's lines: {held()}")
+    assert sorted(listed for listed, _ in held().values())[0] == (1 if keep else 0), held()
 
     since = len(env.http_requests)
     await world.say(world.owner, f"!unwatch <#{general.id}>")
