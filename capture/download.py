@@ -150,7 +150,10 @@ class Downloader:
         await asyncio.get_running_loop().run_in_executor(self._writers, _write, dest, holder, digest, chunks, last)
 
     def sweep(self) -> None:
-        """Delete half-written downloads a crash left (nothing refers to them)."""
-        for path in self.spool.glob(".download-*"):
-            with contextlib.suppress(OSError):
-                path.unlink()
+        """Delete what a stop left in the spool that nothing refers to: half-written downloads, and
+        segments and manifests rendered but not yet handed to the outbox (written again from the
+        catalogue, which still counts them as due)."""
+        for pattern in (".download-*", "segment-*", "channel-*"):
+            for path in self.spool.glob(pattern):
+                with contextlib.suppress(OSError):
+                    path.unlink()

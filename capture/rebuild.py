@@ -112,6 +112,27 @@ def in_written_order(segments: list[tuple[int, int, str, str]],
     return list(heapq.merge(*(sorted(c, key=written) for c in channels.values()), key=lambda s: _first_id(s[2])[0]))
 
 
+def cursor_caps(manifests: list[dict[str, Any]], segments: list[tuple[int, int, str, str]]) -> dict[int, int]:
+    """Per channel whose ``channel.json`` lists segments the remote does not hold (their upload was
+    lost with a volume, or the files were deleted by hand): the highest cursor the rebuild may keep,
+    just below the first id of the first one missing. The next backup then fetches those messages
+    from Discord again instead of counting them as archived."""
+    present = {rel.removesuffix(".gz") for _, _, rel, _ in segments}
+    caps: dict[int, int] = {}
+    for manifest in manifests:
+        try:
+            channel_id = int((manifest.get("channel") or {})["id"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        for seg in manifest.get("segments") or []:
+            path = str(seg.get("path") or "") if isinstance(seg, dict) else ""
+            if not path or path.removesuffix(".gz") in present:
+                continue
+            ids = [int(x) for x in (seg.get("first_id"), seg.get("last_id")) if str(x or "").isdigit()]
+            caps[channel_id] = min(caps.get(channel_id, min(ids, default=1) - 1), min(ids, default=1) - 1)
+    return caps
+
+
 def read_manifests(folder: Path, manifests: list[str]) -> list[dict[str, Any]]:
     return [json.loads((folder / rel).read_text("utf-8")) for rel in manifests]
 
@@ -197,6 +218,11 @@ async def rebuild(catalogue: Catalogue, service: SyncService, scratch: Path,
         await catalogue.call("restore_channels", channels)
         segments = in_written_order(segments, channels)
         await read_into(catalogue, source, segments, {e.path: e.size for e in entries}, progress)
+        if caps := cursor_caps(channels, segments):
+            await catalogue.call("cap_cursors", caps)
+            log.warning("rebuild_segments_missing", channels=sorted(caps),
+                        action="the next backup of these channels fetches the messages of the missing segments "
+                               "from Discord again")
         await catalogue.call("rebuild_end")
         progress.state = "done"
         log.info("rebuild_done", segments=progress.segments_done, lines=progress.lines_added)

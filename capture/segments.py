@@ -60,8 +60,12 @@ async def write_segment(catalogue: Catalogue, outbox: Outbox, spool: Path, claim
 
 async def write_manifest(catalogue: Catalogue, outbox: Outbox, spool: Path, channel_id: int) -> bool:
     """Queue ``channel.json`` if anything it lists changed since the last one; True when it did."""
-    if not await catalogue.call("take_manifest_dirty", channel_id):
+    due = await catalogue.call("manifest_due", channel_id)
+    if not due:
         return False
+    # The cursor before the segments: a segment claimed in between is then listed and not yet
+    # counted, never counted and not listed (lost with the volume, nothing would say it is missing).
+    cursor = await catalogue.call("manifest_cursor", channel_id)
     ch = await catalogue.call("channel", channel_id)
     if ch is None:
         return False
@@ -71,7 +75,7 @@ async def write_manifest(catalogue: Catalogue, outbox: Outbox, spool: Path, chan
         "guild_id": str(ch.guild_id),
         "channel": {"id": str(ch.id), "name": ch.name, "topic": ch.topic, "type": ch.type,
                     "parent_id": str(ch.parent_id) if ch.parent_id else None},
-        "cursor": str(ch.cursor),
+        "cursor": str(cursor),
         "watched": ch.watched,
         "segments": [{"path": s.path, "transcript": s.transcript, "first_id": str(s.first_id),
                       "last_id": str(s.last_id), "records": s.records, "sha256": s.sha256, "size": s.size}
@@ -81,4 +85,7 @@ async def write_manifest(catalogue: Catalogue, outbox: Outbox, spool: Path, chan
     path = spool / f"channel-{channel_id}-{secrets.token_hex(4)}.json"
     await asyncio.to_thread(_write, path, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
     await outbox.enqueue(path, f"discord/{ch.guild_id}/{ch.id}/channel.json", kind="capture-manifest", move=True)
+    # Clean only now, and only of the changes it shows: a stop before this line writes it again at
+    # the next start, and a change made meanwhile gets a manifest of its own.
+    await catalogue.call("manifest_queued", channel_id, due)
     return True

@@ -88,6 +88,12 @@ class RebuildTables:
             return "the catalogue is empty"
         return None
 
+    def cap_cursors(self, caps: dict[int, int]) -> None:
+        """Lower channels' cursors to at most ``caps[channel]`` (``capture.rebuild.cursor_caps``)."""
+        with self._tx() as c:
+            c.executemany("UPDATE channels SET cursor = MIN(cursor, ?) WHERE id = ?",
+                          [(cap, cid) for cid, cap in caps.items()])
+
     def restore_channel(self, manifest: dict[str, Any]) -> None:
         """A channel from its ``channel.json``: name, topic, type, parent, cursor, watched."""
         self.restore_channels([manifest])

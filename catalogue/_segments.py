@@ -39,7 +39,7 @@ class SegmentTables:
                             (gid, channel_id, path, transcript, first, last, len(rows), time.time())).lastrowid
             c.execute(f"UPDATE records SET segment_id = ? WHERE seq IN ({','.join('?' * len(rows))})",
                       (sid, *(r["seq"] for r in rows)))
-            c.execute("UPDATE channels SET manifest_dirty = 1 WHERE id = ?", (channel_id,))
+            c.execute("UPDATE channels SET manifest_dirty = manifest_dirty + 1 WHERE id = ?", (channel_id,))
         return SegmentClaim(sid, gid, channel_id, path, transcript, first, last,
                             tuple(json.loads(r["body"]) for r in rows))
 

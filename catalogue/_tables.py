@@ -60,8 +60,9 @@ class Tables(SegmentTables, BackupTables, SearchTables, RebuildTables):
                 return True
             if (old.name, old.topic, old.type, old.parent_id) == fields:
                 return False
-            c.execute("UPDATE channels SET name = ?, topic = ?, type = ?, parent_id = ?, manifest_dirty = 1, "
-                      "updated_at = ? WHERE id = ?", (*fields, time.time(), old.id))
+            c.execute("UPDATE channels SET name = ?, topic = ?, type = ?, parent_id = ?, "
+                      "manifest_dirty = manifest_dirty + 1, updated_at = ? WHERE id = ?",
+                      (*fields, time.time(), old.id))
             return True
 
     def channel(self, channel_id: int) -> ChannelRow | None:
@@ -89,17 +90,36 @@ class Tables(SegmentTables, BackupTables, SearchTables, RebuildTables):
 
     def advance_cursor(self, channel_id: int, message_id: int) -> None:
         with self._tx() as c:
-            c.execute("UPDATE channels SET cursor = MAX(cursor, ?), manifest_dirty = 1 WHERE id = ?",
-                      (message_id, channel_id))
+            c.execute("UPDATE channels SET cursor = MAX(cursor, ?), manifest_dirty = manifest_dirty + 1 "
+                      "WHERE id = ?", (message_id, channel_id))
 
-    def take_manifest_dirty(self, channel_id: int) -> bool:
+    def manifest_due(self, channel_id: int) -> int:
+        """How many changes ``channel.json`` has not shown yet (0: it is current). Counted, not
+        flagged, so that a change made while the manifest is written is not cleared with it
+        (``manifest_queued``)."""
+        row = self.conn.execute("SELECT manifest_dirty FROM channels WHERE id = ?", (channel_id,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def manifest_queued(self, channel_id: int, due: int) -> None:
+        """The manifest showing ``due`` changes is in the outbox: clean, unless more came since."""
         with self._tx() as c:
-            return c.execute("UPDATE channels SET manifest_dirty = 0 WHERE id = ? AND manifest_dirty = 1",
-                             (channel_id,)).rowcount > 0
+            c.execute("UPDATE channels SET manifest_dirty = 0 WHERE id = ? AND manifest_dirty = ?", (channel_id, due))
 
     def mark_manifest_dirty(self, channel_id: int) -> None:
         with self._tx() as c:
-            c.execute("UPDATE channels SET manifest_dirty = 1 WHERE id = ?", (channel_id,))
+            c.execute("UPDATE channels SET manifest_dirty = manifest_dirty + 1 WHERE id = ?", (channel_id,))
+
+    def manifest_cursor(self, channel_id: int) -> int:
+        """The cursor the remote may be told: every message up to it is in a segment. The local
+        cursor also covers lines committed here and not in a segment yet; a catalogue lost with its
+        volume takes those along, and a rebuild that trusted that cursor would never fetch them again."""
+        row = self.conn.execute(
+            "SELECT c.cursor, (SELECT MIN(r.message_id) FROM records r WHERE r.channel_id = c.id AND "
+            "r.segment_id IS NULL AND r.kind = 'message') FROM channels c WHERE c.id = ?", (channel_id,)).fetchone()
+        if row is None:
+            return 0
+        cursor, unclaimed = int(row[0]), row[1]
+        return cursor if unclaimed is None else min(cursor, int(unclaimed) - 1)
 
     # -- messages -----------------------------------------------------------------------------
 
@@ -139,8 +159,8 @@ class Tables(SegmentTables, BackupTables, SearchTables, RebuildTables):
                           "VALUES (?, ?, ?, 'message', 0, ?)", (gid, cid, mid, body))
                 added += 1
             if cursor is not None:
-                c.execute("UPDATE channels SET cursor = MAX(cursor, ?), manifest_dirty = 1 WHERE id = ?",
-                          (cursor[1], cursor[0]))
+                c.execute("UPDATE channels SET cursor = MAX(cursor, ?), manifest_dirty = manifest_dirty + 1 "
+                          "WHERE id = ?", (cursor[1], cursor[0]))
         return added
 
     def _put_attachments(self, c: sqlite3.Connection, mid: int, cid: int, atts: Sequence[dict[str, Any]]) -> None:
@@ -213,7 +233,7 @@ class Tables(SegmentTables, BackupTables, SearchTables, RebuildTables):
                 if blob is not None:  # returned as it was: a landed blob goes now, a queued one when it lands
                     doomed.append(_blob(blob))
                     c.execute("UPDATE blobs SET state = 'doomed' WHERE sha256 = ?", (sha,))
-            c.execute("UPDATE channels SET manifest_dirty = 1 WHERE id = ?", (cid,))
+            c.execute("UPDATE channels SET manifest_dirty = manifest_dirty + 1 WHERE id = ?", (cid,))
             return Deletion(known=True, doomed_blobs=tuple(doomed), dirty_segments=dirty)
 
     def attachment_blobs(self, attachment_ids: Sequence[int]) -> dict[int, str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import collections
 import json
 import random
+import shutil
 import sqlite3
 import time
 from pathlib import Path
@@ -124,3 +125,39 @@ def test_a_watched_channel_catches_up_on_what_it_missed_while_down(bots, tmp_pat
     assert bot.quit() == 0
     seen = archived_ids(data_dir / "archive", channel)
     assert len(seen) == 500 and set(seen.values()) == {1}, (len(seen), max(seen.values()))
+
+
+def test_a_volume_lost_mid_backup_loses_no_message_once_the_catalogue_is_rebuilt(bots, tmp_path):  # noqa: F811
+    """The remote's channel.json never claims more than its segments hold: a backup killed between
+    segments, on a volume lost with it (a deploy without one, a new host), is rebuilt from the
+    remote and the next backup fetches again what only the lost catalogue held."""
+    data_dir = tmp_path / "data"
+    env = bot_env(data_dir, FAULT_SEED_MESSAGES="3000")
+    bot = bots(env)
+    channel = bot.ready()["seeded_channel"]
+    bot.say("owner", f"!backup <#{channel}>")
+    scanned_after(data_dir, 0, 1300)  # past the first segment of 1,000: the rest only in the catalogue
+    bot.kill()
+    root = data_dir / "archive"
+    [manifest] = root.glob(f"discord/*/{channel}/channel.json")
+    held = archived_ids(root, channel)
+    assert int(json.loads(manifest.read_text())["cursor"]) <= max(map(int, held)), "the manifest claims more"
+
+    for path in data_dir.iterdir():  # the volume is lost: only the archive remote is left
+        if path != root:
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+    bot = bots(env)
+    assert bot.ready()["seeded_channel"] == channel
+    deadline = time.monotonic() + 60
+    while not any("rebuilt from the archive remote" in line for line in bot.say("owner", "!status")):
+        assert time.monotonic() < deadline, "the catalogue was not rebuilt"
+        time.sleep(0.2)
+    bot.say("owner", f"!backup <#{channel}>")
+    deadline = time.monotonic() + 120
+    while backup_states(data_dir)[-1:] != ["done"]:
+        assert time.monotonic() < deadline, backup_states(data_dir)
+        time.sleep(0.2)
+    assert bot.drain()["ok"]
+    assert bot.quit() == 0
+    seen = archived_ids(root, channel)
+    assert len(seen) == 3000 and set(seen.values()) == {1}, (len(seen), max(seen.values()))

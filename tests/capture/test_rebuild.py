@@ -13,6 +13,7 @@ import pytest
 
 from bot.helix import HelixBot
 from bot.sim.world import World, simulated_guild
+from capture import CaptureSettings
 from capture.rebuild import RebuildProgress, read_lines, rebuild
 from catalogue import Catalogue
 from sync import SyncService, SyncSettings
@@ -251,3 +252,36 @@ async def test_a_long_reindex_edits_its_reply_with_how_far_it_got(data_dir: Path
         reply = world.channel.last_message
         assert re.fullmatch(r"Catalogue rebuilt from the archive remote: \d+ archive files read, \d+ new messages, "
                             r"edits or deletions\.", reply.content), reply.content
+
+
+async def test_a_segment_missing_from_the_remote_is_fetched_again_by_the_next_backup(data_dir: Path,
+                                                                                   cdn: LocalCdn):  # noqa: F811
+    """channel.json lists a segment the remote does not hold (its upload was lost with the volume, or
+    someone deleted it): the rebuilt cursor stays below it, so the next backup brings its messages back."""
+    settings = bot_settings(SyncSettings(data_dir=data_dir, retries=1, retry_base_s=0.05),
+                            capture=CaptureSettings(segment_records=2))
+    async with simulated_guild(settings) as world:
+        a = await archived_server(world, cdn)
+        assert await world.archive.worker.drain(30)
+        root = Path(world.archive.settings.archive_dir)
+        folder = root / f"discord/{world.guild.id}/{a.general.id}"
+        listed = json.loads((folder / "channel.json").read_text())["segments"]
+        assert len(listed) >= 2, listed
+        lost = root / listed[0]["path"]
+        gone = {line["id"] for line in read_lines(lost) if line.get("type", "message") == "message"}
+        assert str(a.ids["launch"]) in gone
+        lost.unlink()
+
+        bot = await restarted_on_a_fresh_volume(world)
+        cog = bot.get_cog("Reindex")
+        await wait_until(lambda: cog.progress.state in ("done", "failed"), 60, "the start-up rebuild")
+        assert str(a.ids["launch"]) not in await found(world, a.alice, "launch")  # lost with its segment, for now
+        since = len(world.env.http_requests)
+        await world.say(world.owner, f"!backup <#{a.general.id}>")
+        await wait_until(lambda: "✅" in last_edit(world, since), 60, "the backup's last answer")
+        assert f"{len(gone)} new" in last_edit(world, since), last_edit(world, since)
+        assert str(a.ids["launch"]) in await found(world, a.alice, "launch")
+        assert await world.archive.worker.drain(30)
+        held = [line["id"] for seg in folder.glob("messages/*.jsonl") for line in read_lines(seg)
+                if line.get("type", "message") == "message"]
+        assert gone <= set(held) and len(held) == len(set(held)), held

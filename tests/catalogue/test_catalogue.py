@@ -85,3 +85,27 @@ async def test_an_unreadable_catalogue_is_moved_aside(data_dir: Path):
         assert (await cat.call("stats")).messages == 0
     finally:
         await cat.close()
+
+
+async def test_the_manifest_tells_the_remote_only_what_its_segments_hold(data_dir: Path):
+    """The local cursor covers lines not in a segment yet; the manifest's stops before the first of them.
+    A change made while a manifest is written is not cleared with it."""
+    cat = await opened(data_dir)
+    try:
+        await cat.call("add_messages", [rec(100), rec(101)], (10, 101))
+        await cat.call("claim_segment", 10, 2)
+        await cat.call("add_messages", [rec(102), rec(103)], (10, 103))  # committed, in no segment yet
+        assert (await cat.call("channel", 10)).cursor == 103
+        assert await cat.call("manifest_cursor", 10) == 101
+        await cat.call("claim_segment", 10, 2)
+        assert await cat.call("manifest_cursor", 10) == 103
+
+        due = await cat.call("manifest_due", 10)
+        assert due > 0
+        await cat.call("mark_manifest_dirty", 10)  # a rename, while that manifest is written
+        await cat.call("manifest_queued", 10, due)
+        assert await cat.call("manifest_due", 10) > 0  # the rename still gets a manifest of its own
+        await cat.call("manifest_queued", 10, await cat.call("manifest_due", 10))
+        assert await cat.call("manifest_due", 10) == 0
+    finally:
+        await cat.close()
