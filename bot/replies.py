@@ -44,12 +44,16 @@ def echo(text: str, limit: int = 32) -> str:
     return "`" + unmentioned(shown.replace("`", "ˋ")) + "`"
 
 
-async def answer(ctx: commands.Context, content: str | None = None, **kwargs) -> discord.Message | None:
-    """Reply to the invoking message or interaction; a failure to answer is logged, not raised."""
+async def answer(ctx: commands.Context, content: str | None = None, *, hints: bool = True,
+                 **kwargs) -> discord.Message | None:
+    """Reply to the invoking message or interaction; a failure to answer is logged, not raised.
+
+    ``hints=False`` for an answer that quotes archived text: a member's `!deploy` is what they
+    wrote, not a hint to retype with HELIX_PREFIX."""
     prefix = getattr(getattr(ctx.bot, "settings", None), "prefix", "!")
     if content is not None:
         content = redact(content)  # a sentence may quote rclone or the environment: never a secret
-        content = in_prefix(content, prefix)
+        content = in_prefix(content, prefix) if hints else content
     if isinstance(kwargs.get("embed"), discord.Embed):
         _embed_in_prefix(kwargs["embed"], prefix)
     try:

@@ -17,7 +17,8 @@ MESSAGE_LIMIT = 2000  # Discord's limit on a message's content
 OUTBOX_HINT = "`!outbox retry <id|all>` · `!outbox drop <id>`"
 SCOPE = commands.parameter(default="guild", description="`guild` (HELIX_GUILD_ID or this server, at once) "
                                                        "or `global` (within an hour)")
-ITEM_ID = commands.parameter(displayed_name="id|all", description="an outbox item number (see !outbox), or all")
+ITEM_ID = commands.parameter(displayed_name="id|all",
+                            description="an outbox item number (the outbox command lists them), or all")
 
 
 def is_admin():

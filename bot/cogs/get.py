@@ -34,7 +34,7 @@ from sync import SyncError, UnsupportedError
 
 log = structlog.get_logger("helix.bot.get")
 MESSAGE = commands.parameter(default="", displayed_default=None,
-                             description="a message link, or an archived id from !find")
+                             description="a message link, or an archived message id (find shows them)")
 LINK = re.compile(r"https://(?:(?:ptb|canary)\.)?discord(?:app)?\.com/channels/(\d+)/(\d+)/(\d+)")
 ID = re.compile(r"^\s*(\d{15,20})\s*$")
 LINK_EXPIRY_S = 86_400.0
@@ -109,7 +109,8 @@ class Get(commands.Cog):
             body = "\n".join([text, *below])
             kwargs = {"suppress_embeds": True, **({"files": files} if files else {})}
             if not dm:
-                await answer(ctx, body[:MESSAGE_CHARS], **kwargs, **({"ephemeral": True} if ctx.interaction else {}))
+                await answer(ctx, body[:MESSAGE_CHARS], hints=False, **kwargs,
+                             **({"ephemeral": True} if ctx.interaction else {}))
             elif await self._send_dm(ctx, body[:MESSAGE_CHARS], **kwargs):
                 await answer(ctx, f"{NOT_HERE}: I sent it to you in a direct message.")
             else:

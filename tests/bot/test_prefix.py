@@ -9,7 +9,7 @@ import pytest_asyncio
 
 from bot.sim.world import World
 from sync.settings import SyncSettings
-from tests.support.capture import cdn  # noqa: F401
+from tests.support.capture import backup_finished, cdn  # noqa: F401
 from tests.support.waiting import wait_until
 from tests.support.world import answer_to, answers, bot_messages, bot_settings, hosted_world, last_edit
 
@@ -71,3 +71,19 @@ async def answer_to_embed(world: World, who, text: str) -> dict[str, str]:
     await world.say(who, text)
     [reply] = answers(world, since)
     return {f["name"]: f["value"] for f in reply["embeds"][0].get("fields", [])}
+
+
+async def test_get_gives_archived_text_back_as_written_not_with_this_servers_prefix(question_world: World):
+    """A hint is Helix's own text; a member's `!deploy` quoted by ?get is what they wrote."""
+    world = question_world
+    alice = world.member("alice")
+    general = world.guild.create_text_channel("general")
+    posted = world.env.backend.create_message(general.id, alice.id, "run `!deploy` then `!rollback` if broken",
+                                              broadcast=False)
+    await world.env.settle()
+    await world.say(world.owner, f"?backup <#{general.id}>")
+    await backup_finished(world, general.id)
+    got = await answer_to(world, alice, f"?get {posted.id}")
+    assert "> run `!deploy` then `!rollback` if broken" in got, got
+    helped = "\n".join(await world.say(alice, "?help get") + await world.say(world.owner, "?help outbox retry"))
+    assert "!" not in helped.replace("!get", ""), helped
