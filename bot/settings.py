@@ -43,8 +43,11 @@ class Settings:
         merged = environment(env, dotenv)
         p = EnvProblems()
         prefix = merged.get("HELIX_PREFIX", "!").strip() or "!"
-        if len(prefix) > 5 or " " in prefix:
-            p.sentences.append(f"HELIX_PREFIX must be 1 to 5 characters without spaces, not {prefix!r}.")
+        # Discord takes a leading "/" for its own slash commands, a backtick ends the code spans
+        # every hint is written in, and a backslash escapes what follows it.
+        if len(prefix) > 5 or any(c.isspace() for c in prefix) or "`" in prefix or prefix[0] in "/\\":
+            p.sentences.append(f"HELIX_PREFIX must be 1 to 5 characters with no space or backtick, not starting with "
+                               f"/ or \\ (Discord reads those itself), not {prefix!r}: for example ! or ?.")
             prefix = "!"
         token = merged.get("DISCORD_TOKEN", "").strip() or None
         settings = cls(

@@ -73,15 +73,20 @@ def env_int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -
     return value
 
 
+_UNITS = {"_S": "a number of seconds", "_GB": "a number of GB", "_MB": "a number of MB"}
+
+
 def env_float(env: Mapping[str, str], name: str, default: float, lo: float, hi: float) -> float:
     raw = env.get(name, "").strip()
     if not raw:
         return default
+    # The unit is in the variable's name (HELIX_WATCH_FLUSH_S, HELIX_SPOOL_MAX_GB): the sentence says it.
+    what = next((unit for suffix, unit in _UNITS.items() if name.endswith(suffix)), "a number")
     if not _ASCII_FLOAT.fullmatch(raw):
-        raise BadSetting(f"{name} must be a number of seconds from {lo:g} to {hi:g}, not {raw!r}.")
+        raise BadSetting(f"{name} must be {what} from {lo:g} to {hi:g}, not {raw!r}.")
     value = float(raw)
     if not lo <= value <= hi:
-        raise BadSetting(f"{name} must be a number of seconds from {lo:g} to {hi:g}, not {value:g}.")
+        raise BadSetting(f"{name} must be {what} from {lo:g} to {hi:g}, not {value:g}.")
     return value
 
 

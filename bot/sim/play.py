@@ -130,9 +130,9 @@ async def run_play(base: Settings, data_dir: Path | None = None) -> int:
     try:
         # A typo is a normal part of playing: user errors must not be re-raised when the session ends.
         async with simulated_guild(settings, check_errors=False) as world:
-            await world.say(world.owner, "!sync")
+            await world.say(world.owner, f"{settings.prefix}sync")
             await post_community(world)
-            print(HELP, flush=True)
+            print(HELP.replace("!", settings.prefix), flush=True)
             lines = Lines()
             who, home = "alice", world.channel.id  # the prompt names any other channel
             while not stop.is_set():

@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pytest
 import pytest_asyncio
 
+from bot.settings import Settings
 from bot.sim.world import World
+from sync import ConfigError
 from sync.settings import SyncSettings
 from tests.support.capture import backup_finished, cdn  # noqa: F401
 from tests.support.waiting import wait_until
@@ -87,3 +90,11 @@ async def test_get_gives_archived_text_back_as_written_not_with_this_servers_pre
     assert "> run `!deploy` then `!rollback` if broken" in got, got
     helped = "\n".join(await world.say(alice, "?help get") + await world.say(world.owner, "?help outbox retry"))
     assert "!" not in helped.replace("!get", ""), helped
+
+
+@pytest.mark.parametrize("raw", ["/", "/x", "`", "a`b", "\\", "a b", "a\tb", "toolong"])
+def test_a_prefix_discord_would_read_itself_is_refused_in_one_sentence(raw: str) -> None:
+    with pytest.raises(ConfigError, match="HELIX_PREFIX must be 1 to 5 characters") as refused:
+        Settings.from_env({"HELIX_PREFIX": raw}, dotenv=None)
+    assert len(str(refused.value).splitlines()) == 1, refused.value
+    assert Settings.from_env({"HELIX_PREFIX": " ? "}, dotenv=None).prefix == "?"

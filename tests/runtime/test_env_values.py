@@ -13,8 +13,10 @@ from runtime.env import MAX_ID, BadSetting, env_float, env_ids, env_int, env_one
 def test_numbers_take_ascii_digits_only(raw: str) -> None:
     with pytest.raises(BadSetting, match="X must be a whole number"):
         env_int({"X": raw}, "X", 1, 0, 10**9)
-    with pytest.raises(BadSetting, match="X must be a number of seconds"):
-        env_float({"X": raw}, "X", 1.0, 0.0, 10.0**9)
+    with pytest.raises(BadSetting, match="X_S must be a number of seconds"):
+        env_float({"X_S": raw}, "X_S", 1.0, 0.0, 10.0**9)
+    with pytest.raises(BadSetting, match="X_GB must be a number of GB"):  # the unit its name says
+        env_float({"X_GB": raw}, "X_GB", 1.0, 0.0, 10.0**9)
     assert env_int({"X": " 12 "}, "X", 1, 0, 100) == 12 and env_float({"X": "1.5"}, "X", 1.0, 0.0, 9.0) == 1.5
 
 
@@ -26,3 +28,4 @@ def test_an_id_must_be_one_discord_can_have(raw: str) -> None:
         env_one_id({"ONE": raw}, "ONE")
     assert "list" not in str(one.value)
     assert env_one_id({"ONE": str(MAX_ID)}, "ONE") == MAX_ID and env_ids({"IDS": "1, 2"}, "IDS") == {1, 2}
+
