@@ -121,5 +121,5 @@ def plain_problem(error: SyncError, service: Any) -> str:
     """
     if error.kind == "outbox":
         return "Helix cannot store files on its host right now, and the operator must fix its data folder"
-    state = _PLAIN.get(error.kind, "is not working: an admin can see why with `!status`")
+    state = _PLAIN.get(error.kind, "is not working: admins see why when they run `!status`")
     return f"{archive_name(service)} {state}"

@@ -97,7 +97,7 @@ class Status(commands.Cog):
         embed.add_field(name="Last heartbeat", value=beat or "none yet")
         if catalogue_line := getattr(bot.get_cog("Reindex"), "status_line", None):
             if not admin and catalogue_line.startswith("rebuild failed"):
-                catalogue_line = "rebuild failed: an admin can see why with `!status`"  # the error is theirs
+                catalogue_line = "rebuild failed: admins see why when they run `!status`"  # the error is theirs
             embed.add_field(name="Catalogue", value=catalogue_line, inline=False)
         embed.add_field(name="Memory", value=f"{rss_mb():.0f} MB")
         embed.set_footer(text=f"at {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC")

@@ -52,7 +52,7 @@ async def test_progress_edits_and_the_status_embed_show_the_prefix_too(question_
     await env.settle()
 
     status = await answer_to_embed(world, alice, "?status")
-    assert "an admin can see why with `?status`" in status["Remote health"], status
+    assert "admins see why when they run `?status`" in status["Remote health"], status
 
     since = len(env.http_requests)
     await world.say(alice, "?ritual 3")
