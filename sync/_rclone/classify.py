@@ -27,6 +27,18 @@ _LOCAL_FS = re.compile(r"permission denied|operation not permitted|read-only fil
 _LOCAL_ROOT = re.compile(r"^(/|:local[,:]|[A-Za-z]:[\\/])")
 
 _RULES: list[tuple[re.Pattern[str], type[SyncError], str]] = [
+    (re.compile(r"failed to load config file|decrypt configuration|RCLONE_CONFIG_PASS", re.I),
+     ConfigError,
+     "rclone could not read its configuration ({detail}): RCLONE_CONFIG must name an rclone.conf file, and "
+     "an encrypted one needs RCLONE_CONFIG_PASS set to its password."),
+    (re.compile(r"didn't find backend called", re.I),
+     ConfigError,
+     "The archive remote {remote} has a type rclone does not know ({detail}): set RCLONE_CONFIG_{upper}_TYPE "
+     "to one of rclone's backends, such as s3, webdav, sftp, drive, mega or crypt."),
+    (re.compile(r"is it obscured|revealing password", re.I),
+     ConfigError,
+     "A password of the archive remote {remote} is not obscured: set it to the output of "
+     "`rclone obscure PASSWORD`."),
     (re.compile(r"didn't find section in config file|config file .* not found|unknown backend|"
                 r"couldn't find (backend|remote)", re.I),
      RemoteNotConfigured,
@@ -60,6 +72,12 @@ _RULES: list[tuple[re.Pattern[str], type[SyncError], str]] = [
 ]
 
 
+def _detail(text: str) -> str:
+    """rclone's own words, one line and short: a panic's stack or a long listing stays in the log."""
+    line = text.split("\n", 1)[0].removeprefix("panic received: ").removeprefix("fatal error: ")
+    return line[:160].strip()
+
+
 def _short(text: str) -> str:
     for probe in ("permission denied", "operation not permitted", "read-only file system", "not a directory",
                   "is a file", "no space left", "file exists", "connection refused", "no such host",
@@ -79,7 +97,7 @@ def classify(error_text: str, remote: str) -> SyncError:
                            "folder this user can write, or point HELIX_ARCHIVE at one.", detail=error_text[:2000])
     for pattern, cls, template in _RULES:
         if pattern.search(error_text):
-            return cls(template.format(remote=shown, upper=upper, short=_short(error_text)),
+            return cls(template.format(remote=shown, upper=upper, short=_short(error_text), detail=_detail(error_text)),
                        detail=error_text[:2000])
     return TemporaryError(
         f"The archive remote {shown} failed ({error_text[:120].strip()}): Helix will retry; "

@@ -64,7 +64,9 @@ class RcClient:
                                    "the remote may be slow; Helix will retry.") from None
         if status != 200:
             text = body.get("error", str(body)) if isinstance(body, dict) else str(body)
-            raise classify(f"{text} (HTTP {status})", self.remote_label)
+            # Not "(HTTP 500)" in the text: the daemon answers 500 for any failed operation, which
+            # says nothing of the remote and would read as a server error.
+            raise classify(text, self.remote_label)
         return body if isinstance(body, dict) else {}
 
     async def run_job(

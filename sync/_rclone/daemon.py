@@ -226,6 +226,8 @@ class RcloneDaemon:
             except (ValueError, AttributeError):
                 level, msg = "info", line
             method = log.warning if level in ("warning", "error", "critical") else log.info
+            if "\ngoroutine " in msg:  # a Go panic: its first line says what failed, the stack is rclone's
+                msg = msg.split("\n", 1)[0] + " (rclone's stack trace left out)"
             method("rclone_log", rclone_level=level, msg=msg[:2000])
 
     async def _supervise(self) -> None:

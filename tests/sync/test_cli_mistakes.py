@@ -132,3 +132,23 @@ def test_an_unwritable_local_archive_folder_is_named_and_not_retried(tmp_path: P
     last = out.stderr.splitlines()[-1]
     assert str(archive) in last and "permission denied" in last and "HELIX_ARCHIVE" in last, last
     assert not DISCORD_COMMAND.search(out.stderr), out.stderr
+
+
+# -- rclone's configuration: a mistake in it is named, not taken for a server that is down ---------
+
+
+@pytest.mark.parametrize(("env", "needles"), [
+    ({"RCLONE_CONFIG": "/tmp", "HELIX_ARCHIVE": "x:y"}, ("rclone could not read its configuration", "RCLONE_CONFIG")),
+    ({"RCLONE_CONFIG_ZZ_TYPE": "nosuchtype", "HELIX_ARCHIVE": "zz:y"},
+     ("type rclone does not know", "RCLONE_CONFIG_ZZ_TYPE")),
+    ({"RCLONE_CONFIG_C_TYPE": "crypt", "RCLONE_CONFIG_C_REMOTE": "/tmp", "RCLONE_CONFIG_C_PASSWORD": "plain words",
+      "HELIX_ARCHIVE": "c:y"}, ("is not obscured", "rclone obscure")),
+], ids=["config-is-a-folder", "unknown-type", "password-not-obscured"])
+def test_a_mistake_in_rclones_configuration_is_named_with_its_fix(tmp_path: Path, env: dict[str, str],
+                                                                   needles: tuple[str, ...]) -> None:
+    out = run("-v", "about", env={"HELIX_DATA_DIR": str(tmp_path), **env})
+    assert out.returncode != 0
+    last = out.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and "unreachable" not in last and "server is up" not in last, last
+    assert all(n in last for n in needles), last
+    assert "goroutine" not in out.stderr and "plain words" not in out.stderr, out.stderr  # no Go stack, no secret
