@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import fcntl
 import json
 import os
 import secrets
@@ -62,6 +63,7 @@ class Outbox:
         self._listeners: list[Callable[[], None]] = []
         self.recovered = 0  # items put back to pending on open
         self.moved_aside: Path | None = None  # where a corrupt database went, if it did
+        self._owner: int | None = None  # the lock file's descriptor while this process owns the outbox
         # Enqueues that arrive together (a backup's files) share one transaction and one disk sync.
         self._inserts: GroupCommit[Any, list[OutboxItem]] = GroupCommit(self._insert_groups)
         self._landings: GroupCommit[tuple[int, str], OutboxItem | None] = GroupCommit(self._mark_done)
@@ -73,6 +75,7 @@ class Outbox:
         except BaseException:
             self._executor.shutdown(wait=False)
             self._executor = None
+            self._disown()
             raise
         if self.recovered:
             log.warning("outbox_recovered_uploads", items=self.recovered)
@@ -81,6 +84,7 @@ class Outbox:
     def _open_sync(self) -> None:
         try:
             self.files_dir.mkdir(parents=True, exist_ok=True)
+            self._own()
             try:
                 conn, self.recovered = connect(self.db_path)
             except Corrupt as exc:
@@ -91,8 +95,31 @@ class Outbox:
                 conn, self.recovered = connect(self.db_path)
             sweep_orphans(self.files_dir)
         except (OSError, sqlite3.Error) as exc:
+            self._disown()
             raise self._unwritable(exc) from None
         self._store = ItemStore(conn, self.data_dir, self.files_dir)
+
+    def _own(self) -> None:
+        """One process per outbox: a second Helix on the same data folder would put the first one's
+        uploads in flight back in the queue and upload them again beside it. The lock goes with the
+        process, however it ends (the kernel releases it on a kill)."""
+        path = self.data_dir / "helix.lock"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise OutboxError(f"Another Helix process (pid {holder}) is already using HELIX_DATA_DIR "
+                              f"{self.data_dir}: stop it first, or give this one a data folder of its own.") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._owner = fd
+
+    def _disown(self) -> None:
+        if self._owner is not None:
+            os.close(self._owner)  # closing the descriptor releases the lock
+            self._owner = None
 
     async def close(self) -> None:
         if self._executor is None:
@@ -103,6 +130,7 @@ class Outbox:
             self._store = None
         self._executor.shutdown(wait=False)  # idle by now: nothing to wait for on the loop
         self._executor = None
+        self._disown()
 
     async def __aenter__(self) -> Outbox:
         return await self.open()

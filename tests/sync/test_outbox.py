@@ -404,3 +404,15 @@ async def test_rows_of_items_that_landed_long_ago_are_pruned_on_open(data_dir: P
         assert await box.get(old.id) is None
         assert (await box.get(recent.id)).state == "done"
         assert (await box.get(waiting.id)).state == "pending"
+
+
+async def test_a_second_helix_on_the_same_data_folder_is_refused_until_the_first_stops(tmp_path: Path):
+    """Its start would put the first one's uploads in flight back in the queue and upload them again."""
+    first = await Outbox(tmp_path).open()
+    try:
+        with pytest.raises(OutboxError, match=r"Another Helix process \(pid \d+\) is already using HELIX_DATA_DIR"):
+            await Outbox(tmp_path).open()
+    finally:
+        await first.close()
+    second = await Outbox(tmp_path).open()  # the first one stopped: its lock went with it
+    await second.close()
