@@ -39,7 +39,8 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("probe", parents=[common], help="write, upload, list, read back, compare and delete a probe file")
     up = sub.add_parser("upload", parents=[common], help="archive one file")
     up.add_argument("file")
-    up.add_argument("dest", nargs="?", help="path under the archive root (default: uploads/<file name>)")
+    up.add_argument("dest", nargs="?", help="path under the archive root; ending in / a folder the file keeps its "
+                                            "name in (default: uploads/)")
     ls = sub.add_parser("ls", parents=[common], help="list the archive")
     ls.add_argument("prefix", nargs="?", default="")
     sub.add_parser("about", parents=[common], help="remote, backend type, rclone version and space")
@@ -71,7 +72,9 @@ async def _run(args: argparse.Namespace, env: dict[str, str]) -> int:
             if args.dest is not None and not args.dest.strip("/ "):
                 raise PathError("DEST is empty: give a path under the archive root such as notes/file.txt, or "
                                 f"leave it out to archive to uploads/{src.name}.")
-            result = await svc.archive(src, args.dest or f"uploads/{src.name}")
+            dest = args.dest or "uploads/"
+            # DEST ending in "/" is a folder, as for cp: the file keeps its name in it.
+            result = await svc.archive(src, f"{dest}{src.name}" if dest.endswith("/") else dest)
             if args.json:
                 print(json.dumps(asdict(result)))
             else:

@@ -62,3 +62,15 @@ def test_failures_are_one_sentence_on_stderr(webdav: LoopbackRemote, tmp_path: P
 
     cfg = run("about", env={"HELIX_DATA_DIR": str(tmp_path), "HELIX_TRANSFERS": "lots"})
     assert cfg.returncode == 2 and "HELIX_TRANSFERS" in cfg.stderr
+
+
+def test_upload_to_a_path_ending_in_a_slash_keeps_the_files_name_in_that_folder(tmp_path: Path):
+    env = {"HELIX_DATA_DIR": str(tmp_path)}
+    src = tmp_path / "minutes.txt"
+    src.write_text("minutes\n")
+    out = run("upload", str(src), "notes/", env=env)
+    assert out.returncode == 0, out.stderr
+    archive = tmp_path / "archive"
+    assert (archive / "notes" / "minutes.txt").read_text() == "minutes\n"
+    assert run("upload", str(src), env=env).returncode == 0
+    assert (archive / "uploads" / "minutes.txt").is_file()
