@@ -74,6 +74,9 @@ class ArchiveRoot:
             backend, path = fly
             return cls(fs=spec, display=f":{backend}:{path}", remote_name=None,
                        backend=backend, is_local=backend == "local")
+        if spec.startswith(":"):  # no backend rclone could name (":local:", ":s3,…:"), nor a folder anyone meant
+            raise PathError(f"HELIX_ARCHIVE {spec!r} is neither a folder nor a remote: give a folder such as "
+                            "/data/archive, a remote such as mega:helix, or a backend such as :s3:bucket.")
         named = _NAMED_REMOTE.match(spec)
         if named and len(named.group("name")) == 1 and spec[2:3] in ("\\", "/") and os.sep == "/":
             # On Windows this is a drive; here rclone would take it as a folder named "C:" where Helix runs.

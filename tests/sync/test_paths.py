@@ -29,6 +29,13 @@ def test_only_a_plain_path_is_a_folder_here(spec: str, folder: Path | None):
     assert ArchiveRoot.parse(spec, Path("/unused")).folder == folder
 
 
+@pytest.mark.parametrize("spec", [":", "::", ":x", ": /data"])
+def test_a_colon_alone_is_neither_a_folder_nor_a_remote(spec: str, tmp_path: Path):
+    with pytest.raises(PathError, match="is neither a folder nor a remote"):
+        ArchiveRoot.parse(spec, tmp_path)
+    assert not (Path.cwd() / spec).exists()
+
+
 def test_empty_archive_means_the_local_folder(tmp_path: Path):
     root = ArchiveRoot.parse("", tmp_path / "archive")
     assert root.is_local and root.fs == str((tmp_path / "archive").resolve())
