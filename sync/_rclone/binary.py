@@ -51,10 +51,12 @@ def find_rclone(configured: str | None = None) -> str:
     raise BinaryError(f"The rclone binary was not found: {_INSTALL_HINT}, or set RCLONE_BINARY.")
 
 
-def parse_version(text: str) -> tuple[int, int, int]:
+def parse_version(text: str, binary: str = "rclone") -> tuple[int, int, int]:
     match = _VERSION.search(text)
     if not match:
-        raise BinaryError(f"Could not read rclone's version from {text[:80]!r}: reinstall it ({_INSTALL_HINT}).")
+        said = f"it printed {text.strip()[:80]!r}" if text.strip() else "it printed nothing"
+        raise BinaryError(f"{binary} does not answer `version` as rclone does ({said}): point RCLONE_BINARY at an "
+                          f"rclone binary, or leave it unset and {_INSTALL_HINT}.")
     major, minor, patch = (int(g) for g in match.groups())
     return major, minor, patch
 
@@ -84,4 +86,4 @@ async def rclone_version(binary: str, timeout_s: float = 30.0) -> tuple[int, int
         proc.kill()
         await proc.wait()
         raise
-    return parse_version(out.decode(errors="replace"))
+    return parse_version(out.decode(errors="replace"), binary)

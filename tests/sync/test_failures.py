@@ -228,3 +228,10 @@ async def test_an_archive_slower_than_its_time_limit_is_stopped(local_settings: 
             status = await svc._rc.call("job/status", {"jobid": jobid})
             assert status["finished"] or status["group"].startswith("job/"), status  # job/list itself
     assert list((data_dir / "archive").rglob("*")) == [], "neither the file nor rclone's partial is left"
+
+
+async def test_a_binary_that_is_not_rclone_is_named_with_the_variable_that_chose_it(data_dir: Path):
+    with pytest.raises(BinaryError) as err:
+        await SyncService(SyncSettings(data_dir=data_dir, rclone_binary="/bin/true")).start()
+    said = str(err.value)
+    assert "/bin/true" in said and "RCLONE_BINARY" in said and "it printed nothing" in said, said
