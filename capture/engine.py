@@ -8,7 +8,9 @@ only record a request (durable, in the catalogue) and wake the engine.
 - Backups run ``HELIX_BACKUP_CONCURRENCY`` channels at once, oldest first from the channel's
   cursor; a backup that was running when the process died is resumed on the next start.
 - Watched channels catch up from their cursor on start, then every new message is archived as it
-  arrives; records are flushed every ``HELIX_WATCH_FLUSH_S`` and at a graceful stop.
+  arrives; records are flushed every ``HELIX_WATCH_FLUSH_S`` and at a graceful stop. A watch covers
+  the channel's threads (a forum's posts, where all its messages are): their messages, edits and
+  deletions are followed, and its catch-up pages them too, as ``!backup #channel threads`` does.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import structlog
 from capture.ingest import BLOB_KIND, CaptureCore, Tally
 from capture.settings import CaptureSettings
 from capture.source import ChannelInfo, MessageRecord, Source, SourceError
-from catalogue import BackupRow
+from catalogue import BackupRow, ChannelRow
 from sync import Archive, SyncError
 
 log = structlog.get_logger("helix.capture")
@@ -33,6 +35,8 @@ log = structlog.get_logger("helix.capture")
 # hold one per backup it ever ran; their rows keep the counts.
 FINISHED_TALLIES_KEPT = 64
 ProgressListener = Callable[[BackupRow, Tally, bool], Any]
+# Channel types whose parent is the channel (or forum) they belong to; any other parent is a category.
+THREAD_TYPES = frozenset({"public_thread", "private_thread", "news_thread"})
 
 
 class Capture(CaptureCore):
@@ -56,6 +60,7 @@ class Capture(CaptureCore):
         # counted for an earlier run may be taken for one of its backups.
         self.tallies.clear()
         self._rows.clear()
+        self._caught_up.clear()  # a start after a stop is a new run: what changed meanwhile is caught up again
         await self.catalogue.open()
         try:
             await asyncio.to_thread(self.downloader.sweep) if self.spool.exists() else None
@@ -152,7 +157,8 @@ class Capture(CaptureCore):
                 info = await self._info(ch.id) if ch.id not in self._caught_up else None
                 if info is not None:
                     self._caught_up.add(ch.id)
-                    await self.request_backup(info, threads=False, requested_by=None, kind="catchup")
+                    # its threads too: what was posted in them while Helix was down is caught up as well
+                    await self.request_backup(info, threads=True, requested_by=None, kind="catchup")
 
     def _spawn(self, row: BackupRow) -> None:
         if row.channel_id in self._jobs:
@@ -198,7 +204,9 @@ class Capture(CaptureCore):
                         state = "cancelled"
                         break
                 if row.kind == "catchup" and state == "done":
-                    await self.catalogue.call("set_caught_up", row.channel_id, True)
+                    # each thread paged too: from now on the watch may move its cursor with its live messages
+                    for channel_id in {row.channel_id, *channels}:
+                        await self.catalogue.call("set_caught_up", channel_id, True)
             except asyncio.CancelledError:
                 raise  # a stop: the row stays running and resumes at the next start
             except (SourceError, SyncError, OSError) as exc:
@@ -270,7 +278,7 @@ class Capture(CaptureCore):
             return False
         await self.catalogue.call("upsert_channel", info.as_json())
         await self.catalogue.call("set_watched", info.id, True, by)
-        await self.request_backup(info, threads=False, requested_by=by, kind="catchup")
+        await self.request_backup(info, threads=True, requested_by=by, kind="catchup")
         return True
 
     async def unwatch(self, channel_id: int) -> bool:
@@ -278,8 +286,35 @@ class Capture(CaptureCore):
         if ch is None or not ch.watched:
             return False
         await self.catalogue.call("set_watched", channel_id, False)
-        await self.flush(channel_id)
+        for known in [ch, *await self._threads_of(channel_id)]:
+            await self.flush(known.id)
         return True
+
+    async def _threads_of(self, channel_id: int) -> list[ChannelRow]:
+        """The threads (or forum posts) of a channel that the catalogue knows."""
+        return [c for c in await self.catalogue.call("channels")
+                if c.parent_id == channel_id and c.type in THREAD_TYPES]
+
+    async def _watch_covering(self, channel_id: int) -> tuple[ChannelRow, ChannelRow | None] | None:
+        """The watched channel whose watch covers ``channel_id`` (itself, or the channel or forum it is a
+        thread of), and ``channel_id``'s own row as it was (None: new to the catalogue). A thread the
+        catalogue does not know yet (a new post, a new thread) is asked of the source and recorded with
+        its parent, so its messages have a channel to land in."""
+        ch = await self.catalogue.call("channel", channel_id)
+        if ch is not None and ch.watched:
+            return ch, ch
+        info = None
+        if ch is None:
+            info = await self._info(channel_id)
+            parent_id = info.parent_id if info is not None and info.type in THREAD_TYPES else None
+        else:
+            parent_id = ch.parent_id if ch.type in THREAD_TYPES else None
+        parent = await self.catalogue.call("channel", parent_id) if parent_id else None
+        if parent is None or not parent.watched:
+            return None
+        if info is not None:
+            await self.catalogue.call("upsert_channel", info.as_json())
+        return parent, ch
 
     def observe(self, kind: str, payload: Any) -> None:
         """From the bot's event handlers: ``message`` (a MessageRecord), ``edit`` or ``delete``; returns at once."""
@@ -298,11 +333,15 @@ class Capture(CaptureCore):
     async def _handle_live(self, kind: str, payload: Any) -> None:
         if kind == "message":
             msg: MessageRecord = payload
-            ch = await self.catalogue.call("channel", msg.channel_id)
-            if ch is None or not ch.watched:
+            covered = await self._watch_covering(msg.channel_id)
+            if covered is None:
                 return
+            watch, own = covered
             await self.ingest([msg], Tally())
-            if ch.caught_up and msg.channel_id not in self._jobs:
+            # Only once a catch-up paged this channel (a thread first seen live may hold older messages:
+            # one Helix was added to late, say) and none runs: a cursor moved past messages not paged
+            # yet would leave them out of every later catch-up.
+            if watch.caught_up and own is not None and own.caught_up and watch.id not in self._jobs:
                 await self.catalogue.call("advance_cursor", msg.channel_id, msg.id)
         elif kind == "edit":
             message_id, changes = payload

@@ -259,14 +259,18 @@ class Backup(commands.Cog):
                              extras=_examples("!watch #general", "/watch channel:#general"))
     @_manager()
     async def watch(self, ctx: commands.Context, channel: Archivable = CHANNEL) -> None:
-        """Archive every new message of a channel as it arrives, after catching up since its last backup."""
+        """Archive every new message of a channel (and of its threads, or a forum's posts) as it arrives, after
+        catching up since its last backup."""
         refuse_unless_reader(ctx.author, channel, "watch it")
         self._check_bot(channel)
         if not await self.capture.watch(channel_info(channel), ctx.author.id):
             await answer(ctx, f"{channel.mention} is already watched: `!unwatch #{channel.name}` stops it.")
             return
-        await answer(ctx, f"👀 Watching {channel.mention}: every new message and file is archived as it arrives "
-                          "(and what came since its last backup is caught up).")
+        # The watch covers the threads (a forum's posts, where all its messages are): the answer says so.
+        covers = "" if isinstance(channel, discord.Thread) else \
+            " and its posts" if isinstance(channel, discord.ForumChannel) else " and its threads"
+        await answer(ctx, f"👀 Watching {channel.mention}{covers}: every new message and file is archived as it "
+                          "arrives (and what came since its last backup is caught up).")
 
     @commands.hybrid_command(name="unwatch", description="Stop archiving a channel's new messages",
                              extras=_examples("!unwatch #general", "/unwatch channel:#general"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -49,6 +50,17 @@ def _progress(message: discord.Message, tally: Tally, hidden: bool = False) -> s
     files = f": {tally.files} of {total} file{'s' if total != 1 else ''} saved ({human_size(tally.bytes)})" \
         if total else ""
     return f"📦 Archiving the message by **{author}**{files}…"
+
+
+def _iso_utc(stamp: str) -> str:
+    """Discord's raw timestamp (``…+00:00``) in the form every record's times are written in
+    (``…Z``, as ``message_record`` writes ``created_at``), so the times of one message compare as text."""
+    try:
+        when = datetime.fromisoformat(stamp)
+    except ValueError:
+        return stamp  # not a time Python reads: kept as Discord sent it rather than lost
+    when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    return when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _hidden_from(here: Any, channel_id: int) -> bool:
@@ -226,7 +238,7 @@ class CaptureCog(commands.Cog, name="Capture"):
         data = payload.data
         if not data.get("edited_timestamp"):
             return  # Discord filling in a link preview, not a member's edit
-        changes: dict[str, Any] = {"edited_at": data["edited_timestamp"]}
+        changes: dict[str, Any] = {"edited_at": _iso_utc(str(data["edited_timestamp"]))}
         for key in ("content", "embeds"):
             if key in data:
                 changes[key] = data[key] or ("" if key == "content" else [])
