@@ -74,6 +74,11 @@ class ChannelSummary:
     last_at: str | None
     last_backup_at: float | None  # when the last finished backup ended (epoch seconds)
     watched: bool
+    type: str = "text"  # text | forum | public_thread | private_thread ...
+    # A thread's (or forum post's) channel when that channel is listed too: the thread comes right
+    # after it, and a forum's counts are its posts' (its messages are all in them).
+    parent_id: int | None = None
+    threads: int = 0  # of those listed, how many are this channel's threads (a forum's posts)
 
 
 @dataclass(frozen=True)
@@ -219,21 +224,37 @@ class SearchTables:
 
     def channel_summaries(self, channel_ids: Collection[int], *, offset: int = 0,
                           limit: int = 10) -> tuple[list[ChannelSummary], bool]:
-        """What is archived of each of ``channel_ids`` that the catalogue knows, by name; and whether more follow."""
+        """What is archived of each of ``channel_ids`` that the catalogue knows; and whether more follow.
+
+        Ordered by name, each thread (or forum post) right after its channel when that is listed too. A
+        forum holds no message of its own, so its counts are those of its posts among ``channel_ids``
+        (never of one the caller left out)."""
         if not channel_ids:
             return [], False
-        chans = sorted({int(c) for c in channel_ids})
+        shown = json.dumps(sorted({int(c) for c in channel_ids}))
+        # The channels a row's counts cover: itself, and for a forum its listed posts.
+        scope = ("(SELECT c.id UNION ALL SELECT t.id FROM channels t WHERE c.type = 'forum' AND t.parent_id = c.id "
+                 "AND t.type LIKE '%thread' AND t.id IN shown)")
+        live = f"m.channel_id IN {scope} AND m.deleted_at IS NULL"
+        saved = f"a.channel_id IN {scope} AND a.state = 'saved'"
         rows = self.conn.execute(
+            "WITH shown(id) AS (SELECT value FROM json_each(?)) "
             "SELECT c.id, c.guild_id, c.name, c.watched, "
-            "(SELECT COUNT(*) FROM messages m WHERE m.channel_id = c.id AND m.deleted_at IS NULL), "
-            "(SELECT MIN(created_at) FROM messages m WHERE m.channel_id = c.id AND m.deleted_at IS NULL), "
-            "(SELECT MAX(created_at) FROM messages m WHERE m.channel_id = c.id AND m.deleted_at IS NULL), "
-            "(SELECT COUNT(*) FROM attachments a WHERE a.channel_id = c.id AND a.state = 'saved'), "
-            "(SELECT COALESCE(SUM(size), 0) FROM attachments a WHERE a.channel_id = c.id AND a.state = 'saved'), "
-            f"(SELECT MAX(finished_at) FROM backups b WHERE b.state = 'done' AND {BACKED_UP_WITH_PARENT}) "
-            f"FROM channels c WHERE c.id IN ({_marks(chans)}) ORDER BY lower(c.name), c.id LIMIT ? OFFSET ?",
-            [*chans, limit + 1, offset]).fetchall()
-        out = [ChannelSummary(r[0], r[1], r[2], r[4], r[7], r[8], r[5], r[6], r[9], bool(r[3])) for r in rows[:limit]]
+            f"(SELECT COUNT(*) FROM messages m WHERE {live}), "
+            f"(SELECT MIN(created_at) FROM messages m WHERE {live}), "
+            f"(SELECT MAX(created_at) FROM messages m WHERE {live}), "
+            f"(SELECT COUNT(*) FROM attachments a WHERE {saved}), "
+            f"(SELECT COALESCE(SUM(size), 0) FROM attachments a WHERE {saved}), "
+            f"(SELECT MAX(finished_at) FROM backups b WHERE b.state = 'done' AND {BACKED_UP_WITH_PARENT}), "
+            "c.type, p.id, "
+            "(SELECT COUNT(*) FROM channels t WHERE t.parent_id = c.id AND t.type LIKE '%thread' AND t.id IN shown) "
+            "FROM channels c LEFT JOIN channels p ON c.type LIKE '%thread' AND p.id = c.parent_id "
+            "AND p.id IN shown "
+            "WHERE c.id IN shown "
+            "ORDER BY lower(COALESCE(p.name, c.name)), COALESCE(p.id, c.id), p.id IS NOT NULL, lower(c.name), c.id "
+            "LIMIT ? OFFSET ?", [shown, limit + 1, offset]).fetchall()
+        out = [ChannelSummary(r[0], r[1], r[2], r[4], r[7], r[8], r[5], r[6], r[9], bool(r[3]), r[10], r[11], r[12])
+               for r in rows[:limit]]
         return out, len(rows) > limit
 
     def archived_message(self, message_id: int, channel_ids: Collection[int]) -> ArchivedMessage | None:

@@ -33,7 +33,9 @@ log = structlog.get_logger("helix.bot.find")
 QUERY = commands.parameter(default="", displayed_default=None, description=(
     # Discord cuts a slash option's description at 100 characters.
     'words "a phrase" -word a OR b in:#channel from:@member has:file|image before:/after:/during:DATE'))
-ONE_CHANNEL = commands.parameter(default=None, description="one channel, as #name (default: all you can read)")
+ONE_CHANNEL = commands.parameter(default=None, description="one channel, forum or thread, as #name "
+                                                             "(default: all you can read)")
+Listable = discord.TextChannel | discord.ForumChannel | discord.Thread
 RESULTS_PER_PAGE = 5
 CHANNELS_PER_PAGE = 8
 SNIPPET_CHARS = 300
@@ -95,7 +97,9 @@ def filters_of(query: SearchQuery, guild: discord.Guild | None = None, asked: in
 
 
 def wanted_channels(guild: discord.Guild, query: SearchQuery, readable: set[int]) -> set[int]:
-    """``in:`` narrows what may be read (never widens it); channel names are matched case-insensitively."""
+    """``in:`` narrows what may be read (never widens it); channel names are matched case-insensitively.
+    A channel named takes its threads along, those the asker may read: a forum's messages are all in
+    its posts, and a thread is part of the conversation of its channel."""
     if not (query.channel_ids or query.channel_names):
         return readable
     wanted = set(query.channel_ids)
@@ -103,7 +107,16 @@ def wanted_channels(guild: discord.Guild, query: SearchQuery, readable: set[int]
         channel = guild.get_channel_or_thread(channel_id)
         if channel is not None and channel.name.lower() in query.channel_names:
             wanted.add(channel_id)
-    return wanted & readable
+    return with_threads(guild, wanted, readable)
+
+
+def with_threads(guild: discord.Guild, channel_ids: set[int], readable: set[int]) -> set[int]:
+    """``channel_ids`` and, among ``readable``, the threads (or forum posts) of those channels; only
+    what ``readable`` holds, so a thread the asker may not read never comes along with its channel."""
+    threads = {channel_id for channel_id in readable
+               if isinstance(thread := guild.get_channel_or_thread(channel_id), discord.Thread)
+               and thread.parent_id in channel_ids}
+    return (channel_ids | threads) & readable
 
 
 class Find(commands.Cog):
@@ -172,18 +185,20 @@ class Find(commands.Cog):
     @commands.hybrid_command(name="archives", description="What is archived from the channels you can read",
                              ignore_extra=False,  # a second channel is not silently dropped
                              extras={"example": "!archives #general", "example_slash": "/archives channel:#general",
-                                     "channel": "a text channel of this server"})
-    async def archives(self, ctx: commands.Context, channel: discord.TextChannel = ONE_CHANNEL) -> None:
-        """Per channel: messages, files, bytes, first and last date, last backup, watched or not."""
+                                     "channel": "a channel, forum or thread of this server"})
+    async def archives(self, ctx: commands.Context, channel: Listable = ONE_CHANNEL) -> None:
+        """Per channel: messages, files, bytes, first and last date, last backup, watched or not; threads and
+        forum posts under their channel."""
         if ctx.guild is None:
             await self._say(ctx, IN_A_SERVER.replace("`!find`", "`!archives`"))
             return
         cat = catalogue_of(self.bot)
+        guild = ctx.guild
 
         async def render(page: int, who: Any) -> tuple[str, bool]:
             readable = await readable_archived(self.bot, who)
-            if channel is not None:
-                readable &= {channel.id}
+            if channel is not None:  # with its threads: a forum's posts are where its messages are
+                readable = with_threads(guild, {channel.id}, readable)
             hidden = 0
             if ctx.interaction is None:  # posted in the channel: only what all its readers may see
                 postable = postable_in(ctx.channel, readable)
@@ -242,10 +257,18 @@ def results_page(said: str, page: int, found: SearchPage, links: Mapping[int, st
 
 
 def summary_line(row: ChannelSummary) -> str:
+    """One channel of ``!archives``. A thread listed after its channel says whose it is (``↳``); a forum's
+    counts are its posts' (listed after it), since a forum holds no message of its own."""
     span = f"{(row.first_at or '')[:10]} → {(row.last_at or '')[:10]}" if row.messages else "no messages"
     # Messages a watch or a cancelled backup archived are there all the same: "never" would read as empty.
     backup = f"last backup <t:{int(row.last_backup_at)}:R>" if row.last_backup_at else "no backup finished yet"
-    return (f"<#{row.channel_id}> · {counted(row.messages, 'message')} · {counted(row.files, 'file')} "
+    if row.parent_id is not None:
+        where = f"↳ in <#{row.parent_id}> · "
+    elif row.type == "forum":
+        where = f"forum: {counted(row.threads, 'post')}, listed after it · "
+    else:
+        where = ""
+    return (f"<#{row.channel_id}> · {where}{counted(row.messages, 'message')} · {counted(row.files, 'file')} "
             f"({human_size(row.bytes)}) · {span} · "
             f"{backup} · {'watched' if row.watched else 'not watched'}")
 

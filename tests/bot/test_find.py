@@ -184,7 +184,8 @@ async def test_visibility_for_find_and_archives_prefix_and_slash(local_world: Wo
     two = (await ask(world, a.bob, f"!archives <#{a.general.id}> <#{a.general.id}>"))["content"]
     assert two == "!archives takes fewer words than that: for example `!archives #general`.", two
     refused = (await ask(world, a.bob, "!archives nosuch"))["content"]  # not "every channel" instead
-    assert refused == "`channel` must be a text channel of this server: for example `!archives #general`.", refused
+    assert refused == ("`channel` must be a channel, forum or thread of this server: for example "
+                       "`!archives #general`."), refused
     assert world.env.errors  # that refusal was expected: reading the errors tells SimCord so
 
     # alice leaves the staff after the archive was made: from now on the secret is hidden from her too

@@ -139,3 +139,28 @@ async def test_a_thread_counts_its_parents_backup_only_when_that_backup_took_the
         rows, _ = await cat.call("channel_summaries", [11, 21, 31])
         assert {r.name: r.last_backup_at is not None for r in rows} == {
             "countdown": True, "drafts": False, "how do I": True}
+
+
+async def test_threads_are_listed_after_their_channel_and_a_forum_counts_its_listed_posts(data_dir: Path):
+    def kind(cid: int, name: str, type_: str, parent: int | None) -> dict:
+        return {**channel(cid, name), "type": type_, "parent_id": str(parent) if parent else None}
+
+    async with await Catalogue(data_dir).open() as cat:
+        for info in (kind(10, "zulu", "text", None), kind(11, "alpha thread", "public_thread", 10),
+                     kind(30, "help", "forum", None), kind(31, "printer", "public_thread", 30),
+                     kind(32, "staff only post", "public_thread", 30), kind(40, "mid", "text", None)):
+            await cat.call("upsert_channel", info)
+        await cat.call("add_messages", [
+            record(1, 10, "in zulu"), record(2, 11, "in its thread"), record(3, 31, "printer on fire",
+                                                                            files=[("fire.png", "image/png", 7, SHA)]),
+            record(4, 31, "put it out"), record(5, 32, "a post the asker is not shown"), record(6, 40, "mid")])
+        rows, more = await cat.call("channel_summaries", [10, 11, 30, 31, 40])
+        assert not more
+        assert [(r.name, r.parent_id) for r in rows] == [
+            ("help", None), ("printer", 30), ("mid", None), ("zulu", None), ("alpha thread", 10)]
+        forum = rows[0]
+        assert (forum.type, forum.threads, forum.messages, forum.files, forum.bytes) == ("forum", 1, 2, 1, 7), forum
+        assert [r.messages for r in rows[1:]] == [2, 1, 1, 1]
+        # a thread whose channel is not listed stands on its own
+        rows, _ = await cat.call("channel_summaries", [11])
+        assert [(r.name, r.parent_id, r.messages) for r in rows] == [("alpha thread", None, 1)]

@@ -1,0 +1,86 @@
+"""``!find in:#channel`` and ``!archives`` with threads and forums: a channel takes its threads (a forum its
+posts) along, only those the asker may read, and ``!archives`` lists each under its channel."""
+
+from __future__ import annotations
+
+import re
+
+import discord
+from simcord.enums import ChannelType
+
+from bot.sim.world import World
+from tests.support.capture import backup_finished
+from tests.support.world import answer_to
+
+
+def found(answer: str) -> set[int]:
+    return {int(x) for x in re.findall(r"archived id `(\d+)`", answer)}
+
+
+async def archived_threads(world: World) -> dict[str, int]:
+    """#help, a forum with one post; #launch with a public thread and a private one (alice and Helix in it);
+    #random; all backed up, threads too. Every message speaks of the printer."""
+    env, be, guild = world.env, world.env.backend, world.guild
+    alice = world.member("alice")
+    ids: dict[str, int] = {}
+    forum = guild.create_forum_channel("help")
+    post = be.create_thread(forum.id, "Printer on fire", alice.id, broadcast=False)
+    be.announce_thread_create(post)
+    launch, random = guild.create_text_channel("launch"), guild.create_text_channel("random")
+    countdown = be.create_thread(launch.id, "countdown", alice.id, type=ChannelType.PUBLIC_THREAD, broadcast=False)
+    plans = be.create_thread(launch.id, "plans", alice.id, type=ChannelType.PRIVATE_THREAD, broadcast=False)
+    be.add_thread_member(plans.id, be.bot_user.id)
+    for thread in (countdown, plans):
+        be.announce_thread_create(thread)
+    for key, channel, text in (("post", post, "the printer jammed again"), ("launch", launch, "printer out of ink"),
+                               ("countdown", countdown, "the printer prints the countdown"),
+                               ("plans", plans, "a printer for the surprise"), ("random", random, "printer memes")):
+        ids[key] = be.create_message(channel.id, alice.id, text, broadcast=False).id
+    await env.settle()
+    for channel, words in ((forum, ""), (launch, " threads"), (random, "")):
+        await world.say(world.owner, f"!backup <#{channel.id}>{words}")
+        assert (await backup_finished(world, channel.id)).state == "done"
+    ids.update(help=forum.id, post_channel=post.id, launch_channel=launch.id, countdown_channel=countdown.id,
+               plans_channel=plans.id, random_channel=random.id)
+    return ids
+
+
+async def test_find_in_a_forum_or_a_channel_searches_its_posts_and_threads_the_asker_may_read(local_world, cdn):  # noqa: F811
+    world = local_world
+    ids = await archived_threads(world)
+    bob = world.member("bob")
+    assert found(await answer_to(world, bob, f"!find printer in:<#{ids['help']}>")) == {ids["post"]}
+    assert found(await answer_to(world, bob, "!find printer in:#help")) == {ids["post"]}
+    # the private thread is not bob's to read: #launch brings only its own message and its public thread
+    assert found(await answer_to(world, bob, f"!find printer in:<#{ids['launch_channel']}>")) == {
+        ids["launch"], ids["countdown"]}
+    assert found(await answer_to(world, bob, f"!find printer in:<#{ids['countdown_channel']}>")) == {ids["countdown"]}
+    # a moderator reads the private thread: asked privately, it comes along with its channel
+    mods = world.guild.create_role("Mods", permissions=discord.Permissions(manage_threads=True))
+    mod = world.guild.add_member(world.env.create_user("mod"), roles=[mods])
+    await world.env.settle()
+    result = await mod.slash(world.channel, "find", query=f"printer in:<#{ids['launch_channel']}>")
+    assert result.ephemeral and found(result.response.content) == {ids["launch"], ids["countdown"], ids["plans"]}
+
+
+async def test_archives_takes_forums_and_threads_and_lists_threads_under_their_channel(local_world, cdn):  # noqa: F811
+    world = local_world
+    ids = await archived_threads(world)
+    bob = world.member("bob")
+
+    forum = (await answer_to(world, bob, f"!archives <#{ids['help']}>")).splitlines()
+    assert forum[0] == "Archived channels (page 1):", forum
+    assert forum[1].startswith(f"<#{ids['help']}> · forum: 1 post, listed after it · 1 message · "), forum
+    assert forum[2].startswith(f"<#{ids['post_channel']}> · ↳ in <#{ids['help']}> · 1 message · "), forum
+    assert len(forum) == 3, forum
+
+    thread = (await answer_to(world, bob, f"!archives <#{ids['countdown_channel']}>")).splitlines()
+    assert len(thread) == 2 and thread[1].startswith(f"<#{ids['countdown_channel']}> · 1 message · "), thread
+
+    everything = [line.split(" · ")[:2] for line in (await answer_to(world, bob, "!archives")).splitlines()[1:]]
+    assert everything == [
+        [f"<#{ids['help']}>", "forum: 1 post, listed after it"],
+        [f"<#{ids['post_channel']}>", f"↳ in <#{ids['help']}>"],
+        [f"<#{ids['launch_channel']}>", "1 message"],
+        [f"<#{ids['countdown_channel']}>", f"↳ in <#{ids['launch_channel']}>"],
+        [f"<#{ids['random_channel']}>", "1 message"]], everything
