@@ -99,7 +99,14 @@ class RcClient:
                     # rclone's answer comes when the operation ends: the call's own limit is the job's.
                     output = await self.call(method, {**params, "_group": group}, timeout_s=timeout_s + 30.0)
             except TimeoutError:
+                moved = await self._moved(group)
                 await self._stop(group)
+                if moved == 0:  # not slow: it never got through (rclone retries a refused connection for long)
+                    raise OperationTimeout(
+                        f"The archive remote '{self.remote_label}' did not answer within {timeout_s:g} s: check that "
+                        "its server is up and its address in the remote's settings is right (rclone retries a "
+                        "failed connection HELIX_LOW_LEVEL_RETRIES times before it says why)."
+                    ) from None
                 raise OperationTimeout(
                     f"Archiving to '{self.remote_label}' took longer than {timeout_s:g} s and was stopped: "
                     "raise HELIX_OP_TIMEOUT_S or check the remote's speed."
@@ -154,6 +161,14 @@ class RcClient:
                 if status.get("group") == group and not status.get("finished"):
                     return True
         return False
+
+    async def _moved(self, group: str) -> int | None:
+        """Bytes the operation moved so far; None when rclone cannot say."""
+        try:
+            stats = await self.call("core/stats", {"group": group}, timeout_s=5.0)
+        except (SyncError, TimeoutError):
+            return None
+        return int(stats.get("bytes") or 0)
 
     async def _report(self, group: str, started: float, progress: ProgressCallback) -> None:
         try:

@@ -152,3 +152,18 @@ def test_a_mistake_in_rclones_configuration_is_named_with_its_fix(tmp_path: Path
     assert last.startswith("error: ") and "unreachable" not in last and "server is up" not in last, last
     assert all(n in last for n in needles), last
     assert "goroutine" not in out.stderr and "plain words" not in out.stderr, out.stderr  # no Go stack, no secret
+
+
+def test_a_remote_that_never_answers_is_not_called_slow(tmp_path: Path) -> None:
+    """An S3 endpoint that refuses connections: rclone retries for minutes without a word, and Helix's
+    time limit ends it. Nothing moved, so the sentence is about reaching the server, not its speed."""
+    src = tmp_path / "note.txt"
+    src.write_text("hello\n")
+    env = {"HELIX_DATA_DIR": str(tmp_path / "data"), "HELIX_OP_TIMEOUT_S": "3", "HELIX_RETRIES": "0",
+           "HELIX_ARCHIVE": "s:bucket", "RCLONE_CONFIG_S_TYPE": "s3", "RCLONE_CONFIG_S_PROVIDER": "Other",
+           "RCLONE_CONFIG_S_ENDPOINT": "http://127.0.0.1:9", "RCLONE_CONFIG_S_ACCESS_KEY_ID": "x",
+           "RCLONE_CONFIG_S_SECRET_ACCESS_KEY": "y"}
+    out = run("upload", str(src), env=env)
+    assert out.returncode != 0
+    said = assert_one_sentence(out, "did not answer within 3 s", "server is up")
+    assert "HELIX_OP_TIMEOUT_S" not in said, said
