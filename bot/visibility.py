@@ -6,7 +6,10 @@ the moment of asking, give them both View Channel and Read Message History. A ch
 longer exists, or that the bot cannot see, is readable by nobody: its archive is for operators.
 A private thread is readable by members who may manage threads there, and by those Discord has
 told Helix are in it, which it does only with the Server Members intent: not by its creator on
-that alone, who may have left it.
+that alone, who may have left it. A thread Discord no longer lists (it archives every quiet one
+after a while, or it was deleted) follows its channel, as Discord lets a channel's readers open
+its archived threads: a public one is readable by whoever may read the channel, a private one
+by those who may manage threads there.
 
 An answer posted in a channel (a prefix command's) is read by everyone who can read that
 channel, now and later, not by the asker alone. So it shows a channel's archive only where no
@@ -17,7 +20,7 @@ Everything else is for the private forms: the slash commands' ephemeral answers,
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import discord
 
@@ -35,16 +38,27 @@ def can_read(member: discord.Member, channel: discord.abc.GuildChannel | discord
     return True
 
 
-def readable_channel_ids(member: discord.Member | discord.User, channel_ids: Iterable[int]) -> set[int]:
-    """The ids among ``channel_ids`` whose archive ``member`` may see; none at all outside a server."""
+def readable_channel_ids(member: discord.Member | discord.User, channel_ids: Iterable[int],
+                         threads: Mapping[int, tuple[int, bool]] | None = None) -> set[int]:
+    """The ids among ``channel_ids`` whose archive ``member`` may see; none at all outside a server.
+
+    ``threads``: the archived threads' channel and whether each is private, for those Discord no
+    longer lists (see the module's docstring)."""
     if not isinstance(member, discord.Member):
         return set()  # a DM carries no server, so no channel's rules can be checked
     guild = member.guild
     readable = set()
     for channel_id in channel_ids:
         channel = guild.get_channel_or_thread(channel_id)
-        if channel is not None and can_read(member, channel):
-            readable.add(channel_id)
+        if channel is not None:
+            if can_read(member, channel):
+                readable.add(channel_id)
+        elif threads and channel_id in threads:
+            parent_id, private = threads[channel_id]
+            parent = guild.get_channel(parent_id)
+            if parent is not None and can_read(member, parent) and (
+                    not private or parent.permissions_for(member).manage_threads):
+                readable.add(channel_id)
     return readable
 
 
@@ -60,10 +74,12 @@ def open_to_all(channel: discord.abc.GuildChannel | discord.Thread) -> bool:
     return not any(o.view_channel is False or o.read_message_history is False for o in channel.overwrites.values())
 
 
-def postable_in(here: discord.abc.Messageable, channel_ids: Iterable[int]) -> set[int]:
+def postable_in(here: discord.abc.Messageable, channel_ids: Iterable[int],
+                threads: Mapping[int, tuple[int, bool]] | None = None) -> set[int]:
     """The ids among ``channel_ids`` whose archive may be posted in ``here`` for all its readers
     to see (see the module's docstring); none in a DM, where the asker alone reads the answer
-    and the caller has nothing to filter."""
+    and the caller has nothing to filter. ``threads`` as for ``readable_channel_ids``: a public
+    thread Discord no longer lists is postable where its channel is."""
     guild = getattr(here, "guild", None)
     if guild is None:
         return set()
@@ -74,6 +90,10 @@ def postable_in(here: discord.abc.Messageable, channel_ids: Iterable[int]) -> se
     for channel_id in channel_ids:
         channel = guild.get_channel_or_thread(channel_id)
         if channel is None:
+            parent_id, private = (threads or {}).get(channel_id, (None, True))
+            parent = guild.get_channel(parent_id) if parent_id is not None and not private else None
+            if parent is not None and (parent_id in near or open_to_all(parent)):
+                postable.add(channel_id)
             continue
         if channel_id in near or open_to_all(channel) or (
                 isinstance(channel, discord.Thread) and not channel.is_private() and channel.parent_id in near):

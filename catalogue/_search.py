@@ -278,6 +278,12 @@ class SearchTables:
         row = self.conn.execute("SELECT channel_id FROM messages WHERE id = ?", (message_id,)).fetchone()
         return row[0] if row else None
 
+    def thread_parents(self, guild_id: int) -> dict[int, tuple[int, bool]]:
+        """Each archived thread (or forum post) of a server: its channel, and whether it is private."""
+        return {r[0]: (r[1], r[2] == "private_thread") for r in self.conn.execute(
+            "SELECT id, parent_id, type FROM channels WHERE guild_id = ? AND parent_id IS NOT NULL "
+            "AND type LIKE '%thread'", (guild_id,))}
+
     def archived_channel_ids(self, guild_id: int) -> list[int]:
         return [r[0] for r in self.conn.execute("SELECT id FROM channels WHERE guild_id = ? ORDER BY id",
                                                 (guild_id,))]

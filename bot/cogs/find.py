@@ -51,12 +51,16 @@ def catalogue_of(bot: HelixBot) -> Catalogue:
     return bot.capture.catalogue
 
 
-async def readable_archived(bot: HelixBot, who: Any) -> set[int]:
-    """The archived channels of the asker's server that the asker may read now; none in a DM."""
+async def archived_access(bot: HelixBot, who: Any) -> tuple[set[int], dict[int, tuple[int, bool]]]:
+    """The archived channels of the asker's server that the asker may read now (none in a DM), and
+    each archived thread's channel and whether it is private: Discord no longer lists a quiet thread
+    it archived, and the rules then follow its channel (``bot.visibility``)."""
     guild = getattr(who, "guild", None)
     if guild is None:
-        return set()
-    return readable_channel_ids(who, await catalogue_of(bot).call("archived_channel_ids", guild.id))
+        return set(), {}
+    cat = catalogue_of(bot)
+    threads = await cat.call("thread_parents", guild.id)
+    return readable_channel_ids(who, await cat.call("archived_channel_ids", guild.id), threads), threads
 
 
 def shown(text: str) -> str:
@@ -96,7 +100,8 @@ def filters_of(query: SearchQuery, guild: discord.Guild | None = None, asked: in
                          query.after, asked)
 
 
-def wanted_channels(guild: discord.Guild, query: SearchQuery, readable: set[int]) -> set[int]:
+def wanted_channels(guild: discord.Guild, query: SearchQuery, readable: set[int],
+                    threads: Mapping[int, tuple[int, bool]]) -> set[int]:
     """``in:`` narrows what may be read (never widens it); channel names are matched case-insensitively.
     A channel named takes its threads along, those the asker may read: a forum's messages are all in
     its posts, and a thread is part of the conversation of its channel."""
@@ -107,16 +112,15 @@ def wanted_channels(guild: discord.Guild, query: SearchQuery, readable: set[int]
         channel = guild.get_channel_or_thread(channel_id)
         if channel is not None and channel.name.lower() in query.channel_names:
             wanted.add(channel_id)
-    return with_threads(guild, wanted, readable)
+    return with_threads(wanted, readable, threads)
 
 
-def with_threads(guild: discord.Guild, channel_ids: set[int], readable: set[int]) -> set[int]:
-    """``channel_ids`` and, among ``readable``, the threads (or forum posts) of those channels; only
-    what ``readable`` holds, so a thread the asker may not read never comes along with its channel."""
-    threads = {channel_id for channel_id in readable
-               if isinstance(thread := guild.get_channel_or_thread(channel_id), discord.Thread)
-               and thread.parent_id in channel_ids}
-    return (channel_ids | threads) & readable
+def with_threads(channel_ids: set[int], readable: set[int], threads: Mapping[int, tuple[int, bool]]) -> set[int]:
+    """``channel_ids`` and, among ``readable``, the threads (or forum posts) of those channels (``threads``:
+    each archived thread's channel, as ``archived_access`` gives them); only what ``readable`` holds, so
+    a thread the asker may not read never comes along with its channel."""
+    taken = {channel_id for channel_id in readable if threads.get(channel_id, (None,))[0] in channel_ids}
+    return (channel_ids | taken) & readable
 
 
 class Find(commands.Cog):
@@ -147,10 +151,11 @@ class Find(commands.Cog):
 
         async def searched(who: Any) -> tuple[set[int], set[int]]:
             """The channels to search, and those only the slash form would, for every page anew."""
-            channels = wanted_channels(guild, parsed, await readable_archived(self.bot, who))
+            readable, threads = await archived_access(self.bot, who)
+            channels = wanted_channels(guild, parsed, readable, threads)
             if ctx.interaction is not None:
                 return channels, set()
-            postable = postable_in(ctx.channel, channels)  # posted in the channel: what all its readers may see
+            postable = postable_in(ctx.channel, channels, threads)  # posted in the channel: what all its readers see
             return postable, channels - postable
 
         async def render(page: int, who: Any) -> tuple[str, bool]:
@@ -193,15 +198,14 @@ class Find(commands.Cog):
             await self._say(ctx, IN_A_SERVER.replace("`!find`", "`!archives`"))
             return
         cat = catalogue_of(self.bot)
-        guild = ctx.guild
 
         async def render(page: int, who: Any) -> tuple[str, bool]:
-            readable = await readable_archived(self.bot, who)
+            readable, threads = await archived_access(self.bot, who)
             if channel is not None:  # with its threads: a forum's posts are where its messages are
-                readable = with_threads(guild, {channel.id}, readable)
+                readable = with_threads({channel.id}, readable, threads)
             hidden = 0
             if ctx.interaction is None:  # posted in the channel: only what all its readers may see
-                postable = postable_in(ctx.channel, readable)
+                postable = postable_in(ctx.channel, readable, threads)
                 readable, hidden = postable, len(readable - postable)
             left_out = channels_left_out("/archives")
             rows, more = await cat.call("channel_summaries", readable, offset=page * CHANNELS_PER_PAGE,

@@ -23,7 +23,7 @@ import discord
 import structlog
 from discord.ext import commands
 
-from bot.cogs.find import catalogue_of, readable_archived, shown, still_rebuilding, when
+from bot.cogs.find import archived_access, catalogue_of, shown, still_rebuilding, when
 from bot.helix import HelixBot
 from bot.replies import NO_PINGS, answer, archive_name, echo, sees_internals, unmentioned
 from bot.visibility import postable_in
@@ -59,7 +59,7 @@ class Get(commands.Cog):
             await self._say(ctx, USAGE)
             return
         message_id = int(found.groups()[-1])
-        readable = await readable_archived(self.bot, ctx.author)
+        readable, threads = await archived_access(self.bot, ctx.author)
         archived = (await catalogue_of(self.bot).call("archived_message", message_id, readable)
                     if message_id <= MAX_ID else None)
         if archived is None:  # unknown, or in a channel the asker cannot read: the same answer
@@ -69,7 +69,7 @@ class Get(commands.Cog):
             return
         if ctx.interaction is not None:
             await ctx.defer(ephemeral=True)
-        dm = ctx.interaction is None and not postable_in(ctx.channel, {archived.channel_id})
+        dm = ctx.interaction is None and not postable_in(ctx.channel, {archived.channel_id}, threads)
         await self._give(ctx, archived, dm=dm)
 
     async def _say(self, ctx: commands.Context, text: str) -> None:

@@ -84,3 +84,28 @@ async def test_archives_takes_forums_and_threads_and_lists_threads_under_their_c
         [f"<#{ids['launch_channel']}>", "1 message"],
         [f"<#{ids['countdown_channel']}>", f"↳ in <#{ids['launch_channel']}>"],
         [f"<#{ids['random_channel']}>", "1 message"]], everything
+
+
+async def test_threads_discord_archived_for_quiet_stay_found_by_who_may_read_their_channel(local_world, cdn):  # noqa: F811
+    """Discord archives every quiet thread and stops listing it; its archive in Helix follows its channel:
+    a public thread for the channel's readers, a private one for its moderators only."""
+    world = local_world
+    ids = await archived_threads(world)
+    for thread in ("countdown_channel", "plans_channel", "post_channel"):
+        world.env.backend.edit_channel(ids[thread], {}, thread_metadata={"archived": True})
+    await world.env.settle()
+    assert world.bot.get_channel(ids["countdown_channel"]) is None  # discord.py no longer holds it
+
+    bob = world.member("bob")
+    assert found(await answer_to(world, bob, "!find printer")) == {
+        ids["post"], ids["launch"], ids["countdown"], ids["random"]}  # #launch and #help are open to all
+    assert found(await answer_to(world, bob, f"!find printer in:<#{ids['launch_channel']}>")) == {
+        ids["launch"], ids["countdown"]}
+    got = await answer_to(world, bob, f"!get {ids['countdown']}")
+    assert "the printer prints the countdown" in got, got
+    assert ids["plans"] not in found((await bob.slash(world.channel, "find", query="printer")).response.content)
+    mods = world.guild.create_role("Mods", permissions=discord.Permissions(manage_threads=True))
+    mod = world.guild.add_member(world.env.create_user("mod"), roles=[mods])
+    await world.env.settle()
+    result = await mod.slash(world.channel, "find", query="surprise")
+    assert result.ephemeral and found(result.response.content) == {ids["plans"]}
