@@ -42,6 +42,8 @@ EXTENSIONS = (
 )
 
 
+# How long a stop waits for the cogs to tell what it interrupts (running backups' messages).
+BEFORE_STOP_S = 3.0
 # Of HELIX_STOP_GRACE_S, what a stop keeps back for cancelling rclone's job and stopping rclone.
 STOP_RESERVE_S = 2.5
 # /ready trusts an answer from the archive remote for this long before asking it again.
@@ -218,11 +220,26 @@ class HelixBot(commands.Bot):
             return
         self.stopping = True
         log.info("stopping", grace_s=self.settings.stop_grace_s)
+        await self._before_stop()
         # While the upload in flight gets its grace the gateway stays up, so commands sent now are
         # answered "restarting". HELIX_STOP_GRACE_S is the whole stop: keep back what stopping
         # rclone's job and rclone itself take, so the process is gone within it.
         await self.archive.worker.stop(max(0.0, self.settings.stop_grace_s - STOP_RESERVE_S))
         await self.close()
+
+    async def _before_stop(self) -> None:
+        """Cogs with work a restart interrupts say so while the gateway is still up (``before_stop``),
+        within a few seconds of the grace: an answer is worth less than an upload finishing."""
+        hooks = [hook() for cog in self.cogs.values() if (hook := getattr(cog, "before_stop", None))]
+        if not hooks:
+            return
+        try:
+            async with asyncio.timeout(BEFORE_STOP_S):
+                await asyncio.gather(*hooks)
+        except TimeoutError:
+            log.warning("before_stop_cut_short", after_s=BEFORE_STOP_S)
+        except Exception:
+            log.exception("before_stop_failed")
 
     async def close(self) -> None:
         self.stopping = True

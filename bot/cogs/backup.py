@@ -161,6 +161,8 @@ class Backup(commands.Cog):
     async def progress(self, row: BackupRow, tally: Tally, finished: bool) -> None:
         if row.reply_channel_id is None or row.reply_message_id is None or row.kind != "backup":
             return
+        if self.bot.stopping and not finished:
+            return  # "paused by a restart" stands until the backup ends in the grace or the next start resumes it
         now = time.perf_counter()
         started, scanned_before = self._started.setdefault(row.id, (now, tally.scanned))
         news = tally.paused != self._shown_paused.get(row.id, False)  # a pause is shown at once
@@ -182,6 +184,20 @@ class Backup(commands.Cog):
             return
         text = progress_text(row, tally, finished, name, now - started, scanned_before, earlier)
         await amend(target, text, prefix=self.bot.settings.prefix)
+
+    async def before_stop(self) -> None:
+        """A restart (a deploy) pauses the running backups: each one's message says so, instead of a
+        count that stops moving with nothing to say why. The next start resumes it and edits on."""
+        for row in await self.capture.catalogue.call("backups", running=True, limit=50):
+            if row.kind != "backup" or row.reply_channel_id is None or row.reply_message_id is None:
+                continue
+            tally = self.capture.tallies.get(row.id)
+            scanned = max(row.scanned, tally.scanned if tally else 0)
+            channel = self.bot.get_channel(row.channel_id)
+            name = channel.mention if channel is not None else f"channel {row.channel_id}"
+            target = self.bot.get_partial_messageable(row.reply_channel_id).get_partial_message(row.reply_message_id)
+            await amend(target, f"⏸️ Backup of {name} paused by a restart at {counted(scanned, 'message')} scanned: "
+                                "it carries on from there when Helix is back.", prefix=self.bot.settings.prefix)
 
     async def _final(self, target: Any, row: BackupRow, tally: Tally, name: str, elapsed_s: float,
                      scanned_before: int) -> None:

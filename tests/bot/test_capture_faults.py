@@ -161,3 +161,27 @@ def test_a_volume_lost_mid_backup_loses_no_message_once_the_catalogue_is_rebuilt
     assert bot.quit() == 0
     seen = archived_ids(root, channel)
     assert len(seen) == 3000 and set(seen.values()) == {1}, (len(seen), max(seen.values()))
+
+
+def test_a_backup_stopped_by_a_deploy_says_it_is_paused_and_goes_on_after_the_restart(bots, tmp_path):  # noqa: F811
+    data_dir = tmp_path / "data"
+    env = bot_env(data_dir, FAULT_SEED_MESSAGES="3000")
+    bot = bots(env)
+    channel = bot.ready()["seeded_channel"]
+    bot.say("owner", f"!backup <#{channel}>")
+    scanned_after(data_dir, 0, 300)
+    since = bot.mark()
+    bot.terminate()  # SIGTERM, as Railway sends it at a redeploy
+    bot.wait_for("stopped", since=since, within_s=30)
+    edits = [line for e in bot.events[since:] if e.get("event") == "discord" for line in e["lines"]]
+    assert any("paused by a restart at" in line and "carries on from there" in line for line in edits), edits
+
+    bot = bots(env)
+    bot.ready()
+    deadline = time.monotonic() + 120
+    while backup_states(data_dir)[-1:] != ["done"]:
+        assert time.monotonic() < deadline, backup_states(data_dir)
+        time.sleep(0.2)
+    assert bot.drain()["ok"]
+    assert bot.quit() == 0
+    assert len(archived_ids(data_dir / "archive", channel)) == 3000

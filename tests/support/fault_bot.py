@@ -215,6 +215,8 @@ async def serve(settings: Settings) -> int:
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
+            if lines := world.render(harness.printed):  # what the stop itself edited (a paused backup)
+                emit("discord", lines=lines)
     emit("stopped")
     return 0
 
