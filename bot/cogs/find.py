@@ -43,6 +43,7 @@ NOT_FOR_ALL = "not everyone here can read"
 IN_A_SERVER = "Search works in a server, where I can check which channels you can read: ask there with `!find`."
 NOT_RUNNING = "Nothing is archived on this Helix: capture is not running, so there is nothing to search."
 _SPACES = re.compile(r"\s+")
+_EMPHASIS = re.compile(r"\*\*|__|~~")
 
 
 def catalogue_of(bot: HelixBot) -> Catalogue:
@@ -64,12 +65,20 @@ async def archived_access(bot: HelixBot, who: Any) -> tuple[set[int], dict[int, 
 
 
 def shown(text: str) -> str:
-    """Archived text safe to show: one line, markdown and mentions escaped, matches in bold."""
-    text = _SPACES.sub(" ", text).strip()
+    """Archived text safe to show: one line, markdown and mentions escaped, matches in bold.
+
+    Bold, underline and strike markers are left out rather than shown escaped (``\\*\\*word\\*\\*`` reads
+    as noise), and a spoiler stays a spoiler, closed where the snippet ends: a search answer must not
+    give away what its author hid."""
+    text = _EMPHASIS.sub("", _SPACES.sub(" ", text)).strip()
     if len(text) > SNIPPET_CHARS:
         text = text[:SNIPPET_CHARS].rstrip() + "…"
-    text = discord.utils.escape_markdown(text).replace(HIT_START, "**").replace(HIT_END, "**").replace("****", "")
-    return unmentioned(text)  # after the bold: ``@**everyone**`` must not render either
+    parts = text.split("||")
+    out = []
+    for i, part in enumerate(parts):
+        part = discord.utils.escape_markdown(part).replace(HIT_START, "**").replace(HIT_END, "**").replace("****", "")
+        out.append(f"||{part}||" if i % 2 and part.strip() else part)
+    return unmentioned("".join(out))  # after the bold: ``@**everyone**`` must not render either
 
 
 def when(iso: str | None) -> str:

@@ -12,6 +12,7 @@ from bot.cogs.find import summary_line
 from bot.sim.world import World
 from catalogue import ChannelSummary
 from tests.support.archived import archived_server
+from tests.support.capture import backup_finished
 from tests.support.waiting import wait_until
 from tests.support.world import answers
 
@@ -217,3 +218,19 @@ def test_a_channel_archived_without_a_finished_backup_does_not_read_as_never_bac
                                  "no backup finished yet · not watched")
     done = summary_line(replace(row, last_backup_at=1_767_225_600.0, watched=True))
     assert done.endswith(" · last backup <t:1767225600:R> · watched"), done
+
+
+async def test_a_snippet_keeps_spoilers_hidden_and_shows_no_escaped_markers(local_world: World):
+    world = local_world
+    general = world.guild.create_text_channel("general")
+    alice = world.member("alice")
+    world.env.backend.create_message(general.id, alice.id, "use a venv **installation** guide, the ending is "
+                                     "||the butler did it|| of course", broadcast=False)
+    await world.env.settle()
+    await world.say(world.owner, f"!backup <#{general.id}>")
+    await backup_finished(world, general.id)
+    since = len(world.env.http_requests)
+    await world.say(alice, "!find installation")
+    said = answers(world, since)[-1]["content"]
+    assert "use a venv **installation** guide" in said and "\\*" not in said, said
+    assert "||the butler did it||" in said, said  # still a spoiler: whoever reads the answer clicks to see it
