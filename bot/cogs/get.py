@@ -25,7 +25,7 @@ from discord.ext import commands
 
 from bot.cogs.find import archived_access, catalogue_of, shown, still_rebuilding, when
 from bot.helix import HelixBot
-from bot.replies import NO_PINGS, answer, archive_name, echo, sees_internals, unmentioned
+from bot.replies import NO_PINGS, answer, archive_name, echo, sees_internals
 from bot.visibility import postable_in
 from catalogue import ArchivedFile, ArchivedMessage
 from catalogue.query import MAX_ID
@@ -197,8 +197,11 @@ def name(f: ArchivedFile) -> str:
 
 
 def quote(text: str) -> str:
-    """Archived text as a Discord quote, its formatting kept and no mention."""
-    return "\n".join(f"> {line}" for line in unmentioned(text).split("\n"))
+    """Archived text as a Discord quote, its formatting kept. Its mentions show as the names they
+    were (the answer's allowed mentions ping nobody); only @everyone and @here are broken, which
+    would otherwise light up as if the server had been called."""
+    calm = re.sub(r"@(everyone|here)\b", "@\u200b\\1", text)
+    return "\n".join(f"> {line}" for line in calm.split("\n"))
 
 
 async def setup(bot: HelixBot) -> None:

@@ -126,7 +126,8 @@ async def test_a_backend_without_links_says_how_an_operator_fetches_it(local_wor
 async def test_the_text_comes_back_whole_with_its_lines_and_no_mention(local_world: World, cdn):  # noqa: F811
     world, env = local_world, local_world.env
     alice = world.member("alice")
-    lines = "the plan:\n1. **fuel** at dawn\n2. count down @everyone\n```\nT-10\n```"
+    bob = world.member("bob")
+    lines = f"the plan:\n1. **fuel** at dawn\n2. count down @everyone\n```\nT-10\n```\nask <@{bob.id}>"
     essay = "\n".join(f"paragraph {i:2}: " + "lorem ipsum " * 13 + "dolor sit," for i in range(11))  # 1,990 characters
     assert len(essay) == 1990  # as long as a member may post: quoted, with a header, more than a bot's message
     short = env.backend.create_message(world.channel.id, alice.id, lines, broadcast=False).id
@@ -137,6 +138,11 @@ async def test_the_text_comes_back_whole_with_its_lines_and_no_mention(local_wor
 
     got = await said(world, alice, f"!get {short}")
     assert "> 1. **fuel** at dawn\n> 2. count down @\u200beveryone\n> ```\n> T-10\n> ```" in got, got
+    # bob shows as the name he was mentioned by, and is not pinged: the answer allows no mention
+    assert f"> ask <@{bob.id}>" in got, got
+    [answer_payload] = [m for m in answers(world) if f"<@{bob.id}>" in (m.get("content") or "")]
+    assert "users" not in (answer_payload.get("allowed_mentions") or {"parse": ["users"]}).get("parse", []), \
+        answer_payload
     got = await said(world, alice, f"!get {long}")
     assert len(got) <= 2000 and "paragraph  0:" in got and f"`message-{long}.txt`" in got, got
     [whole] = world.channel.last_message.attachments
