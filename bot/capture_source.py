@@ -27,10 +27,24 @@ def _iso(dt: Any) -> str | None:
 
 
 def channel_info(channel: Any) -> ChannelInfo:
+    """``parent_id`` is kept for a thread (a forum's post is one) only: a text channel's category is
+    not its parent in the archive, where a parent_id says "this is a thread of that channel"."""
     kind = getattr(channel, "type", None)
+    parent = getattr(channel, "parent_id", None) if isinstance(channel, discord.Thread) else None
     return ChannelInfo(id=channel.id, guild_id=channel.guild.id, name=getattr(channel, "name", "") or "",
                        type=str(kind) if kind is not None else "text", topic=getattr(channel, "topic", None),
-                       parent_id=getattr(channel, "parent_id", None) or getattr(channel, "category_id", None))
+                       parent_id=parent)
+
+
+def mention_names(m: discord.Message) -> dict[str, dict[str, str]]:
+    """Names of whom and what the message mentions, by id, as they were when archived: the content
+    has only ids (``<@123>``), and a reader of the archive has no Discord to ask."""
+    found = {
+        "users": {str(u.id): getattr(u, "display_name", None) or u.name for u in m.mentions},
+        "roles": {str(r.id): r.name for r in m.role_mentions},
+        "channels": {str(c.id): getattr(c, "name", "") or "" for c in m.channel_mentions},
+    }
+    return {kind: names for kind, names in found.items() if names}
 
 
 def message_record(m: discord.Message) -> MessageRecord:
@@ -47,7 +61,8 @@ def message_record(m: discord.Message) -> MessageRecord:
         reactions=tuple({"emoji": str(r.emoji), "count": r.count} for r in m.reactions),
         attachments=tuple(AttachmentRef(id=a.id, filename=a.filename, size=a.size, content_type=a.content_type,
                                         url=a.url) for a in m.attachments),
-        extra={"message_type": str(m.type).removeprefix("MessageType.")},
+        extra={"message_type": str(m.type).removeprefix("MessageType."),
+               **({"mentions": names} if (names := mention_names(m)) else {})},
     )
 
 
