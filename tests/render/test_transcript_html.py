@@ -8,7 +8,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from render.transcript_html import markdown, render_transcript
+from render.discord_markdown import markdown
+from render.transcript_html import render_transcript
 from tests.support.browser import images_seen, run_chromium
 
 CHANNEL = {"id": "200", "name": "general", "topic": "where it happens"}
@@ -65,7 +66,7 @@ def test_reads_like_discord(tmp_path: Path):
     assert '<div class="reply"><a href="#m1">@alice</a>' in text
     assert 'src="../../../../blobs/sha256/' in text
     assert "plan.txt (too large to archive)" in text
-    assert "was deleted" in text
+    assert "message deleted" in text
 
 
 def test_in_headless_chromium_the_image_is_loaded(tmp_path: Path):
