@@ -2,9 +2,16 @@
 
     python -m capture restore <guild_id>/<channel_id> DEST
 
-downloads a channel's segments, transcripts and the files they reference into DEST, a folder
-that opens offline in a browser (DEST/index.html). A progress bar on a terminal, plain lines
-otherwise. On failure: one sentence on stderr and exit code 1 (2 for a usage or setting mistake).
+downloads a channel's segments, transcripts and the files they reference, and its threads' (a
+forum's posts), into DEST, a folder that opens offline in a browser (DEST/index.html), with pages
+that show each message as it stands now. A progress bar on a terminal, plain lines otherwise.
+
+Exit codes: 0 when everything was restored; 1 when the archive failed, or when files the
+segments refer to were missing on the remote (the rest is restored and the index written, and a
+sentence names what is missing: running it again cannot bring those back, a script should know);
+2 for a usage or setting mistake (a bad target, an empty DEST, a DEST that is a file, cannot be
+written, or holds an index.html Helix did not write); 130 on Ctrl-C, after saying how far it got
+(running the same command again finishes it).
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ import asyncio
 import sys
 from pathlib import Path
 
-from capture.restore import RestoreError, parse_target, restore_channel
+from capture.restore import SHOWN_MISSING, Restored, RestoreError, parse_target, restore_channel
 from runtime import logs
 from runtime.env import environment
 from runtime.exit_codes import ExitCode
@@ -39,8 +46,10 @@ class Meter:
 
     def __init__(self, tty: bool) -> None:
         self.tty = tty
+        self.done = self.total = 0
 
     def __call__(self, done: int, total: int, what: str) -> None:
+        self.done, self.total = done, total
         if not self.tty:
             print(f"restored {done}/{total} {what}", flush=True)
             return
@@ -54,10 +63,9 @@ class Meter:
             sys.stdout.write("\n")
 
 
-async def _run(args: argparse.Namespace, env: dict[str, str]) -> int:
+async def _run(args: argparse.Namespace, env: dict[str, str], meter: Meter) -> int:
     guild_id, channel_id = parse_target(args.target)
     dest: Path = args.dest
-    meter = Meter(sys.stdout.isatty())
     async with SyncService(SyncSettings.from_env(env)) as svc:
         try:
             done = await restore_channel(svc, guild_id, channel_id, dest, meter)
@@ -65,16 +73,42 @@ async def _run(args: argparse.Namespace, env: dict[str, str]) -> int:
             meter.finish()
     print(f"restored {done.files} files ({human_size(done.bytes)}) into {done.folder}; open {done.index} "
           "in a browser")
-    return ExitCode.OK
+    for sentence in _shortfalls(done):
+        print(f"error: {sentence}", file=sys.stderr)
+    return ExitCode.FAILED if done.missing or done.unsafe else ExitCode.OK
+
+
+def _listed(paths: tuple[str, ...]) -> str:
+    shown = ", ".join(paths[:SHOWN_MISSING])
+    return shown + (f" and {len(paths) - SHOWN_MISSING} more" if len(paths) > SHOWN_MISSING else "")
+
+
+def _shortfalls(done: Restored) -> list[str]:
+    out = []
+    if done.unsafe:
+        n = len(done.unsafe)
+        out.append(f"skipped {n} file{'s' if n > 1 else ''} whose path in a segment is not a blob path "
+                   f"({_listed(done.unsafe)}): the segment was changed outside Helix; the pages leave "
+                   f"{'them' if n > 1 else 'it'} unlinked.")
+    if done.missing:
+        n = len(done.missing)
+        out.append(f"{n} file{'s are' if n > 1 else ' is'} missing on the archive remote ({_listed(done.missing)}): "
+                   "the rest is restored, and the pages show a broken link where "
+                   f"{'they were' if n > 1 else 'it was'}.")
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if not args.dest.strip():
+        print("error: DEST is empty: give the folder to restore into, for example ./restored.", file=sys.stderr)
+        return ExitCode.CONFIG
     args.dest = Path(args.dest).expanduser().resolve()
     env = environment()
     logs.configure(level="INFO" if args.verbose else "CRITICAL", fmt="console", stream=sys.stderr, env=env)
+    meter = Meter(sys.stdout.isatty())
     try:
-        return asyncio.run(_run(args, env))
+        return asyncio.run(_run(args, env, meter))
     except (ConfigError, PathError, RestoreError) as exc:
         for line in str(exc).splitlines():
             print(f"error: {line}", file=sys.stderr)
@@ -83,10 +117,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return ExitCode.FAILED
     except OSError as exc:
-        print(f"error: cannot write the restored files ({exc.strerror or exc}): choose a writable DEST.",
+        print(f"error: cannot write DEST {args.dest} ({exc.strerror or exc}): choose a writable folder.",
               file=sys.stderr)
         return ExitCode.FAILED
     except KeyboardInterrupt:
+        print(f"restore interrupted: {meter.done} of {meter.total} files in {args.dest}; run the same command "
+              "again to finish", file=sys.stderr)
         return ExitCode.INTERRUPTED
 
 

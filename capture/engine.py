@@ -203,6 +203,8 @@ class Capture(CaptureCore):
                     if not await self._page_through(row, channel_id, tally):
                         state = "cancelled"
                         break
+                if info.type == "forum":  # no message of its own to flush: its channel.json names it all the same
+                    await self.flush(row.channel_id)
                 if row.kind == "catchup" and state == "done":
                     # each thread paged too: from now on the watch may move its cursor with its live messages
                     for channel_id in {row.channel_id, *channels}:

@@ -1,8 +1,14 @@
-"""A channel's archive brought back to a folder: segments, transcripts and the blobs they reference.
+"""A channel's archive brought back to a folder: segments, transcripts, the blobs they reference, and
+pages that show the channel as it stands now.
 
 The folder keeps the remote's layout (``discord/<guild>/<channel>/…`` and ``blobs/sha256/…``), so
-the transcripts' relative links to the blobs work as they are: open the folder's ``index.html``
-in a browser, offline. Nothing needs Helix to read what was restored.
+relative links to the blobs work as they are: open the folder's ``index.html`` in a browser,
+offline. Nothing needs Helix to read what was restored.
+
+The remote's transcripts each show one segment as it was written, so an edit or a deletion that
+landed in a later segment is not on the page of the message it changed. A restore therefore renders
+its own pages (``discord/<guild>/<channel>/restored/``) from all the channel's lines, and of its
+threads and forum posts, which are channels of their own found by their ``parent_id``.
 """
 
 from __future__ import annotations
@@ -10,16 +16,30 @@ from __future__ import annotations
 import asyncio
 import html
 import json
+import os
 import re
-from collections.abc import Callable
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from capture.rebuild import read_lines
-from sync import SyncService
+from render.transcript_html import current_pages, render_transcript
+from sync import NotFoundError, SyncError, SyncService
 
 TARGET = re.compile(r"^(\d{1,20})/(\d{1,20})$")
+BLOB = re.compile(r"^blobs/sha256/[0-9a-f]{2}/[0-9a-f]{64}$")
+SEGMENT = re.compile(r"/messages/[^/]+\.jsonl(\.gz)?$")
 CONCURRENT_FETCHES = 4
+# From discord/<guild>/<channel>/restored/ back to the folder's root, where blobs/ and files/ are.
+ROOT_PREFIX = "../../../../"
+# The mark of an index.html a restore wrote: any other one in DEST is someone's file, not ours to replace.
+MARK = '<meta name="generator" content="Helix restore">'
+SHOWN_MISSING = 3
+INDEX_CSS = ("body{margin:0;padding:16px 24px;background:#313338;color:#dbdee1;font:15px/1.5 \"Noto Sans\",Arial,"
+             "sans-serif}a{color:#00a8fc;text-decoration:none}h1,h2,h3{color:#f2f3f5}h3{font-size:15px}")
 # progress(done, total, what was just restored)
 ProgressFn = Callable[[int, int, str], None]
 
@@ -28,13 +48,20 @@ class RestoreError(ValueError):
     """What to restore cannot be found or understood; ``str(err)`` is one sentence with the fix."""
 
 
+class DestinationError(RestoreError):
+    """DEST cannot take the restore; ``str(err)`` names it and the fix (the archive is not at fault)."""
+
+
 @dataclass(frozen=True)
 class Restored:
     folder: Path
     files: int
     bytes: int
-    transcripts: tuple[str, ...]
+    pages: tuple[str, ...]
     index: Path
+    missing: tuple[str, ...] = ()  # files the segments refer to that the remote does not have
+    unsafe: tuple[str, ...] = ()  # attachment paths in a segment that are not blob paths: not fetched
+    threads: tuple[str, ...] = ()  # thread and post ids restored with the channel
 
 
 def parse_target(text: str) -> tuple[int, int]:
@@ -47,64 +74,243 @@ def parse_target(text: str) -> tuple[int, int]:
 
 async def restore_channel(service: SyncService, guild_id: int, channel_id: int, dest: Path,
                           progress: ProgressFn | None = None) -> Restored:
-    """Download one channel's archive into ``dest``; blobs are read from the segments' lines."""
-    _check_folder(dest)
+    """Download one channel's archive, and its threads', into ``dest`` and render its pages there.
+
+    A file the remote does not have is left out and named in ``Restored.missing``: the rest is
+    still worth having.
+    """
+    await asyncio.to_thread(_check_folder, dest)
     base = f"discord/{guild_id}/{channel_id}"
     entries = [e for e in await service.list(base, recurse=True) if not e.is_dir]
-    if not entries:
+    manifests = await _guild_manifests(service, guild_id) if entries or await service.list(
+        f"discord/{guild_id}", recurse=False) else {}
+    threads = sorted((cid for cid, m in manifests.items() if str((m.get("channel") or {}).get("parent_id"))
+                      == str(channel_id)), key=int)
+    if not entries and not threads:  # a forum has no folder of its own, only its posts do
         raise RestoreError(f"Nothing is archived under {base}/ on {service.display}: check the ids with "
                            "`python -m sync ls discord/`.")
-    wanted = {f"{base}/{e.path}" if not e.path.startswith(base) else e.path: e.size for e in entries}
-    segments = sorted(p for p in wanted if re.search(r"/messages/[^/]+\.jsonl(\.gz)?$", p))
-    total = len(wanted)
-    done = 0
-    size = 0
-    limit = asyncio.Semaphore(CONCURRENT_FETCHES)
-
-    async def one(rel: str) -> None:
-        nonlocal done, size
-        async with limit:
-            local = await service.fetch(rel, dest / rel)
-        stat = await asyncio.to_thread(local.stat)  # awaited before the sum: ``size += await …`` loses updates
-        done += 1
-        size += stat.st_size
-        if progress:
-            progress(done, total, rel)
-
-    await asyncio.gather(*(one(rel) for rel in sorted(wanted)))
+    wanted = [_under(base, e.path) for e in entries]
+    for tid in threads:
+        tbase = f"discord/{guild_id}/{tid}"
+        wanted += [_under(tbase, e.path) for e in await service.list(tbase, recurse=True) if not e.is_dir]
+    fetcher = _Fetcher(service, dest, progress, len(wanted))
+    await fetcher.all(sorted(set(wanted)))
     blobs: set[str] = set()
-    for rel in segments:
+    unsafe: set[str] = set()
+    for rel in (p for p in wanted if SEGMENT.search(p) and (dest / p).is_file()):
         for line in await asyncio.to_thread(read_lines, dest / rel):
             for att in line.get("attachments") or []:
                 if att.get("blob") and att.get("status", "saved") == "saved":
-                    blobs.add(str(att["blob"]))
-    total += len(blobs)
-    await asyncio.gather(*(one(rel) for rel in sorted(blobs)))
-    transcripts = tuple(sorted(p for p in wanted if p.endswith(".html")))
-    index = await asyncio.to_thread(_write_index, dest, base, transcripts)
-    return Restored(dest, done, size, transcripts, index)
+                    (blobs if BLOB.match(str(att["blob"])) else unsafe).add(str(att["blob"]))
+    fetcher.total += len(blobs)
+    await fetcher.all(sorted(blobs))
+    pages, index = await asyncio.to_thread(_write_pages, dest, guild_id, channel_id, threads, manifests)
+    return Restored(dest, fetcher.done, fetcher.size, pages, index, tuple(sorted(fetcher.missing)),
+                    tuple(sorted(unsafe)), tuple(threads))
+
+
+def _under(base: str, path: str) -> str:
+    return path if path.startswith(base + "/") else f"{base}/{path}"
+
+
+class _Fetcher:
+    """Files fetched a few at a time, each counted once however many run side by side."""
+
+    def __init__(self, service: SyncService, dest: Path, progress: ProgressFn | None, total: int) -> None:
+        self.service, self.dest, self.progress, self.total = service, dest, progress, total
+        self.done = self.size = 0
+        self.missing: list[str] = []
+        self.limit = asyncio.Semaphore(CONCURRENT_FETCHES)
+
+    async def all(self, paths: list[str]) -> None:
+        await asyncio.gather(*(self.one(rel) for rel in paths))
+
+    async def one(self, rel: str) -> None:
+        async with self.limit:
+            try:
+                local = await self.service.fetch(rel, self.dest / rel)
+            except NotFoundError:
+                self.missing.append(rel)
+                return
+            except SyncError:
+                # rclone says "failed" for a folder it cannot write to: that is DEST's fault, said as such
+                await asyncio.to_thread(_check_writable, self.dest)
+                raise
+        stat = await asyncio.to_thread(local.stat)  # awaited before the sum: ``size += await …`` loses updates
+        self.done += 1
+        self.size += stat.st_size
+        if self.progress:
+            self.progress(self.done, self.total, rel)
 
 
 def _check_folder(dest: Path) -> None:
-    """A file where the folder would be is the operator's mistake: said as such before anything is
-    fetched, not as the archive's fault when the first download cannot be written."""
-    for path in (dest, *dest.parents):
-        if path.exists():
-            if not path.is_dir():
-                raise RestoreError(f"{path} is a file, not a folder: choose a folder to restore into "
-                                   "(a new one is created).")
+    """The operator's mistakes about DEST, said as such before anything is fetched (not as the
+    archive's fault when the first download cannot be written): a file, someone else's index.html,
+    a folder that cannot be written."""
+    try:
+        for path in (dest, *dest.parents):
+            if path.exists():
+                if not path.is_dir():
+                    raise DestinationError(f"{path} is a file, not a folder: choose a folder to restore into "
+                                           "(a new one is created).")
+                break
+        index = dest / "index.html"
+        if index.is_file() and MARK not in index.read_text("utf-8", errors="replace"):
+            raise DestinationError(f"{dest} already has an index.html that Helix did not write: choose another "
+                                   "folder, or move that file away first.")
+    except OSError as exc:
+        raise _unwritable(dest, exc) from None
+    _check_writable(dest)
+
+
+def _check_writable(dest: Path) -> None:
+    probe = dest / ".helix-restore-probe"
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise _unwritable(dest, exc) from None
+
+
+def _unwritable(dest: Path, exc: OSError) -> DestinationError:
+    return DestinationError(f"cannot write DEST {dest} ({exc.strerror or exc}): choose a writable folder.")
+
+
+async def _guild_manifests(service: SyncService, guild_id: int) -> dict[str, dict[str, Any]]:
+    """Every channel.json of the guild, by channel id: a thread names its channel only in its own."""
+    folder = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="helix-restore-"))
+    try:
+        await service.fetch_tree(f"discord/{guild_id}", folder, ["/*/channel.json"])
+        return await asyncio.to_thread(_read_manifests, folder)
+    finally:
+        await asyncio.to_thread(shutil.rmtree, folder, True)
+
+
+def _read_manifests(folder: Path) -> dict[str, dict[str, Any]]:
+    found = {}
+    for path in folder.glob("*/channel.json"):
+        try:
+            manifest = json.loads(path.read_text("utf-8"))
+        except (OSError, ValueError):
+            continue  # a manifest that cannot be read names no thread; its channel is restored on its own
+        if isinstance(manifest, dict) and path.parent.name.isdigit():
+            found[path.parent.name] = manifest
+    return found
+
+
+def _safe_name(name: str) -> str:
+    """A file name from a record, made safe to write: no folders, no control characters, not hidden."""
+    name = re.sub(r'[\x00-\x1f/\\:*?"<>|]', "_", name).strip(" .")
+    while len(name.encode()) > 200:
+        name = name[:-1]
+    return name or "file"
+
+
+def _place_file(blob: Path, target: Path) -> None:
+    """The blob again under its file's own name: a hard link (no second copy) where the disk allows."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists():
+        if target.samefile(blob):
             return
+        target.unlink()
+    try:
+        os.link(blob, target)
+    except OSError:
+        shutil.copyfile(blob, target)
 
 
-def _write_index(dest: Path, base: str, transcripts: tuple[str, ...]) -> Path:
-    """A first page for the folder: the channel's name and a link to each transcript, oldest first."""
-    name = base
-    manifest = dest / base / "channel.json"
-    if manifest.is_file():
-        name = "#" + str((json.loads(manifest.read_text("utf-8")).get("channel") or {}).get("name") or base)
-    items = "".join(f'<li><a href="{html.escape(t)}">{html.escape(t.rsplit("/", 1)[-1])}</a></li>'
-                    for t in transcripts)
+def _write_pages(dest: Path, guild_id: int, channel_id: int, threads: list[str],
+                 manifests: Mapping[str, Mapping[str, Any]]) -> tuple[tuple[str, ...], Path]:
+    names = {cid: str((m.get("channel") or {}).get("name") or "") for cid, m in manifests.items()}
+    channel_ids = [str(channel_id), *threads]
+    firsts: dict[str, str] = {}
+    rendered: dict[str, list[tuple[str, list[dict[str, Any]]]]] = {}
+    for cid in channel_ids:
+        base = f"discord/{guild_id}/{cid}"
+        rendered[cid] = _channel_pages(dest, base, _manifest(dest, base, manifests.get(cid)))
+        if rendered[cid]:
+            firsts[cid] = f"{base}/restored/{rendered[cid][0][0]}.html"
+    written: list[str] = []
+    files: dict[str, str] = {}
+    for cid in channel_ids:
+        base = f"discord/{guild_id}/{cid}"
+        info = dict(_manifest(dest, base, manifests.get(cid)).get("channel") or {"id": cid})
+        parent = manifests.get(str(info.get("parent_id")))
+        if parent is not None:
+            info["parent_name"] = (parent.get("channel") or {}).get("name")
+            info["parent_type"] = (parent.get("channel") or {}).get("type")
+        links = {tid: (f"../../{tid}/restored/{firsts[tid].rsplit('/', 1)[-1]}", names.get(tid) or tid)
+                 for tid in threads if tid in firsts} if cid == str(channel_id) else {}
+        elsewhere = {str(r.get("id")): (f"{stem}.html#m{r.get('id')}", r)
+                     for stem, records in rendered[cid] for r in records}
+        for stem, records in rendered[cid]:
+            for r in records:
+                files.update(_attachment_files(dest, r))
+            page = f"{base}/restored/{stem}.html"
+            out = dest / page
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(render_transcript(info, records, blob_prefix=ROOT_PREFIX, files=files, elsewhere=elsewhere,
+                                             threads=links, channels=names,
+                                             title=f"#{info.get('name') or cid} · {stem}"), "utf-8")
+            written.append(page)
+    index = _write_index(dest, guild_id, channel_ids, rendered, names)
+    return tuple(written), index
+
+
+def _manifest(dest: Path, base: str, fallback: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    path = dest / base / "channel.json"
+    try:
+        return json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError):
+        return fallback or {}
+
+
+def _channel_pages(dest: Path, base: str, manifest: Mapping[str, Any]) -> list[tuple[str, list[dict[str, Any]]]]:
+    """The channel's pages as (segment name, records in their current state), in the order written."""
+    listed = [str(s.get("path")) for s in manifest.get("segments") or [] if isinstance(s, Mapping)]
+    found = sorted(p.relative_to(dest).as_posix() for p in (dest / base / "messages").glob("*.jsonl*"))
+    order = [p for p in listed if p in found] + [p for p in found if p not in listed]
+    segments = [read_lines(dest / p) for p in order]
+    stems = [re.sub(r"\.jsonl(\.gz)?$", "", p.rsplit("/", 1)[-1]) for p in order]
+    return [(stems[i], records) for i, records in current_pages(segments)]
+
+
+def _attachment_files(dest: Path, record: Mapping[str, Any]) -> dict[str, str]:
+    """Each saved file of ``record`` as ``files/<attachment id>/<its name>``, beside its blob."""
+    out = {}
+    for att in record.get("attachments") or []:
+        blob, aid = str(att.get("blob") or ""), str(att.get("id") or "")
+        if not (BLOB.match(blob) and aid.isdigit() and (dest / blob).is_file()):
+            continue
+        rel = f"files/{aid}/{_safe_name(str(att.get('filename') or 'file'))}"
+        _place_file(dest / blob, dest / rel)
+        out[aid] = rel
+    return out
+
+
+def _write_index(dest: Path, guild_id: int, channel_ids: list[str],
+                 rendered: Mapping[str, list[tuple[str, list[dict[str, Any]]]]], names: Mapping[str, str]) -> Path:
+    """A first page for the folder: the channel's pages, oldest first, then its threads and posts."""
+
+    def pages(cid: str) -> str:
+        items = []
+        for stem, records in rendered[cid]:
+            dated = [str(r.get("created_at") or "")[:10] for r in records if r.get("created_at")]
+            when = f"{dated[0]} – {dated[-1]}" if dated and dated[0] != dated[-1] else (dated[0] if dated else stem)
+            count = sum(1 for r in records if r.get("type", "message") == "message")
+            href = html.escape(f"discord/{guild_id}/{cid}/restored/{stem}.html", quote=True)
+            items.append(f'<li><a href="{href}">{html.escape(when)}</a> · {count} message'
+                         f'{"" if count == 1 else "s"}</li>')
+        return f"<ul>{''.join(items)}</ul>" if items else "<p>No messages.</p>"
+
+    main, *threads = channel_ids
+    name = "#" + (names.get(main) or main)
+    body = [f"<h1>{html.escape(name)}</h1>", pages(main)]
+    if threads:
+        body.append("<h2>Threads and posts</h2>")
+        body.extend(f"<h3>{html.escape(names.get(t) or t)}</h3>{pages(t)}" for t in threads)
     page = dest / "index.html"
-    page.write_text(f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(name)}'
-                    f"</title></head><body><h1>{html.escape(name)}</h1><ul>{items}</ul></body></html>\n", "utf-8")
+    page.write_text(f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">{MARK}<title>{html.escape(name)}'
+                    f"</title><style>{INDEX_CSS}</style></head><body>{''.join(body)}</body></html>\n", "utf-8")
     return page

@@ -49,6 +49,10 @@ async def write_segment(catalogue: Catalogue, outbox: Outbox, spool: Path, claim
     channel = await catalogue.call("channel", claim.channel_id)
     info = {"id": str(claim.channel_id), "name": channel.name if channel else "", "topic": channel.topic if channel
             else None}
+    if channel is not None and channel.parent_id:  # a thread's page says whose thread (or forum post) it is
+        parent = await catalogue.call("channel", channel.parent_id)
+        info.update(parent_id=str(channel.parent_id), parent_name=parent.name if parent else None,
+                    parent_type=parent.type if parent else None)
     token = secrets.token_hex(4)
     jsonl_path, html_path = spool / f"segment-{claim.id}-{token}.jsonl", spool / f"segment-{claim.id}-{token}.html"
     # Serialising and rendering a whole segment is real CPU work: a thread, so the loop keeps its heartbeat.

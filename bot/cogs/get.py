@@ -6,7 +6,7 @@ get a share link from the remote, shown only to the asker (ephemeral, or a DM fo
 form); where the backend has no links, one sentence says how an operator fetches the file. A
 prefix command's answer is read by everyone in its channel: a message from a channel that not all
 of them may read (``postable_in``) goes to the asker by DM instead, the channel told only that.
-The text comes back whole, line breaks and formatting kept, mentions broken so none renders; text
+The text comes back whole, line breaks and formatting kept, mentions shown but pinging nobody; text
 longer than a message can hold is attached as a file as well.
 """
 

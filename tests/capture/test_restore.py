@@ -58,7 +58,9 @@ async def test_a_restored_channel_opens_offline_with_its_images(data_dir: Path, 
     code, out, err = await asyncio.to_thread(restore, data_dir, target, dest)
     assert code == 0, err
     assert re.search(r"^restored \d+/\d+ ", out, re.MULTILINE) and "open " in out, out
-    files = [p for p in dest.rglob("*") if p.is_file() and p.name != "index.html"]
+    # what came from the remote: not the pages the restore writes, nor its files under their own names
+    rel = [p.relative_to(dest).parts for p in dest.rglob("*") if p.is_file()]
+    files = [dest.joinpath(*r) for r in rel if r[0] in ("discord", "blobs") and "restored" not in r]
     said = f"restored {len(files)} files ({human_size(sum(p.stat().st_size for p in files))}) into {dest}"
     assert said in out, out  # every file counted once, however many were fetched at the same time
     [blob] = list(dest.glob("blobs/sha256/*/*"))[:1] or [None]
@@ -67,7 +69,13 @@ async def test_a_restored_channel_opens_offline_with_its_images(data_dir: Path, 
     assert manifest["channel"]["name"] == "general"
     [page] = list(dest.glob(f"discord/{target}/transcript/*.html"))
     assert "../../../../blobs/sha256/" in page.read_text()
-    assert "transcript/" in (dest / "index.html").read_text()
+    index = (dest / "index.html").read_text()
+    [restored] = list(dest.glob(f"discord/{target}/restored/*.html"))
+    assert restored.relative_to(dest).as_posix() in index
+    # a file that is not a picture is linked under its own name, beside its blob
+    [minutes] = dest.glob("files/*/minutes.txt")
+    assert minutes.read_bytes() == b"minutes\n" * 100
+    assert f'href="../../../../files/{minutes.parent.name}/minutes.txt"' in restored.read_text()
 
     # on a terminal: a bar redrawn in place
     code, out, _ = await asyncio.to_thread(restore, data_dir, target, tmp_path / "again", tty=True)
@@ -84,5 +92,6 @@ async def test_a_restored_channel_opens_offline_with_its_images(data_dir: Path, 
     code, _, err = await asyncio.to_thread(restore, data_dir, "1/2", tmp_path / "y")
     assert code == 2 and err.startswith("error: Nothing is archived under discord/1/2/") and "Traceback" not in err
 
-    images = await asyncio.to_thread(images_seen, page)
-    assert images and all(i["ok"] for i in images), images
+    for shown in (page, restored):
+        images = await asyncio.to_thread(images_seen, shown)
+        assert images and all(i["ok"] for i in images), images

@@ -1,0 +1,80 @@
+"""A restore shows the channel as it stands now: edits applied where the message is, deletions marked."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from bot.sim.world import World
+from capture import CaptureSettings
+from sync.settings import SyncSettings
+from tests.capture.test_restore import restore
+from tests.support.browser import run_chromium
+from tests.support.capture import segment_lines, storage
+from tests.support.waiting import wait_until
+from tests.support.world import bot_settings, hosted_world
+
+
+def shown(page: Path) -> str:
+    """The words a person sees on ``page`` in Chromium (its DOM, tags and styles taken out)."""
+    dom = run_chromium("--virtual-time-budget=3000", "--dump-dom", page.as_uri()).stdout
+    dom = re.sub(r"<style>.*?</style>", "", dom, flags=re.DOTALL)
+    dom = re.sub(r"</?(?:div|p|h\d|li|ul|header|main|blockquote|pre|br|title)\b[^>]*>", " ", dom)
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", "", dom)).split())
+
+
+@pytest_asyncio.fixture(params=[False, True], ids=["deleted-removed", "keep-deleted"])
+async def watched(request: pytest.FixtureRequest, data_dir: Path) -> AsyncIterator[World]:
+    sync = SyncSettings(data_dir=data_dir, retries=1, retry_base_s=0.05)
+    capture = CaptureSettings(watch_flush_s=0.2, keep_deleted=request.param)
+    async for world in hosted_world(bot_settings(sync, capture=capture)):
+        yield world
+
+
+async def test_an_edit_and_a_deletion_show_on_the_message_they_changed(watched: World, data_dir: Path,
+                                                                      tmp_path: Path):
+    world = watched
+    env, be = world.env, world.env.backend
+    keep = world.capture.settings.keep_deleted
+    general = world.guild.create_text_channel("general")
+    alice, bob = world.member("alice"), world.member("bob")
+    root = storage(world)
+    lines = lambda: segment_lines(root, world.guild.id, general.id)  # noqa: E731
+    await world.say(world.owner, f"!watch <#{general.id}>")
+    await wait_until(lambda: world.capture.catalogue.call("channel", general.id), what="the channel is known")
+
+    first = be.create_message(general.id, alice.id, "the launch is on Friday")
+    second = be.create_message(general.id, bob.id, "my secret plan")
+    await env.settle()
+    await wait_until(lambda: {str(first.id), str(second.id)} <= {r["id"] for r in lines()}, what="both landed")
+    be.edit_message(general.id, first.id, {"content": "the launch is on Saturday"})
+    await env.settle()
+    await wait_until(lambda: any(r["type"] == "revision" for r in lines()), what="the edit is a revision")
+    be.delete_message(general.id, second.id)
+    await env.settle()
+    await wait_until(lambda: any(r["type"] == "tombstone" for r in lines()), what="the deletion is a tombstone")
+    assert await world.archive.worker.drain(30)
+
+    dest = tmp_path / "restored"
+    code, out, err = await asyncio.to_thread(restore, data_dir, f"{world.guild.id}/{general.id}", dest)
+    assert code == 0, err
+    pages = sorted(dest.glob(f"discord/{world.guild.id}/{general.id}/restored/*.html"))
+    with_messages = {s.stem for s in (root / f"discord/{world.guild.id}/{general.id}/messages").glob("*.jsonl")
+                     if any('"type":"message"' in line or ('"tombstone"' in line and not keep)
+                            for line in s.read_text().splitlines())}
+    assert {p.stem for p in pages} == with_messages and pages
+    seen = " ".join(await asyncio.gather(*(asyncio.to_thread(shown, p) for p in pages)))
+    assert "0 messages" not in seen, seen
+    assert re.search(r"alice ?[\d-]+ [\d:]+ UTC ?\(edited\) the launch is on Saturday", seen), seen
+    assert "Friday" not in seen, seen
+    if keep:
+        assert "my secret plan" in seen and "(deleted" in seen, seen
+    else:
+        assert "my secret plan" not in seen and "message deleted" in seen, seen
+    assert sum(p.stem in (dest / "index.html").read_text() for p in pages) == len(pages)
