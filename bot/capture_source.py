@@ -148,10 +148,13 @@ class DiscordSource:
         channel = self._channel(channel_id)
         found: dict[int, Any] = {t.id: t for t in getattr(channel, "threads", [])}
         if hasattr(channel, "archived_threads"):
-            try:
-                async for t in channel.archived_threads(limit=None):
-                    found.setdefault(t.id, t)
-            except discord.HTTPException:
-                pass  # archived threads need Read Message History; the active ones are still archived
+            # Public archived threads need Read Message History; private ones Manage Threads as well.
+            # Without either, what Discord still lists (the active threads) is archived all the same.
+            for private in (False, True):
+                try:
+                    async for t in channel.archived_threads(limit=None, private=private):
+                        found.setdefault(t.id, t)
+                except discord.HTTPException:
+                    pass
         self._threads.update(found)
         return [channel_info(t) for t in found.values()]

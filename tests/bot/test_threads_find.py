@@ -109,3 +109,23 @@ async def test_threads_discord_archived_for_quiet_stay_found_by_who_may_read_the
     await world.env.settle()
     result = await mod.slash(world.channel, "find", query="surprise")
     assert result.ephemeral and found(result.response.content) == {ids["plans"]}
+
+
+async def test_a_backup_with_threads_takes_the_private_threads_discord_archived_too(local_world, cdn):  # noqa: F811
+    world = local_world
+    env, be, guild = world.env, world.env.backend, world.guild
+    alice = world.member("alice")
+    launch = guild.create_text_channel("launch")
+    plans = be.create_thread(launch.id, "plans", alice.id, type=ChannelType.PRIVATE_THREAD, broadcast=False)
+    be.add_thread_member(plans.id, be.bot_user.id)
+    be.announce_thread_create(plans)
+    said = be.create_message(plans.id, alice.id, "the surprise party is on friday", broadcast=False).id
+    be.edit_channel(plans.id, {}, thread_metadata={"archived": True})  # quiet for a week: Discord archived it
+    await env.settle()
+    await world.say(world.owner, f"!backup <#{launch.id}> threads")
+    assert (await backup_finished(world, launch.id)).state == "done"
+    mods = guild.create_role("Mods", permissions=discord.Permissions(manage_threads=True))
+    mod = guild.add_member(env.create_user("mod"), roles=[mods])
+    await env.settle()
+    result = await mod.slash(world.channel, "find", query="surprise")
+    assert found(result.response.content) == {said}, result.response.content
