@@ -150,9 +150,10 @@ class DiscordSource:
         if hasattr(channel, "archived_threads"):
             # Public archived threads need Read Message History; private ones Manage Threads as well.
             # Without either, what Discord still lists (the active threads) is archived all the same.
-            for private in (False, True):
+            # A forum's posts are all public: its listing takes no "private".
+            for kwargs in ({}, *([{"private": True}] if isinstance(channel, discord.TextChannel) else [])):
                 try:
-                    async for t in channel.archived_threads(limit=None, private=private):
+                    async for t in channel.archived_threads(limit=None, **kwargs):
                         found.setdefault(t.id, t)
                 except discord.HTTPException:
                     pass
