@@ -18,8 +18,8 @@ from typing import Any
 _HELD = re.compile(r"<(\d+)>")
 _CODE_BLOCK = re.compile(r"\n?```(?:[A-Za-z0-9_+#.-]+\n)?\n?(.*?)\n?```\n?", re.DOTALL)
 _INLINE_CODE = re.compile(r"``(.+?)``|`([^`\n]+)`")
-_NO_EMBED_LINK = re.compile(r"&lt;(https?://(?:(?!&gt;)\S)+)&gt;")
-_MASKED_LINK = re.compile(r"\[([^\[\]\n]+)\]\(\s*(?:&lt;)?(https?://(?:(?!&gt;)[^\s)])+)(?:&gt;)?\s*\)")
+_NO_EMBED_LINK = re.compile(r"&lt;(https?://(?:(?!&gt;|&lt;)\S)+)&gt;")
+_MASKED_LINK = re.compile(r"\[([^\[\]\n]+)\]\(\s*(?:&lt;)?(https?://(?:(?!&gt;)[^\s)\[\]])+)(?:&gt;)?\s*\)")
 _URL = re.compile(r"https?://(?:(?!&gt;|&lt;|&quot;|&#x27;)[^\s<])+")
 _USER = re.compile(r"&lt;@!?(\d+)&gt;")
 _ROLE = re.compile(r"&lt;@&amp;(\d+)&gt;")
@@ -30,8 +30,8 @@ _EMPHASIS = [
     (re.compile(r"\*\*\*(?!\s)(.+?)\*\*\*", re.DOTALL), r"<strong><em>\1</em></strong>"),
     (re.compile(r"\*\*(.+?)\*\*", re.DOTALL), r"<strong>\1</strong>"),
     (re.compile(r"__(.+?)__", re.DOTALL), r"<u>\1</u>"),
-    (re.compile(r"(?<![\w*])\*(?!\s)(.+?)(?<!\s)\*(?![\w*])", re.DOTALL), r"<em>\1</em>"),
-    (re.compile(r"(?<![\w_])_(?!\s)(.+?)(?<!\s)_(?![\w_])", re.DOTALL), r"<em>\1</em>"),
+    (re.compile(r"(?<![\w*])\*(?!\s)([^*]+?)(?<!\s)\*(?![\w*])"), r"<em>\1</em>"),
+    (re.compile(r"(?<![\w_])_(?!\s)([^_]+?)(?<!\s)_(?![\w_])"), r"<em>\1</em>"),
     (re.compile(r"~~(.+?)~~", re.DOTALL), r"<s>\1</s>"),
     (re.compile(r"\|\|(.+?)\|\|", re.DOTALL), r'<span class="spoiler">\1</span>'),
 ]
