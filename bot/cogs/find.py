@@ -20,6 +20,7 @@ import discord
 import structlog
 from discord.ext import commands
 
+from bot.cogs.errors import example
 from bot.formatting import counted, human_size
 from bot.helix import HelixBot, UserFacingError
 from bot.paging import Pager
@@ -206,6 +207,10 @@ class Find(commands.Cog):
         if ctx.guild is None:
             await self._say(ctx, IN_A_SERVER.replace("`!find`", "`!archives`"))
             return
+        if channel is not None and not can_read(ctx.author, channel):
+            # The converter finds any channel of the server by the name typed: answered as a channel
+            # that does not exist, or guessing names would tell a member which hidden ones do.
+            raise UserFacingError(f"`channel` must be {ctx.command.extras['channel']}: for example `{example(ctx)}`.")
         cat = catalogue_of(self.bot)
 
         async def render(page: int, who: Any) -> tuple[str, bool]:

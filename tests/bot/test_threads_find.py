@@ -10,7 +10,7 @@ from simcord.enums import ChannelType
 
 from bot.sim.world import World
 from tests.support.capture import backup_finished
-from tests.support.world import answer_to
+from tests.support.world import answer_to, answers, private_channel
 
 
 def found(answer: str) -> set[int]:
@@ -129,3 +129,16 @@ async def test_a_backup_with_threads_takes_the_private_threads_discord_archived_
     await env.settle()
     result = await mod.slash(world.channel, "find", query="surprise")
     assert found(result.response.content) == {said}, result.response.content
+
+
+async def test_guessing_a_hidden_channels_name_gets_the_answer_of_one_that_does_not_exist(local_world):
+    world = local_world
+    private_channel(world, "vaultroom", world.owner)
+    bob = world.member("bob")
+    since = len(world.env.http_requests)
+    await bob.send(world.channel, "!archives vaultroom")  # typed as text: no client turns it into a mention
+    await bob.send(world.channel, "!archives nosuchroom")
+    hidden, missing = (a["content"] for a in answers(world, since))
+    assert hidden == missing.replace("nosuchroom", "vaultroom"), (hidden, missing)
+    assert "<#" not in hidden, hidden
+    assert world.env.errors is not None  # those refusals were expected: reading them tells SimCord so
