@@ -138,7 +138,7 @@ class Get(commands.Cog):
             return f"{head}\n{quoted}", None
         attached = f"…\n-# The whole text is attached as `message-{archived.id}.txt`."
         fits = max(room - len(head) - 1 - len(attached), 0)
-        cut = quoted[:fits].rsplit("\n", 1)[0] if "\n" in quoted[:fits] else quoted[:fits]
+        cut = closed(quoted[:max(fits - len(CLOSERS), 0)])
         return f"{head}\n{cut}{attached}", archived.content
 
     async def _send_dm(self, ctx: commands.Context, body: str, **kwargs: object) -> bool:
@@ -194,6 +194,22 @@ class Get(commands.Cog):
 def name(f: ArchivedFile) -> str:
     """A file's name in a code span, as it is: no markdown escape shows there, no backtick ends it early."""
     return echo(f.filename, 100)
+
+
+CLOSERS = "\n> ```\n> "  # the most a cut text needs to close: a code block (the "…" then on a line of its own)
+
+
+def closed(cut: str) -> str:
+    """A quoted text cut short, at a line's end where it can be, with what it left open closed: a
+    spoiler cut in the middle would show the rest of its words to the whole channel, and an open
+    code block would swallow the note below it."""
+    if "\n" in cut:
+        cut = cut.rsplit("\n", 1)[0]
+    if cut.count("```") % 2:
+        cut += "\n> ```\n> "
+    elif cut.replace("\\|", "").count("||") % 2:
+        cut += "||"
+    return cut
 
 
 def quote(text: str) -> str:

@@ -222,3 +222,22 @@ async def test_a_file_the_remote_cannot_give_now_leaves_the_text_and_a_note(loca
     got = await said(world, a.bob, f"!get {a.ids['photo']}")
     assert "photo of the launch pad" in got and "`pad.png` could not be fetched from the archive just now" in got, got
     assert "error id" not in got and not world.channel.last_message.attachments
+
+
+async def test_a_long_text_cut_short_leaves_no_spoiler_or_code_block_open(local_world: World, cdn):  # noqa: F811
+    world, env = local_world, local_world.env
+    alice = world.member("alice")
+    spoiled = env.backend.create_message(world.channel.id, alice.id, "intro ||" + "SECRET " * 280 + "||",
+                                         broadcast=False).id
+    coded = env.backend.create_message(world.channel.id, alice.id, "see:\n```\n" + "x = 1\n" * 330 + "```",
+                                       broadcast=False).id
+    await env.settle()
+    await world.say(world.owner, f"!backup <#{world.channel.id}>")
+    assert (await backup_finished(world, world.channel.id)).state == "done"
+
+    got = await said(world, alice, f"!get {spoiled}")
+    assert len(got) <= 2000 and got.count("||") % 2 == 0 and "`message-" in got, got
+    got = await said(world, alice, f"!get {coded}")
+    assert len(got) <= 2000 and got.count("```") % 2 == 0, got
+    note = got.rsplit("\n", 1)[-1]
+    assert note.startswith("-# The whole text is attached"), got  # after the block, not inside it
