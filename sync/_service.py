@@ -45,7 +45,8 @@ class SyncService:
         self.settings = settings
         root = ArchiveRoot.parse(settings.archive, settings.archive_dir)
         self._daemon = RcloneDaemon(settings)
-        self._rc = RcClient(self._daemon, root.display)
+        config_file = settings.extra_env.get("RCLONE_CONFIG") or os.environ.get("RCLONE_CONFIG")
+        self._rc = RcClient(self._daemon, root.display, config_file.strip() or None if config_file else None)
         self.remote = Remote(self._rc, root, settings.extra_env)
         self._limit = asyncio.Semaphore(settings.max_concurrent)
         self.last_archive: ArchiveResult | None = None

@@ -8,6 +8,7 @@ match nothing are treated as temporary, so the outbox keeps the item rather than
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from sync.errors import (
     AuthError,
@@ -26,6 +27,9 @@ _LOCAL_FS = re.compile(r"permission denied|operation not permitted|read-only fil
                        r"is a file|no space left|file exists", re.I)
 _LOCAL_ROOT = re.compile(r"^(/|:local[,:]|[A-Za-z]:[\\/])")
 
+_NOT_DEFINED = re.compile(r"didn't find section in config file|config file .* not found|unknown backend|"
+                          r"couldn't find (backend|remote)", re.I)
+
 _RULES: list[tuple[re.Pattern[str], type[SyncError], str]] = [
     (re.compile(r"failed to load config file|decrypt configuration|RCLONE_CONFIG_PASS", re.I),
      ConfigError,
@@ -39,8 +43,7 @@ _RULES: list[tuple[re.Pattern[str], type[SyncError], str]] = [
      ConfigError,
      "A password of the archive remote {remote} is not obscured: set it to the output of "
      "`rclone obscure PASSWORD`."),
-    (re.compile(r"didn't find section in config file|config file .* not found|unknown backend|"
-                r"couldn't find (backend|remote)", re.I),
+    (_NOT_DEFINED,
      RemoteNotConfigured,
      "The archive remote {remote} is not defined: set RCLONE_CONFIG_{upper}_TYPE and its options "
      "(or point RCLONE_CONFIG at an rclone.conf that defines it)."),
@@ -87,11 +90,18 @@ def _short(text: str) -> str:
     return "network error"
 
 
-def classify(error_text: str, remote: str) -> SyncError:
-    """Map an rclone error text to a typed error whose message names ``remote`` and the fix."""
+def classify(error_text: str, remote: str, *, config_file: str | None = None) -> SyncError:
+    """Map an rclone error text to a typed error whose message names ``remote`` and the fix.
+
+    ``config_file``: RCLONE_CONFIG, when set. rclone goes on without a config file it cannot find,
+    so a remote defined in it is then "not defined", and the missing file is the thing to name."""
     name = remote.split(":", 1)[0] if ":" in remote else remote
     upper = re.sub(r"[^A-Za-z0-9]", "_", name.lstrip(":")).upper() or "NAME"
     shown = f"'{remote}'"
+    if config_file and not Path(config_file).expanduser().is_file() and _NOT_DEFINED.search(error_text):
+        return RemoteNotConfigured(f"The archive remote {shown} is not defined: RCLONE_CONFIG points to {config_file}, "
+                                   f"which does not exist; fix the path, or define the remote with "
+                                   f"RCLONE_CONFIG_{upper}_TYPE and its options.", detail=error_text[:2000])
     if _LOCAL_ROOT.match(remote) and _LOCAL_FS.search(error_text):
         return ConfigError(f"The local archive folder {shown} cannot be written ({_short(error_text)}): make it a "
                            "folder this user can write, or point HELIX_ARCHIVE at one.", detail=error_text[:2000])

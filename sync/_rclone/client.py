@@ -43,9 +43,10 @@ _group_ids = itertools.count(1)
 
 
 class RcClient:
-    def __init__(self, daemon: RcloneDaemon, remote_label: str) -> None:
+    def __init__(self, daemon: RcloneDaemon, remote_label: str, config_file: str | None = None) -> None:
         self.daemon = daemon
         self.remote_label = remote_label
+        self.config_file = config_file  # RCLONE_CONFIG, when set: a missing file explains a missing remote
 
     async def call(self, method: str, params: dict | None = None, *, timeout_s: float = 60.0) -> dict:
         """One synchronous rc call; rclone's failures come back as typed errors."""
@@ -66,7 +67,7 @@ class RcClient:
             text = body.get("error", str(body)) if isinstance(body, dict) else str(body)
             # Not "(HTTP 500)" in the text: the daemon answers 500 for any failed operation, which
             # says nothing of the remote and would read as a server error.
-            raise classify(text, self.remote_label)
+            raise classify(text, self.remote_label, config_file=self.config_file)
         return body if isinstance(body, dict) else {}
 
     async def run_job(

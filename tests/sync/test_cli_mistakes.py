@@ -143,7 +143,9 @@ def test_an_unwritable_local_archive_folder_is_named_and_not_retried(tmp_path: P
      ("type rclone does not know", "RCLONE_CONFIG_ZZ_TYPE")),
     ({"RCLONE_CONFIG_C_TYPE": "crypt", "RCLONE_CONFIG_C_REMOTE": "/tmp", "RCLONE_CONFIG_C_PASSWORD": "plain words",
       "HELIX_ARCHIVE": "c:y"}, ("is not obscured", "rclone obscure")),
-], ids=["config-is-a-folder", "unknown-type", "password-not-obscured"])
+    ({"RCLONE_CONFIG": "/nonexistent/rclone.conf", "HELIX_ARCHIVE": "foo:b"},
+     ("RCLONE_CONFIG points to /nonexistent/rclone.conf, which does not exist", "RCLONE_CONFIG_FOO_TYPE")),
+], ids=["config-is-a-folder", "unknown-type", "password-not-obscured", "config-file-missing"])
 def test_a_mistake_in_rclones_configuration_is_named_with_its_fix(tmp_path: Path, env: dict[str, str],
                                                                    needles: tuple[str, ...]) -> None:
     out = run("-v", "about", env={"HELIX_DATA_DIR": str(tmp_path), **env})
