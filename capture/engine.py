@@ -24,9 +24,10 @@ from typing import Any
 import structlog
 
 from capture.ingest import BLOB_KIND, CaptureCore, Tally
+from capture.live import threads_of, watch_covering
 from capture.settings import CaptureSettings
 from capture.source import ChannelInfo, MessageRecord, Source, SourceError
-from catalogue import BackupRow, ChannelRow
+from catalogue import BackupRow
 from sync import Archive, SyncError
 
 log = structlog.get_logger("helix.capture")
@@ -35,8 +36,6 @@ log = structlog.get_logger("helix.capture")
 # hold one per backup it ever ran; their rows keep the counts.
 FINISHED_TALLIES_KEPT = 64
 ProgressListener = Callable[[BackupRow, Tally, bool], Any]
-# Channel types whose parent is the channel (or forum) they belong to; any other parent is a category.
-THREAD_TYPES = frozenset({"public_thread", "private_thread", "news_thread"})
 
 
 class Capture(CaptureCore):
@@ -288,35 +287,9 @@ class Capture(CaptureCore):
         if ch is None or not ch.watched:
             return False
         await self.catalogue.call("set_watched", channel_id, False)
-        for known in [ch, *await self._threads_of(channel_id)]:
+        for known in [ch, *await threads_of(self.catalogue, channel_id)]:
             await self.flush(known.id)
         return True
-
-    async def _threads_of(self, channel_id: int) -> list[ChannelRow]:
-        """The threads (or forum posts) of a channel that the catalogue knows."""
-        return [c for c in await self.catalogue.call("channels")
-                if c.parent_id == channel_id and c.type in THREAD_TYPES]
-
-    async def _watch_covering(self, channel_id: int) -> tuple[ChannelRow, ChannelRow | None] | None:
-        """The watched channel whose watch covers ``channel_id`` (itself, or the channel or forum it is a
-        thread of), and ``channel_id``'s own row as it was (None: new to the catalogue). A thread the
-        catalogue does not know yet (a new post, a new thread) is asked of the source and recorded with
-        its parent, so its messages have a channel to land in."""
-        ch = await self.catalogue.call("channel", channel_id)
-        if ch is not None and ch.watched:
-            return ch, ch
-        info = None
-        if ch is None:
-            info = await self._info(channel_id)
-            parent_id = info.parent_id if info is not None and info.type in THREAD_TYPES else None
-        else:
-            parent_id = ch.parent_id if ch.type in THREAD_TYPES else None
-        parent = await self.catalogue.call("channel", parent_id) if parent_id else None
-        if parent is None or not parent.watched:
-            return None
-        if info is not None:
-            await self.catalogue.call("upsert_channel", info.as_json())
-        return parent, ch
 
     def observe(self, kind: str, payload: Any) -> None:
         """From the bot's event handlers: ``message`` (a MessageRecord), ``edit`` or ``delete``; returns at once."""
@@ -335,7 +308,7 @@ class Capture(CaptureCore):
     async def _handle_live(self, kind: str, payload: Any) -> None:
         if kind == "message":
             msg: MessageRecord = payload
-            covered = await self._watch_covering(msg.channel_id)
+            covered = await watch_covering(self.catalogue, self._info, msg.channel_id)
             if covered is None:
                 return
             watch, own = covered
