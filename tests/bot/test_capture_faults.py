@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.bot.test_faults import bot_env, bots, short_tmp  # noqa: F401
+from tests.support.fault_bot import FaultBot
 
 pytestmark = pytest.mark.slow
 
@@ -95,6 +96,16 @@ def test_kill_nine_mid_backup_then_every_message_exactly_once(bots, tmp_path):  
     assert kills_mid_backup >= KILLS // 2, f"only {kills_mid_backup} kills fell inside the backup"
 
 
+def finished_and_stopped(bot: FaultBot, data_dir: Path, within_s: float = 120) -> None:
+    """Wait for the latest backup to finish and its files to land, then stop the bot gracefully."""
+    deadline = time.monotonic() + within_s
+    while backup_states(data_dir)[-1:] != ["done"]:
+        assert time.monotonic() < deadline, f"the backup did not finish: {backup_states(data_dir)}"
+        time.sleep(0.2)
+    assert bot.drain()["ok"]
+    assert bot.quit() == 0
+
+
 def archived_ids(root: Path, channel: int) -> collections.Counter[str]:
     seen: collections.Counter[str] = collections.Counter()
     for segment in root.glob(f"discord/*/{channel}/messages/*.jsonl"):
@@ -153,12 +164,7 @@ def test_a_volume_lost_mid_backup_loses_no_message_once_the_catalogue_is_rebuilt
         assert time.monotonic() < deadline, "the catalogue was not rebuilt"
         time.sleep(0.2)
     bot.say("owner", f"!backup <#{channel}>")
-    deadline = time.monotonic() + 120
-    while backup_states(data_dir)[-1:] != ["done"]:
-        assert time.monotonic() < deadline, backup_states(data_dir)
-        time.sleep(0.2)
-    assert bot.drain()["ok"]
-    assert bot.quit() == 0
+    finished_and_stopped(bot, data_dir)
     seen = archived_ids(root, channel)
     assert len(seen) == 3000 and set(seen.values()) == {1}, (len(seen), max(seen.values()))
 
@@ -178,10 +184,5 @@ def test_a_backup_stopped_by_a_deploy_says_it_is_paused_and_goes_on_after_the_re
 
     bot = bots(env)
     bot.ready()
-    deadline = time.monotonic() + 120
-    while backup_states(data_dir)[-1:] != ["done"]:
-        assert time.monotonic() < deadline, backup_states(data_dir)
-        time.sleep(0.2)
-    assert bot.drain()["ok"]
-    assert bot.quit() == 0
+    finished_and_stopped(bot, data_dir)
     assert len(archived_ids(data_dir / "archive", channel)) == 3000

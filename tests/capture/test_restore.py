@@ -22,6 +22,16 @@ from tests.support.world import bot_settings
 REPO = Path(__file__).resolve().parents[2]
 
 
+async def landed_archive(data_dir: Path, cdn: LocalCdn) -> str:
+    """A server archived by the real ``!backup``, everything landed, Helix stopped: what a restore
+    reads. Returns the restore's target for its #general (``guild/channel``)."""
+    settings = bot_settings(SyncSettings(data_dir=data_dir, retries=1, retry_base_s=0.05))
+    async with simulated_guild(settings) as world:
+        a = await archived_server(world, cdn)
+        assert await world.archive.worker.drain(30)
+        return f"{world.guild.id}/{a.general.id}"
+
+
 def restore(data_dir: Path, target: str, dest: Path, *, tty: bool = False) -> tuple[int, str, str]:
     """The operator's command, as a real process (its own rclone), from a folder with no .env."""
     env = {**os.environ, "HELIX_DATA_DIR": str(data_dir), "PYTHONPATH": str(REPO)}
@@ -48,12 +58,7 @@ def restore(data_dir: Path, target: str, dest: Path, *, tty: bool = False) -> tu
 
 async def test_a_restored_channel_opens_offline_with_its_images(data_dir: Path, tmp_path: Path,
                                                                 cdn: LocalCdn):  # noqa: F811
-    settings = bot_settings(SyncSettings(data_dir=data_dir, retries=1, retry_base_s=0.05))
-    async with simulated_guild(settings) as world:
-        a = await archived_server(world, cdn)
-        assert await world.archive.worker.drain(30)
-        target = f"{world.guild.id}/{a.general.id}"
-
+    target = await landed_archive(data_dir, cdn)
     dest = tmp_path / "restored"
     code, out, err = await asyncio.to_thread(restore, data_dir, target, dest)
     assert code == 0, err

@@ -12,22 +12,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bot.sim.world import simulated_guild
-from sync import SyncSettings
-from tests.capture.test_restore import REPO, restore
-from tests.support.archived import PHOTO, archived_server
+from tests.capture.test_restore import REPO, landed_archive, restore
+from tests.support.archived import PHOTO
 from tests.support.browser import images_seen
 from tests.support.cdn import LocalCdn
-from tests.support.world import bot_settings
 
 
 async def test_missing_and_tampered_files_do_not_stop_a_restore(data_dir: Path, tmp_path: Path,
                                                                 cdn: LocalCdn):  # noqa: F811
-    settings = bot_settings(SyncSettings(data_dir=data_dir, retries=1, retry_base_s=0.05))
-    async with simulated_guild(settings) as world:
-        a = await archived_server(world, cdn)
-        assert await world.archive.worker.drain(30)
-        target = f"{world.guild.id}/{a.general.id}"
+    target = await landed_archive(data_dir, cdn)
     archive = data_dir / "archive"
     sha = hashlib.sha256(PHOTO).hexdigest()
     (archive / f"blobs/sha256/{sha[:2]}/{sha}").unlink()  # the photo is gone from the remote
