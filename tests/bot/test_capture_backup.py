@@ -54,8 +54,9 @@ async def test_a_thousand_messages_with_fifty_files_ten_identical(local_world, c
     assert manifest["format"] == 1 and manifest["channel"]["name"] == "general"
     assert sum(s["records"] for s in manifest["segments"]) == 1000
     assert all((root / s["transcript"]).is_file() for s in manifest["segments"])
-    edits = [m.get("content") or "" for m in bot_messages(world, since) if m["method"] == "PATCH"]
-    assert any("done" in e and "1,000 messages scanned" in e for e in edits), edits
+    # The last edit waits to see the files land (the upload check polls): it follows the drain.
+    await wait_until(lambda: "done" in last_edit(world, since), what="the backup's last edit")
+    assert "1,000 messages scanned" in last_edit(world, since), last_edit(world, since)
 
     before = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
     await world.say(world.owner, f"!backup <#{general.id}>")
