@@ -93,7 +93,8 @@ async def test_threads_forum_posts_big_and_gone_files_status_and_a_small_spool(l
     await world.say(world.owner, f"!backup <#{text.id}> threads")
     row = await backup_finished(world, text.id)
     assert row.state == "done" and row.too_big == 1 and row.missing == 1, row
-    final = [m.get("content") or "" for m in bot_messages(world, since) if m["method"] == "PATCH"][-1]
+    await wait_until(lambda: "✅" in last_edit(world, since), what="the backup's last edit")
+    final = last_edit(world, since)
     assert "1 file over HELIX_MAX_ATTACHMENT_MB recorded, not downloaded" in final, final
     assert "1 file already gone from Discord" in final, final
     root = storage(world)
