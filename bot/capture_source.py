@@ -22,7 +22,8 @@ PREFETCH = 2  # pages fetched ahead of the one being archived
 YIELD_EVERY = 25
 
 
-def _iso(dt: Any) -> str | None:
+def iso_time(dt: Any) -> str | None:
+    """The one form every record's times are written in (``…000000Z``), so times compare as text."""
     return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ") if dt else None
 
 
@@ -54,7 +55,7 @@ def message_record(m: discord.Message) -> MessageRecord:
     return MessageRecord(
         id=m.id, channel_id=m.channel.id, guild_id=m.guild.id if m.guild else 0, author_id=author.id,
         author_name=getattr(author, "display_name", None) or author.name, author_bot=bool(author.bot),
-        created_at=_iso(m.created_at) or "", edited_at=_iso(m.edited_at), content=m.content or "",
+        created_at=iso_time(m.created_at) or "", edited_at=iso_time(m.edited_at), content=m.content or "",
         reply_to=ref,
         embeds=tuple(e.to_dict() for e in m.embeds),
         stickers=tuple({"id": str(s.id), "name": s.name} for s in m.stickers),

@@ -27,7 +27,7 @@ from bot.capture_checks import (
     running_capture,
     upload_state,
 )
-from bot.capture_source import DiscordSource, channel_info, message_record
+from bot.capture_source import DiscordSource, channel_info, iso_time, message_record
 from bot.formatting import counted, human_size
 from bot.helix import HelixBot, UserFacingError
 from bot.replies import NO_PINGS, PROGRESS_EDIT_S, amend, answer
@@ -52,15 +52,13 @@ def _progress(message: discord.Message, tally: Tally, hidden: bool = False) -> s
     return f"📦 Archiving the message by **{author}**{files}…"
 
 
-def _iso_utc(stamp: str) -> str:
-    """Discord's raw timestamp (``…+00:00``) in the form every record's times are written in
-    (``…Z``, as ``message_record`` writes ``created_at``), so the times of one message compare as text."""
+def _edit_time(stamp: str) -> str:
+    """Discord's raw timestamp (``…+00:00``) in the form of the record's other times (``iso_time``)."""
     try:
         when = datetime.fromisoformat(stamp)
     except ValueError:
         return stamp  # not a time Python reads: kept as Discord sent it rather than lost
-    when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
-    return when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return iso_time(when if when.tzinfo else when.replace(tzinfo=UTC)) or stamp
 
 
 def _hidden_from(here: Any, channel_id: int) -> bool:
@@ -238,7 +236,7 @@ class CaptureCog(commands.Cog, name="Capture"):
         data = payload.data
         if not data.get("edited_timestamp"):
             return  # Discord filling in a link preview, not a member's edit
-        changes: dict[str, Any] = {"edited_at": _iso_utc(str(data["edited_timestamp"]))}
+        changes: dict[str, Any] = {"edited_at": _edit_time(str(data["edited_timestamp"]))}
         for key in ("content", "embeds"):
             if key in data:
                 changes[key] = data[key] or ("" if key == "content" else [])
