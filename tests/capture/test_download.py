@@ -107,3 +107,17 @@ async def test_a_file_is_never_whole_in_memory(server, downloader):
     assert got.sha256 == digest.hexdigest()
     # server and client together, in this process: a few chunks in flight, not the 64 MiB file
     assert peak < 16 << 20, f"peak {peak / (1 << 20):.1f} MiB while downloading 64 MiB"
+
+
+def test_a_start_sweeps_what_a_stop_left_half_done_in_the_spool_and_nothing_else(tmp_path: Path):
+    """Half-written downloads, and segments and manifests rendered but never handed to the outbox (the
+    catalogue still counts them as due, so they are rendered again): nothing refers to any of them."""
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    left = [spool / name for name in (".download-1a2b", "segment-3-9f9f.jsonl", "segment-3-9f9f.html",
+                                      "channel-42-abcd.json")]
+    kept = spool / "notes.txt"  # not Helix's leftover: not its to delete
+    for path in [*left, kept]:
+        path.write_text("x")
+    Downloader(spool).sweep()
+    assert not any(p.exists() for p in left) and kept.exists()
