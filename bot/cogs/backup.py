@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import discord
@@ -108,14 +109,16 @@ def status_line(row: BackupRow, tally: Tally | None) -> str:
             f"({human_size(live.bytes)})" + (f" · {row.error}" if row.error else ""))
 
 
-def _shown_to(ctx: commands.Context, channel_ids: list[int]) -> tuple[set[int], str]:
+def _shown_to(ctx: commands.Context, channel_ids: list[int],
+              threads: Mapping[int, tuple[int, bool]]) -> tuple[set[int], str]:
     """The channels a listing may name: those the asker can read, and, for a prefix command's answer,
     which the whole channel reads, only those all its readers may see (``visibility.postable_in``);
-    and the note that says the slash form has more ('' when it has not)."""
-    readable = readable_channel_ids(ctx.author, channel_ids)
+    and the note that says the slash form has more ('' when it has not). ``threads``: the archived
+    threads' channels, for the threads Discord no longer lists (``bot.visibility``)."""
+    readable = readable_channel_ids(ctx.author, channel_ids, threads)
     if ctx.interaction is not None:
         return readable, ""
-    postable = postable_in(ctx.channel, readable)
+    postable = postable_in(ctx.channel, readable, threads)
     slash = f"/{ctx.command.qualified_name}" if ctx.command else "the slash command"
     return postable, f"{left_out(slash)}." if readable - postable else ""
 
@@ -245,7 +248,8 @@ class Backup(commands.Cog):
     async def backup_status(self, ctx: commands.Context) -> None:
         """The latest backups of channels you can read and how far each got: messages scanned, new, files and bytes."""
         catalogue = self.capture.catalogue
-        readable, more = _shown_to(ctx, await catalogue.call("backed_up_channels", ctx.guild.id))
+        readable, more = _shown_to(ctx, await catalogue.call("backed_up_channels", ctx.guild.id),
+                                   await catalogue.call("thread_parents", ctx.guild.id))
         rows = await catalogue.call("backups", limit=10, channel_ids=readable) if readable else []
         if not rows:
             # The same sentence whether no backup ran or none of a channel the asker can read: a
@@ -304,7 +308,8 @@ class Backup(commands.Cog):
     async def watching(self, ctx: commands.Context) -> None:
         """The channels you can read whose new messages are archived as they arrive."""
         rows = await self.capture.catalogue.call("channels", watched_only=True, guild_id=ctx.guild.id)
-        readable, more = _shown_to(ctx, [r.id for r in rows])
+        readable, more = _shown_to(ctx, [r.id for r in rows],
+                                   await self.capture.catalogue.call("thread_parents", ctx.guild.id))
         shown = [r for r in rows if r.id in readable]
         if not shown:
             # The same sentence whether nothing is watched or nothing the asker can read: a hidden

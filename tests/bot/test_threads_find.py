@@ -142,3 +142,20 @@ async def test_guessing_a_hidden_channels_name_gets_the_answer_of_one_that_does_
     assert hidden == missing.replace("nosuchroom", "vaultroom"), (hidden, missing)
     assert "<#" not in hidden, hidden
     assert world.env.errors is not None  # those refusals were expected: reading them tells SimCord so
+
+
+async def test_a_quiet_threads_backup_stays_in_backup_status(local_world, cdn):  # noqa: F811
+    world = local_world
+    env, be, guild = world.env, world.env.backend, world.guild
+    launch = guild.create_text_channel("launch")
+    countdown = be.create_thread(launch.id, "countdown", world.member("alice").id, type=ChannelType.PUBLIC_THREAD,
+                                 broadcast=False)
+    be.announce_thread_create(countdown)
+    be.create_message(countdown.id, world.member("alice").id, "T-10", broadcast=False)
+    await env.settle()
+    await world.say(world.owner, f"!backup <#{countdown.id}>")
+    assert (await backup_finished(world, countdown.id)).state == "done"
+    be.edit_channel(countdown.id, {}, thread_metadata={"archived": True})  # quiet: Discord archived it
+    await env.settle()
+    status = await answer_to(world, world.owner, "!backup status")
+    assert status.startswith(f"<#{countdown.id}> · done"), status
