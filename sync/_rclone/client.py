@@ -100,8 +100,8 @@ class RcClient:
                     # rclone's answer comes when the operation ends: the call's own limit is the job's.
                     output = await self.call(method, {**params, "_group": group}, timeout_s=timeout_s + 30.0)
             except TimeoutError:
-                moved = await self._moved(group)
-                await self._stop(group)
+                await self._stop(group)  # first: a cancel while the stats are read must not leave it running
+                moved = await self._moved(group)  # a stopped group's stats stay readable
                 if moved == 0:  # not slow: it never got through (rclone retries a refused connection for long)
                     raise OperationTimeout(
                         f"The archive remote '{self.remote_label}' did not answer within {timeout_s:g} s: check that "

@@ -230,6 +230,30 @@ async def test_an_archive_slower_than_its_time_limit_is_stopped(local_settings: 
     assert list((data_dir / "archive").rglob("*")) == [], "neither the file nor rclone's partial is left"
 
 
+async def test_a_stop_that_arrives_while_a_timed_out_archive_is_looked_at_still_stops_rclone(
+        local_settings: SyncSettings, write_file, data_dir: Path):
+    """Helix asks how far a timed-out copy got; a deploy's stop landing right then must not leave it writing."""
+    settings = replace(local_settings, bwlimit="1M", retries=0, op_timeout_s=1.0)
+    async with SyncService(settings) as svc:
+        src = write_file("slow.bin", 6 * 1024 * 1024)
+        task = asyncio.create_task(svc.archive(src, "slow.bin"))
+        real = svc._rc.call
+
+        async def call(method: str, params: dict | None = None, **kw):
+            if method == "core/stats" and params and "group" in params:
+                task.cancel()  # the stop's grace runs out while the stats are read
+            return await real(method, params, **kw)
+
+        svc._rc.call = call  # type: ignore[method-assign]
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        svc._rc.call = real  # type: ignore[method-assign]
+        jobs = await svc._rc.call("job/list")
+        for jobid in jobs.get("runningIds", []):
+            status = await svc._rc.call("job/status", {"jobid": jobid})
+            assert status["finished"] or status["group"].startswith("job/"), status
+
+
 async def test_a_binary_that_is_not_rclone_is_named_with_the_variable_that_chose_it(data_dir: Path):
     with pytest.raises(BinaryError) as err:
         await SyncService(SyncSettings(data_dir=data_dir, rclone_binary="/bin/true")).start()
