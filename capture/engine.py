@@ -11,6 +11,13 @@ only record a request (durable, in the catalogue) and wake the engine.
   arrives; records are flushed every ``HELIX_WATCH_FLUSH_S`` and at a graceful stop. A watch covers
   the channel's threads (a forum's posts, where all its messages are): their messages, edits and
   deletions are followed, and its catch-up pages them too, as ``!backup #channel threads`` does.
+- A live message moves its channel's cursor only once a catch-up paged the channel since the last
+  gap (a start, a new gateway session, a server back from an outage): Discord does not replay what
+  it did not deliver, and a cursor moved past it would leave it out of every later backup.
+- An edit or a deletion that arrives while a backup holds the message in hand (fetched, its files
+  downloading, not yet in the catalogue) is applied once the message is: it is not lost to the race.
+- No backup runs while the catalogue is being rebuilt from the remote: without its cursors and
+  known lines it would archive the whole history a second time.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ from capture.ingest import BLOB_KIND, CaptureCore, Tally
 from capture.live import threads_of, watch_covering
 from capture.settings import CaptureSettings
 from capture.source import ChannelInfo, MessageRecord, Source, SourceError
-from catalogue import BackupRow
+from catalogue import BackupRow, CatalogueError
 from sync import Archive, SyncError
 
 log = structlog.get_logger("helix.capture")
@@ -35,17 +42,24 @@ log = structlog.get_logger("helix.capture")
 # still needs the names of the files too big to keep. Older ones go, so a bot up for months does not
 # hold one per backup it ever ran; their rows keep the counts.
 FINISHED_TALLIES_KEPT = 64
+REBUILD_POLL_S = 1.0  # how often a backup waiting for a rebuild looks whether it ended
 ProgressListener = Callable[[BackupRow, Tally, bool], Any]
 
 
 class Capture(CaptureCore):
     def __init__(self, settings: CaptureSettings, archive: Archive) -> None:
         super().__init__(settings, archive)
-        self._caught_up: set[int] = set()  # watched channels whose catch-up this process started
+        self._requested: set[int] = set()  # watched channels whose catch-up was asked for since the last gap
+        self._live_ok: set[int] = set()  # channels a catch-up paged since the last gap
+        self._gaps = 0  # how many times Discord may have left events undelivered (see ``attach``)
+        self._catch_up_after: set[int] = set()  # watched channels to catch up once their running backup ends
+        self._paging: set[int] = set()  # channels a backup pages right now
+        self._held: dict[int, list[tuple[str, Any]]] = {}  # channel -> its edits and deletions while paged
         self._jobs: dict[int, asyncio.Task[None]] = {}  # channel id -> its running backup
         self._cancelled: set[int] = set()
         self._limit = asyncio.Semaphore(settings.backup_concurrency)
         self._requests: asyncio.Queue[BackupRow | None] = asyncio.Queue()  # None: look for work to resume
+        self._job_rows: dict[int, int] = {}  # channel id -> the backup its task runs
         self._live: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._listeners: list[ProgressListener] = []
@@ -59,7 +73,7 @@ class Capture(CaptureCore):
         # counted for an earlier run may be taken for one of its backups.
         self.tallies.clear()
         self._rows.clear()
-        self._caught_up.clear()  # a start after a stop is a new run: what changed meanwhile is caught up again
+        self._gap()  # a start after a stop is a new run: what changed meanwhile is caught up again
         await self.catalogue.open()
         try:
             await asyncio.to_thread(self.downloader.sweep) if self.spool.exists() else None
@@ -93,7 +107,7 @@ class Capture(CaptureCore):
         self._tasks.clear()
         try:
             await self.flush_all()
-        except (SyncError, OSError) as exc:
+        except (SyncError, OSError, CatalogueError) as exc:
             log.warning("capture_final_flush_failed", error=str(exc), action="the records are flushed at next start")
         finally:
             self.archive.worker.unsubscribe(self)
@@ -107,10 +121,27 @@ class Capture(CaptureCore):
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    def attach(self, source: Source) -> None:
-        """The bot's discord.py source, when connected or a server becomes available: resumes start then."""
+    def attach(self, source: Source, *, gap: bool = False) -> None:
+        """The bot's discord.py source, when connected or a server becomes available: resumes start then.
+
+        ``gap``: Discord may not have delivered every event since the source was last attached (a new
+        gateway session after an outage, a server back from being unavailable). Every watched channel
+        is caught up again then, and until its catch-up ends no live message moves its cursor.
+        """
         self.source = source
+        if gap:
+            self._gap()
         self._requests.put_nowait(None)
+
+    def rebuilt(self) -> None:
+        """The catalogue was rebuilt from the remote: the watched channels it brought back are caught up."""
+        self._gap()
+        self._requests.put_nowait(None)
+
+    def _gap(self) -> None:
+        self._gaps += 1
+        self._live_ok.clear()
+        self._requested.clear()
 
     def subscribe(self, listener: ProgressListener) -> None:
         """``listener(backup, tally, finished)`` after each page of a backup and at its end."""
@@ -126,16 +157,19 @@ class Capture(CaptureCore):
                                              requested_by=requested_by, reply=reply)
         if new:
             self._requests.put_nowait(row)
+        elif kind == "catchup":
+            # the running backup may have paged before the gap, or not the threads: a catch-up follows it
+            self._catch_up_after.add(info.id)
         return row, new
 
     async def cancel_backup(self, channel_id: int) -> BackupRow | None:
         running = [b for b in await self.catalogue.call("backups", running=True) if b.channel_id == channel_id]
         if not running:
             return None
-        self._cancelled.add(channel_id)
         task = self._jobs.get(channel_id)
-        if task is None:
+        if task is None:  # left running by a stop, not resumed yet: nothing to tell, or its next backup would stop
             return await self.catalogue.call("finish_backup", running[0].id, "cancelled")
+        self._cancelled.add(channel_id)
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await asyncio.wait({task}, timeout=30)
         return await self.catalogue.call("backup", running[0].id)
@@ -143,28 +177,44 @@ class Capture(CaptureCore):
     async def _schedule(self) -> None:
         while True:
             request = await self._requests.get()
-            if request is not None:
-                self._spawn(request)
-                continue
-            # Attached (or a guild became available): resume what a stop or a crash left running,
-            # and catch watched channels up, once each channel can be seen again.
-            for row in reversed(await self.catalogue.call("backups", running=True)):
-                if row.channel_id not in self._jobs and await self._info(row.channel_id) is not None:
-                    log.info("capture_backup_resumed", backup=row.id, channel=row.channel_id)
-                    self._spawn(row)
-            for ch in await self.catalogue.call("channels", watched_only=True):
-                info = await self._info(ch.id) if ch.id not in self._caught_up else None
-                if info is not None:
-                    self._caught_up.add(ch.id)
-                    # its threads too: what was posted in them while Helix was down is caught up as well
-                    await self.request_backup(info, threads=True, requested_by=None, kind="catchup")
+            try:
+                if request is not None:
+                    self._spawn(request)
+                else:
+                    await self._resume()
+            except CatalogueError as exc:  # a moment of a full disk must not end the scheduling for good
+                log.warning("capture_schedule_failed", error=str(exc), action="it is tried again at the next request")
+            except Exception:
+                log.exception("capture_schedule_crashed")
+
+    async def _resume(self) -> None:
+        """Attached (or a server became available): resume what a stop or a crash left running, and
+        catch watched channels up, once each channel can be seen again."""
+        for row in reversed(await self.catalogue.call("backups", running=True)):
+            if row.channel_id not in self._jobs and await self._info(row.channel_id) is not None:
+                log.info("capture_backup_resumed", backup=row.id, channel=row.channel_id)
+                self._spawn(row)
+        for ch in await self.catalogue.call("channels", watched_only=True):
+            info = await self._info(ch.id) if ch.id not in self._requested else None
+            if info is not None:
+                self._requested.add(ch.id)
+                # its threads too: what was posted in them while Helix was down is caught up as well
+                await self.request_backup(info, threads=True, requested_by=None, kind="catchup")
 
     def _spawn(self, row: BackupRow) -> None:
-        if row.channel_id in self._jobs:
+        running = self._jobs.get(row.channel_id)
+        if running is not None:
+            if self._job_rows.get(row.channel_id) != row.id:  # asked for as the one before ends: it follows
+                running.add_done_callback(lambda _t: self._requests.put_nowait(row))
             return
         task = asyncio.create_task(self._run_backup(row), name=f"helix-backup-{row.channel_id}")
         self._jobs[row.channel_id] = task
-        task.add_done_callback(lambda _t, cid=row.channel_id: self._jobs.pop(cid, None))
+        self._job_rows[row.channel_id] = row.id
+        task.add_done_callback(lambda _t, cid=row.channel_id: self._ended(cid))
+
+    def _ended(self, channel_id: int) -> None:
+        self._jobs.pop(channel_id, None)
+        self._job_rows.pop(channel_id, None)
 
     async def _info(self, channel_id: int) -> ChannelInfo | None:
         try:
@@ -189,6 +239,8 @@ class Capture(CaptureCore):
         async with self._limit:
             state, error = "done", None
             try:
+                await self._until_rebuilt(row, tally)
+                gaps = self._gaps  # a gap after this: what this pages may miss what Discord did not deliver
                 info = await self._info(row.channel_id)
                 if info is None:
                     raise SourceError("the channel is gone or Helix can no longer see it")
@@ -205,12 +257,13 @@ class Capture(CaptureCore):
                 if info.type == "forum":  # no message of its own to flush: its channel.json names it all the same
                     await self.flush(row.channel_id)
                 if row.kind == "catchup" and state == "done":
-                    # each thread paged too: from now on the watch may move its cursor with its live messages
-                    for channel_id in {row.channel_id, *channels}:
-                        await self.catalogue.call("set_caught_up", channel_id, True)
+                    if gaps == self._gaps:  # each thread paged too: live messages may move their cursors now
+                        self._live_ok.update({row.channel_id, *channels})
+                    else:
+                        self._catch_up_after.add(row.channel_id)
             except asyncio.CancelledError:
                 raise  # a stop: the row stays running and resumes at the next start
-            except (SourceError, SyncError, OSError) as exc:
+            except (SourceError, SyncError, OSError, CatalogueError) as exc:
                 state, error = "failed", getattr(exc, "hint", None) or str(exc)
                 log.warning("capture_backup_failed", backup=row.id, channel=row.channel_id, error=error)
             except Exception as exc:
@@ -225,11 +278,38 @@ class Capture(CaptureCore):
             finished = [k for k in self.tallies if k not in self._rows]
             for old in finished[:-FINISHED_TALLIES_KEPT]:
                 del self.tallies[old]
+        if row.channel_id in self._catch_up_after:
+            self._catch_up_after.discard(row.channel_id)
+            await self._catch_up(row.channel_id)
+
+    async def _catch_up(self, channel_id: int) -> None:
+        ch = await self.catalogue.call("channel", channel_id)
+        info = await self._info(channel_id) if ch is not None and ch.watched else None
+        if info is not None:
+            await self.request_backup(info, threads=True, requested_by=None, kind="catchup")
+
+    async def _until_rebuilt(self, row: BackupRow, tally: Tally) -> None:
+        """Wait while the catalogue is rebuilt from the remote; the progress message says so."""
+        while await self.catalogue.call("rebuilding"):
+            if not tally.waiting:
+                tally.waiting = True
+                log.info("capture_backup_waits_for_rebuild", backup=row.id, channel=row.channel_id)
+                await self._tell(row, tally, False)
+            await asyncio.sleep(REBUILD_POLL_S)
+        tally.waiting = False
 
     async def _page_through(self, row: BackupRow, channel_id: int, tally: Tally) -> bool:
         """Every page after the channel's cursor; False when cancelled (what was committed stays)."""
         ch = await self.catalogue.call("channel", channel_id)
-        pages = self.source.history(channel_id, ch.cursor if ch else 0)  # type: ignore[union-attr]
+        self._paging.add(channel_id)
+        try:
+            return await self._pages(row, channel_id, tally, ch.cursor if ch else 0)
+        finally:
+            self._paging.discard(channel_id)
+            self._held.pop(channel_id, None)  # the rest were of messages known before: followed as they came
+
+    async def _pages(self, row: BackupRow, channel_id: int, tally: Tally, cursor: int) -> bool:
+        pages = self.source.history(channel_id, cursor)  # type: ignore[union-attr]
         # Closed on the way out (a cancel, a stop, a failure), so the source's prefetching stops with it.
         async with contextlib.aclosing(pages):  # type: ignore[type-var]
             async for page in pages:
@@ -237,6 +317,7 @@ class Capture(CaptureCore):
                     break
                 before = (tally.scanned, tally.archived, tally.files, tally.bytes, tally.missing, tally.too_big)
                 await self.ingest(page, tally, cursor_channel=channel_id)
+                await self._follow_held(channel_id, {m.id for m in page})
                 after = (tally.scanned, tally.archived, tally.files, tally.bytes, tally.missing, tally.too_big)
                 names = ("scanned", "archived", "files", "bytes", "missing", "too_big")
                 await self.catalogue.call("backup_progress", row.id,
@@ -277,6 +358,7 @@ class Capture(CaptureCore):
         known = await self.catalogue.call("channel", info.id)
         if known is not None and known.watched:
             return False
+        self._live_ok.discard(info.id)  # what was posted while it was not watched comes with the catch-up first
         await self.catalogue.call("upsert_channel", info.as_json())
         await self.catalogue.call("set_watched", info.id, True, by)
         await self.request_backup(info, threads=True, requested_by=by, kind="catchup")
@@ -286,6 +368,7 @@ class Capture(CaptureCore):
         ch = await self.catalogue.call("channel", channel_id)
         if ch is None or not ch.watched:
             return False
+        self._live_ok.discard(channel_id)
         await self.catalogue.call("set_watched", channel_id, False)
         for known in [ch, *await threads_of(self.catalogue, channel_id)]:
             await self.flush(known.id)
@@ -299,8 +382,11 @@ class Capture(CaptureCore):
         while True:
             kind, payload = await self._live.get()
             try:
+                if kind in ("edit", "delete") and payload[0] in self._paging:
+                    # its message may be in a backup's hands, not in the catalogue yet: followed again once it is
+                    self._held.setdefault(payload[0], []).append((kind, payload))
                 await self._handle_live(kind, payload)
-            except (SyncError, OSError, SourceError) as exc:
+            except (SyncError, OSError, SourceError, CatalogueError) as exc:
                 log.warning("capture_live_failed", kind=kind, error=getattr(exc, "hint", None) or str(exc))
             except Exception:
                 log.exception("capture_live_crashed", kind=kind)
@@ -311,15 +397,15 @@ class Capture(CaptureCore):
             covered = await watch_covering(self.catalogue, self._info, msg.channel_id)
             if covered is None:
                 return
-            watch, own = covered
+            watch, _own = covered
             await self.ingest([msg], Tally())
             # Only once a catch-up paged this channel (a thread first seen live may hold older messages:
             # one Helix was added to late, say) and none runs: a cursor moved past messages not paged
             # yet would leave them out of every later catch-up.
-            if watch.caught_up and own is not None and own.caught_up and watch.id not in self._jobs:
+            if watch.id in self._live_ok and msg.channel_id in self._live_ok and watch.id not in self._jobs:
                 await self.catalogue.call("advance_cursor", msg.channel_id, msg.id)
         elif kind == "edit":
-            message_id, changes = payload
+            _channel_id, message_id, changes = payload
             if await self.catalogue.call("add_revision", message_id, changes) is not None:
                 log.info("capture_revision", message_id=message_id)
         elif kind == "delete":
@@ -336,10 +422,26 @@ class Capture(CaptureCore):
                 await self.rewrite_pending()  # the content leaves the remote now, not at the next flush
             log.info("capture_deleted", message_id=message_id, blobs_removed=len(gone.doomed_blobs))
 
+    async def _follow_held(self, channel_id: int, ids: set[int]) -> None:
+        """The edits and deletions that arrived while these messages were in a backup's hands, now that
+        the catalogue holds them (one it already knew at the time is followed again, which changes nothing)."""
+        held = self._held.get(channel_id)
+        if not held:
+            return
+        now = [e for e in held if e[1][1] in ids]
+        self._held[channel_id] = [e for e in held if e[1][1] not in ids]
+        for kind, payload in now:
+            try:
+                await self._handle_live(kind, payload)
+            except (SyncError, OSError, SourceError) as exc:
+                log.warning("capture_live_failed", kind=kind, error=getattr(exc, "hint", None) or str(exc))
+
     async def _flush_every(self) -> None:
         while True:
             await asyncio.sleep(self.settings.watch_flush_s)
             try:
                 await self.flush_all()
-            except (SyncError, OSError) as exc:
+            except (SyncError, OSError, CatalogueError) as exc:
                 log.warning("capture_flush_failed", error=str(exc))
+            except Exception:
+                log.exception("capture_flush_crashed")

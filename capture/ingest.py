@@ -45,6 +45,7 @@ class Tally:
     too_big: int = 0
     too_big_names: list[str] = field(default_factory=list)
     paused: bool = False  # waiting for room on the spool (HELIX_SPOOL_MAX_GB) right now
+    waiting: bool = False  # not started: the catalogue is being rebuilt from the remote
 
 
 class CaptureCore:

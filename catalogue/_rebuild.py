@@ -79,6 +79,11 @@ class RebuildTables:
         with self._tx() as c:
             c.execute("DELETE FROM rebuild_due")
 
+    def rebuilding(self) -> bool:
+        """A rebuild began and has not ended (it runs, or it was cut short): cursors and known lines
+        may not all be back yet, so a backup now would take old messages for new ones."""
+        return self.conn.execute("SELECT 1 FROM rebuild_due LIMIT 1").fetchone() is not None
+
     def rebuild_reason(self) -> str | None:
         """Why the catalogue should be rebuilt at start-up, or None: empty (a fresh volume), or a
         rebuild that began and never ended (the process was stopped, or the remote failed)."""

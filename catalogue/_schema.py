@@ -68,7 +68,7 @@ CREATE TABLE IF NOT EXISTS channels (
     cursor INTEGER NOT NULL DEFAULT 0,
     watched INTEGER NOT NULL DEFAULT 0,
     watched_by INTEGER,
-    caught_up INTEGER NOT NULL DEFAULT 0,
+    caught_up INTEGER NOT NULL DEFAULT 0,  -- unread: whether live messages may move the cursor is the engine's to know
     manifest_dirty INTEGER NOT NULL DEFAULT 0,
     updated_at REAL NOT NULL
 );

@@ -81,12 +81,8 @@ class Tables(SegmentTables, BackupTables, SearchTables, RebuildTables):
 
     def set_watched(self, channel_id: int, watched: bool, by: int | None = None) -> None:
         with self._tx() as c:
-            c.execute("UPDATE channels SET watched = ?, watched_by = ?, caught_up = 0, updated_at = ? WHERE id = ?",
+            c.execute("UPDATE channels SET watched = ?, watched_by = ?, updated_at = ? WHERE id = ?",
                       (int(watched), by, time.time(), channel_id))
-
-    def set_caught_up(self, channel_id: int, caught_up: bool) -> None:
-        with self._tx() as c:
-            c.execute("UPDATE channels SET caught_up = ? WHERE id = ?", (int(caught_up), channel_id))
 
     def advance_cursor(self, channel_id: int, message_id: int) -> None:
         with self._tx() as c:
@@ -182,6 +178,8 @@ class Tables(SegmentTables, BackupTables, SearchTables, RebuildTables):
             merged = {**current, **changes}
             if all(current.get(k) == merged.get(k) for k in changes):
                 return None
+            if changes.get("edited_at") and current.get("edited_at") and changes["edited_at"] < current["edited_at"]:
+                return None  # older than what is archived: the message was fetched after this edit
             rev = int(row["revision"]) + 1
             merged["revision"] = rev
             revision = {"type": "revision", "id": current["id"], "channel_id": current["channel_id"],
@@ -312,14 +310,14 @@ class Tables(SegmentTables, BackupTables, SearchTables, RebuildTables):
             queued_blob_bytes=one("SELECT SUM(size) FROM blobs WHERE state = 'queued'"))
 
     def search(self, query: str, limit: int = 20) -> list[int]:
-        """Message ids matching an FTS5 query, best first (the next issue builds !find on this)."""
+        """Message ids matching an FTS5 query, best first: the words index checked without ``!find``'s filters."""
         return [r[0] for r in self.conn.execute("SELECT rowid FROM message_text WHERE message_text MATCH ? "
                                                 "ORDER BY rank LIMIT ?", (query, limit))]
 
 
 def _channel(r: sqlite3.Row) -> ChannelRow:
     return ChannelRow(r["id"], r["guild_id"], r["name"], r["topic"], r["type"], r["parent_id"], r["cursor"],
-                      bool(r["watched"]), bool(r["caught_up"]))
+                      bool(r["watched"]))
 
 
 def _blob(r: sqlite3.Row) -> BlobRow:

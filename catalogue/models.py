@@ -16,7 +16,6 @@ class ChannelRow:
     parent_id: int | None
     cursor: int  # every message with an id up to this one is archived
     watched: bool
-    caught_up: bool
 
 
 @dataclass(frozen=True)

@@ -71,6 +71,7 @@ class CaptureCog(commands.Cog, name="Capture"):
     def __init__(self, bot: HelixBot) -> None:
         self.bot = bot
         self.menu = app_commands.ContextMenu(name="Archive message", callback=self.archive_menu)
+        self._sessions = 0  # gateway sessions that became ready since the cog was loaded
 
     @property
     def capture(self) -> Capture:
@@ -85,12 +86,22 @@ class CaptureCog(commands.Cog, name="Capture"):
         self.bot.tree.remove_command(self.menu.name, type=self.menu.type)
 
     @commands.Cog.listener("on_ready")
+    async def session_ready(self) -> None:
+        """Backups left running and watched channels resume once connected. A second ``on_ready`` is a
+        new gateway session after an outage: Discord replays nothing of the gap, so the watched
+        channels are caught up again."""
+        self._attach(gap=self._sessions > 0)
+        self._sessions += 1
+
     @commands.Cog.listener("on_guild_available")
     @commands.Cog.listener("on_guild_join")
-    async def attach_source(self, *_: Any) -> None:
-        """Backups left running and watched channels resume once their server is seen."""
+    async def server_seen(self, *_: Any) -> None:
+        """Once connected, a server available again was out (or Helix was away from it): caught up too."""
+        self._attach(gap=self._sessions > 0)
+
+    def _attach(self, *, gap: bool) -> None:
         if self.bot.capture is not None:
-            self.bot.capture.attach(DiscordSource(self.bot))
+            self.bot.capture.attach(DiscordSource(self.bot), gap=gap)
 
     # -- !archive ---------------------------------------------------------------------------------
 
@@ -240,7 +251,7 @@ class CaptureCog(commands.Cog, name="Capture"):
         for key in ("content", "embeds"):
             if key in data:
                 changes[key] = data[key] or ("" if key == "content" else [])
-        self.bot.capture.observe("edit", (payload.message_id, changes))
+        self.bot.capture.observe("edit", (payload.channel_id, payload.message_id, changes))
 
     @commands.Cog.listener()
     async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:

@@ -75,8 +75,11 @@ class Reindex(commands.Cog):
     async def _run(self) -> RebuildProgress:
         capture = self.bot.capture
         assert capture is not None
-        return await rebuild(capture.catalogue, self.bot.archive.service,
+        done = await rebuild(capture.catalogue, self.bot.archive.service,
                              Path(self.bot.archive.settings.data_dir), self.progress)
+        if done.state == "done":
+            capture.rebuilt()  # the watches it brought back catch up; the backups waiting for it start
+        return done
 
     @commands.command(name="reindex")
     @commands.is_owner()

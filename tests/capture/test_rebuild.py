@@ -60,6 +60,11 @@ async def restarted_on_a_fresh_volume(world: World) -> HelixBot:
 async def started_again(world: World) -> HelixBot:
     """Helix starts on the same volume and archive (its capture closed before)."""
     await world.capture.start()
+    return await connected_again(world)
+
+
+async def connected_again(world: World) -> HelixBot:
+    """A new bot connects to Discord with the capture already started."""
     bot = HelixBot(world.bot.settings, world.archive, capture=world.capture)
     bot.owner_ids = world.bot.owner_ids
     await world.env.restart_bot(bot)

@@ -42,6 +42,7 @@ class LocalCdn:
         self.blobs: dict[str, tuple[bytes, str]] = {}
         self.expired: set[str] = set()
         self.hits: list[str] = []
+        self._held: dict[str, tuple[asyncio.Event, asyncio.Event]] = {}  # path -> (asked for, let go)
         self._runner: web.AppRunner | None = None
         self.base = ""
 
@@ -61,6 +62,9 @@ class LocalCdn:
 
     async def _serve(self, request: web.Request) -> web.StreamResponse:
         self.hits.append(request.path_qs)
+        if (held := self._held.get(request.path)) is not None:
+            held[0].set()
+            await held[1].wait()
         if request.query.get("hm") in self.expired:
             return web.Response(status=403, text="This content is no longer available.")
         if request.path not in self.blobs:
@@ -99,6 +103,11 @@ class LocalCdn:
         url = self._url(path)
         return {"id": str(aid), "filename": src.name, "size": src.stat().st_size, "url": url, "proxy_url": url,
                 "content_type": content_type}
+
+    def hold(self, url: str) -> tuple[asyncio.Event, asyncio.Event]:
+        """The file at ``url`` is served only once the test lets it go: (it was asked for, let it go)."""
+        held = self._held[url.split("?")[0].replace(self.base, "")] = (asyncio.Event(), asyncio.Event())
+        return held
 
     def expire(self, url: str) -> None:
         self.expired.add(url.split("hm=")[1].split("&")[0])

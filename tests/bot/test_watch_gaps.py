@@ -1,0 +1,81 @@
+"""What Discord never delivered to a watch (Helix was down, the gateway was out, a backup held the
+channel) is caught up, and no message heard live in the meantime makes the catch-up skip it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from bot.sim.world import World, simulated_guild
+from tests.bot.test_threads_watch import contents, watch_settings
+from tests.capture.test_rebuild import connected_again
+from tests.support.capture import backup_finished, cdn  # noqa: F401
+from tests.support.waiting import wait_until
+
+
+async def watched(world: World, name: str):
+    channel = world.guild.create_text_channel(name)
+    world.env.backend.create_message(channel.id, world.member("alice").id, "before the watch", broadcast=False)
+    await world.env.settle()
+    await world.say(world.owner, f"!watch <#{channel.id}>")
+    await backup_finished(world, channel.id)
+    return channel
+
+
+async def test_a_message_heard_before_the_catch_up_after_a_restart_does_not_hide_the_downtime(data_dir: Path):
+    async with simulated_guild(watch_settings(data_dir)) as world:
+        be, alice = world.env.backend, world.member("alice")
+        news = await watched(world, "news")
+        await world.capture.close()  # Helix is down: Discord goes on without it
+        for text in ("posted while down", "and another"):
+            be.create_message(news.id, alice.id, text, broadcast=False)
+        await world.capture.start()
+        # The first message heard live comes before the scheduler has started the catch-up.
+        be.create_message(news.id, alice.id, "heard live")
+        await world.env.settle()
+        await wait_until(lambda: "heard live" in contents(world, news.id) or None, 30, "the live message")
+        await connected_again(world)
+        want = ["before the watch", "posted while down", "and another", "heard live"]
+        await wait_until(lambda: sorted(contents(world, news.id)) == sorted(want), 30,
+                         lambda: f"the downtime caught up: {contents(world, news.id)}")
+
+
+async def test_what_was_posted_while_the_gateway_was_out_is_caught_up_on_the_new_session(data_dir: Path):
+    async with simulated_guild(watch_settings(data_dir)) as world:
+        be, alice = world.env.backend, world.member("alice")
+        news = await watched(world, "news")
+        be.create_message(news.id, alice.id, "heard live")
+        await world.env.settle()
+        await wait_until(lambda: "heard live" in contents(world, news.id) or None, 30, "the live message")
+
+        want = ["before the watch", "heard live"]
+        for outage in ("one outage", "another outage"):
+            be.create_message(news.id, alice.id, f"posted during {outage}", broadcast=False)  # never delivered
+            world.bot.dispatch("ready")  # a new gateway session: Discord replays nothing of the gap
+            be.create_message(news.id, alice.id, f"after {outage}")
+            await world.env.settle()
+            want += [f"posted during {outage}", f"after {outage}"]
+            await wait_until(lambda want=want: sorted(contents(world, news.id)) == sorted(want), 30,
+                             lambda: f"the outage caught up: {contents(world, news.id)}")
+
+
+async def test_watching_a_channel_while_its_backup_runs_catches_its_threads_up_after_it(data_dir: Path, cdn):  # noqa: F811
+    async with simulated_guild(watch_settings(data_dir)) as world:
+        env, be, alice = world.env, world.env.backend, world.member("alice")
+        launch = world.guild.create_text_channel("launch")
+        files = [cdn.attachment(env, launch.id, "big.bin", os.urandom(1000))]
+        be.create_message(launch.id, alice.id, "the plan", attachments=files, broadcast=False)
+        countdown = be.create_thread(launch.id, "countdown", alice.id)
+        be.create_message(countdown.id, alice.id, "T minus 10", broadcast=False)
+        asked, let_go = cdn.hold(files[0]["url"])
+        await env.settle()
+        await world.owner.send(world.channel, f"!backup <#{launch.id}>")  # the channel alone, not its threads
+        await wait_until(asked.is_set, 30, "the backup downloads the file")
+        await world.say(world.owner, f"!watch <#{launch.id}>")
+        let_go.set()
+        await backup_finished(world, launch.id, count=2)
+        assert contents(world, countdown.id) == ["T minus 10"]
+        be.create_message(launch.id, alice.id, "new and live")
+        await env.settle()
+        await wait_until(lambda: "new and live" in contents(world, launch.id) or None, 30, "the live message")
+
