@@ -1,5 +1,6 @@
-"""Who may capture what, whether Helix itself can read a channel (each refusal is one sentence), and
-whether what a capture command saved has reached the archive remote yet.
+"""Who may capture what, whether Helix itself can read a channel (each refusal is one sentence), what an
+answer about a channel may say where it is posted, and whether what a capture command saved has
+reached the archive remote yet.
 
 Shared by the capture cogs (a cog module is executed anew on each load, so shared code lives here).
 """
@@ -14,7 +15,8 @@ from typing import Any
 import discord
 
 from bot.helix import HelixBot, UserFacingError
-from bot.visibility import can_read
+from bot.replies import answer
+from bot.visibility import can_read, postable_in
 
 
 async def is_helix_admin(bot: HelixBot, member: Any) -> bool:
@@ -55,6 +57,35 @@ def refuse_unless_reader(member: Any, channel: Any, doing: str) -> None:
         raise UserFacingError(f"You can't read that channel, so I won't {doing} for you.")
 
 
+def refuse_as_unknown_unless_reader(member: Any, channel: Any, doing: str, unknown: str) -> None:
+    """Refuse ``doing`` to a member who cannot read ``channel`` now (see ``refuse_unless_reader``).
+
+    One who cannot even see it gets ``unknown``, the very sentence a name that matches no channel
+    gets: the converter finds hidden channels by name too, and a different answer would let anyone
+    with Manage Server learn which hidden channels exist by guessing. One who sees it live, without
+    its history, knows it exists and is told why."""
+    if isinstance(member, discord.Member) and can_read(member, channel):
+        return
+    seen = isinstance(member, discord.Member) and channel.permissions_for(member).view_channel and not (
+        isinstance(channel, discord.Thread) and channel.is_private())
+    raise UserFacingError(f"You can't read that channel, so I won't {doing} for you." if seen else unknown)
+
+
+def hidden_from(ctx: Any, channel: Any) -> bool:
+    """Whether an answer in the command's channel would be read by someone who cannot read ``channel``:
+    then it names neither that channel nor what it holds (``visibility.postable_in``)."""
+    return channel.id not in postable_in(ctx.channel, {channel.id})
+
+
+async def tell(ctx: Any, channel: Any, named: str, unnamed: str) -> discord.Message | None:
+    """Answer about ``channel``: ``named`` where every reader of the answer may read it; where some may
+    not, ``unnamed`` posted in the channel, or ``named`` for the slash form's asker alone (ephemeral)."""
+    hidden = hidden_from(ctx, channel)
+    if ctx.interaction is not None:
+        return await answer(ctx, named, ephemeral=hidden)
+    return await answer(ctx, unnamed if hidden else named)
+
+
 def bot_lacks(channel: Any) -> str | None:
     """The first permission Helix needs in ``channel`` and lacks, by its name in Discord's settings.
 
@@ -70,9 +101,10 @@ def bot_lacks(channel: Any) -> str | None:
     return None
 
 
-def lacks_sentence(channel: Any, missing: str) -> str:
-    return (f"I can't archive {channel.mention}: I lack the **{missing}** permission there; give it to my role "
-            "in the channel's settings (Permissions) and try again.")
+def lacks_sentence(channel: Any, missing: str, hidden: bool = False) -> str:
+    """``hidden``: read where not everyone can read ``channel``, so it is not named."""
+    return (f"I can't archive {'that channel' if hidden else channel.mention}: I lack the **{missing}** permission "
+            "there; give it to my role in the channel's settings (Permissions) and try again.")
 
 
 LANDING_WAIT_S = 10.0  # how long a final answer waits for its files to land before saying they are on the way

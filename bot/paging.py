@@ -16,12 +16,23 @@ from typing import Any
 import discord
 from discord.ext import commands
 
-from bot.replies import NO_PINGS, answer
+from bot.replies import MESSAGE_CHARS, NO_PINGS, answer
 
 PAGER_TIMEOUT_S = 600.0
 NOT_YOURS = "Only the member who asked can turn these pages: ask your own question to get your own."
 # render(page, the asker now) -> (text of that page, whether a next page exists)
 Render = Callable[[int, Any], Awaitable[tuple[str, bool]]]
+
+
+def fitted(text: str, limit: int = MESSAGE_CHARS) -> str:
+    """``text`` as Discord takes it: a page over its limit is refused whole (the asker would hear
+    nothing, a page turn would fail), so one that a caller let grow is cut after its last whole line
+    that fits (a line closes its own spoilers and bold), and says it was."""
+    if len(text) <= limit:
+        return text
+    more = "\n-# (cut here: the rest did not fit in one message)"
+    kept = text[:limit - len(more)]
+    return (kept.rsplit("\n", 1)[0] if "\n" in kept else kept) + more
 
 
 class Pager(discord.ui.View):
@@ -35,7 +46,7 @@ class Pager(discord.ui.View):
     async def first_page(self, who: Any) -> tuple[str, bool]:
         text, more = await self.render(0, who)
         self._arrange(more)
-        return text, more
+        return fitted(text), more
 
     async def send(self, ctx: commands.Context, *, ephemeral: bool = False) -> discord.Message | None:
         """Answer ``ctx`` with the first page; buttons only when there is more than one."""
@@ -62,7 +73,7 @@ class Pager(discord.ui.View):
         self.page = max(0, self.page + step)
         text, more = await self.render(self.page, interaction.user)
         self._arrange(more)
-        await interaction.response.edit_message(content=text, view=self, allowed_mentions=NO_PINGS)
+        await interaction.response.edit_message(content=fitted(text), view=self, allowed_mentions=NO_PINGS)
 
     @discord.ui.button(label="Prev", style=discord.ButtonStyle.secondary)
     async def previous(self, interaction: discord.Interaction, _button: discord.ui.Button) -> None:

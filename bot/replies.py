@@ -20,6 +20,7 @@ log = structlog.get_logger("helix.bot")
 NO_PINGS = discord.AllowedMentions(everyone=False, roles=False, users=False, replied_user=True)
 # How often a progress message may be edited: Discord rate-limits edits of one message.
 PROGRESS_EDIT_S = 2.0
+MESSAGE_CHARS = 2000  # the most a bot's message may hold: Discord refuses a longer one outright
 
 
 _HINT = re.compile(r"(?<!\\)`!(?=[a-z])")  # a command in a code span, as every hint writes it

@@ -11,11 +11,13 @@ after a while, or it was deleted) follows its channel, as Discord lets a channel
 its archived threads: a public one is readable by whoever may read the channel, a private one
 by those who may manage threads there.
 
-An answer posted in a channel (a prefix command's) is read by everyone who can read that
-channel, now and later, not by the asker alone. So it shows a channel's archive only where no
-such reader could be kept out of that channel: the same channel (or its thread, or the channel of
-the thread it is posted in), or a channel that every member can read, whatever their roles.
-Everything else is for the private forms: the slash commands' ephemeral answers, or a DM.
+An answer posted in a channel (a prefix command's) is read by everyone who can view that
+channel, now and later, not by the asker alone; and a member may view a channel live without
+being allowed to scroll back through it (Read Message History). So it shows a channel's archive
+only where no such reader could be kept out of it: the same channel (or its thread, or the
+channel of the thread it is posted in) when every member who can view it can also read its
+history, whatever roles they hold, or a channel that every member can read. Everything else is
+for the private forms: the slash commands' ephemeral answers, or a DM.
 """
 
 from __future__ import annotations
@@ -74,6 +76,66 @@ def open_to_all(channel: discord.abc.GuildChannel | discord.Thread) -> bool:
     return not any(o.view_channel is False or o.read_message_history is False for o in channel.overwrites.values())
 
 
+_VIEW, _HISTORY, _VIEW_ALLOW, _VIEW_DENY, _HISTORY_ALLOW, _HISTORY_DENY = (1 << n for n in range(6))
+
+
+def _role_bits(perms: discord.Permissions, overwrite: discord.PermissionOverwrite) -> int:
+    """What one role brings to a member's permissions in a channel, as far as viewing and history go."""
+    return ((_VIEW if perms.view_channel else 0) | (_HISTORY if perms.read_message_history else 0)
+            | (_VIEW_ALLOW if overwrite.view_channel is True else 0)
+            | (_VIEW_DENY if overwrite.view_channel is False else 0)
+            | (_HISTORY_ALLOW if overwrite.read_message_history is True else 0)
+            | (_HISTORY_DENY if overwrite.read_message_history is False else 0))
+
+
+def _views_without_history(held: int, everyone: discord.PermissionOverwrite,
+                           member: discord.PermissionOverwrite | None) -> bool:
+    """Discord's order for one member: the roles' server permissions, then the @everyone overwrite,
+    then the roles' overwrites (an allow beats a deny), then the member's own overwrite."""
+    view = _over(bool(held & _VIEW), everyone.view_channel)
+    history = _over(bool(held & _HISTORY), everyone.read_message_history)
+    view = bool(held & _VIEW_ALLOW) or (view and not held & _VIEW_DENY)
+    history = bool(held & _HISTORY_ALLOW) or (history and not held & _HISTORY_DENY)
+    if member is not None:
+        view, history = _over(view, member.view_channel), _over(history, member.read_message_history)
+    return view and not history
+
+
+def _over(value: bool, setting: bool | None) -> bool:
+    """An overwrite's word on one permission: allowed, denied, or left as it was (None)."""
+    return value if setting is None else setting
+
+
+def history_for_every_viewer(channel: discord.abc.GuildChannel | discord.Thread) -> bool:
+    """True when nobody, whatever roles they hold now or later, can view ``channel`` without also
+    being allowed to read its history (a thread: its channel's rules).
+
+    Members are not all known to a bot without the Server Members intent, so every combination of
+    the server's roles is tried (administrators and the owner bypass overwrites, so they never
+    lack it), and each member overwrite with each of them: what a role brings is six bits, so the
+    combinations are at most 64 however many roles there are."""
+    if isinstance(channel, discord.Thread):
+        return channel.parent is not None and history_for_every_viewer(channel.parent)
+    guild = channel.guild
+    everyone = guild.default_role
+    if everyone.permissions.administrator:
+        return True
+    held = {_role_bits(everyone.permissions, discord.PermissionOverwrite())}
+    for role in guild.roles:
+        if role.is_default() or role.permissions.administrator:
+            continue
+        bits = _role_bits(role.permissions, channel.overwrites_for(role))
+        held |= {h | bits for h in held}
+    members = [overwrite for target, overwrite in channel.overwrites.items()
+               if not _is_role(target) and target.id != guild.owner_id]
+    everyone_ow = channel.overwrites_for(everyone)
+    return not any(_views_without_history(h, everyone_ow, member) for h in held for member in (None, *members))
+
+
+def _is_role(target: object) -> bool:
+    return isinstance(target, discord.Role) or getattr(target, "type", None) is discord.Role
+
+
 def postable_in(here: discord.abc.Messageable, channel_ids: Iterable[int],
                 threads: Mapping[int, tuple[int, bool]] | None = None) -> set[int]:
     """The ids among ``channel_ids`` whose archive may be posted in ``here`` for all its readers
@@ -83,9 +145,9 @@ def postable_in(here: discord.abc.Messageable, channel_ids: Iterable[int],
     guild = getattr(here, "guild", None)
     if guild is None:
         return set()
-    near = {here.id}
-    if isinstance(here, discord.Thread) and here.parent_id is not None:
-        near.add(here.parent_id)  # a thread's readers can all read its channel
+    # A thread's readers can all read its channel, and its history follows that channel's rules.
+    home = here.parent if isinstance(here, discord.Thread) else here
+    near = {here.id, home.id} if home is not None and history_for_every_viewer(home) else set()
     postable = set()
     for channel_id in channel_ids:
         channel = guild.get_channel_or_thread(channel_id)

@@ -29,7 +29,23 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 class QueryError(ValueError):
-    """The query cannot be understood; ``str(err)`` is one sentence for the member, with an example."""
+    """The query cannot be understood; ``str(err)`` is one sentence for the member, with an example.
+
+    The examples are kept apart (the words after the command) so that an answer shows them in the
+    form the member typed: ``/find query:…`` for the slash command, not a prefix they did not use."""
+
+    def __init__(self, said: str, *examples: str) -> None:
+        super().__init__(said)
+        self.said = said
+        self.examples = examples
+
+    def sentence(self, command: str = "!find ") -> str:
+        """The sentence with its examples typed as ``command`` then the words (``"/find query:"``)."""
+        shown = " or ".join(f"`{command}{example}`" for example in self.examples)
+        return f"{self.said}: for example {shown}." if shown else f"{self.said}."
+
+    def __str__(self) -> str:
+        return self.sentence()
 
 
 @dataclass(frozen=True)
@@ -49,6 +65,7 @@ class SearchQuery:
     either: frozenset[int] = frozenset()  # indexes into ``terms`` joined by ``OR`` to the term before
     excluded: tuple[str, ...] = ()  # ``-word``: a message with any of these is left out
     excluded_prefixes: frozenset[int] = frozenset()  # indexes into ``excluded`` that end in ``*``
+    dropped: tuple[str, ...] = field(default=(), compare=False)  # emoji, symbols: nothing the index holds
 
     @property
     def empty(self) -> bool:
@@ -93,6 +110,7 @@ def parse_query(text: str) -> SearchQuery:
     after: date | None = None
     during = False
     notes: list[str] = []
+    dropped: list[str] = []
     tokens = _tokens(text)
     joins = {n for n, t in enumerate(tokens) if _is_or(t) and _is_word(tokens, n - 1) and _is_word(tokens, n + 1)}
     for n, (token, quoted, minus) in enumerate(tokens):
@@ -102,11 +120,12 @@ def parse_query(text: str) -> SearchQuery:
             continue
         match = None if quoted else _FILTER.match(token)
         if match is not None and minus:
-            raise QueryError("`-` leaves out words, not filters: for example `!find launch -rocket`.")
+            raise QueryError("`-` leaves out words, not filters", "launch -rocket")
         if match is None:
             word = token.strip()
             if not _WORDLIKE.search(word):
-                continue  # punctuation alone matches nothing: drop it instead of searching for it
+                dropped.append(word)  # punctuation alone matches nothing: drop it instead of searching for it
+                continue
             if len(terms) + len(excluded) >= MAX_TERMS:
                 notes.append(f"only the first {MAX_TERMS} words were searched")
                 break
@@ -132,7 +151,7 @@ def parse_query(text: str) -> SearchQuery:
             elif value.lstrip("#"):
                 channel_names.add(value.lstrip("#").lower()[:MAX_TERM_CHARS])
             else:
-                raise QueryError("`in:` needs a channel: for example `!find hello in:#general`.")
+                raise QueryError("`in:` needs a channel", "hello in:#general")
         elif key == "from":
             if m := _USER_MENTION.match(value):
                 author_ids.add(_id(m.group(1), key))
@@ -141,11 +160,11 @@ def parse_query(text: str) -> SearchQuery:
             elif value.lstrip("@"):
                 author_names.add(value.lstrip("@").lower()[:MAX_TERM_CHARS])
             else:
-                raise QueryError("`from:` needs a member: for example `!find hello from:@alice`.")
+                raise QueryError("`from:` needs a member", "hello from:@alice")
         elif key == "has":
             kind = value.lower()
             if kind not in HAS_KINDS:
-                raise QueryError(f"`has:` takes {' or '.join(HAS_KINDS)}: for example `!find has:image`.")
+                raise QueryError(f"`has:` takes {' or '.join(HAS_KINDS)}", "has:image")
             has.add(kind)
         else:
             # Each date narrows the range, so they combine as "and" like every other filter.
@@ -158,17 +177,16 @@ def parse_query(text: str) -> SearchQuery:
             if ends[1] is not None:
                 before = ends[1] if before is None else min(before, ends[1])
     if excluded and not terms:
-        raise QueryError("`-word` only leaves words out, so give a word to look for too: "
-                         "for example `!find launch -rocket`.")
+        raise QueryError("`-word` only leaves words out, so give a word to look for too", "launch -rocket")
     if before and after and (before - after).days <= 1:  # "after" is the days after it: none between
         if during or after < before:
-            raise QueryError("Those dates leave no day to search: for example `!find during:2026-01-31` "
-                             "or `!find after:2026-01-01 before:2026-02-01`.")
-        raise QueryError("`after:` must be earlier than `before:`: for example "
-                         "`!find after:2026-01-01 before:2026-02-01`.")
+            raise QueryError("Those dates leave no day to search", "during:2026-01-31",
+                             "after:2026-01-01 before:2026-02-01")
+        raise QueryError("`after:` must be earlier than `before:`", "after:2026-01-01 before:2026-02-01")
     return SearchQuery(tuple(terms), frozenset(prefixes), frozenset(channel_ids), frozenset(channel_names),
                        frozenset(author_ids), frozenset(author_names), frozenset(has), before, after,
-                       tuple(dict.fromkeys(notes)), frozenset(either), tuple(excluded), frozenset(excluded_prefixes))
+                       tuple(dict.fromkeys(notes)), frozenset(either), tuple(excluded), frozenset(excluded_prefixes),
+                       tuple(dropped))
 
 
 def _quoted(term: str, prefix: bool) -> str:
@@ -195,8 +213,7 @@ def _id(value: str, key: str) -> int:
     number = int(value)
     if not 1 <= number <= MAX_ID:
         what, example = ("member", "from:@alice") if key == "from" else ("channel", "in:#general")
-        raise QueryError(f"`{key}:` got a number that is no Discord id: name the {what} instead, "
-                         f"for example `!find hello {example}`.")
+        raise QueryError(f"`{key}:` got a number that is no Discord id: name the {what} instead", f"hello {example}")
     return number
 
 
@@ -207,7 +224,7 @@ def _day(value: str, key: str) -> date:
             raise ValueError
         return date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
     except ValueError:
-        raise QueryError(f"`{key}:` takes a date as YYYY-MM-DD: for example `!find {key}:2026-01-31`.") from None
+        raise QueryError(f"`{key}:` takes a date as YYYY-MM-DD", f"{key}:2026-01-31") from None
 
 
 def _shifted(day: date, days: int) -> date | None:

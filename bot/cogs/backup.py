@@ -3,6 +3,10 @@
 A backup is recorded in the catalogue before it is announced and runs in the capture engine,
 not in the command: it survives the command, a restart and a kill. One progress message per
 backup is edited at most every 2 s (Discord rate-limits edits) and once more at the end.
+
+An answer posted in a channel is read by all its readers: about a channel some of them cannot read
+(``visibility.postable_in``), it names neither that channel nor its counts nor its archive path, as
+``!archive`` does; the slash form then answers the asker alone, in full.
 """
 
 from __future__ import annotations
@@ -19,17 +23,20 @@ from discord.ext import commands
 
 from bot.capture_checks import (
     bot_lacks,
+    hidden_from,
     lacks_sentence,
     may_manage,
     not_landed_yet,
-    refuse_unless_reader,
+    refuse_as_unknown_unless_reader,
     running_capture,
+    tell,
     upload_state,
 )
 from bot.capture_source import channel_info
+from bot.cogs.errors import example
 from bot.formatting import counted, human_size
 from bot.helix import HelixBot, UserFacingError
-from bot.replies import PROGRESS_EDIT_S, amend, answer
+from bot.replies import PROGRESS_EDIT_S, amend, answer, echo
 from bot.visibility import left_out, postable_in, readable_channel_ids
 from capture import Capture, Tally
 from catalogue import BackupRow
@@ -37,6 +44,7 @@ from catalogue import BackupRow
 log = structlog.get_logger("helix.bot.backup")
 Archivable = discord.TextChannel | discord.ForumChannel | discord.Thread
 CHANNEL = commands.parameter(description="the channel, forum or thread, as #name")
+UNNAMED = "a channel not everyone here can read"
 
 
 class ThreadsWord(commands.Converter[str], app_commands.Transformer):
@@ -64,11 +72,18 @@ def _examples(prefix: str, slash: str, **more: str) -> dict[str, str]:
 
 
 def progress_text(row: BackupRow, tally: Tally, finished: bool, name: str, elapsed_s: float,
-                  scanned_before: int = 0, backed_up_before: bool = False, upload: str = "landed") -> str:
+                  scanned_before: int = 0, backed_up_before: bool = False, upload: str = "landed",
+                  hidden: bool = False, waits: str | None = None) -> str:
     """``scanned_before``: what a resumed backup had scanned when this process took it up (not in its rate);
     ``backed_up_before``: an earlier backup of the channel finished, so finding nothing new means up to date;
     ``upload``: whether its files reached the archive remote (``capture_checks.upload_state``), since a
-    finished backup is in the catalogue, not yet on the remote, and "→ `path`" must not claim it is."""
+    finished backup is in the catalogue, not yet on the remote, and "→ `path`" must not claim it is;
+    ``hidden``: the message is read where not everyone can read the channel (see the module);
+    ``waits``: why it has not started (the catalogue is being rebuilt), shown until it does."""
+    if waits and tally.waiting and not finished:
+        return f"⏳ The backup of {UNNAMED if hidden else name} waits: {waits}; it starts as soon as that is done."
+    if hidden:
+        return unnamed_progress(row, finished, upload)
     # No rate in the first second: the first edit comes as the backup starts, and "0 msg/s" there
     # reads as a stalled backup.
     rate = f" · {(tally.scanned - scanned_before) / elapsed_s:,.0f} msg/s" if elapsed_s >= 1 else ""
@@ -94,6 +109,18 @@ def progress_text(row: BackupRow, tally: Tally, finished: bool, name: str, elaps
     if row.state == "cancelled":
         return f"⏹️ Backup of {name} cancelled: {counts}; what was archived stays in {where}."
     return f"❌ Backup of {name} stopped: {row.error or 'unknown error'} ({counts})."
+
+
+def unnamed_progress(row: BackupRow, finished: bool, upload: str = "landed") -> str:
+    """A backup's message where not all its readers may read the channel: how it goes, never which
+    channel, how much it holds or where it lands."""
+    if not finished:
+        return f"📦 Backing up {UNNAMED}…"
+    if row.state == "done" and upload != "landed":
+        return f"✅ The backup of {UNNAMED} is done, {not_landed_yet(upload)}."
+    ended = {"done": "✅ The backup of {} is done", "cancelled": "⏹️ The backup of {} was cancelled"}.get(
+        row.state, "❌ The backup of {} stopped")
+    return f"{ended.format(UNNAMED)}: `/backup status` shows how it went to whoever can read that channel."
 
 
 def status_line(row: BackupRow, tally: Tally | None) -> str:
@@ -123,6 +150,17 @@ def _shown_to(ctx: commands.Context, channel_ids: list[int],
     return postable, f"{left_out(slash)}." if readable - postable else ""
 
 
+def _refuse_unless_reader(ctx: commands.Context, channel: Any, doing: str) -> None:
+    """A channel hidden from the asker gets the answer of a name that matches none (``cogs/errors.py``)."""
+    refuse_as_unknown_unless_reader(ctx.author, channel, doing, f"`channel` must be {ctx.command.extras['channel']}: "
+                                                                f"for example `{example(ctx)}`.")
+
+
+def _slash(ctx: commands.Context, prefix_form: str, slash_form: str) -> str:
+    """A hint in the form the member typed the command in."""
+    return slash_form if ctx.interaction is not None else prefix_form
+
+
 def _manager():
     async def predicate(ctx: commands.Context) -> bool:
         if ctx.guild is None:
@@ -139,7 +177,7 @@ class Backup(commands.Cog):
         self.bot = bot
         self._last_edit: dict[int, float] = {}
         self._started: dict[int, tuple[float, int]] = {}  # backup id -> when this process first showed it, scanned then
-        self._shown_paused: dict[int, bool] = {}
+        self._shown_paused: dict[int, tuple[bool, bool]] = {}
         self._finals: set[asyncio.Task[None]] = set()  # final answers waiting to learn whether their files landed
 
     @property
@@ -154,10 +192,17 @@ class Backup(commands.Cog):
         for task in self._finals:
             task.cancel()
 
-    def _check_bot(self, channel: Archivable) -> None:
+    def _check_bot(self, ctx: commands.Context, channel: Archivable) -> None:
         missing = bot_lacks(channel)
         if missing:
-            raise UserFacingError(lacks_sentence(channel, missing))
+            unnamed = ctx.interaction is None and hidden_from(ctx, channel)
+            raise UserFacingError(lacks_sentence(channel, missing, unnamed))
+
+    def _unnamed_in(self, row: BackupRow) -> bool:
+        """Whether the backup's message is read where not everyone can read its channel (a channel
+        no longer known counts as such: nothing says who reads it)."""
+        here = self.bot.get_channel(row.reply_channel_id) if row.reply_channel_id is not None else None
+        return here is None or row.channel_id not in postable_in(here, {row.channel_id})
 
     # -- the progress message -------------------------------------------------------------------
 
@@ -168,24 +213,28 @@ class Backup(commands.Cog):
             return  # "paused by a restart" stands until the backup ends in the grace or the next start resumes it
         now = time.perf_counter()
         started, scanned_before = self._started.setdefault(row.id, (now, tally.scanned))
-        news = tally.paused != self._shown_paused.get(row.id, False)  # a pause is shown at once
+        # a pause is shown at once, as is a wait for the rebuild
+        news = (tally.paused, tally.waiting) != self._shown_paused.get(row.id, (False, False))
         if not finished and not news and now - self._last_edit.get(row.id, 0.0) < PROGRESS_EDIT_S:
             return
-        self._shown_paused[row.id] = tally.paused
+        self._shown_paused[row.id] = (tally.paused, tally.waiting)
         self._last_edit[row.id] = now
         channel = self.bot.get_channel(row.channel_id)
         name = channel.mention if channel is not None else f"channel {row.channel_id}"
         target = self.bot.get_partial_messageable(row.reply_channel_id).get_partial_message(row.reply_message_id)
         earlier = finished and row.state == "done" and not tally.archived and await self.capture.catalogue.call(
             "backed_up_before", row.channel_id, row.id)
+        hidden = self._unnamed_in(row)
         if finished and row.state == "done" and not earlier:
             # Its files may take a moment to land, or never while the remote is down: found out in a
             # task of its own, so the engine's next backup does not wait on this answer.
-            task = asyncio.create_task(self._final(target, row, tally, name, now - started, scanned_before))
+            task = asyncio.create_task(self._final(target, row, tally, name, now - started, scanned_before, hidden))
             self._finals.add(task)
             task.add_done_callback(self._finals.discard)
             return
-        text = progress_text(row, tally, finished, name, now - started, scanned_before, earlier)
+        waits = getattr(self.bot.get_cog("Reindex"), "backups_wait_for", None)
+        text = progress_text(row, tally, finished, name, now - started, scanned_before, earlier, hidden=hidden,
+                             waits=waits)
         await amend(target, text, prefix=self.bot.settings.prefix)
 
     async def before_stop(self) -> None:
@@ -199,17 +248,19 @@ class Backup(commands.Cog):
             channel = self.bot.get_channel(row.channel_id)
             name = channel.mention if channel is not None else f"channel {row.channel_id}"
             target = self.bot.get_partial_messageable(row.reply_channel_id).get_partial_message(row.reply_message_id)
-            await amend(target, f"⏸️ Backup of {name} paused by a restart at {counted(scanned, 'message')} scanned: "
-                                "it carries on from there when Helix is back.", prefix=self.bot.settings.prefix)
+            paused = f"⏸️ The backup of {UNNAMED} is paused by a restart" if self._unnamed_in(row) else \
+                f"⏸️ Backup of {name} paused by a restart at {counted(scanned, 'message')} scanned"
+            await amend(target, f"{paused}: it carries on from there when Helix is back.",
+                        prefix=self.bot.settings.prefix)
 
     async def _final(self, target: Any, row: BackupRow, tally: Tally, name: str, elapsed_s: float,
-                     scanned_before: int) -> None:
+                     scanned_before: int, hidden: bool) -> None:
         """The last edit of a finished backup, once its files landed or the outbox shows they wait."""
         catalogue = self.capture.catalogue
         threads = [c.id for c in await catalogue.call("channels", guild_id=row.guild_id)
                    if c.parent_id == row.channel_id]
         upload = await upload_state(self.capture, [row.channel_id, *threads])
-        text = progress_text(row, tally, True, name, elapsed_s, scanned_before, upload=upload)
+        text = progress_text(row, tally, True, name, elapsed_s, scanned_before, upload=upload, hidden=hidden)
         await amend(target, text, prefix=self.bot.settings.prefix)
 
     # -- !backup --------------------------------------------------------------------------------
@@ -226,14 +277,22 @@ class Backup(commands.Cog):
                      threads: ThreadsWord | None = commands.parameter(
                          default=None, description="`threads` to back up its threads too")) -> None:
         """Archive the channel's whole history, oldest first; a second run archives only what is new."""
-        refuse_unless_reader(ctx.author, channel, "back it up")
-        self._check_bot(channel)
+        _refuse_unless_reader(ctx, channel, "back it up")
+        self._check_bot(ctx, channel)
         row, new = await self.capture.request_backup(channel_info(channel), threads=bool(threads),
                                                      requested_by=ctx.author.id)
+        status = _slash(ctx, "`!backup status`", "`/backup status`")
         if not new:
-            await answer(ctx, f"{channel.mention} is already being backed up: `!backup status` shows how far.")
+            await tell(ctx, channel, f"{channel.mention} is already being backed up: {status} shows how far.",
+                        "That channel is already being backed up: `/backup status` shows how far, to you alone.")
             return
-        reply = await answer(ctx, f"📦 Backing up {channel.mention}{' and its threads' if threads else ''}…")
+        also = " and its threads" if threads else ""
+        if ctx.interaction is not None and hidden_from(ctx, channel):
+            # The asker alone reads the answer, and an ephemeral answer is no message Helix can edit later.
+            await answer(ctx, f"📦 Backing up {channel.mention}{also}: {status} shows how far.", ephemeral=True)
+            log.info("backup_requested", backup=row.id, channel=channel.id, threads=bool(threads))
+            return
+        reply = await answer(ctx, f"📦 Backing up {UNNAMED if hidden_from(ctx, channel) else channel.mention}{also}…")
         if reply is not None:
             await self.capture.catalogue.call("set_backup_reply", row.id, reply.channel.id, reply.id)
             # A short backup may end before its answer is recorded: its last edit found no message to
@@ -266,12 +325,14 @@ class Backup(commands.Cog):
     @_manager()
     async def backup_cancel(self, ctx: commands.Context, channel: Archivable = CHANNEL) -> None:
         """Stop a channel's running backup; what it archived so far stays."""
-        refuse_unless_reader(ctx.author, channel, "cancel its backup")
+        _refuse_unless_reader(ctx, channel, "cancel its backup")
         row = await self.capture.cancel_backup(channel.id)
         if row is None:
-            await answer(ctx, f"No backup of {channel.mention} is running.")
+            await tell(ctx, channel, f"No backup of {channel.mention} is running.",
+                        "No backup of that channel is running.")
             return
-        await answer(ctx, f"Cancelled the backup of {channel.mention}; what was archived so far stays.")
+        await tell(ctx, channel, f"Cancelled the backup of {channel.mention}; what was archived so far stays.",
+                    "Cancelled that channel's backup; what was archived so far stays.")
 
     # -- the watch ------------------------------------------------------------------------------
 
@@ -281,27 +342,32 @@ class Backup(commands.Cog):
     async def watch(self, ctx: commands.Context, channel: Archivable = CHANNEL) -> None:
         """Archive every new message of a channel (and of its threads, or a forum's posts) as it arrives, after
         catching up since its last backup."""
-        refuse_unless_reader(ctx.author, channel, "watch it")
-        self._check_bot(channel)
+        _refuse_unless_reader(ctx, channel, "watch it")
+        self._check_bot(ctx, channel)
         if not await self.capture.watch(channel_info(channel), ctx.author.id):
-            await answer(ctx, f"{channel.mention} is already watched: `!unwatch #{channel.name}` stops it.")
+            stop = echo(_slash(ctx, f"!unwatch #{channel.name}", f"/unwatch channel:#{channel.name}"), 120)
+            await tell(ctx, channel, f"{channel.mention} is already watched: {stop} stops it.",
+                        "That channel is already watched: `!unwatch #channel` stops it.")
             return
         # The watch covers the threads (a forum's posts, where all its messages are): the answer says so.
         covers = "" if isinstance(channel, discord.Thread) else \
             " and its posts" if isinstance(channel, discord.ForumChannel) else " and its threads"
-        await answer(ctx, f"👀 Watching {channel.mention}{covers}: every new message and file is archived as it "
-                          "arrives (and what came since its last backup is caught up).")
+        arrives = "every new message and file is archived as it arrives (and what came since its last backup is " \
+                  "caught up)."
+        await tell(ctx, channel, f"👀 Watching {channel.mention}{covers}: {arrives}",
+                    f"👀 Watching that channel: {arrives}")
 
     @commands.hybrid_command(name="unwatch", description="Stop archiving a channel's new messages",
                              extras=_examples("!unwatch #general", "/unwatch channel:#general"))
     @_manager()
     async def unwatch(self, ctx: commands.Context, channel: Archivable = CHANNEL) -> None:
         """Stop archiving a channel's new messages; what was archived stays."""
-        refuse_unless_reader(ctx.author, channel, "stop watching it")
+        _refuse_unless_reader(ctx, channel, "stop watching it")
         if not await self.capture.unwatch(channel.id):
-            await answer(ctx, f"{channel.mention} is not watched.")
+            await tell(ctx, channel, f"{channel.mention} is not watched.", "That channel is not watched.")
             return
-        await answer(ctx, f"Stopped watching {channel.mention}; what was archived stays.")
+        await tell(ctx, channel, f"Stopped watching {channel.mention}; what was archived stays.",
+                    "Stopped watching that channel; what was archived stays.")
 
     @commands.hybrid_command(name="watching", description="The channels whose new messages are archived")
     @commands.guild_only()

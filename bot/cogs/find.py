@@ -23,8 +23,8 @@ from discord.ext import commands
 from bot.cogs.errors import example
 from bot.formatting import counted, human_size
 from bot.helix import HelixBot, UserFacingError
-from bot.paging import Pager
-from bot.replies import answer, echo, unmentioned
+from bot.paging import Pager, fitted
+from bot.replies import MESSAGE_CHARS, answer, echo, unmentioned
 from bot.visibility import can_read, postable_in, readable_channel_ids
 from bot.visibility import left_out as channels_left_out
 from catalogue import HIT_END, HIT_START, Catalogue, ChannelSummary, SearchFilters, SearchPage
@@ -40,6 +40,8 @@ Listable = discord.TextChannel | discord.ForumChannel | discord.Thread
 RESULTS_PER_PAGE = 5
 CHANNELS_PER_PAGE = 8
 SNIPPET_CHARS = 300
+AUTHOR_CHARS = 64
+NO_TEXT = "*(no text)*"
 NOT_FOR_ALL = "not everyone here can read"
 IN_A_SERVER = "Search works in a server, where I can check which channels you can read: ask there with `!find`."
 NOT_RUNNING = "Nothing is archived on this Helix: capture is not running, so there is nothing to search."
@@ -65,15 +67,32 @@ async def archived_access(bot: HelixBot, who: Any) -> tuple[set[int], dict[int, 
     return readable_channel_ids(who, await cat.call("archived_channel_ids", guild.id), threads), threads
 
 
-def shown(text: str) -> str:
-    """Archived text safe to show: one line, markdown and mentions escaped, matches in bold.
+def shown(text: str, limit: int = SNIPPET_CHARS) -> str:
+    """Archived text safe to show: one line, markdown and mentions escaped, matches in bold, at most
+    ``limit`` characters as posted (escapes and the marks that keep mentions quiet count too: a
+    table or a row of @names grows by half once escaped).
 
     Bold, underline and strike markers are left out rather than shown escaped (``\\*\\*word\\*\\*`` reads
     as noise), and a spoiler stays a spoiler, closed where the snippet ends: a search answer must not
     give away what its author hid."""
     text = _EMPHASIS.sub("", _SPACES.sub(" ", text)).strip()
-    if len(text) > SNIPPET_CHARS:
-        text = text[:SNIPPET_CHARS].rstrip() + "…"
+    keep = len(text)
+    while True:
+        out = _escaped(text if keep >= len(text) else _cut(text, keep))
+        if len(out) <= limit or keep == 0:
+            return out if len(out) <= limit else ""
+        keep = max(0, min(keep, len(text)) - max(1, len(out) - limit))
+
+
+def _cut(text: str, keep: int) -> str:
+    """The first ``keep`` characters and an ellipsis, a match cut in the middle still closed."""
+    piece = text[:keep].rstrip()
+    if piece.count(HIT_START) > piece.count(HIT_END):
+        piece += HIT_END
+    return piece + "…"
+
+
+def _escaped(text: str) -> str:
     parts = text.split("||")
     out = []
     for i, part in enumerate(parts):
@@ -143,16 +162,22 @@ class Find(commands.Cog):
     async def find(self, ctx: commands.Context, *, query: str = QUERY) -> None:
         """Search the archive: words, "a phrase", -word to leave out, a OR b, in:#channel, from:@member,
         has:file or has:image, before:/after:/during:YYYY-MM-DD (after: and before: leave the day itself out)."""
+        typed = "/find query:" if ctx.interaction is not None else "!find "
         if ctx.guild is None:
-            await self._say(ctx, IN_A_SERVER)
+            await self._say(ctx, IN_A_SERVER.replace("`!find`", f"`{typed.split()[0]}`"))
             return
         try:
             parsed = parse_query(query)
         except QueryError as exc:
-            await self._say(ctx, str(exc))
+            await self._say(ctx, exc.sentence(typed))
+            return
+        if parsed.empty and parsed.dropped:
+            await self._say(ctx, f"I can't search for {echo(' '.join(parsed.dropped))}: emoji and other symbols on "
+                                 "their own are not searchable, only words. Add a word from the message, or look by "
+                                 f"who posted it and when: for example `{typed}from:@alice during:2026-01-31`.")
             return
         if parsed.empty:
-            await self._say(ctx, "Tell me what to look for: for example `!find launch in:#general from:@alice`.")
+            await self._say(ctx, f"Tell me what to look for: for example `{typed}launch in:#general from:@alice`.")
             return
         cat = catalogue_of(self.bot)
         filters = filters_of(parsed, ctx.guild, (ctx.interaction or ctx.message).id)
@@ -205,7 +230,7 @@ class Find(commands.Cog):
         """Per channel: messages, files, bytes, first and last date, last backup, watched or not; threads and
         forum posts under their channel."""
         if ctx.guild is None:
-            await self._say(ctx, IN_A_SERVER.replace("`!find`", "`!archives`"))
+            await self._say(ctx, IN_A_SERVER.replace("`!find`", "`/archives`" if ctx.interaction else "`!archives`"))
             return
         if channel is not None and not can_read(ctx.author, channel):
             # The converter finds any channel of the server by the name typed: answered as a channel
@@ -231,7 +256,7 @@ class Find(commands.Cog):
                         return f"Nothing archived that you can read is from <#{channel.id}>.", False
                     if hidden and channel is not None:
                         return (f"<#{channel.id}> is not for everyone here, so its archive is not shown here: "
-                                f"`/archives channel:#{channel.name}` shows it to you alone."), False
+                                f"{echo(f'/archives channel:#{channel.name}', 120)} shows it to you alone."), False
                     if hidden:
                         return f"Nothing archived that everyone here can read. {left_out}.", False
                     where = f"from <#{channel.id}>" if channel is not None else "from a channel you can read"
@@ -252,26 +277,47 @@ def results_page(said: str, page: int, found: SearchPage, links: Mapping[int, st
                  live: Callable[[int], bool], notes: Sequence[str] = (), rebuilding: str | None = None,
                  scope: str = "you can read") -> str:
     """One page of results as the asker reads it (pure: the benchmark times it with the query);
-    ``scope``: whose reading the search was limited to, as the empty answer says it."""
+    ``scope``: whose reading the search was limited to, as the empty answer says it. It fits in one
+    Discord message whatever was archived: the snippets share what the rest of the page leaves."""
     if not found.hits:
         if page == 0:
             empty = (f"Nothing archived that {scope} matches {said} yet: {rebuilding}; try again once it is "
                      "done." if rebuilding else f"Nothing archived that {scope} matches {said}.")
-            return "\n".join([empty, *([f"-# {'; '.join(notes)}."] if notes else [])])
+            return fitted("\n".join([empty, *([f"-# {'; '.join(notes)}."] if notes else [])]))
         return f"No more results for {said}."
     notes = [*notes, rebuilding] if rebuilding else notes
-    lines = [f"Archived messages matching {said} (page {page + 1}):"]
+    blocks = []
     for hit in found.hits:
         where = f"<#{hit.channel_id}>" if live(hit.channel_id) else "a deleted channel"
         files = f" · {counted(hit.files, 'file')}" if hit.files else ""
-        lines.append(f"**{shown(hit.author_name) or 'unknown'}** · {when(hit.created_at)} · {where}{files}")
-        lines.append(f"> {shown(hit.snippet) or '*(no text)*'}")
-        if link := links.get(hit.message_id):
-            lines.append(f"<{link}>")
-        lines.append(f"-# archived id `{hit.message_id}`")
-    if notes:
-        lines.append(f"-# {'; '.join(notes)}.")
-    return "\n".join(lines)
+        head = f"**{shown(hit.author_name, AUTHOR_CHARS) or 'unknown'}** · {when(hit.created_at)} · {where}{files}"
+        link = links.get(hit.message_id)
+        tail = [*([f"<{link}>"] if link else []), f"-# archived id `{hit.message_id}`"]
+        blocks.append((head, hit.snippet, tail))
+    top = f"Archived messages matching {said} (page {page + 1}):"
+    bottom = [f"-# {'; '.join(notes)}."] if notes else []
+
+    def page_with(snippets: Sequence[str]) -> str:
+        lines = [top]
+        for (head, _, tail), snippet in zip(blocks, snippets, strict=True):
+            lines += [head, f"> {snippet}", *tail]
+        return "\n".join([*lines, *bottom])
+
+    whole = [shown(snippet) or NO_TEXT for _, snippet, _ in blocks]
+    room = MESSAGE_CHARS - len(page_with([""] * len(blocks)))
+    caps = shares([len(s) for s in whole], room)
+    return fitted(page_with([s if len(s) <= cap else shown(snippet, cap) or "…"
+                             for s, cap, (_, snippet, _) in zip(whole, caps, blocks, strict=True)]))
+
+
+def shares(lengths: Sequence[int], room: int) -> list[int]:
+    """How many characters each snippet may have: all of its own where it is short, an even share of
+    what the short ones left where it is long."""
+    caps = [0] * len(lengths)
+    for done, i in enumerate(sorted(range(len(lengths)), key=lengths.__getitem__)):
+        caps[i] = max(0, min(lengths[i], room // (len(lengths) - done)))
+        room -= caps[i]
+    return caps
 
 
 def summary_line(row: ChannelSummary) -> str:

@@ -25,7 +25,7 @@ from discord.ext import commands
 
 from bot.cogs.find import archived_access, catalogue_of, shown, still_rebuilding, when
 from bot.helix import HelixBot
-from bot.replies import NO_PINGS, answer, archive_name, echo, sees_internals
+from bot.replies import MESSAGE_CHARS, NO_PINGS, answer, archive_name, echo, sees_internals
 from bot.visibility import postable_in
 from catalogue import ArchivedFile, ArchivedMessage
 from catalogue.query import MAX_ID
@@ -37,9 +37,10 @@ MESSAGE = commands.parameter(default="", displayed_default=None,
                              description="a message link, or an archived message id (find shows them)")
 LINK = re.compile(r"https://(?:(?:ptb|canary)\.)?discord(?:app)?\.com/channels/(\d+)/(\d+)/(\d+)")
 ID = re.compile(r"^\s*(\d{15,20})\s*$")
+COPIED_ID = re.compile(r"^\s*\d{15,20}-(\d{15,20})\s*$")  # Discord's Shift+Copy ID: channel-message
 LINK_EXPIRY_S = 86_400.0
-USAGE = "Give a message link or an archived message id: for example `!get 1456074443980800027`."
-MESSAGE_CHARS = 2000  # Discord's limit for a bot's message
+USAGE = "Give a message link or an archived message id: for example `{typed}1456074443980800027`."
+ELSEWHERE = "That message link is from another server: I get back messages archived from this one only."
 MESSAGE_FILES = 10  # Discord's limit of files in one message
 NOT_HERE = "That message is from a channel not everyone here can read"
 
@@ -51,12 +52,18 @@ class Get(commands.Cog):
     @commands.hybrid_command(name="get", description="Get an archived message back, with its files")
     async def get(self, ctx: commands.Context, *, message: str = MESSAGE) -> None:
         """An archived message back (a message link or its archived id), files attached or linked."""
+        slash = ctx.interaction is not None
         if ctx.guild is None:
-            await self._say(ctx, "`!get` works in a server, where I can check which channels you can read.")
+            await self._say(ctx, f"`{'/get' if slash else '!get'}` works in a server, where I can check which "
+                                 "channels you can read.")
             return
-        found = LINK.search(message) or ID.match(message)
+        found = LINK.search(message) or ID.match(message) or COPIED_ID.match(message)
         if not found:
-            await self._say(ctx, USAGE)
+            await self._say(ctx, USAGE.format(typed="/get message:" if slash else "!get "))
+            return
+        if found.re is LINK and int(found[1]) != ctx.guild.id:
+            # The id alone would find this server's message of that id, if there were one: not the one linked.
+            await self._say(ctx, ELSEWHERE)
             return
         message_id = int(found.groups()[-1])
         readable, threads = await archived_access(self.bot, ctx.author)
@@ -170,12 +177,11 @@ class Get(commands.Cog):
                 # Over the limit alone, or only beside the files posted before it (or past ten files).
                 why = (f"is over the {human_size(limit)} upload limit" if f.size > limit else
                        "does not fit in the same post as the others")
-                if await sees_internals(ctx):
+                if await sees_internals(ctx):  # the operator's way to it is for admins: members ask one
                     sentences.append(f"{name(f)} ({human_size(f.size)}) {why}. {exc.hint}")
                 else:
                     sentences.append(f"{name(f)} ({human_size(f.size)}) {why} and {archive_name(svc)} offers no "
-                                     f"share links: an operator can fetch `{f.blob}` from the archive with "
-                                     "`rclone copy`.")
+                                     "share links: ask an admin, who can fetch it from the archive for you.")
                 continue
             links.append(f"{name(f)} ({human_size(f.size)}, link valid 24 h): <{url}>")
         return links, sentences

@@ -148,12 +148,12 @@ async def test_a_manager_who_cannot_read_a_channel_can_neither_back_it_up_nor_se
     # Carol sees no trace of the staff's backup, and cannot start, nor stop, one there
     assert await answer_to(world, carol, "!backup status") == (
         "No backup of a channel you can read has run yet: start one with `!backup #channel`.")
-    assert await answer_to(world, carol, f"!backup <#{secret.id}>") == (
-        "You can't read that channel, so I won't back it up for you.")
-    assert await answer_to(world, carol, f"!backup <#{plans.id}>") == (  # a private thread she is not in
-        "You can't read that channel, so I won't back it up for you.")
+    # (told as a name that matches no channel: a manager must not learn by guessing which hidden ones exist)
+    unknown = "`channel` must be a channel, forum or thread of this server: for example `!backup #general`."
+    assert await answer_to(world, carol, f"!backup <#{secret.id}>") == unknown
+    assert await answer_to(world, carol, f"!backup <#{plans.id}>") == unknown  # a private thread she is not in
     assert await answer_to(world, carol, f"!backup cancel <#{secret.id}>") == (
-        "You can't read that channel, so I won't cancel its backup for you.")
+        "`channel` must be a channel, forum or thread of this server: for example `!backup cancel #general`.")
     # Discord offers slash commands only the channels one can see: one she sees, without its history
     notices = guild.create_text_channel("notices", overwrites={
         guild.default_role: discord.PermissionOverwrite(read_message_history=False),

@@ -114,8 +114,9 @@ async def test_a_manager_who_cannot_read_a_channel_can_neither_watch_it_nor_see_
     # the staff's watch is not hinted at, and she cannot start, nor stop, one there
     assert await answer_to(world, carol, "!watching") == (
         "No channel you can read is watched: start with `!watch #channel`.")
-    for text, doing in ((f"!watch <#{secret.id}>", "watch it"), (f"!unwatch <#{secret.id}>", "stop watching it")):
-        assert await answer_to(world, carol, text) == f"You can't read that channel, so I won't {doing} for you."
+    for name in ("watch", "unwatch"):  # told as a name that matches no channel, which reveals nothing
+        assert await answer_to(world, carol, f"!{name} <#{secret.id}>") == (
+            f"`channel` must be a channel, forum or thread of this server: for example `!{name} #general`.")
     for name in ("watch", "unwatch"):
         result = await carol.slash(world.channel, name, channel=notices)
         assert result.ephemeral, name

@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import pytest
 from simcord import SetupError
+from simcord.enums import ChannelType
 
 from bot.cogs.find import summary_line
 from bot.sim.world import World
@@ -233,3 +234,18 @@ async def test_a_snippet_keeps_spoilers_hidden_and_shows_no_escaped_markers(loca
     said = answers(world, since)[-1]["content"]
     assert "use a venv **installation** guide" in said and "\\*" not in said, said
     assert "||the butler did it||" in said, said  # still a spoiler: whoever reads the answer clicks to see it
+
+
+async def test_the_slash_hint_for_a_thread_not_for_everyone_quotes_its_name_whole(local_world: World, cdn):  # noqa: F811
+    a = await archived_server(local_world, cdn)
+    world, env = local_world, local_world.env
+    thread = env.backend.create_thread(a.secret.id, "bands `@everyone` **x**", a.alice.id,
+                                       type=ChannelType.PUBLIC_THREAD, broadcast=False)
+    env.backend.announce_thread_create(thread)
+    env.backend.create_message(thread.id, a.alice.id, "salary bands", broadcast=False)
+    await env.settle()
+    await world.say(world.owner, f"!backup <#{a.secret.id}> threads")
+    await backup_finished(world, a.secret.id, count=2)
+    got = (await ask(world, a.alice, f"!archives <#{thread.id}>"))["content"]
+    assert got == (f"<#{thread.id}> is not for everyone here, so its archive is not shown here: "
+                   "`/archives channel:#bands ˋ@\u200beveryoneˋ **x**` shows it to you alone."), got

@@ -114,13 +114,16 @@ async def test_a_big_file_gets_a_link_that_downloads_byte_identical(s3_world: Wo
     assert "talk.bin" in dm and "http://127.0.0.1:" in dm
 
 
-async def test_a_backend_without_links_says_how_an_operator_fetches_it(local_world: World, cdn):  # noqa: F811
+async def test_a_backend_without_links_sends_members_to_an_admin_and_tells_admins_how(local_world: World, cdn):  # noqa: F811
     world = local_world
     world.bot.settings = replace(world.bot.settings, get_upload_mb=1)
     big = await post_big(world, cdn)
     got = await said(world, world.member("bob"), f"!get {big}")
-    assert "offers no share links" in got and "rclone copy" in got and "blobs/sha256/" in got, got
-    assert "error id" not in got
+    assert got.endswith("`talk.bin` (1.4 MiB) is over the 1.0 MiB upload limit and the local archive offers no "
+                        "share links: ask an admin, who can fetch it from the archive for you."), got
+    assert "rclone" not in got and "blobs/sha256/" not in got and "error id" not in got, got
+    got = await said(world, world.member("ada", admin=True), f"!get {big}")
+    assert "offers no share links" in got and "`rclone copy`" in got and "blobs/sha256/" in got, got
 
 
 async def test_the_text_comes_back_whole_with_its_lines_and_no_mention(local_world: World, cdn):  # noqa: F811
@@ -178,7 +181,7 @@ async def test_many_files_and_a_long_text_fit_what_one_message_may_hold(local_wo
     posted = world.channel.last_message
     assert len(posted.attachments) == 10 and posted.attachments[0].filename == f"message-{crowded}.txt", got
     # the sentence about the big file is whole, its name as typed (no markdown escape in a code span)
-    assert len(got) <= 2000 and got.endswith("with `rclone copy`."), got
+    assert len(got) <= 2000 and got.endswith("ask an admin, who can fetch it from the archive for you."), got
     assert "`big_file.bin` (1.0 MiB) is over the 1.0 MiB upload limit" in got, got
 
     # each half is under the limit, only not both together: that is what it says
@@ -241,3 +244,23 @@ async def test_a_long_text_cut_short_leaves_no_spoiler_or_code_block_open(local_
     assert len(got) <= 2000 and got.count("```") % 2 == 0, got
     note = got.rsplit("\n", 1)[-1]
     assert note.startswith("-# The whole text is attached"), got  # after the block, not inside it
+
+
+async def test_a_link_to_another_server_and_a_copied_id_are_read_as_members_mean_them(local_world: World, cdn):  # noqa: F811
+    a = await archived_server(local_world, cdn)
+    world = local_world
+    # the same message id in a link to another server is not this server's message
+    elsewhere = f"https://discord.com/channels/999999999999999999/{a.general.id}/{a.ids['photo']}"
+    assert await said(world, a.bob, f"!get {elsewhere}") == \
+        "That message link is from another server: I get back messages archived from this one only."
+    # Shift + Copy ID gives "channel-message"
+    got = await said(world, a.bob, f"!get {a.general.id}-{a.ids['photo']}")
+    assert "photo of the launch pad" in got, got
+
+
+async def test_a_slash_user_is_shown_the_slash_form(local_world: World):
+    bob = local_world.member("bob")
+    result = await bob.slash(local_world.channel, "get", message="hello")
+    assert result.ephemeral and result.response.content == \
+        "Give a message link or an archived message id: for example `/get message:1456074443980800027`."
+    assert (await said(local_world, bob, "!get hello")).endswith("for example `!get 1456074443980800027`.")

@@ -8,6 +8,8 @@ from simcord.enums import ChannelType, OverwriteType
 
 from bot.sim.world import World
 from bot.visibility import postable_in, readable_channel_ids
+from tests.support.capture import backup_finished
+from tests.support.world import answers, private_channel
 
 
 async def bot_side(world: World, who) -> discord.Member:
@@ -106,3 +108,81 @@ async def test_a_private_thread_is_read_by_those_discord_says_are_in_it_or_moder
     be.remove_thread_member(plans.id, alice.id)
     await env.settle()
     assert readable_channel_ids(await bot_side(world, alice), [plans.id]) == set()
+
+
+async def test_a_channel_members_view_without_its_history_never_shows_its_archive_there(local_world: World, cdn):
+    """#town-hall is live for everyone, its history for the staff only; in #lobby one member, Carol, has
+    been kept from scrolling back. An answer posted in either is read live by those who may not read
+    the history it would quote: staff ask there and the archive stays out of the channel."""
+    world = local_world
+    env, guild = world.env, world.guild
+    me = world.bot.get_guild(guild.id).me
+    staff = guild.create_role("Staff")
+    hall = guild.create_text_channel("town-hall", overwrites={
+        guild.default_role: discord.PermissionOverwrite(view_channel=True, read_message_history=False),
+        staff: discord.PermissionOverwrite(read_message_history=True),
+        me: discord.PermissionOverwrite(read_message_history=True),
+        world.owner: discord.PermissionOverwrite(read_message_history=True)})
+    lobby = guild.create_text_channel("lobby")
+    alice = guild.add_member(env.create_user("alice"), roles=[staff])
+    carol = world.member("carol")
+    budget = env.backend.create_message(hall.id, alice.id, "last month's budget: 12k", broadcast=False).id
+    drawer = env.backend.create_message(lobby.id, alice.id, "the old plans are in the drawer", broadcast=False).id
+    await env.settle()
+    for channel in (hall, lobby):
+        await world.say(world.owner, f"!backup <#{channel.id}>")
+        await backup_finished(world, channel.id)
+    env.backend.set_overwrite(lobby.id, Overwrite(
+        target_id=carol.id, type=OverwriteType.MEMBER, allow=discord.Permissions(view_channel=True).value,
+        deny=discord.Permissions(read_message_history=True).value))
+    await env.settle()
+
+    for channel, word, message_id in ((hall, "budget", budget), (lobby, "drawer", drawer)):
+        found = await said_in(world, alice, channel, f"!find {word}")
+        assert str(message_id) not in found and "`/find` searches them for you alone" in found, found
+        got = await said_in(world, alice, channel, f"!get {message_id}")
+        assert got == "That message is from a channel not everyone here can read: I sent it to you in a direct message."
+        assert word in alice.user.dm_channel.last_message.content
+        listed = await said_in(world, alice, channel, "!archives")
+        assert f"<#{channel.id}> ·" not in listed and "`/archives` shows them to you alone" in listed, listed
+        # her own answer, which only she reads, still holds it
+        result = await alice.slash(channel, "find", query=word)
+        assert result.ephemeral and str(message_id) in result.response.content
+
+    # in a channel all of whose viewers read its history, the channel's own archive is shown as before
+    staff_room = private_channel(world, "staff-room", staff, world.owner)
+    note = env.backend.create_message(staff_room.id, alice.id, "the budget is approved", broadcast=False).id
+    await env.settle()
+    await world.say(world.owner, f"!backup <#{staff_room.id}>")
+    await backup_finished(world, staff_room.id)
+    assert str(note) in await said_in(world, alice, staff_room, "!find approved")
+
+
+async def said_in(world: World, who, channel, text: str) -> str:
+    since = len(world.env.http_requests)
+    await who.send(channel, text)
+    return answers(world, since)[-1]["content"]
+
+
+async def test_any_mix_of_roles_that_views_a_channel_without_its_history_keeps_its_archive_out(local_world: World):
+    world = local_world
+    guild, env = world.guild, world.env
+    muted, staff, guests = (guild.create_role(name) for name in ("Muted", "Staff", "Guests"))
+    hidden = discord.PermissionOverwrite(view_channel=False)
+    # Muted may not scroll back; with Staff, who may view, a member holds both: live, without history
+    muted_room = guild.create_text_channel("muted-room", overwrites={
+        guild.default_role: hidden, staff: discord.PermissionOverwrite(view_channel=True),
+        muted: discord.PermissionOverwrite(view_channel=False, read_message_history=False)})
+    # Guests view it, history given only to the staff: a guest views it live
+    guest_room = guild.create_text_channel("guest-room", overwrites={
+        guild.default_role: discord.PermissionOverwrite(view_channel=False, read_message_history=False),
+        staff: discord.PermissionOverwrite(view_channel=True, read_message_history=True),
+        guests: discord.PermissionOverwrite(view_channel=True)})
+    # everyone who may view it is staff, and the staff read its history: its own archive may be shown there
+    staff_room = guild.create_text_channel("staff-room", overwrites={
+        guild.default_role: discord.PermissionOverwrite(view_channel=False, read_message_history=False),
+        staff: discord.PermissionOverwrite(view_channel=True, read_message_history=True)})
+    await env.settle()
+    bot_guild = world.bot.get_guild(guild.id)
+    for channel, shown in ((muted_room, set()), (guest_room, set()), (staff_room, {staff_room.id})):
+        assert postable_in(bot_guild.get_channel(channel.id), {channel.id}) == shown, channel.name

@@ -38,7 +38,7 @@ async def helix(data_dir: Path) -> AsyncIterator[CaptureOnLoopback]:
 
 async def test_a_backup_larger_than_several_buckets_archives_every_message_once_without_a_429(helix):
     fake = helix.fake
-    channel_id = await fake.add_channel("town-square", private=True)  # readable by the bot's role only
+    channel_id = await fake.add_channel("town-square")
     seeded = await fake.add_messages(channel_id, MESSAGES, content="post {i}", files=photo)
 
     answer = await helix.backup(channel_id)
