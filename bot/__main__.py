@@ -47,7 +47,32 @@ async def _run(settings, discord_api: str | None = None, discord_gateway: str | 
         startup.archive = await stack.enter_async_context(
             Archive(settings.sync, stop_grace_s=settings.stop_grace_s))
         startup.capture = await stack.enter_async_context(Capture(settings.capture, startup.archive))
-        return await startup.run(settings.discord_token)
+        looking = asyncio.ensure_future(_first_look(startup.archive))
+        try:
+            return await startup.run(settings.discord_token)
+        finally:
+            looking.cancel()
+            await asyncio.gather(looking, return_exceptions=True)
+
+
+async def _first_look(archive) -> None:
+    """One live look at the archive remote as the bot starts, logged as a warning when it fails.
+
+    Without ``--preflight`` nothing else looks before the first upload, and an undefined remote or a
+    wrong crypt password would show only as a queue that never drains. It does not stop the start:
+    the outbox keeps what arrives, and a remote that is down now may be up by then.
+    """
+    import structlog
+
+    from sync import SyncError
+
+    service = archive.service
+    try:
+        await service.ping()
+        await service.check_readable_archive()
+    except SyncError as exc:
+        structlog.get_logger("helix.archive").warning("archive_remote_problem", remote=service.display,
+                                                      kind=exc.kind, problem=exc.hint)
 
 
 async def _preflight(startup) -> int | None:
@@ -93,9 +118,11 @@ def main(argv: list[str] | None = None) -> int:
         return preflight(["--build"] if args.build else ["--probe"] if args.probe else [])
     with_preflight = mode == "run" and getattr(args, "preflight", False)
     try:
+        import structlog
+
         from bot.settings import Settings
         from runtime import logs
-        from runtime.env import BadSetting, env_float, environment
+        from runtime.env import BadSetting, env_float, environment, unknown_settings
         from runtime.health import HealthServerError
         from sync import SyncError
     except ImportError:
@@ -109,6 +136,9 @@ def main(argv: list[str] | None = None) -> int:
         logs.configure(level="ERROR", fmt="console", env=env)
     else:
         logs.configure(env=env)
+        if not with_preflight:  # the preflight lists them itself, with everything else
+            for sentence in unknown_settings(env):
+                structlog.get_logger("helix.settings").warning("unknown_setting", problem=sentence)
     try:
         settings = Settings.from_env(env, dotenv=None)
     except SyncError as exc:  # every bad variable, one sentence (one line) each

@@ -22,6 +22,11 @@ from runtime.env import data_dir as configured_data_dir
 
 _RAILWAY_MARKERS = ("RAILWAY_ENVIRONMENT", "RAILWAY_ENVIRONMENT_NAME", "RAILWAY_PROJECT_ID", "RAILWAY_SERVICE_ID")
 _ENV_NAME = re.compile(r"^[A-Za-z0-9_]+$")
+# Backends that wrap another remote named in their ``remote`` option: rclone builds that one first,
+# and an undefined one fails every operation as if the outer remote were missing.
+_WRAPPERS = frozenset({"crypt", "alias", "chunker", "compress", "hasher"})
+# Backends that keep objects in buckets: an archive path without one cannot be written.
+_BUCKETED = frozenset({"s3", "gcs", "b2", "azureblob", "swift", "oracleobjectstorage", "qingstor", "storj"})
 
 
 class LazySync:
@@ -177,6 +182,44 @@ def check_rclone_config(env: Mapping[str, str]) -> list[Finding]:
     return []
 
 
+def _defined(name: str, env: Mapping[str, str]) -> bool:
+    """Whether rclone can find a remote called ``name``: by variables, or as a section of its config file."""
+    if env.get(f"RCLONE_CONFIG_{name.upper()}_TYPE", "").strip():
+        return True
+    conf = rclone_config_path(env)
+    try:
+        text = conf.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    if text.lstrip().startswith("# Encrypted rclone configuration File"):
+        return True  # cannot be looked into here; the probe tries it
+    return re.search(rf"^\[{re.escape(name)}\]\s*$", text, re.M) is not None
+
+
+def _wrapped_remote(name: str, backend: str, env: Mapping[str, str]) -> list[Finding]:
+    """A crypt (or alias, chunker...) remote over a remote that is not defined: say which one."""
+    if backend not in _WRAPPERS:
+        return []
+    key = f"RCLONE_CONFIG_{name.upper()}_REMOTE"
+    inner = env.get(key, "").strip()
+    password = f"RCLONE_CONFIG_{name.upper()}_PASSWORD"
+    if backend == "crypt" and not env.get(password, "").strip():
+        return [problem(f"{password} is not set, and the crypt remote '{name}' cannot encrypt or read anything "
+                        f"without it: set it (and {password}2 if the archive was written with one) to the output "
+                        "of `rclone obscure 'your password'`.")]
+    if not inner:
+        return [problem(f"{key} is not set, but the {backend} remote '{name}' stores everything in another remote: "
+                        f"set it to that remote and a folder, such as mega:helix-encrypted.")]
+    inner_name = inner.split(":", 1)[0] if ":" in inner else ""
+    if not inner_name or inner_name.startswith(":") or (len(inner_name) == 1 and inner[2:3] in "/\\"):
+        return []  # a local path or an on-the-fly backend: nothing to look up
+    if _defined(inner_name, env):
+        return []
+    return [problem(f"{key} is '{inner}', but no remote '{inner_name}' is defined: define it with "
+                    f"RCLONE_CONFIG_{inner_name.upper()}_TYPE and its options (or in {rclone_config_path(env)}), "
+                    f"or set {key} to a remote that exists.")]
+
+
 def check_archive(env: Mapping[str, str], sync: LazySync) -> list[Finding]:
     findings = check_rclone_config(env)
     if findings:
@@ -206,6 +249,10 @@ def check_archive(env: Mapping[str, str], sync: LazySync) -> list[Finding]:
         if bad:
             return bad
         findings = [ok(f"remote '{name}' is defined by {prefix}TYPE={backend}")]
+        findings += _wrapped_remote(name, backend, env)
+        if backend in _BUCKETED and not spec.split(":", 1)[1].strip("/"):
+            findings.append(problem(f"HELIX_ARCHIVE {spec!r} names no bucket, and {backend} keeps everything in "
+                                    f"buckets: add one after the colon, as in {name}:helix-archive."))
         for option in ("PASS", "PASSWORD", "PASSWORD2"):
             value = env.get(prefix + option, "").strip()
             if value and not looks_obscured(value):

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from preflight.archive import LazySync, check_archive, check_data_dir
 from preflight.packages import Finding, check_own_modules, check_requirements, ok, problem, warning
-from runtime.env import environment
+from runtime.env import environment, unknown_settings
 from runtime.exit_codes import ExitCode
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -116,6 +116,7 @@ def check_settings(env: Mapping[str, str], sync: LazySync) -> list[Finding]:
     else:
         findings += [problem(p) for p in check_env(env)]
     findings += check_stop_grace(env)
+    findings += [warning(sentence) for sentence in unknown_settings(env)]
     if not [f for f in findings if f.level == "problem"]:
         findings.append(ok("HELIX_*, PORT and LOG_* settings are valid"))
     return findings

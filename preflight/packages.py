@@ -30,6 +30,7 @@ from typing import Any
 
 from preflight.distributions import check_installed_files, check_shared_packages
 from preflight.findings import Finding, canonical, ok, problem, warning
+from runtime.quiet_imports import quiet_import
 
 __all__ = ["FIRST_PARTY", "Finding", "canonical", "check_own_modules", "check_requirements", "ok", "problem",
            "warning"]
@@ -234,7 +235,7 @@ def _import_problems(name: str, version: str, dist: md.Distribution) -> list[Fin
     out = []
     for module in modules:
         try:
-            importlib.import_module(module)
+            quiet_import(module)
         except Exception as exc:  # any failure to import is the finding itself
             out.append(problem(f"{name} {version} is installed but `import {module}` fails ({_short(exc)}): "
                                f"reinstall it with `pip install --force-reinstall -r requirements.txt`."))

@@ -22,6 +22,34 @@ _ASCII_INT = re.compile(r"[+-]?[0-9]+")
 _ASCII_FLOAT = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
 
 
+# Every HELIX_* variable some part of Helix reads (tests/runtime keeps this equal to the code): a name
+# outside it is a typo that would otherwise be ignored in silence, the archive going to the default.
+KNOWN_SETTINGS = frozenset({
+    "HELIX_ADMIN_ROLE_IDS", "HELIX_ADMIN_USER_IDS", "HELIX_ARCHIVE", "HELIX_ARCHIVIST_ROLE_IDS",
+    "HELIX_BACKUP_CONCURRENCY", "HELIX_BWLIMIT", "HELIX_CONNECT_TIMEOUT_S", "HELIX_DATA_DIR",
+    "HELIX_DISCORD_API_BASE", "HELIX_DISCORD_GATEWAY", "HELIX_DISCORD_RETRY_CAP_S", "HELIX_GET_UPLOAD_MB",
+    "HELIX_GUILD_ID", "HELIX_HEARTBEAT_CHANNEL_ID", "HELIX_HEARTBEAT_MINUTES", "HELIX_IO_TIMEOUT_S",
+    "HELIX_KEEP_DELETED", "HELIX_KEEP_LOCAL", "HELIX_LOW_LEVEL_RETRIES", "HELIX_MAX_ATTACHMENT_MB",
+    "HELIX_MAX_CONCURRENT", "HELIX_NO_HEALTH", "HELIX_OP_TIMEOUT_S", "HELIX_OUTBOX_RETRY_BASE_S",
+    "HELIX_OUTBOX_RETRY_CAP_S", "HELIX_OWNER_IDS", "HELIX_PREFIX", "HELIX_RETRIES", "HELIX_RETRY_BASE_S",
+    "HELIX_RITUAL_COOLDOWN_S", "HELIX_RITUAL_MAX_STEPS", "HELIX_SPOOL_MAX_GB", "HELIX_STOP_GRACE_S",
+    "HELIX_TRANSFERS", "HELIX_WATCH_FLUSH_S",
+    "HELIX_FAULT_SEED",  # the fault-injection tests' own
+})
+
+
+def unknown_settings(env: Mapping[str, str]) -> list[str]:
+    """One sentence per HELIX_* name Helix does not read, with the closest name it does read."""
+    import difflib
+
+    sentences = []
+    for name in sorted(k for k in env if k.upper().startswith("HELIX_") and k not in KNOWN_SETTINGS):
+        close = difflib.get_close_matches(name.upper(), KNOWN_SETTINGS, n=1, cutoff=0.6)
+        fix = f"did you mean {close[0]}?" if close else "see the README's Configuration table for the names it reads."
+        sentences.append(f"{name} is set but Helix reads no such variable, so it is ignored: {fix}")
+    return sentences
+
+
 class BadSetting(ValueError):
     """A variable has a value Helix cannot use; ``str(err)`` is the sentence for the operator."""
 

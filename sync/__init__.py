@@ -17,10 +17,12 @@ from sync._results import ArchiveResult, RemoteInfo
 from sync._service import SyncService
 from sync.archive import Archive
 from sync.errors import (
+    ArchiveUnreadable,
     AuthError,
     BinaryError,
     ConfigError,
     DaemonError,
+    LocalDiskFull,
     NotFoundError,
     OperationTimeout,
     PathError,
@@ -38,10 +40,12 @@ __all__ = [
     "Archive",
     "ArchiveResult",
     "ArchiveRoot",
+    "ArchiveUnreadable",
     "AuthError",
     "BinaryError",
     "ConfigError",
     "DaemonError",
+    "LocalDiskFull",
     "NotFoundError",
     "OperationTimeout",
     "Outbox",

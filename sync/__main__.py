@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import signal
 import sys
 from dataclasses import asdict
 from pathlib import Path
 
 from runtime import logs
-from runtime.env import environment
+from runtime.env import environment, unknown_settings
 from runtime.exit_codes import ExitCode
 from runtime.units import human_size
 from sync import ConfigError, NotFoundError, PathError, SyncError, SyncService, SyncSettings
@@ -74,7 +76,12 @@ async def _run(args: argparse.Namespace, env: dict[str, str]) -> int:
                                 f"leave it out to archive to uploads/{src.name}.")
             dest = args.dest or "uploads/"
             # DEST ending in "/" is a folder, as for cp: the file keeps its name in it.
-            result = await svc.archive(src, f"{dest}{src.name}" if dest.endswith("/") else dest)
+            rel = f"{dest}{src.name}" if dest.endswith("/") else dest
+            result = await svc.archive(src, rel)
+            # Partials of this name left by an earlier run that was killed: only once the remote has
+            # answered, so a remote that is down is reported by the upload, not by a listing.
+            with contextlib.suppress(SyncError):
+                await svc.remove_partials(rel)
             if args.json:
                 print(json.dumps(asdict(result)))
             else:
@@ -102,13 +109,34 @@ async def _run(args: argparse.Namespace, env: dict[str, str]) -> int:
     return ExitCode.OK
 
 
+async def _until_stopped(args: argparse.Namespace, env: dict[str, str]) -> int:
+    """``_run``, cancelled by SIGTERM as by Ctrl-C, so a stop goes through the same clean-up (the
+    partial upload deleted, rclone stopped) instead of killing the process where it stands."""
+    task = asyncio.current_task()
+    assert task is not None
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    try:
+        return await _run(args, env)
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+
+
+def _interrupted(args: argparse.Namespace) -> str:
+    if args.cmd == "upload":
+        return f"interrupted: nothing was archived; run the same command again to archive {args.file}."
+    return f"interrupted: {args.cmd} was stopped before it finished."
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     env = environment()
     # The same redacting pipeline as the bot's; only errors unless -v, so the output stays readable.
     logs.configure(level="INFO" if args.verbose else "CRITICAL", fmt="console", stream=sys.stderr, env=env)
+    for sentence in unknown_settings(env):  # a typo'd HELIX_ARCHIVE would archive to the default folder
+        print(f"warning: {sentence}", file=sys.stderr)
     try:
-        return asyncio.run(_run(args, env))
+        return asyncio.run(_until_stopped(args, env))
     except (ConfigError, PathError) as exc:  # a ConfigError names every bad variable, one line each
         for line in str(exc).splitlines():
             print(f"error: {line}", file=sys.stderr)
@@ -116,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     except SyncError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return ExitCode.FAILED
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):  # Ctrl-C, or SIGTERM
+        print(_interrupted(args), file=sys.stderr)
         return ExitCode.INTERRUPTED
 
 

@@ -72,6 +72,7 @@ class ArchiveRoot:
         if fly:
             # On-the-fly remotes carry their options (possibly a password) inline: never display them.
             backend, path = fly
+            _check_spaces(f":{backend}:{path}", path)
             return cls(fs=spec, display=f":{backend}:{path}", remote_name=None,
                        backend=backend, is_local=backend == "local")
         if spec.startswith(":"):  # no backend rclone could name (":local:", ":s3,…:"), nor a folder anyone meant
@@ -84,9 +85,24 @@ class ArchiveRoot:
                             "as /data/archive, or a remote such as mega:helix.")
         if named and not (len(named.group("name")) == 1 and spec[2:3] in ("\\", "/")):
             name = named.group("name")
+            _check_spaces(spec, named.group("path"))
             return cls(fs=spec, display=spec, remote_name=name, backend=None, is_local=False)
         folder = Path(spec).expanduser().resolve()
         return cls(fs=str(folder), display=str(folder), remote_name=None, backend="local", is_local=True)
+
+
+def _check_spaces(shown: str, path: str) -> None:
+    """Refuse a folder name that starts or ends with a space (``dav: arch``), rather than strip it.
+
+    rclone keeps the space, so the archive would land in a folder named " arch" that nobody sees in a
+    listing; stripping it silently would instead move an archive that was already written there.
+    Refusing makes the operator choose, once."""
+    for part in path.split("/"):
+        if part != part.strip():
+            fixed = "/".join(p.strip() for p in path.split("/"))
+            raise PathError(f"HELIX_ARCHIVE {shown!r} has a folder name starting or ending with a space "
+                            f"({part!r}), which rclone would keep: write it without, as in "
+                            f"{shown[: len(shown) - len(path)]}{fixed}.")
 
 
 def _check_chars(value: str, what: str) -> None:

@@ -13,7 +13,7 @@ import contextlib
 import os
 import stat
 import time
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +21,7 @@ from typing import TypeVar
 
 from sync._hashing import HASHLIB_TYPES
 from sync._paths import ArchiveRoot, clean_relative
+from sync._rclone.classify import local_disk_full
 from sync._rclone.client import ProgressCallback, RcClient
 from sync.errors import NotFoundError, SyncError, UnsupportedError
 
@@ -70,6 +71,11 @@ class Remote:
         self._features: Features | None = None
         self.last_ok_at: float | None = None
         self.last_error: SyncError | None = None
+
+    @property
+    def rc(self) -> RcClient:
+        """The daemon's rc API, for a look at another remote than the root (the one under a crypt)."""
+        return self._rc
 
     @property
     def display(self) -> str:
@@ -128,6 +134,23 @@ class Remote:
             "_config": ALWAYS_TRANSFER,
         }, progress=progress, timeout_s=timeout_s))
 
+    @contextlib.asynccontextmanager
+    async def _local_side(self, dest: Path) -> AsyncIterator[None]:
+        """A download whose local disk filled up is that disk's problem, not the remote's: rclone's text
+        (``preallocate: file too big…``) would otherwise read as a remote failure worth retrying, and
+        ``!status`` would report a healthy remote as failing."""
+        before = self.last_error
+        try:
+            yield
+        except SyncError as exc:
+            full = local_disk_full(exc.detail or str(exc), str(dest))
+            if full is None:
+                raise
+            if self.last_error is exc:
+                self.last_error = before
+                self.last_ok_at = time.time()
+            raise full from None
+
     async def copy_tree_in(self, folder: Path, *, progress: ProgressCallback | None = None,
                            timeout_s: float = 3600.0) -> None:
         """Copy a local folder's files under the root, keeping their relative paths, as ONE job."""
@@ -137,18 +160,20 @@ class Remote:
         }, progress=progress, timeout_s=timeout_s))
 
     async def copy_out(self, rel: str, dest: Path, *, timeout_s: float = 3600.0) -> None:
-        await self._answer(self._rc.run_job("operations/copyfile", {
-            "srcFs": self.root.fs, "srcRemote": clean_relative(rel),
-            "dstFs": str(dest.parent), "dstRemote": dest.name}, timeout_s=timeout_s))
+        async with self._local_side(dest.parent):
+            await self._answer(self._rc.run_job("operations/copyfile", {
+                "srcFs": self.root.fs, "srcRemote": clean_relative(rel),
+                "dstFs": str(dest.parent), "dstRemote": dest.name}, timeout_s=timeout_s))
 
     async def copy_tree_out(self, folder: str, dest: Path, include: Sequence[str], *,
                             timeout_s: float = 3600.0) -> None:
         """Copy the files under ``folder`` that match ``include`` (rclone filter rules) into ``dest``, as ONE job."""
         sub = clean_relative(folder)
         fs = f"{self.root.fs}{sub}" if self.root.fs.endswith(":") else f"{self.root.fs.rstrip('/')}/{sub}"
-        await self._answer(self._rc.run_job("sync/copy", {
-            "srcFs": fs, "dstFs": str(dest), "createEmptySrcDirs": False,
-            "_filter": {"IncludeRule": list(include)}}, timeout_s=timeout_s))
+        async with self._local_side(dest):
+            await self._answer(self._rc.run_job("sync/copy", {
+                "srcFs": fs, "dstFs": str(dest), "createEmptySrcDirs": False,
+                "_filter": {"IncludeRule": list(include)}}, timeout_s=timeout_s))
 
     async def move(self, src_rel: str, dst_rel: str) -> None:
         await self._answer(self._rc.call("operations/movefile", {

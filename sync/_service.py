@@ -21,10 +21,11 @@ from typing import TypeVar
 import structlog
 
 from runtime.backoff import backoff_delay
+from sync._crypt import check_crypt_readable
 from sync._hashing import hash_file, hash_file_sync
 from sync._local import check_readable, local_root_problem, readable_file
 from sync._paths import ArchiveRoot, clean_relative
-from sync._probe import ProbeReport, run_probe
+from sync._probe import ProbeReport, ProbeStep, run_probe
 from sync._rclone.client import ProgressCallback, RcClient
 from sync._rclone.daemon import RcloneDaemon
 from sync._remote import Remote, RemoteEntry
@@ -36,6 +37,10 @@ log = structlog.get_logger("helix.sync")
 T = TypeVar("T")
 # SyncService stages uploads as "<rel>.helix-partial-<hex>"; the outbox sweeps leftovers of that shape.
 PARTIAL_MARK = ".helix-partial-"
+# Backends whose top level is a list of buckets, not a folder to write in.
+BUCKETED_BACKENDS = frozenset({"s3", "gcs", "b2", "azureblob", "swift", "oracleobjectstorage", "qingstor", "storj"})
+# How long close() lets background clean-up (a partial's deletion) finish before rclone stops.
+CLEANUP_WAIT_S = 10.0
 
 
 class SyncService:
@@ -61,12 +66,33 @@ class SyncService:
                 raise ConfigError(local_root_problem(folder, exc, bool(self.settings.archive))) from None
         try:
             await self._daemon.start()
+            await self._check_bucket()
         except BaseException:
             # Cancelled or failed half-way: the child may already exist, and nobody else will stop it.
             await asyncio.shield(self._daemon.close())
             raise
 
-    async def close(self) -> None:
+    async def _check_bucket(self) -> None:
+        """Refuse ``s3:`` (a bucket-based backend with no bucket): rclone would take each top folder
+        (``uploads``, ``rituals``, ``discord``) for a bucket of its own and try to create it."""
+        root = self.remote.root
+        if root.folder is not None or root.display.rsplit(":", 1)[-1].strip("/"):
+            return
+        backend = await self.remote.backend_type()
+        if backend in BUCKETED_BACKENDS:
+            shown = root.display.rstrip(":/")
+            raise ConfigError(f"HELIX_ARCHIVE '{root.display}' names no bucket, and {backend} keeps everything in "
+                              f"buckets: add one after the colon, as in {shown}:helix-archive "
+                              f"(or {shown}:helix-archive/prefix).")
+
+    async def close(self, *, cleanup_s: float = CLEANUP_WAIT_S) -> None:
+        """``cleanup_s``: how long background clean-up may still take (a caller that sweeps partials
+        itself at its next start, as the outbox does, need not wait long)."""
+        if self._background:
+            # Clean-up a cancelled upload started (deleting its partial) needs the daemon: stopping it
+            # first would leave the partial on the remote for good. Bounded, so a dead remote does not
+            # hold a stop up.
+            await asyncio.wait(set(self._background), timeout=cleanup_s)
         await self._daemon.close()
 
     async def __aenter__(self) -> SyncService:
@@ -189,16 +215,17 @@ class SyncService:
                 local["sha256"] = known_sha256
             entry = await remote.stat(target, hash_type)
             if entry is None:
-                raise TemporaryError(f"The upload to '{where}' vanished before it could be checked: Helix will retry.")
+                raise TemporaryError(f"The upload to '{where}' vanished before it could be checked: the remote may "
+                                     "be eventually consistent; archive the file again.")
             if entry.size != size:
-                raise TemporaryError(f"The copy at '{where}' has {entry.size} bytes, not {size}: "
-                                     "Helix will upload it again.")
+                raise TemporaryError(f"The copy at '{where}' has {entry.size} bytes, not {size}: the upload was "
+                                     "cut short; archive the file again.")
             verified = "size"
             if hash_type:
                 remote_hash = entry.hashes.get(hash_type, "")
                 if remote_hash and remote_hash != local[hash_type]:
                     raise TemporaryError(f"The copy at '{where}' does not match the local file ({hash_type}): "
-                                         "Helix will upload it again.")
+                                         "something between here and the remote changed it; archive it again.")
                 verified = hash_type if remote_hash else "size"
             if staged:
                 await remote.move(target, rel)
@@ -267,7 +294,7 @@ class SyncService:
                 for (_, rel), digest, size in zip(cleaned, digests, stats, strict=True):
                     if sizes.get(rel) != size:
                         raise TemporaryError(f"'{self.remote_path(rel)}' is missing or incomplete after the "
-                                             "batch upload: Helix will retry.")
+                                             "batch upload: archive the batch again.")
                     results.append(ArchiveResult(rel, self.remote_path(rel), size, digest["sha256"], "size",
                                                  elapsed))
                 return results
@@ -330,6 +357,22 @@ class SyncService:
         rel = clean_relative(rel_path)
         await self._retrying("delete", lambda: self.remote.delete(rel))
 
+    async def remove_partials(self, rel_path: str) -> list[str]:
+        """Delete the staged uploads of ``rel_path`` that an interrupted run left beside it (a kill -9
+        gives no chance to delete them); returns the paths removed. Only names this service makes,
+        ``<rel_path>.helix-partial-<hex>``, are touched."""
+        rel = clean_relative(rel_path)
+        folder, _, _ = rel.rpartition("/")
+        prefix = f"{rel}{PARTIAL_MARK}"
+        removed = []
+        for entry in await self.list(folder, recurse=False):
+            if not entry.is_dir and entry.path.startswith(prefix):
+                await self.delete(entry.path)
+                removed.append(entry.path)
+        if removed:
+            log.info("partials_removed", paths=removed)
+        return removed
+
     async def ping(self, timeout_s: float = 10.0) -> None:
         """A cheap live call that fails when the remote is unreachable or refuses us."""
         await self.remote.ping(timeout_s)
@@ -345,6 +388,23 @@ class SyncService:
         return RemoteInfo(self.display, await self.remote.backend_type(), self.rclone_version,
                           usage.total_bytes, usage.used_bytes, usage.free_bytes)
 
+    async def check_readable_archive(self) -> None:
+        """Raise ArchiveUnreadable when the archive is a crypt remote whose passwords do not read what the
+        remote under it holds: rclone then lists the archive as empty, and archiving on would start a
+        second archive beside the first. Call it before anything is written (the probe does, and so
+        should a rebuild that finds nothing). Costs two top-level listings; no-op for other remotes."""
+        await check_crypt_readable(self.remote, self.settings.extra_env)
+
     async def probe(self) -> ProbeReport:
-        """A round trip on the archive root, each step timed; stops at the first failing step."""
+        """A round trip on the archive root, each step timed; stops at the first failing step.
+
+        The round trip alone passes with a wrong crypt password (it writes and reads with the same
+        wrong key), so a step "readable" comes first, and is reported only when it fails."""
+        started = time.perf_counter()
+        try:
+            await self.check_readable_archive()
+        except SyncError as exc:
+            report = ProbeReport(self.display)
+            report.steps.append(ProbeStep("readable", time.perf_counter() - started, False, exc))
+            return report
         return await run_probe(self.remote)

@@ -13,6 +13,8 @@ from sync._outbox.worker import OutboxWorker
 from sync._service import SyncService
 from sync.settings import SyncSettings
 
+STOP_CLEANUP_S = 1.0  # seconds a stop lets a cut-short upload's partial be deleted before rclone goes
+
 
 class Archive:
     def __init__(self, settings: SyncSettings, *, stop_grace_s: float = 20.0) -> None:
@@ -38,7 +40,8 @@ class Archive:
             await self.worker.stop(self.stop_grace_s if grace_s is None else grace_s)
         finally:
             try:
-                await self.service.close()
+                # The outbox sweeps its partials at the next start: a stop's grace is not spent on them.
+                await self.service.close(cleanup_s=STOP_CLEANUP_S)
             finally:
                 await self.outbox.close()
 

@@ -33,6 +33,20 @@ class ConfigError(SyncError):
     remote_wide = True
 
 
+class LocalDiskFull(ConfigError):
+    """Copying from the archive failed for want of room on this machine's disk: no retry frees it,
+    and blaming the remote would send the operator to the wrong machine."""
+
+    kind = "local_disk_full"
+
+
+class ArchiveUnreadable(ConfigError):
+    """The archive is there but these settings cannot read it (a crypt remote's passwords changed):
+    writing on would start a second archive beside the first, so nothing is written until it is fixed."""
+
+    kind = "archive_unreadable"
+
+
 class BinaryError(SyncError):
     kind = "binary"
     remote_wide = True

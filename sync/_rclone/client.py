@@ -62,7 +62,7 @@ class RcClient:
                               detail=str(exc)) from None
         except TimeoutError:
             raise OperationTimeout(f"rclone did not answer {method} within {timeout_s:g} s: "
-                                   "the remote may be slow; Helix will retry.") from None
+                                   "the remote may be slow or down; check that it is up.") from None
         if status != 200:
             text = body.get("error", str(body)) if isinstance(body, dict) else str(body)
             # Not "(HTTP 500)" in the text: the daemon answers 500 for any failed operation, which
