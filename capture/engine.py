@@ -43,6 +43,7 @@ log = structlog.get_logger("helix.capture")
 # hold one per backup it ever ran; their rows keep the counts.
 FINISHED_TALLIES_KEPT = 64
 REBUILD_POLL_S = 1.0  # how often a backup waiting for a rebuild looks whether it ended
+WAIT_TOLD_POLLS = 10  # a waiting backup's message says how far the rebuild got every this many looks
 ProgressListener = Callable[[BackupRow, Tally, bool], Any]
 
 
@@ -239,7 +240,7 @@ class Capture(CaptureCore):
         async with self._limit:
             state, error = "done", None
             try:
-                await self._until_rebuilt(row, tally)
+                row = await self._until_rebuilt(row, tally)
                 gaps = self._gaps  # a gap after this: what this pages may miss what Discord did not deliver
                 info = await self._info(row.channel_id)
                 if info is None:
@@ -288,15 +289,23 @@ class Capture(CaptureCore):
         if info is not None:
             await self.request_backup(info, threads=True, requested_by=None, kind="catchup")
 
-    async def _until_rebuilt(self, row: BackupRow, tally: Tally) -> None:
-        """Wait while the catalogue is rebuilt from the remote; the progress message says so."""
+    async def _until_rebuilt(self, row: BackupRow, tally: Tally) -> BackupRow:
+        """Wait while the catalogue is rebuilt from the remote; the progress message says so, and
+        how far the rebuild got, now and then."""
+        polls = 0
         while await self.catalogue.call("rebuilding"):
             if not tally.waiting:
-                tally.waiting = True
                 log.info("capture_backup_waits_for_rebuild", backup=row.id, channel=row.channel_id)
+            answered = row.reply_message_id is not None
+            if not answered:  # the command records its answer after the backup started
+                row = self._rows[row.id] = await self.catalogue.call("backup", row.id) or row
+            if not tally.waiting or (row.reply_message_id is not None and not answered) or polls % WAIT_TOLD_POLLS == 0:
+                tally.waiting = True
                 await self._tell(row, tally, False)
+            polls += 1
             await asyncio.sleep(REBUILD_POLL_S)
         tally.waiting = False
+        return row
 
     async def _page_through(self, row: BackupRow, channel_id: int, tally: Tally) -> bool:
         """Every page after the channel's cursor; False when cancelled (what was committed stays)."""

@@ -288,7 +288,13 @@ class CaptureCore:
     # -- segments ---------------------------------------------------------------------------------
 
     async def flush(self, channel_id: int, *, full: bool = True) -> int:
-        """Write the channel's committed, unclaimed lines into segments; with ``full=False`` whole segments only."""
+        """Write the channel's committed, unclaimed lines into segments; with ``full=False`` whole segments only.
+
+        Nothing while the catalogue is being rebuilt: its manifest would list only what the rebuild
+        read so far and replace the remote's whole one, and a segment written now would sort before
+        the older ones still to be read. The lines wait, committed, for the flush after it."""
+        if await self.catalogue.call("rebuilding"):
+            return 0
         lock = self._flush_locks.setdefault(channel_id, asyncio.Lock())
         written = 0
         async with lock:
@@ -305,7 +311,10 @@ class CaptureCore:
         return written
 
     async def flush_all(self) -> None:
-        """Everything committed and not yet in a segment, and segments a crash or a deletion left to write."""
+        """Everything committed and not yet in a segment, and segments a crash or a deletion left to write
+        (none while the catalogue is being rebuilt: see ``flush``)."""
+        if await self.catalogue.call("rebuilding"):
+            return
         await self.rewrite_pending()
         for blob in await self.catalogue.call("blobs", "doomed"):
             await self._delete_blob(blob.sha256)

@@ -48,6 +48,7 @@ class RebuildProgress:
     error: str | None = None
     started_at: float | None = None
     finished_at: float | None = None
+    retry_at: float | None = None  # a failed start-up rebuild is tried again then (time.time())
 
 
 def _first_id(path: str) -> tuple[int, str]:
@@ -200,9 +201,13 @@ async def rebuild(catalogue: Catalogue, service: SyncService, scratch: Path,
     try:
         await catalogue.call("rebuild_begin")
         top = await service.list("", recurse=False)
+        captured = any(e.is_dir and e.path.strip("/") == "discord" for e in top)
+        if not captured:
+            # Nothing to read, or nothing a crypt remote with the wrong passwords can read: that one must
+            # fail, or the backups that wait for this rebuild would start a second archive beside the first.
+            await service.check_readable_archive()
         # An archive that never held captured content: nothing to read, and no "not found" logged.
-        entries = await service.list("discord", recurse=True) if any(
-            e.is_dir and e.path.strip("/") == "discord" for e in top) else []
+        entries = await service.list("discord", recurse=True) if captured else []
         manifests, segments = plan(entries)
         progress.segments_total = len(segments)
         await catalogue.call("rebuild_mode", True)

@@ -11,6 +11,7 @@ already are skipped).
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,10 @@ from capture.rebuild import RebuildProgress, rebuild
 from catalogue import CatalogueError
 
 log = structlog.get_logger("helix.bot.reindex")
+# A failed start-up rebuild is tried again after this, then twice as long each time (about a quarter of
+# an hour in all); after that, an owner's !reindex.
+RETRY_FIRST_S = 30.0
+RETRIES = 5
 
 
 class Reindex(commands.Cog):
@@ -47,10 +52,26 @@ class Reindex(commands.Cog):
         a member searching during a start-up rebuild would read "nothing matches" as the archive's
         answer."""
         p = self.progress
+        if p.state == "failed":
+            return ("the catalogue's rebuild from the archive has not finished (it failed; admins see why in "
+                    "`!status`), so some archived messages may be missing")
         if p.state != "running":
             return None
         read = f" ({files_read(p)})" if p.segments_total else ""
         return f"the catalogue is still being rebuilt from the archive{read}, so some archived messages may be missing"
+
+    @property
+    def backups_wait_for(self) -> str:
+        """Why a backup has not started while a rebuild is due (the engine holds it until one ends)."""
+        p = self.progress
+        if p.state == "failed":
+            again = f"Helix tries again {in_time(p.retry_at)}, or " if p.retry_at else ""
+            return (f"the catalogue's rebuild from the archive failed: `!status` says why to admins; {again}the "
+                    "owner can retry with `!reindex`")
+        if p.state == "running":
+            read = f" ({files_read(p)})" if p.segments_total else ""
+            return f"the catalogue is being rebuilt from the archive{read}"
+        return "the catalogue is to be rebuilt from the archive first: the owner starts it with `!reindex`"
 
     async def cog_load(self) -> None:
         if self.bot.capture is not None:
@@ -58,10 +79,13 @@ class Reindex(commands.Cog):
 
     async def cog_unload(self) -> None:
         self._report.cancel()
+        self._retry.cancel()
         if self._task is not None and not self._task.done():
             self._task.cancel()
 
     async def _at_start(self) -> RebuildProgress:
+        """The start-up rebuild, tried again a few times while it fails: the remote may be down for a
+        moment, and until a rebuild ends no backup runs (it would archive everything again)."""
         try:
             reason = await self.bot.capture.catalogue.call("rebuild_reason")  # type: ignore[union-attr]
         except CatalogueError as exc:
@@ -70,11 +94,33 @@ class Reindex(commands.Cog):
         if reason is None:
             return self.progress
         log.info("rebuild_started", reason=reason)
-        return await self._run()
+        done = await self._run()
+        if done.state == "failed":
+            self._retry.change_interval(seconds=RETRY_FIRST_S)
+            self._retry.start()
+        return done
+
+    @tasks.loop(seconds=RETRY_FIRST_S, count=RETRIES + 1)
+    async def _retry(self) -> None:
+        """The failed start-up rebuild once more, each wait twice as long as the one before."""
+        if self._retry.current_loop > 0:
+            if self.progress.state != "failed":
+                self._retry.cancel()  # an owner's !reindex ran in between
+                return
+            self._task = asyncio.create_task(self._run(), name="helix-catalogue-rebuild")
+            if (await asyncio.shield(self._task)).state != "failed":
+                self._retry.cancel()
+                return
+        if self._retry.current_loop < RETRIES:
+            delay = RETRY_FIRST_S * 2 ** self._retry.current_loop
+            self._retry.change_interval(seconds=delay)
+            self.progress.retry_at = time.time() + delay
+            log.warning("rebuild_retry_scheduled", in_s=delay, action="or run !reindex once the archive remote answers")
 
     async def _run(self) -> RebuildProgress:
         capture = self.bot.capture
         assert capture is not None
+        self.progress.retry_at = None
         done = await rebuild(capture.catalogue, self.bot.archive.service,
                              Path(self.bot.archive.settings.data_dir), self.progress)
         if done.state == "done":
@@ -91,6 +137,7 @@ class Reindex(commands.Cog):
         if self._task is not None and not self._task.done():
             await answer(ctx, f"A rebuild is already running ({in_words(self.progress)}): see `!status`.")
             return
+        self._retry.cancel()  # a failed start-up rebuild waiting to be tried again: now, then
         reply = self._reply = await answer(ctx, "Rebuilding the catalogue from the archive remote…")
         self._task = asyncio.create_task(self._run(), name="helix-catalogue-reindex")
         self._report.start()
@@ -117,6 +164,12 @@ class Reindex(commands.Cog):
                     prefix=self.bot.settings.prefix)
 
 
+def in_time(at: float) -> str:
+    """When a retry comes, as an admin reads it: "in 2 min"."""
+    seconds = max(0.0, at - time.time())
+    return f"in {seconds:.0f} s" if seconds < 90 else f"in {seconds / 60:.0f} min"
+
+
 def files_read(p: RebuildProgress) -> str:
     return f"{p.segments_done:,}/{p.segments_total:,} archive files read"
 
@@ -128,7 +181,8 @@ def in_words(p: RebuildProgress) -> str:
         return f"rebuilding from the archive remote: {files_read(p)}"
     if p.state == "failed":
         # "rebuild failed" first: !status shows members that much and no more (the error is the admins').
-        return f"rebuild failed: {(p.error or 'see the log').rstrip('.')}; the owner can retry with `!reindex`"
+        again = f"Helix tries again {in_time(p.retry_at)}, or " if p.retry_at else ""
+        return f"rebuild failed: {(p.error or 'see the log').rstrip('.')}; {again}the owner can retry with `!reindex`"
     if p.state == "done":
         new = "message, edit or deletion" if p.lines_added == 1 else "messages, edits or deletions"
         return (f"rebuilt from the archive remote: {counted(p.segments_done, 'archive file')} read, "

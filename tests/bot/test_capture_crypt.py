@@ -14,8 +14,10 @@ from pathlib import Path
 
 import pytest_asyncio
 
-from bot.sim.world import World
+from bot.sim.world import World, simulated_guild
+from tests.support.capture import backup_finished, cdn  # noqa: F401
 from tests.support.remotes import LoopbackRemote, obscure
+from tests.support.waiting import wait_until
 from tests.support.world import answers, bot_settings, hosted_world
 
 
@@ -64,3 +66,38 @@ async def test_the_server_holds_only_ciphertext(sealed_world, cdn, tmp_path):  #
     blob = record["attachments"][0]["blob"]
     back = await world.archive.service.fetch(blob, tmp_path / "back.bin")
     assert back.read_bytes() == payload
+
+
+async def test_a_new_volume_with_the_wrong_crypt_password_starts_no_second_archive(webdav: LoopbackRemote,
+                                                                                   data_dir: Path, cdn):  # noqa: F811
+    """Rebuilding through the wrong key lists nothing: the rebuild fails, saying so, and the backups wait."""
+    base = webdav.settings(data_dir, retries=1, retry_base_s=0.05)
+    crypt = {"RCLONE_CONFIG_SEALED_TYPE": "crypt",
+             "RCLONE_CONFIG_SEALED_REMOTE": f"{webdav.archive.rstrip('/')}/sealed"}
+    right = {**crypt, "RCLONE_CONFIG_SEALED_PASSWORD": obscure("correct horse battery")}
+    async with simulated_guild(bot_settings(replace(base, archive="sealed:", extra_env={**base.extra_env, **right}))) \
+            as world:
+        general = world.guild.create_text_channel("general")
+        world.env.backend.create_message(general.id, world.member("alice").id, "hello", broadcast=False)
+        await world.env.settle()
+        await world.say(world.owner, f"!backup <#{general.id}>")
+        await backup_finished(world, general.id)
+    stored = sorted(p.relative_to(webdav.storage) for p in webdav.storage.rglob("*"))
+
+    wrong = {**crypt, "RCLONE_CONFIG_SEALED_PASSWORD": obscure("wrong horse")}
+    (data_dir / "catalogue.sqlite3").unlink()  # a new volume: the catalogue is rebuilt from the archive
+    async with simulated_guild(bot_settings(replace(base, archive="sealed:", extra_env={**base.extra_env, **wrong}))) \
+            as world:
+        cog = world.bot.get_cog("Reindex")
+        await wait_until(lambda: cog.progress.state == "failed", 60, lambda: f"the rebuild: {cog.progress}")
+        assert "RCLONE_CONFIG_SEALED_PASSWORD" in (cog.progress.error or ""), cog.progress.error
+        assert "wrong horse" not in (cog.progress.error or "")
+        general = world.guild.create_text_channel("general")
+        world.env.backend.create_message(general.id, world.member("alice").id, "hello", broadcast=False)
+        await world.env.settle()
+        said = " ".join(await world.say(world.owner, f"!backup <#{general.id}>"))
+        await wait_until(lambda: "waits" in world.channel.last_message.content, 30,
+                         lambda: f"the backup waits: {said} / {world.channel.last_message.content}")
+        await world.capture.flush_all()
+        assert await world.archive.worker.drain(30)
+    assert sorted(p.relative_to(webdav.storage) for p in webdav.storage.rglob("*")) == stored

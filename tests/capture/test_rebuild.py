@@ -19,6 +19,7 @@ from catalogue import Catalogue
 from sync import SyncService, SyncSettings
 from tests.catalogue.test_rebuild import captured, dump
 from tests.support.archived import archived_server
+from tests.support.capture import backup_finished
 from tests.support.cdn import LocalCdn
 from tests.support.waiting import wait_until
 from tests.support.world import answers, bot_settings, last_edit
@@ -203,6 +204,68 @@ async def test_members_asking_during_a_rebuild_are_told_it_is_not_finished(data_
         for asked in ("!find launch", "!archives"):
             said = " ".join(await world.say(a.alice, asked))
             assert "rebuilt" not in said, (asked, said)
+
+
+async def test_a_backup_asked_for_during_a_rebuild_waits_for_it_and_archives_nothing_twice(
+        data_dir: Path, cdn: LocalCdn, monkeypatch: pytest.MonkeyPatch):  # noqa: F811
+    settings = bot_settings(SyncSettings(data_dir=data_dir, retries=1, retry_base_s=0.05))
+    async with simulated_guild(settings) as world:
+        a = await archived_server(world, cdn, extra=3)
+        assert await world.archive.worker.drain(30)
+        newer = world.env.backend.create_message(a.general.id, a.bob.id, "posted after the backup", broadcast=False)
+        # A remote that is not a local folder: the rebuild copies the archive before it reads the channels.
+        cat, reached, go_on = world.capture.catalogue, asyncio.Event(), asyncio.Event()
+        call = cat.call
+
+        async def still_copying(name: str, *args, **kwargs):
+            if name == "restore_channels":
+                reached.set()
+                await world.env.external_wait(go_on.wait(), reason="a remote the test holds back")
+            return await call(name, *args, **kwargs)
+
+        monkeypatch.setattr(cat, "call", still_copying)
+        bot = await restarted_on_a_fresh_volume(world)
+        await asyncio.wait_for(reached.wait(), 30)
+
+        # The owner backs #general up while the catalogue does not know yet what the archive holds.
+        since = len(world.env.http_requests)
+        await world.say(world.owner, f"!backup <#{a.general.id}>")
+        await wait_until(lambda: "waits: the catalogue is being rebuilt from the archive" in last_edit(world, since),
+                         30, lambda: f"the backup says it waits: {last_edit(world, since)}")
+        # A deploy's stop flushes what is committed: the remote's manifest must not be replaced by the
+        # little the catalogue knows of the channel so far.
+        manifest = Path(world.archive.settings.archive_dir) / f"discord/{world.guild.id}/{a.general.id}/channel.json"
+        listed = json.loads(manifest.read_text())["segments"]
+        await world.capture.flush_all()
+        assert await world.archive.worker.drain(30)
+        assert json.loads(manifest.read_text())["segments"] == listed != []
+        go_on.set()
+        cog = bot.get_cog("Reindex")
+        await wait_until(lambda: cog.progress.state in ("done", "failed"), 60, "the start-up rebuild")
+        row = await backup_finished(world, a.general.id)  # the first the new volume's catalogue knows of
+        assert row.state == "done" and row.archived == 1, row
+        root = Path(world.archive.settings.archive_dir)
+        ids = [line["id"] for seg in root.glob(f"discord/{world.guild.id}/{a.general.id}/messages/*.jsonl")
+               for line in read_lines(seg)]
+        assert sorted(ids) == sorted({*map(str, a.ids.values()), str(newer.id)} - {str(a.ids["code"])}), ids
+
+
+async def test_a_rebuild_that_found_the_remote_down_at_start_is_tried_again(data_dir: Path, webdav, cdn):  # noqa: F811
+    sync = webdav.settings(data_dir, retries=1, retry_base_s=0.05, low_level_retries=1)
+    async with simulated_guild(bot_settings(sync)) as world:
+        a, before = await searched_archive(world, cdn)
+        await catalogue_lost(world)
+        webdav.stop()  # a deploy lands while the archive's server is down
+        bot = await started_again(world)
+        cog = bot.get_cog("Reindex")
+        await wait_until(lambda: cog.progress.retry_at is not None, 120, "a retry is planned")
+        status = " ".join(await world.say(world.owner, "!status"))
+        assert "rebuild failed" in status and "Helix tries again in 30 s" in status, status
+
+        webdav.start()
+        await world.env.advance_time(31)
+        await wait_until(lambda: cog.progress.state == "done", 60, lambda: f"the retry: {cog.progress}")
+        assert {q: await found(world, a.alice, q, a.secret) for q in QUERIES} == before
 
 
 def write_segments(root: Path, segments: list[tuple], gzipped: int = 0) -> None:
