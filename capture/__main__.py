@@ -9,9 +9,10 @@ that show each message as it stands now. A progress bar on a terminal, plain lin
 Exit codes: 0 when everything was restored; 1 when the archive failed, or when files the
 segments refer to were missing on the remote (the rest is restored and the index written, and a
 sentence names what is missing: running it again cannot bring those back, a script should know);
-2 for a usage or setting mistake (a bad target, an empty DEST, a DEST that is a file, cannot be
-written, or holds an index.html Helix did not write); 130 on Ctrl-C, after saying how far it got
-(running the same command again finishes it).
+2 for a usage or setting mistake (a bad target, a channel the archive does not hold, an empty
+DEST, a DEST that is a file, the filesystem's root or the home folder, cannot be written, or holds
+something other than an earlier restore of the same channel); 130 on Ctrl-C, after saying how far it
+got (running the same command again finishes it: a DEST a restore was writing is taken up again).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import asyncio
 import sys
 from pathlib import Path
 
-from capture.restore import SHOWN_MISSING, Restored, RestoreError, parse_target, restore_channel
+from capture.restore import SHOWN_MISSING, Restored, RestoreError, check_destination, parse_target, restore_channel
 from runtime import logs
 from runtime.env import environment
 from runtime.exit_codes import ExitCode
@@ -37,7 +38,8 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("restore", help="download a channel's archive into a folder that opens offline")
     r.add_argument("target", help="<guild_id>/<channel_id>")
-    r.add_argument("dest", help="folder to restore into (created if missing)")
+    r.add_argument("dest", help="a new or empty folder to restore into (created if missing), or an earlier "
+                                "restore of the same channel to finish or refresh")
     return p
 
 
@@ -65,7 +67,7 @@ class Meter:
 
 async def _run(args: argparse.Namespace, env: dict[str, str], meter: Meter) -> int:
     guild_id, channel_id = parse_target(args.target)
-    dest: Path = args.dest
+    dest = await asyncio.to_thread(check_destination, args.dest)  # before rclone starts: a refusal leaves no trace
     async with SyncService(SyncSettings.from_env(env)) as svc:
         try:
             done = await restore_channel(svc, guild_id, channel_id, dest, meter)

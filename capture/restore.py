@@ -14,7 +14,6 @@ threads and forum posts, which are channels of their own found by their ``parent
 from __future__ import annotations
 
 import asyncio
-import html
 import json
 import os
 import re
@@ -26,7 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from capture.rebuild import read_lines
-from render.transcript_html import current_pages, render_transcript
+from capture.restore_dest import RestoreError, check_contents, check_destination, check_writable
+from render.restore_index import IndexPage, render_index
+from render.transcript_html import PageLinks, current_pages, render_transcript
 from sync import NotFoundError, SyncError, SyncService
 
 TARGET = re.compile(r"^(\d{1,20})/(\d{1,20})$")
@@ -35,21 +36,9 @@ SEGMENT = re.compile(r"/messages/[^/]+\.jsonl(\.gz)?$")
 CONCURRENT_FETCHES = 4
 # From discord/<guild>/<channel>/restored/ back to the folder's root, where blobs/ and files/ are.
 ROOT_PREFIX = "../../../../"
-# The mark of an index.html a restore wrote: any other one in DEST is someone's file, not ours to replace.
-MARK = '<meta name="generator" content="Helix restore">'
 SHOWN_MISSING = 3
-INDEX_CSS = ("body{margin:0;padding:16px 24px;background:#313338;color:#dbdee1;font:15px/1.5 \"Noto Sans\",Arial,"
-             "sans-serif}a{color:#00a8fc;text-decoration:none}h1,h2,h3{color:#f2f3f5}h3{font-size:15px}")
 # progress(done, total, what was just restored)
 ProgressFn = Callable[[int, int, str], None]
-
-
-class RestoreError(ValueError):
-    """What to restore cannot be found or understood; ``str(err)`` is one sentence with the fix."""
-
-
-class DestinationError(RestoreError):
-    """DEST cannot take the restore; ``str(err)`` names it and the fix (the archive is not at fault)."""
 
 
 @dataclass(frozen=True)
@@ -79,16 +68,21 @@ async def restore_channel(service: SyncService, guild_id: int, channel_id: int, 
     A file the remote does not have is left out and named in ``Restored.missing``: the rest is
     still worth having.
     """
-    await asyncio.to_thread(_check_folder, dest)
+    dest = await asyncio.to_thread(check_destination, dest)
     base = f"discord/{guild_id}/{channel_id}"
     entries = [e for e in await service.list(base, recurse=True) if not e.is_dir]
-    manifests = await _guild_manifests(service, guild_id) if entries or await service.list(
-        f"discord/{guild_id}", recurse=False) else {}
+    guild_known = bool(entries) or bool(await service.list(f"discord/{guild_id}", recurse=False))
+    manifests = await _guild_manifests(service, guild_id) if guild_known else {}
     threads = sorted((cid for cid, m in manifests.items() if str((m.get("channel") or {}).get("parent_id"))
                       == str(channel_id)), key=int)
     if not entries and not threads:  # a forum has no folder of its own, only its posts do
-        raise RestoreError(f"Nothing is archived under {base}/ on {service.display}: check the ids with "
-                           "`python -m sync ls discord/`.")
+        where = (f"`python -m sync ls discord/{guild_id}/` lists what is archived of guild {guild_id}, a folder per "
+                 "channel" if guild_known else f"guild {guild_id} has nothing archived there either, and "
+                 "`python -m sync ls discord/` lists the guilds that have")
+        raise RestoreError(f"Nothing is archived under {base}/ (guild {guild_id}, channel {channel_id}) on "
+                           f"{service.display}: {where}.")
+    await asyncio.to_thread(check_contents, dest, guild_id, channel_id, threads)
+    await asyncio.to_thread(check_writable, dest)
     wanted = [_under(base, e.path) for e in entries]
     for tid in threads:
         tbase = f"discord/{guild_id}/{tid}"
@@ -134,47 +128,13 @@ class _Fetcher:
                 return
             except SyncError:
                 # rclone says "failed" for a folder it cannot write to: that is DEST's fault, said as such
-                await asyncio.to_thread(_check_writable, self.dest)
+                await asyncio.to_thread(check_writable, self.dest)
                 raise
         stat = await asyncio.to_thread(local.stat)  # awaited before the sum: ``size += await …`` loses updates
         self.done += 1
         self.size += stat.st_size
         if self.progress:
             self.progress(self.done, self.total, rel)
-
-
-def _check_folder(dest: Path) -> None:
-    """The operator's mistakes about DEST, said as such before anything is fetched (not as the
-    archive's fault when the first download cannot be written): a file, someone else's index.html,
-    a folder that cannot be written."""
-    try:
-        for path in (dest, *dest.parents):
-            if path.exists():
-                if not path.is_dir():
-                    raise DestinationError(f"{path} is a file, not a folder: choose a folder to restore into "
-                                           "(a new one is created).")
-                break
-        index = dest / "index.html"
-        if index.is_file() and MARK not in index.read_text("utf-8", errors="replace"):
-            raise DestinationError(f"{dest} already has an index.html that Helix did not write: choose another "
-                                   "folder, or move that file away first.")
-    except OSError as exc:
-        raise _unwritable(dest, exc) from None
-    _check_writable(dest)
-
-
-def _check_writable(dest: Path) -> None:
-    probe = dest / ".helix-restore-probe"
-    try:
-        dest.mkdir(parents=True, exist_ok=True)
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise _unwritable(dest, exc) from None
-
-
-def _unwritable(dest: Path, exc: OSError) -> DestinationError:
-    return DestinationError(f"cannot write DEST {dest} ({exc.strerror or exc}): choose a writable folder.")
 
 
 async def _guild_manifests(service: SyncService, guild_id: int) -> dict[str, dict[str, Any]]:
@@ -244,15 +204,20 @@ def _write_pages(dest: Path, guild_id: int, channel_id: int, threads: list[str],
                  for tid in threads if tid in firsts} if cid == str(channel_id) else {}
         elsewhere = {str(r.get("id")): (f"{stem}.html#m{r.get('id')}", r)
                      for stem, records in rendered[cid] for r in records}
-        for stem, records in rendered[cid]:
+        stems = [stem for stem, _ in rendered[cid]]
+        for i, (stem, records) in enumerate(rendered[cid]):
             for r in records:
                 files.update(_attachment_files(dest, r))
             page = f"{base}/restored/{stem}.html"
             out = dest / page
             out.parent.mkdir(parents=True, exist_ok=True)
+            nav = PageLinks(index=f"{ROOT_PREFIX}index.html", previous=f"{stems[i - 1]}.html" if i else None,
+                            next=f"{stems[i + 1]}.html" if i + 1 < len(stems) else None, number=i + 1,
+                            count=len(stems))
             out.write_text(render_transcript(info, records, blob_prefix=ROOT_PREFIX, files=files, elsewhere=elsewhere,
-                                             threads=links, channels=names,
-                                             title=f"#{info.get('name') or cid} · {stem}"), "utf-8")
+                                             threads=links, channels=names, links=nav,
+                                             title=f"#{info.get('name') or cid} · page {i + 1} of {len(stems)}"),
+                           "utf-8")
             written.append(page)
     index = _write_index(dest, guild_id, channel_ids, rendered, names)
     return tuple(written), index
@@ -293,24 +258,11 @@ def _write_index(dest: Path, guild_id: int, channel_ids: list[str],
                  rendered: Mapping[str, list[tuple[str, list[dict[str, Any]]]]], names: Mapping[str, str]) -> Path:
     """A first page for the folder: the channel's pages, oldest first, then its threads and posts."""
 
-    def pages(cid: str) -> str:
-        items = []
-        for stem, records in rendered[cid]:
-            dated = [str(r.get("created_at") or "")[:10] for r in records if r.get("created_at")]
-            when = f"{dated[0]} – {dated[-1]}" if dated and dated[0] != dated[-1] else (dated[0] if dated else stem)
-            count = sum(1 for r in records if r.get("type", "message") == "message")
-            href = html.escape(f"discord/{guild_id}/{cid}/restored/{stem}.html", quote=True)
-            items.append(f'<li><a href="{href}">{html.escape(when)}</a> · {count} message'
-                         f'{"" if count == 1 else "s"}</li>')
-        return f"<ul>{''.join(items)}</ul>" if items else "<p>No messages.</p>"
+    def pages(cid: str) -> list[IndexPage]:
+        return [IndexPage(f"discord/{guild_id}/{cid}/restored/{stem}.html", records) for stem, records in rendered[cid]]
 
     main, *threads = channel_ids
-    name = "#" + (names.get(main) or main)
-    body = [f"<h1>{html.escape(name)}</h1>", pages(main)]
-    if threads:
-        body.append("<h2>Threads and posts</h2>")
-        body.extend(f"<h3>{html.escape(names.get(t) or t)}</h3>{pages(t)}" for t in threads)
     page = dest / "index.html"
-    page.write_text(f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">{MARK}<title>{html.escape(name)}'
-                    f"</title><style>{INDEX_CSS}</style></head><body>{''.join(body)}</body></html>\n", "utf-8")
+    page.write_text(render_index(names.get(main) or main, pages(main),
+                                 [(names.get(t) or t, pages(t)) for t in threads]), "utf-8")
     return page

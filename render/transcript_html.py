@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -52,6 +53,7 @@ a{color:#00a8fc;text-decoration:none}
  font-size:13px}
 .rev{color:#949ba4;font-size:13px;margin-top:2px}
 .thread{margin-top:4px;font-size:13px}
+nav{font-size:13px;color:#949ba4} header nav{margin-top:4px} footer{padding:8px 16px 24px;border-top:1px solid #1f2023}
 """
 
 _BLOB = re.compile(r"^blobs/sha256/[0-9a-f]{2}/[0-9a-f]{64}$")
@@ -151,6 +153,31 @@ def _embed(embed: Mapping[str, Any], mentions: Mapping[str, Any] | None) -> str:
     return f'<div class="embed"{style}>{"".join(parts)}</div>' if parts else ""
 
 
+@dataclass(frozen=True)
+class PageLinks:
+    """Where a restored page sits among the others, so a reader can walk the folder without going
+    back to the index. Each href is relative to the page: the folder must work wherever it is copied."""
+
+    index: str
+    previous: str | None = None
+    next: str | None = None
+    number: int = 1
+    count: int = 1
+
+
+def _nav(links: PageLinks) -> str:
+    def a(href: str, text: str, rel: str = "") -> str:
+        return f'<a href="{html.escape(quote(href, safe="/#"), quote=True)}"{rel}>{text}</a>'
+
+    parts = [a(links.index, "All pages")]
+    if links.previous:
+        parts.append(a(links.previous, "← Previous page", ' rel="prev"'))
+    parts.append(f"page {links.number:,} of {links.count:,}")
+    if links.next:
+        parts.append(a(links.next, "Next page →", ' rel="next"'))
+    return f'<nav>{" · ".join(parts)}</nav>'
+
+
 def _counted(n: int, noun: str) -> str:
     """``1 message``, ``2 messages``: the renderer is pure, so it has its own copy of the bot's helper."""
     return f"{n:,} {noun}{'' if n == 1 else 's'}"
@@ -200,12 +227,13 @@ def render_transcript(channel: Mapping[str, Any], records: Iterable[Mapping[str,
                       blob_prefix: str = "", title: str | None = None, files: Mapping[str, str] | None = None,
                       elsewhere: Mapping[str, tuple[str, Mapping[str, Any]]] | None = None,
                       threads: Mapping[str, tuple[str, str]] | None = None,
-                      channels: Mapping[str, str] | None = None) -> str:
+                      channels: Mapping[str, str] | None = None, links: PageLinks | None = None) -> str:
     """One HTML page for ``records`` (a segment's lines, in order) of ``channel`` (its channel.json fields).
 
     A page of a restore passes more: ``files`` (attachment id to its path under its own name),
     ``elsewhere`` (the channel's messages on other pages, id to (href, record), for replies),
-    ``threads`` (starter message id to (href, name)), ``channels`` (id to name, for mentions).
+    ``threads`` (starter message id to (href, name)), ``channels`` (id to name, for mentions),
+    ``links`` (the index and the pages either side, shown above and below the messages).
     ``channel`` may carry ``parent_name`` and ``parent_type`` for a thread's header.
     """
     records = list(records)
@@ -221,7 +249,8 @@ def render_transcript(channel: Mapping[str, Any], records: Iterable[Mapping[str,
     out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
            '<meta name="viewport" content="width=device-width, initial-scale=1">',
            f"<title>{html.escape(title) if title else '#' + name}</title><style>{_CSS}</style></head><body>",
-           f"<header><h1>#{name}</h1><p>{html.escape(' · '.join(str(x) for x in about))}</p></header><main>"]
+           f"<header><h1>#{name}</h1><p>{html.escape(' · '.join(str(x) for x in about))}</p>"
+           f"{_nav(links) if links else ''}</header><main>"]
     for r in records:
         kind = r.get("type", "message")
         if kind == "revision":
@@ -271,7 +300,7 @@ def render_transcript(channel: Mapping[str, Any], records: Iterable[Mapping[str,
                          f"{html.escape(tname)}</a></div>")
         parts.append("</div></div>")
         out.append("".join(parts))
-    out.append("</main></body></html>")
+    out.append(f"</main><footer>{_nav(links)}</footer></body></html>" if links else "</main></body></html>")
     return "\n".join(out)
 
 

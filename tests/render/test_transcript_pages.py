@@ -1,8 +1,13 @@
-"""A page of a channel: events, replies, headers, embeds, files by name, and the channel as it stands now."""
+"""A page of a channel: events, replies, headers, embeds, files by name, the channel as it stands now, and
+where a restored page sits among the others."""
 
 from __future__ import annotations
 
-from render.transcript_html import current_pages, render_transcript
+import re
+from html.parser import HTMLParser
+
+from render.restore_index import IndexPage, render_index
+from render.transcript_html import PageLinks, current_pages, render_transcript
 from tests.render.test_transcript_html import CHANNEL, record
 
 
@@ -86,3 +91,59 @@ def test_a_reply_to_a_message_on_another_page_links_there():
     page = render_transcript(CHANNEL, [record(2, "bob", "agreed", reply_to="1")],
                              elsewhere={"1": ("1-1.html#m1", earlier)})
     assert '<div class="reply"><a href="1-1.html#m1">@alice</a> the plan is [spoiler]</div>' in page
+
+
+class _Nesting(HTMLParser):
+    """Every element closed, in order: enough to catch a nav or a list left open."""
+
+    VOID = frozenset({"meta", "img", "br", "hr", "link", "input"})
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.open: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        if tag not in self.VOID:
+            self.open.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        assert self.open and self.open[-1] == tag, (tag, self.open)
+        self.open.pop()
+
+
+def well_nested(page: str) -> bool:
+    parser = _Nesting()
+    parser.feed(page)
+    parser.close()
+    return parser.open == []
+
+
+def test_a_restored_page_links_the_index_and_the_pages_either_side():
+    records = [record(1, "alice", "hi"), record(2, "bob", "hello")]
+    middle = render_transcript(CHANNEL, records, links=PageLinks(index="../../../../index.html", previous="1-1.html",
+                                                                  next="3-4.html", number=2, count=3))
+    header, footer = middle.split("<main>")[0], middle.split("</main>")[1]
+    for part in (header, footer):  # at the top and after the last message
+        assert '<a href="../../../../index.html">All pages</a>' in part
+        assert '<a href="1-1.html" rel="prev">← Previous page</a>' in part
+        assert '<a href="3-4.html" rel="next">Next page →</a>' in part and "page 2 of 3" in part
+    first = render_transcript(CHANNEL, records, links=PageLinks(index="../index.html", next="3-4.html", count=2))
+    assert 'rel="prev"' not in first and 'rel="next"' in first
+    assert "<nav>" not in render_transcript(CHANNEL, records)  # a segment's own transcript stands alone
+    assert well_nested(middle) and well_nested(first)
+
+
+def test_the_index_tells_pages_of_the_same_day_apart():
+    same_instant = [{**record(i, "alice", f"status {i}"), "created_at": "2026-01-01T00:00:00.000000Z"}
+                    for i in range(1, 5)]
+    spread = [record(5, "bob", "morning"), {**record(6, "bob", "next day"), "created_at": "2026-01-02T09:30:00Z"},
+              tombstone(7, "2026-01-03T00:00:00Z")]
+    page = render_index("general", [IndexPage("p/1-2.html", same_instant[:2]),
+                                    IndexPage("p/3-4.html", same_instant[2:]), IndexPage("p/5-7.html", spread)],
+                        [("design", [IndexPage("t/8-8.html", [record(8, "carol", "in the thread")])])])
+    items = [re.sub(r"<[^>]+>", "", li) for li in re.findall(r"<li>.*?</li>", page)]
+    assert items == ["Page 1 · 2026-01-01 00:00 UTC · 2 messages (1–2 of 6)",
+                     "Page 2 · 2026-01-01 00:00 UTC · 2 messages (3–4 of 6)",
+                     "Page 3 · 2026-01-01 10:05 – 2026-01-02 09:30 UTC · 2 messages (5–6 of 6) · 1 deleted",
+                     "Page 1 · 2026-01-01 10:08 UTC · 1 message (1 of 1)"], items
+    assert '<a href="p/3-4.html">Page 2</a>' in page and well_nested(page)
