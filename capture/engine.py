@@ -272,6 +272,10 @@ class Capture(CaptureCore):
                 log.exception("capture_backup_crashed", backup=row.id)
             self._cancelled.discard(row.channel_id)
             done = await self.catalogue.call("finish_backup", row.id, state, error)
+            if state == "failed" and done is not None:
+                # A page that failed half-way was counted as it went, never committed: the row holds what was.
+                for name in ("scanned", "archived", "files", "bytes", "missing", "too_big"):
+                    setattr(tally, name, getattr(done, name))
             log.info("capture_backup_finished", backup=row.id, state=state, scanned=tally.scanned,
                      archived=tally.archived, files=tally.files, bytes=tally.bytes)
             self._rows.pop(row.id, None)

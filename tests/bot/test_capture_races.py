@@ -17,7 +17,7 @@ from tests.capture.test_rebuild import connected_again
 from tests.support.capture import backup_finished, blob_files, cdn, segment_lines, storage  # noqa: F401
 from tests.support.cdn import LocalCdn
 from tests.support.waiting import wait_until
-from tests.support.world import bot_settings
+from tests.support.world import bot_settings, last_edit
 
 
 def settings(data_dir: Path):
@@ -111,3 +111,30 @@ async def test_a_moment_of_a_full_disk_does_not_stop_later_backups(data_dir: Pat
         await world.say(world.owner, f"!backup <#{general.id}>")
         row = await backup_finished(world, general.id)
         assert row.state == "done" and len(segment_lines(storage(world), world.guild.id, general.id)) == 1
+
+
+async def test_a_backup_stopped_by_a_full_disk_tells_what_it_kept_as_its_status_does(data_dir: Path, cdn,  # noqa: F811
+                                                                                       monkeypatch: pytest.MonkeyPatch):
+    async with simulated_guild(settings(data_dir)) as world:
+        env, be = world.env, world.env.backend
+        general = world.guild.create_text_channel("general")
+        be.create_message(general.id, world.member("alice").id, "with a file", broadcast=False,
+                          attachments=[cdn.attachment(env, general.id, "a.bin", os.urandom(2000))])
+        await env.settle()
+        cat = world.capture.catalogue
+        call = cat.call
+
+        async def full_disk(name: str, *args, **kwargs):
+            if name == "add_messages":
+                raise CatalogueError("Helix cannot write its catalogue: the disk is full; free some space.")
+            return await call(name, *args, **kwargs)
+
+        monkeypatch.setattr(cat, "call", full_disk)
+        since = len(env.http_requests)
+        await world.say(world.owner, f"!backup <#{general.id}>")
+        row = await backup_finished(world, general.id)
+        assert row.state == "failed" and row.scanned == 0, row
+        await wait_until(lambda: "stopped" in last_edit(world, since), 30, "the backup's last answer")
+        assert "0 messages scanned" in last_edit(world, since) and "0 files" in last_edit(world, since)
+        status = " ".join(await world.say(world.owner, "!backup status"))
+        assert "0 scanned" in status or "0 messages" in status, status
