@@ -16,23 +16,12 @@ from typing import Any
 import discord
 from discord.ext import commands
 
-from bot.replies import MESSAGE_CHARS, NO_PINGS, answer
+from bot.replies import NO_PINGS, answer, fitted
 
 PAGER_TIMEOUT_S = 600.0
 NOT_YOURS = "Only the member who asked can turn these pages: ask your own question to get your own."
 # render(page, the asker now) -> (text of that page, whether a next page exists)
 Render = Callable[[int, Any], Awaitable[tuple[str, bool]]]
-
-
-def fitted(text: str, limit: int = MESSAGE_CHARS) -> str:
-    """``text`` as Discord takes it: a page over its limit is refused whole (the asker would hear
-    nothing, a page turn would fail), so one that a caller let grow is cut after its last whole line
-    that fits (a line closes its own spoilers and bold), and says it was."""
-    if len(text) <= limit:
-        return text
-    more = "\n-# (cut here: the rest did not fit in one message)"
-    kept = text[:limit - len(more)]
-    return (kept.rsplit("\n", 1)[0] if "\n" in kept else kept) + more
 
 
 class Pager(discord.ui.View):

@@ -45,6 +45,17 @@ def echo(text: str, limit: int = 32) -> str:
     return "`" + unmentioned(shown.replace("`", "ˋ")) + "`"
 
 
+def fitted(text: str, limit: int = MESSAGE_CHARS) -> str:
+    """``text`` as Discord takes it: a page over its limit is refused whole (the asker would hear
+    nothing, a page turn would fail), so one that a caller let grow is cut after its last whole line
+    that fits (a line closes its own spoilers and bold), and says it was."""
+    if len(text) <= limit:
+        return text
+    more = "\n-# (cut here: the rest did not fit in one message)"
+    kept = text[:limit - len(more)]
+    return (kept.rsplit("\n", 1)[0] if "\n" in kept else kept) + more
+
+
 async def answer(ctx: commands.Context, content: str | None = None, *, hints: bool = True,
                  **kwargs) -> discord.Message | None:
     """Reply to the invoking message or interaction; a failure to answer is logged, not raised.
@@ -54,7 +65,7 @@ async def answer(ctx: commands.Context, content: str | None = None, *, hints: bo
     prefix = getattr(getattr(ctx.bot, "settings", None), "prefix", "!")
     if content is not None:
         content = redact(content)  # a sentence may quote rclone or the environment: never a secret
-        content = in_prefix(content, prefix) if hints else content
+        content = fitted(in_prefix(content, prefix) if hints else content)  # both may lengthen it
     if isinstance(kwargs.get("embed"), discord.Embed):
         _embed_in_prefix(kwargs["embed"], prefix)
     try:
@@ -87,7 +98,7 @@ async def amend(message: Any, content: str, *, prefix: str = "!") -> bool:
     it reports goes on (and the next edit, or the last one, may get through). ``prefix`` is
     HELIX_PREFIX, for the hints the text shows."""
     try:
-        await message.edit(content=in_prefix(redact(content), prefix), allowed_mentions=NO_PINGS)
+        await message.edit(content=fitted(in_prefix(redact(content), prefix)), allowed_mentions=NO_PINGS)
         return True
     except discord.HTTPException as exc:
         log.warning("progress_edit_failed", status=exc.status, code=exc.code)

@@ -23,8 +23,8 @@ from discord.ext import commands
 from bot.cogs.errors import example
 from bot.formatting import counted, human_size
 from bot.helix import HelixBot, UserFacingError
-from bot.paging import Pager, fitted
-from bot.replies import MESSAGE_CHARS, answer, echo, unmentioned
+from bot.paging import Pager
+from bot.replies import MESSAGE_CHARS, answer, echo, fitted, unmentioned
 from bot.visibility import can_read, postable_in, readable_channel_ids
 from bot.visibility import left_out as channels_left_out
 from catalogue import HIT_END, HIT_START, Catalogue, ChannelSummary, SearchFilters, SearchPage

@@ -98,3 +98,19 @@ def test_a_prefix_discord_would_read_itself_is_refused_in_one_sentence(raw: str)
         Settings.from_env({"HELIX_PREFIX": raw}, dotenv=None)
     assert len(str(refused.value).splitlines()) == 1, refused.value
     assert Settings.from_env({"HELIX_PREFIX": " ? "}, dotenv=None).prefix == "?"
+
+
+async def test_a_full_page_of_results_still_fits_once_its_hints_take_a_longer_prefix(data_dir: Path):
+    async for world in hosted_world(bot_settings(SyncSettings(data_dir=data_dir), prefix="helix!")):
+        general = world.guild.create_text_channel("general")
+        bob = world.member("bob")
+        for week in range(6):
+            world.env.backend.create_message(general.id, bob.id, f"week {week}: deploy " + f"{'x' * 60} " * 30,
+                                             broadcast=False)
+        await world.env.settle()
+        await world.say(world.owner, f"helix!backup <#{general.id}>")
+        assert (await backup_finished(world, general.id)).state == "done"
+        since = len(world.env.http_requests)
+        await bob.send(world.channel, "helix!find !deploy !deploy !deploy")  # the question is quoted in the page
+        [page] = answers(world, since)
+        assert "archived id" in page["content"] and len(page["content"]) <= 2000, len(page["content"])
