@@ -7,15 +7,10 @@ only record a request (durable, in the catalogue) and wake the engine.
 
 - Backups run ``HELIX_BACKUP_CONCURRENCY`` channels at once, oldest first from the channel's
   cursor; a backup that was running when the process died is resumed on the next start.
-- Watched channels catch up from their cursor on start, then every new message is archived as it
-  arrives; records are flushed every ``HELIX_WATCH_FLUSH_S`` and at a graceful stop. A watch covers
-  the channel's threads (a forum's posts, where all its messages are): their messages, edits and
-  deletions are followed, and its catch-up pages them too, as ``!backup #channel threads`` does.
-- A live message moves its channel's cursor only once a catch-up paged the channel since the last
-  gap (a start, a new gateway session, a server back from an outage): Discord does not replay what
-  it did not deliver, and a cursor moved past it would leave it out of every later backup.
-- An edit or a deletion that arrives while a backup holds the message in hand (fetched, its files
-  downloading, not yet in the catalogue) is applied once the message is: it is not lost to the race.
+- Watched channels catch up from their cursor on start and after every gap in what Discord
+  delivered, then every new message is archived as it arrives (``watching.py``); records are
+  flushed every ``HELIX_WATCH_FLUSH_S`` and at a graceful stop. A catch-up pages the channel's
+  threads (a forum's posts) too, as ``!backup #channel threads`` does.
 - No backup runs while the catalogue is being rebuilt from the remote: without its cursors and
   known lines it would archive the whole history a second time.
 """
@@ -25,15 +20,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 
-from capture.ingest import BLOB_KIND, CaptureCore, Tally
-from capture.live import threads_of, watch_covering
+from capture.ingest import BLOB_KIND, Tally
 from capture.settings import CaptureSettings
-from capture.source import ChannelInfo, MessageRecord, Source, SourceError
+from capture.source import ChannelInfo, Source, SourceError
+from capture.watching import Watching
 from catalogue import BackupRow, CatalogueError
 from sync import Archive, SyncError
 
@@ -47,21 +41,14 @@ WAIT_TOLD_POLLS = 10  # a waiting backup's message says how far the rebuild got 
 ProgressListener = Callable[[BackupRow, Tally, bool], Any]
 
 
-class Capture(CaptureCore):
+class Capture(Watching):
     def __init__(self, settings: CaptureSettings, archive: Archive) -> None:
         super().__init__(settings, archive)
-        self._requested: set[int] = set()  # watched channels whose catch-up was asked for since the last gap
-        self._live_ok: set[int] = set()  # channels a catch-up paged since the last gap
-        self._gaps = 0  # how many times Discord may have left events undelivered (see ``attach``)
         self._catch_up_after: set[int] = set()  # watched channels to catch up once their running backup ends
-        self._paging: set[int] = set()  # channels a backup pages right now
-        self._held: dict[int, list[tuple[str, Any]]] = {}  # channel -> its edits and deletions while paged
-        self._jobs: dict[int, asyncio.Task[None]] = {}  # channel id -> its running backup
         self._cancelled: set[int] = set()
         self._limit = asyncio.Semaphore(settings.backup_concurrency)
         self._requests: asyncio.Queue[BackupRow | None] = asyncio.Queue()  # None: look for work to resume
         self._job_rows: dict[int, int] = {}  # channel id -> the backup its task runs
-        self._live: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._listeners: list[ProgressListener] = []
         self.tallies: dict[int, Tally] = {}  # backup id -> what it did so far, live (its row lags a page)
@@ -135,14 +122,12 @@ class Capture(CaptureCore):
         self._requests.put_nowait(None)
 
     def rebuilt(self) -> None:
-        """The catalogue was rebuilt from the remote: the watched channels it brought back are caught up."""
+        """The catalogue was rebuilt from the remote: the watched channels it brought back are caught up,
+        and the edits and deletions heard meanwhile are followed again, now that it holds their messages."""
         self._gap()
         self._requests.put_nowait(None)
-
-    def _gap(self) -> None:
-        self._gaps += 1
-        self._live_ok.clear()
-        self._requested.clear()
+        while self._after_rebuild:
+            self._live.put_nowait(self._after_rebuild.popleft())
 
     def subscribe(self, listener: ProgressListener) -> None:
         """``listener(backup, tally, finished)`` after each page of a backup and at its end."""
@@ -217,12 +202,6 @@ class Capture(CaptureCore):
         self._jobs.pop(channel_id, None)
         self._job_rows.pop(channel_id, None)
 
-    async def _info(self, channel_id: int) -> ChannelInfo | None:
-        try:
-            return await self.source.channel_info(channel_id) if self.source else None
-        except SourceError:
-            return None
-
     async def spool_paused(self, tally: Tally) -> None:
         for row_id, known in list(self.tallies.items()):
             if known is tally and row_id in self._rows:
@@ -241,6 +220,8 @@ class Capture(CaptureCore):
             state, error = "done", None
             try:
                 row = await self._until_rebuilt(row, tally)
+                if row.channel_id in self._cancelled:
+                    raise _Cancelled
                 gaps = self._gaps  # a gap after this: what this pages may miss what Discord did not deliver
                 info = await self._info(row.channel_id)
                 if info is None:
@@ -264,6 +245,8 @@ class Capture(CaptureCore):
                         self._catch_up_after.add(row.channel_id)
             except asyncio.CancelledError:
                 raise  # a stop: the row stays running and resumes at the next start
+            except _Cancelled:
+                state = "cancelled"
             except (SourceError, SyncError, OSError, CatalogueError) as exc:
                 state, error = "failed", getattr(exc, "hint", None) or str(exc)
                 log.warning("capture_backup_failed", backup=row.id, channel=row.channel_id, error=error)
@@ -297,7 +280,7 @@ class Capture(CaptureCore):
         """Wait while the catalogue is rebuilt from the remote; the progress message says so, and
         how far the rebuild got, now and then."""
         polls = 0
-        while await self.catalogue.call("rebuilding"):
+        while row.channel_id not in self._cancelled and await self.catalogue.call("rebuilding"):
             if not tally.waiting:
                 log.info("capture_backup_waits_for_rebuild", backup=row.id, channel=row.channel_id)
             answered = row.reply_message_id is not None
@@ -314,12 +297,14 @@ class Capture(CaptureCore):
     async def _page_through(self, row: BackupRow, channel_id: int, tally: Tally) -> bool:
         """Every page after the channel's cursor; False when cancelled (what was committed stays)."""
         ch = await self.catalogue.call("channel", channel_id)
-        self._paging.add(channel_id)
+        self._paging[channel_id] += 1
         try:
             return await self._pages(row, channel_id, tally, ch.cursor if ch else 0)
         finally:
-            self._paging.discard(channel_id)
-            self._held.pop(channel_id, None)  # the rest were of messages known before: followed as they came
+            self._paging[channel_id] -= 1
+            if self._paging[channel_id] <= 0:  # a thread may be paged by its own backup and its channel's
+                del self._paging[channel_id]
+                self._held.pop(channel_id, None)  # the rest were of messages known before: followed as they came
 
     async def _pages(self, row: BackupRow, channel_id: int, tally: Tally, cursor: int) -> bool:
         pages = self.source.history(channel_id, cursor)  # type: ignore[union-attr]
@@ -351,110 +336,6 @@ class Capture(CaptureCore):
             except Exception:
                 log.exception("capture_listener_failed")
 
-    # -- one message, the watch -------------------------------------------------------------------
 
-    async def archive_message(self, info: ChannelInfo, msg: MessageRecord,
-                              tally: Tally | None = None) -> tuple[dict[str, Any], Tally]:
-        """Archive one message now (``!archive``) and flush its channel; returns its record as archived.
-
-        The caller may pass the tally to watch it fill while the files download (its progress message).
-        """
-        await self.catalogue.call("upsert_channel", info.as_json())
-        tally = tally if tally is not None else Tally()
-        await self.ingest([msg], tally)
-        await self.flush(info.id)
-        return await self.catalogue.call("message", msg.id), tally
-
-    async def watch(self, info: ChannelInfo, by: int | None) -> bool:
-        """Watch a channel and catch it up since its last backup; False, and nothing done, if it is
-        watched already (a second catch-up would only scan what the first one did)."""
-        known = await self.catalogue.call("channel", info.id)
-        if known is not None and known.watched:
-            return False
-        self._live_ok.discard(info.id)  # what was posted while it was not watched comes with the catch-up first
-        await self.catalogue.call("upsert_channel", info.as_json())
-        await self.catalogue.call("set_watched", info.id, True, by)
-        await self.request_backup(info, threads=True, requested_by=by, kind="catchup")
-        return True
-
-    async def unwatch(self, channel_id: int) -> bool:
-        ch = await self.catalogue.call("channel", channel_id)
-        if ch is None or not ch.watched:
-            return False
-        self._live_ok.discard(channel_id)
-        await self.catalogue.call("set_watched", channel_id, False)
-        for known in [ch, *await threads_of(self.catalogue, channel_id)]:
-            await self.flush(known.id)
-        return True
-
-    def observe(self, kind: str, payload: Any) -> None:
-        """From the bot's event handlers: ``message`` (a MessageRecord), ``edit`` or ``delete``; returns at once."""
-        self._live.put_nowait((kind, payload))
-
-    async def _consume_live(self) -> None:
-        while True:
-            kind, payload = await self._live.get()
-            try:
-                if kind in ("edit", "delete") and payload[0] in self._paging:
-                    # its message may be in a backup's hands, not in the catalogue yet: followed again once it is
-                    self._held.setdefault(payload[0], []).append((kind, payload))
-                await self._handle_live(kind, payload)
-            except (SyncError, OSError, SourceError, CatalogueError) as exc:
-                log.warning("capture_live_failed", kind=kind, error=getattr(exc, "hint", None) or str(exc))
-            except Exception:
-                log.exception("capture_live_crashed", kind=kind)
-
-    async def _handle_live(self, kind: str, payload: Any) -> None:
-        if kind == "message":
-            msg: MessageRecord = payload
-            covered = await watch_covering(self.catalogue, self._info, msg.channel_id)
-            if covered is None:
-                return
-            watch, _own = covered
-            await self.ingest([msg], Tally())
-            # Only once a catch-up paged this channel (a thread first seen live may hold older messages:
-            # one Helix was added to late, say) and none runs: a cursor moved past messages not paged
-            # yet would leave them out of every later catch-up.
-            if watch.id in self._live_ok and msg.channel_id in self._live_ok and watch.id not in self._jobs:
-                await self.catalogue.call("advance_cursor", msg.channel_id, msg.id)
-        elif kind == "edit":
-            _channel_id, message_id, changes = payload
-            if await self.catalogue.call("add_revision", message_id, changes) is not None:
-                log.info("capture_revision", message_id=message_id)
-        elif kind == "delete":
-            channel_id, message_id = payload
-            deleted_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-            gone = await self.catalogue.call("delete_message", message_id, deleted_at,
-                                             keep=self.settings.keep_deleted)
-            if not gone.known:
-                return
-            for blob in gone.doomed_blobs:
-                if blob.state == "landed":
-                    await self._delete_blob(blob.sha256)
-            if not self.settings.keep_deleted:
-                await self.rewrite_pending()  # the content leaves the remote now, not at the next flush
-            log.info("capture_deleted", message_id=message_id, blobs_removed=len(gone.doomed_blobs))
-
-    async def _follow_held(self, channel_id: int, ids: set[int]) -> None:
-        """The edits and deletions that arrived while these messages were in a backup's hands, now that
-        the catalogue holds them (one it already knew at the time is followed again, which changes nothing)."""
-        held = self._held.get(channel_id)
-        if not held:
-            return
-        now = [e for e in held if e[1][1] in ids]
-        self._held[channel_id] = [e for e in held if e[1][1] not in ids]
-        for kind, payload in now:
-            try:
-                await self._handle_live(kind, payload)
-            except (SyncError, OSError, SourceError) as exc:
-                log.warning("capture_live_failed", kind=kind, error=getattr(exc, "hint", None) or str(exc))
-
-    async def _flush_every(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.watch_flush_s)
-            try:
-                await self.flush_all()
-            except (SyncError, OSError, CatalogueError) as exc:
-                log.warning("capture_flush_failed", error=str(exc))
-            except Exception:
-                log.exception("capture_flush_crashed")
+class _Cancelled(Exception):
+    """``!backup cancel`` reached a backup before it paged anything (it waited for a rebuild)."""

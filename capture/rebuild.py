@@ -237,6 +237,12 @@ async def rebuild(catalogue: Catalogue, service: SyncService, scratch: Path,
     except (OSError, ValueError, KeyError) as exc:
         progress.state, progress.error = "failed", f"{type(exc).__name__}: {exc}"
         log.warning("rebuild_failed", error=progress.error)
+    except CatalogueError as exc:  # the volume: full, or not writable
+        progress.state, progress.error = "failed", str(exc)
+        log.warning("rebuild_failed", error=progress.error)
+    except Exception as exc:  # a bug, or a file no reader foresaw: failed, so it is retried and shown, not stuck
+        progress.state, progress.error = "failed", f"{type(exc).__name__}: {exc}"
+        log.exception("rebuild_crashed")
     finally:
         progress.finished_at = time.time()
         await asyncio.to_thread(shutil.rmtree, folder, True)

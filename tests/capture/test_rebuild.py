@@ -206,6 +206,59 @@ async def test_members_asking_during_a_rebuild_are_told_it_is_not_finished(data_
             assert "rebuilt" not in said, (asked, said)
 
 
+def held_before_the_channels(world: World, monkeypatch: pytest.MonkeyPatch) -> tuple[asyncio.Event, asyncio.Event]:
+    """A remote that is not a local folder, and slow: the next rebuild copies the archive before it reads
+    the channels, and waits there until the test lets it go on. Returns (reached, go_on)."""
+    cat, reached, go_on = world.capture.catalogue, asyncio.Event(), asyncio.Event()
+    call = cat.call
+
+    async def still_copying(name: str, *args, **kwargs):
+        if name == "restore_channels":
+            reached.set()
+            await world.env.external_wait(go_on.wait(), reason="a remote the test holds back")
+        return await call(name, *args, **kwargs)
+
+    monkeypatch.setattr(cat, "call", still_copying)
+    return reached, go_on
+
+
+async def test_what_members_delete_or_edit_during_a_rebuild_is_followed_once_it_ends(
+        data_dir: Path, cdn: LocalCdn, monkeypatch: pytest.MonkeyPatch):  # noqa: F811
+    settings = bot_settings(SyncSettings(data_dir=data_dir, retries=1, retry_base_s=0.05))
+    async with simulated_guild(settings) as world:
+        a = await archived_server(world, cdn, extra=3)
+        assert await world.archive.worker.drain(30)
+        reached, go_on = held_before_the_channels(world, monkeypatch)
+        bot = await restarted_on_a_fresh_volume(world)
+        await asyncio.wait_for(reached.wait(), 30)
+
+        world.env.backend.delete_message(a.general.id, a.ids["launch"])  # in a segment not read yet
+        world.env.backend.edit_message(a.general.id, a.ids["minutes"], {"content": "minutes, corrected"})
+        await world.env.settle()
+        said = " ".join(await world.say(world.owner, f"!backup <#{a.general.id}>"))
+        assert "Backing up" in said, said
+        said = " ".join(await world.say(world.owner, f"!backup cancel <#{a.general.id}>"))
+        assert "Cancelled" in said, said
+        go_on.set()
+        cog = bot.get_cog("Reindex")
+        await wait_until(lambda: cog.progress.state == "done", 60, "the start-up rebuild")
+        await wait_until(lambda: _deleted(world, a.ids["launch"]), 30, "the deletion is followed")
+        assert await world.capture.catalogue.call("search", "rocket") == []
+        await wait_until(lambda: _content(world, a.ids["minutes"], "minutes, corrected"), 30, "the edit is followed")
+        rows = [r for r in await world.capture.catalogue.call("backups", limit=10) if r.channel_id == a.general.id]
+        assert [r.state for r in rows] == ["cancelled"], rows
+
+
+async def _content(world: World, message_id: int, content: str) -> bool:
+    record = await world.capture.catalogue.call("message", message_id)
+    return record is not None and record.get("content") == content
+
+
+async def _deleted(world: World, message_id: int) -> bool:
+    record = await world.capture.catalogue.call("message", message_id)
+    return record is None or record.get("type") == "tombstone"
+
+
 async def test_a_backup_asked_for_during_a_rebuild_waits_for_it_and_archives_nothing_twice(
         data_dir: Path, cdn: LocalCdn, monkeypatch: pytest.MonkeyPatch):  # noqa: F811
     settings = bot_settings(SyncSettings(data_dir=data_dir, retries=1, retry_base_s=0.05))
@@ -213,17 +266,7 @@ async def test_a_backup_asked_for_during_a_rebuild_waits_for_it_and_archives_not
         a = await archived_server(world, cdn, extra=3)
         assert await world.archive.worker.drain(30)
         newer = world.env.backend.create_message(a.general.id, a.bob.id, "posted after the backup", broadcast=False)
-        # A remote that is not a local folder: the rebuild copies the archive before it reads the channels.
-        cat, reached, go_on = world.capture.catalogue, asyncio.Event(), asyncio.Event()
-        call = cat.call
-
-        async def still_copying(name: str, *args, **kwargs):
-            if name == "restore_channels":
-                reached.set()
-                await world.env.external_wait(go_on.wait(), reason="a remote the test holds back")
-            return await call(name, *args, **kwargs)
-
-        monkeypatch.setattr(cat, "call", still_copying)
+        reached, go_on = held_before_the_channels(world, monkeypatch)
         bot = await restarted_on_a_fresh_volume(world)
         await asyncio.wait_for(reached.wait(), 30)
 
