@@ -11,8 +11,6 @@ import asyncio
 import contextlib
 import os
 import secrets
-import shutil
-import tempfile
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -21,24 +19,24 @@ from typing import TypeVar
 import structlog
 
 from runtime.backoff import backoff_delay
+from sync._batch import archive_batch
+from sync._bucket import check_bucket
 from sync._crypt import check_crypt_readable
-from sync._hashing import hash_file, hash_file_sync
-from sync._local import check_readable, local_root_problem, readable_file
+from sync._hashing import hash_file
+from sync._local import local_root_problem, readable_file
 from sync._paths import ArchiveRoot, clean_relative
 from sync._probe import ProbeReport, ProbeStep, run_probe
 from sync._rclone.client import ProgressCallback, RcClient
 from sync._rclone.daemon import RcloneDaemon
 from sync._remote import Remote, RemoteEntry
 from sync._results import ArchiveResult, RemoteInfo
-from sync.errors import ConfigError, NotFoundError, PathError, SyncError, TemporaryError
+from sync.errors import ConfigError, NotFoundError, SyncError, TemporaryError
 from sync.settings import SyncSettings
 
 log = structlog.get_logger("helix.sync")
 T = TypeVar("T")
 # SyncService stages uploads as "<rel>.helix-partial-<hex>"; the outbox sweeps leftovers of that shape.
 PARTIAL_MARK = ".helix-partial-"
-# Backends whose top level is a list of buckets, not a folder to write in.
-BUCKETED_BACKENDS = frozenset({"s3", "gcs", "b2", "azureblob", "swift", "oracleobjectstorage", "qingstor", "storj"})
 # How long close() lets background clean-up (a partial's deletion) finish before rclone stops.
 CLEANUP_WAIT_S = 10.0
 
@@ -66,24 +64,11 @@ class SyncService:
                 raise ConfigError(local_root_problem(folder, exc, bool(self.settings.archive))) from None
         try:
             await self._daemon.start()
-            await self._check_bucket()
+            await check_bucket(self.remote)
         except BaseException:
             # Cancelled or failed half-way: the child may already exist, and nobody else will stop it.
             await asyncio.shield(self._daemon.close())
             raise
-
-    async def _check_bucket(self) -> None:
-        """Refuse ``s3:`` (a bucket-based backend with no bucket): rclone would take each top folder
-        (``uploads``, ``rituals``, ``discord``) for a bucket of its own and try to create it."""
-        root = self.remote.root
-        if root.folder is not None or root.display.rsplit(":", 1)[-1].strip("/"):
-            return
-        backend = await self.remote.backend_type()
-        if backend in BUCKETED_BACKENDS:
-            shown = root.display.rstrip(":/")
-            raise ConfigError(f"HELIX_ARCHIVE '{root.display}' names no bucket, and {backend} keeps everything in "
-                              f"buckets: add one after the colon, as in {shown}:helix-archive "
-                              f"(or {shown}:helix-archive/prefix).")
 
     async def close(self, *, cleanup_s: float = CLEANUP_WAIT_S) -> None:
         """``cleanup_s``: how long background clean-up may still take (a caller that sweeps partials
@@ -249,68 +234,8 @@ class SyncService:
 
     async def archive_many(self, pairs: Sequence[tuple[str | os.PathLike[str], str]],
                            progress: ProgressCallback | None = None) -> list[ArchiveResult]:
-        """Upload many files as ONE rclone job: a staging tree of hard links, copied in one go."""
-        relative = [(Path(p), clean_relative(r)) for p, r in pairs]
-        # One thread hop for the whole batch, not one per file: 500 hops cost more than the work.
-        cleaned = await asyncio.to_thread(lambda: [(p.resolve(), r) for p, r in relative])
-        if not cleaned:
-            return []
-        if len({r for _, r in cleaned}) != len(cleaned):
-            raise PathError("Two files in one batch have the same archive path: give each its own name.")
-        staging_root = self.settings.data_dir / "staging"
-
-        def build_stage() -> Path:
-            staging_root.mkdir(parents=True, exist_ok=True)
-            stage = Path(tempfile.mkdtemp(prefix="batch-", dir=staging_root))
-            for src, rel in cleaned:
-                check_readable(src)
-                dest = stage / rel
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                try:
-                    os.link(src, dest)
-                except OSError:
-                    shutil.copy2(src, dest)
-            return stage
-
-        async def once() -> list[ArchiveResult]:
-            async with self._limit:
-                started = time.perf_counter()
-                stage = await asyncio.to_thread(build_stage)
-                try:
-                    hashing = asyncio.ensure_future(asyncio.to_thread(
-                        lambda: [hash_file_sync(src) for src, _ in cleaned]))
-                    try:
-                        await self.remote.copy_tree_in(stage, progress=progress, timeout_s=self.settings.op_timeout_s)
-                        digests = await hashing
-                    except BaseException:
-                        hashing.cancel()
-                        raise
-                    sizes = await self._sizes({rel.rsplit("/", 1)[0] if "/" in rel else "" for _, rel in cleaned})
-                finally:
-                    await asyncio.to_thread(shutil.rmtree, stage, True)
-                elapsed = time.perf_counter() - started
-                results = []
-                stats = await asyncio.to_thread(lambda: [src.stat().st_size for src, _ in cleaned])
-                for (_, rel), digest, size in zip(cleaned, digests, stats, strict=True):
-                    if sizes.get(rel) != size:
-                        raise TemporaryError(f"'{self.remote_path(rel)}' is missing or incomplete after the "
-                                             "batch upload: archive the batch again.")
-                    results.append(ArchiveResult(rel, self.remote_path(rel), size, digest["sha256"], "size",
-                                                 elapsed))
-                return results
-
-        results = await self._retrying("archive_many", once)
-        if results:
-            self.last_archive = results[-1]
-        log.info("archived_batch", files=len(results), remote=self.display)
-        return results
-
-    async def _sizes(self, folders: set[str]) -> dict[str, int]:
-        sizes: dict[str, int] = {}
-        for folder in sorted(folders):
-            for entry in await self.remote.list(folder, recurse=False, files_only=True):
-                sizes[entry.path] = entry.size
-        return sizes
+        """Upload many files as ONE rclone job: a staging tree of hard links, copied in one go (``_batch.py``)."""
+        return await archive_batch(self, pairs, progress)
 
     # -- reading ----------------------------------------------------------------------------------
 

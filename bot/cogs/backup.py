@@ -21,12 +21,12 @@ import structlog
 from discord import app_commands
 from discord.ext import commands
 
+from bot.backup_messages import UNNAMED, progress_text, status_line
 from bot.capture_checks import (
     bot_lacks,
     hidden_from,
     lacks_sentence,
     may_manage,
-    not_landed_yet,
     refuse_as_unknown_unless_reader,
     running_capture,
     tell,
@@ -34,7 +34,7 @@ from bot.capture_checks import (
 )
 from bot.capture_source import channel_info
 from bot.cogs.errors import example
-from bot.formatting import counted, human_size
+from bot.formatting import counted
 from bot.helix import HelixBot, UserFacingError
 from bot.replies import PROGRESS_EDIT_S, amend, answer, echo
 from bot.visibility import left_out, postable_in, readable_channel_ids
@@ -44,7 +44,6 @@ from catalogue import BackupRow
 log = structlog.get_logger("helix.bot.backup")
 Archivable = discord.TextChannel | discord.ForumChannel | discord.Thread
 CHANNEL = commands.parameter(description="the channel, forum or thread, as #name")
-UNNAMED = "a channel not everyone here can read"
 
 
 class ThreadsWord(commands.Converter[str], app_commands.Transformer):
@@ -69,71 +68,6 @@ def _examples(prefix: str, slash: str, **more: str) -> dict[str, str]:
     """The hints a mistyped channel gets (``cogs/errors.py``): what to type, not the signature."""
     return {"example": prefix, "example_slash": slash, "channel": "a channel, forum or thread of this server",
             **more}
-
-
-def progress_text(row: BackupRow, tally: Tally, finished: bool, name: str, elapsed_s: float,
-                  scanned_before: int = 0, backed_up_before: bool = False, upload: str = "landed",
-                  hidden: bool = False, waits: str | None = None) -> str:
-    """``scanned_before``: what a resumed backup had scanned when this process took it up (not in its rate);
-    ``backed_up_before``: an earlier backup of the channel finished, so finding nothing new means up to date;
-    ``upload``: whether its files reached the archive remote (``capture_checks.upload_state``), since a
-    finished backup is in the catalogue, not yet on the remote, and "→ `path`" must not claim it is;
-    ``hidden``: the message is read where not everyone can read the channel (see the module);
-    ``waits``: why it has not started (the catalogue is being rebuilt), shown until it does."""
-    if waits and tally.waiting and not finished:
-        return f"⏳ The backup of {UNNAMED if hidden else name} waits: {waits}; it starts as soon as that is done."
-    if hidden:
-        return unnamed_progress(row, finished, upload)
-    # No rate in the first second: the first edit comes as the backup starts, and "0 msg/s" there
-    # reads as a stalled backup.
-    rate = f" · {(tally.scanned - scanned_before) / elapsed_s:,.0f} msg/s" if elapsed_s >= 1 else ""
-    counts = (f"{counted(tally.scanned, 'message')} scanned, {tally.archived:,} new, {counted(tally.files, 'file')} "
-              f"saved ({human_size(tally.bytes)})")
-    notes = ""
-    if tally.too_big:
-        notes += f"; {counted(tally.too_big, 'file')} over HELIX_MAX_ATTACHMENT_MB recorded, not downloaded"
-    if tally.missing:
-        notes += f"; {counted(tally.missing, 'file')} already gone from Discord"
-    if tally.paused and not finished:
-        notes += "; paused while the spool is full (HELIX_SPOOL_MAX_GB): it goes on as uploads free it"
-    if not finished:
-        return f"📦 Backing up {name}: {counts}{rate}{notes}."
-    where = f"`discord/{row.guild_id}/{row.channel_id}/`"
-    if row.state == "done" and backed_up_before and not (tally.archived or tally.files):
-        # "0 messages scanned, 0 new" reads as an empty channel; it is one whose history is all archived.
-        return f"✅ {name} is up to date: nothing new since the last backup."
-    if row.state == "done" and upload != "landed":
-        return f"✅ Backup of {name} done: {counts}{notes}, {not_landed_yet(upload)}."
-    if row.state == "done":
-        return f"✅ Backup of {name} done: {counts}{notes} → {where}."
-    if row.state == "cancelled":
-        return f"⏹️ Backup of {name} cancelled: {counts}; what was archived stays in {where}."
-    return f"❌ Backup of {name} stopped: {row.error or 'unknown error'} ({counts})."
-
-
-def unnamed_progress(row: BackupRow, finished: bool, upload: str = "landed") -> str:
-    """A backup's message where not all its readers may read the channel: how it goes, never which
-    channel, how much it holds or where it lands."""
-    if not finished:
-        return f"📦 Backing up {UNNAMED}…"
-    if row.state == "done" and upload != "landed":
-        return f"✅ The backup of {UNNAMED} is done, {not_landed_yet(upload)}."
-    ended = {"done": "✅ The backup of {} is done", "cancelled": "⏹️ The backup of {} was cancelled"}.get(
-        row.state, "❌ The backup of {} stopped")
-    return f"{ended.format(UNNAMED)}: `/backup status` shows how it went to whoever can read that channel."
-
-
-def status_line(row: BackupRow, tally: Tally | None) -> str:
-    """One backup for ``!backup status``: which channel, what kind, when it started, how far it got.
-
-    A running backup's counts come from its live tally, as its progress message's do: its row is
-    written once per page, so the two would disagree within a page.
-    """
-    live = tally if tally is not None and row.state == "running" else row
-    kind = "catch-up after !watch · " if row.kind == "catchup" else ""
-    return (f"<#{row.channel_id}> · {kind}{row.state}, started <t:{int(row.started_at)}:R> · "
-            f"{live.scanned:,} scanned, {live.archived:,} new, {counted(live.files, 'file')} "
-            f"({human_size(live.bytes)})" + (f" · {row.error}" if row.error else ""))
 
 
 def _shown_to(ctx: commands.Context, channel_ids: list[int],
