@@ -153,10 +153,13 @@ async def post_community(world: World) -> dict[str, int]:
 async def _backups_done(world: World, within_s: float = 60.0) -> list[str]:
     """Wait for every backup to finish and its files to land; what went wrong, if anything."""
     deadline = time.monotonic() + within_s
+    rebuild = getattr(world.bot.get_cog("Reindex"), "progress", None)
     while True:
         rows = await world.capture.catalogue.call("backups", limit=100)  # type: ignore[union-attr]
         if all(r.state != "running" for r in rows) or time.monotonic() > deadline:
             break
+        if rebuild is not None and rebuild.state == "failed":  # they wait for a rebuild that is not coming soon
+            return [f"the backups wait for the catalogue's rebuild from the archive, which failed: {rebuild.error}"]
         await asyncio.sleep(0.05)
     problems = [f"the backup of channel {r.channel_id} is {r.state}: {r.error}" for r in rows if r.state != "done"]
     if not await world.archive.worker.drain(60):
@@ -194,7 +197,7 @@ async def _run_script(settings: Settings, out) -> list[str]:
                 problems.append(f"{text} did not answer with {expected!r}")
         out("archive check:")
         problems += await _verify(world, out, earlier)
-    return problems
+    return list(dict.fromkeys(problems))  # one cause met by several steps is said once
 
 
 def main() -> int:
