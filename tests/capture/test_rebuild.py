@@ -18,7 +18,7 @@ from capture.rebuild import RebuildProgress, read_lines, rebuild
 from catalogue import Catalogue
 from sync import SyncService, SyncSettings
 from tests.catalogue.test_rebuild import captured, dump
-from tests.support.archived import archived_server
+from tests.support.archived import Archived, archived_server
 from tests.support.capture import backup_finished
 from tests.support.cdn import LocalCdn
 from tests.support.waiting import wait_until
@@ -222,16 +222,22 @@ def held_before_the_channels(world: World, monkeypatch: pytest.MonkeyPatch) -> t
     return reached, go_on
 
 
+async def rebuilding_after_a_lost_volume(world: World, cdn: LocalCdn, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+                                         ) -> tuple[Archived, HelixBot, asyncio.Event]:
+    """A server archived, then Helix started again on a fresh volume, its rebuild held before it has
+    read a channel (``held_before_the_channels``). Returns (the server, the bot, set it to go on)."""
+    a = await archived_server(world, cdn, extra=3)
+    assert await world.archive.worker.drain(30)
+    reached, go_on = held_before_the_channels(world, monkeypatch)
+    bot = await restarted_on_a_fresh_volume(world)
+    await asyncio.wait_for(reached.wait(), 30)
+    return a, bot, go_on
+
+
 async def test_what_members_delete_or_edit_during_a_rebuild_is_followed_once_it_ends(
         data_dir: Path, cdn: LocalCdn, monkeypatch: pytest.MonkeyPatch):  # noqa: F811
-    settings = bot_settings(SyncSettings(data_dir=data_dir, retries=1, retry_base_s=0.05))
-    async with simulated_guild(settings) as world:
-        a = await archived_server(world, cdn, extra=3)
-        assert await world.archive.worker.drain(30)
-        reached, go_on = held_before_the_channels(world, monkeypatch)
-        bot = await restarted_on_a_fresh_volume(world)
-        await asyncio.wait_for(reached.wait(), 30)
-
+    async with simulated_guild(bot_settings(SyncSettings(data_dir=data_dir, retries=1, retry_base_s=0.05))) as world:
+        a, bot, go_on = await rebuilding_after_a_lost_volume(world, cdn, monkeypatch)
         world.env.backend.delete_message(a.general.id, a.ids["launch"])  # in a segment not read yet
         world.env.backend.edit_message(a.general.id, a.ids["minutes"], {"content": "minutes, corrected"})
         await world.env.settle()
@@ -261,14 +267,9 @@ async def _deleted(world: World, message_id: int) -> bool:
 
 async def test_a_backup_asked_for_during_a_rebuild_waits_for_it_and_archives_nothing_twice(
         data_dir: Path, cdn: LocalCdn, monkeypatch: pytest.MonkeyPatch):  # noqa: F811
-    settings = bot_settings(SyncSettings(data_dir=data_dir, retries=1, retry_base_s=0.05))
-    async with simulated_guild(settings) as world:
-        a = await archived_server(world, cdn, extra=3)
-        assert await world.archive.worker.drain(30)
+    async with simulated_guild(bot_settings(SyncSettings(data_dir=data_dir, retries=1, retry_base_s=0.05))) as world:
+        a, bot, go_on = await rebuilding_after_a_lost_volume(world, cdn, monkeypatch)
         newer = world.env.backend.create_message(a.general.id, a.bob.id, "posted after the backup", broadcast=False)
-        reached, go_on = held_before_the_channels(world, monkeypatch)
-        bot = await restarted_on_a_fresh_volume(world)
-        await asyncio.wait_for(reached.wait(), 30)
 
         # The owner backs #general up while the catalogue does not know yet what the archive holds.
         since = len(world.env.http_requests)

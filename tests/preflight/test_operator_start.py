@@ -6,15 +6,11 @@ does not exist. Each is named at start; nothing is logged that is not the operat
 
 from __future__ import annotations
 
-import json
-import os
-import signal
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
+from tests.bot.test_startup import BotProcess
 from tests.deploy import test_preflight as healthy
 from tests.support.remotes import LoopbackRemote, free_port, obscure
 
@@ -61,76 +57,36 @@ def test_a_mistyped_variable_is_a_warning_of_the_preflight(tmp_path: Path) -> No
             "HELIX_ARCHIVE?") in done.stdout, done.stdout
 
 
-class Bot:
+def bot_without_discord(env: dict[str, str], *args: str) -> BotProcess:
     """``python -m bot run`` against a Discord that refuses connections: it starts, then retries the login."""
-
-    def __init__(self, tmp_path: Path, env: dict[str, str], *args: str) -> None:
-        dead = free_port()
-        env = {**env, "HELIX_NO_HEALTH": "1", "LOG_FORMAT": "json",
-               "HELIX_DISCORD_API_BASE": f"http://127.0.0.1:{dead}/api/v10",
-               "HELIX_DISCORD_GATEWAY": f"ws://127.0.0.1:{dead}/ws"}
-        self.proc = subprocess.Popen([sys.executable, "-m", "bot", "run", *args], cwd=tmp_path, env=env,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.append(line)
-
-    def events(self) -> list[dict]:
-        found = []
-        for line in list(self.lines):
-            try:
-                found.append(json.loads(line))
-            except ValueError:
-                continue
-        return found
-
-    def wait_for(self, message: str, within: float = 120.0) -> dict:
-        deadline = time.monotonic() + within
-        while time.monotonic() < deadline:
-            for event in self.events():
-                if event.get("message") == message:
-                    return event
-            assert self.proc.poll() is None, "".join(self.lines)
-            time.sleep(0.05)
-        raise AssertionError(f"no {message} within {within} s:\n{''.join(self.lines)}")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._reader.join(10)
+    dead = free_port()
+    env = {**env, "HELIX_NO_HEALTH": "1", "LOG_FORMAT": "json",
+           "HELIX_DISCORD_API_BASE": f"http://127.0.0.1:{dead}/api/v10",
+           "HELIX_DISCORD_GATEWAY": f"ws://127.0.0.1:{dead}/ws"}
+    return BotProcess(env, [sys.executable, "-m", "bot", "run", *args])
 
 
-def test_a_start_without_the_preflight_warns_of_an_undefined_remote(tmp_path: Path) -> None:
+async def test_a_start_without_the_preflight_warns_of_an_undefined_remote(tmp_path: Path) -> None:
     env = {**healthy.env.__wrapped__(tmp_path), "HELIX_ARCHIVE": "nosuch:helix", "HELIX_ARCHVE": "x"}
-    bot = Bot(tmp_path, env)
+    bot = bot_without_discord(env)
     try:
-        warned = bot.wait_for("archive_remote_problem")
-        bot.wait_for("discord_retry")
+        warned = await bot.wait_event("archive_remote_problem", 120)
+        await bot.wait_event("discord_retry", 120)
     finally:
-        bot.stop()
+        await bot.stop(60)
     assert warned["level"] in ("warn", "warning"), warned
     assert "'nosuch:helix' is not defined" in warned["problem"] and "RCLONE_CONFIG_NOSUCH_TYPE" in warned["problem"]
-    typos = [e for e in bot.events() if e.get("message") == "unknown_setting"]
+    typos = bot.events("unknown_setting")
     assert len(typos) == 1 and "did you mean HELIX_ARCHIVE?" in typos[0]["problem"], typos
 
 
-def test_a_start_with_the_preflight_logs_nothing_about_intents(tmp_path: Path) -> None:
+async def test_a_start_with_the_preflight_logs_nothing_about_intents(tmp_path: Path) -> None:
     """SimCord, imported by the preflight's import check, builds a client without intents of its own."""
-    bot = Bot(tmp_path, healthy.env.__wrapped__(tmp_path), "--preflight")
+    bot = bot_without_discord(healthy.env.__wrapped__(tmp_path), "--preflight")
     try:
-        bot.wait_for("discord_retry")
+        await bot.wait_event("discord_retry", 120)
     finally:
-        bot.stop()
-    said = "".join(bot.lines)
+        await bot.stop(60)
+    said = bot.output
     assert "preflight (runtime): all checks passed." in said, said
     assert "Guilds intent" not in said, said
