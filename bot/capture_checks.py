@@ -71,16 +71,16 @@ def refuse_as_unknown_unless_reader(member: Any, channel: Any, doing: str, unkno
     raise UserFacingError(f"You can't read that channel, so I won't {doing} for you." if seen else unknown)
 
 
-def hidden_from(ctx: Any, channel: Any) -> bool:
-    """Whether an answer in the command's channel would be read by someone who cannot read ``channel``:
-    then it names neither that channel nor what it holds (``visibility.postable_in``)."""
-    return channel.id not in postable_in(ctx.channel, {channel.id})
+def hidden_from(here: Any, channel_id: int) -> bool:
+    """Whether an answer posted in ``here`` would be read by someone who cannot read the channel: then
+    it names neither that channel nor what it holds, nor who posted there (``visibility.postable_in``)."""
+    return channel_id not in postable_in(here, {channel_id})
 
 
 async def tell(ctx: Any, channel: Any, named: str, unnamed: str) -> discord.Message | None:
     """Answer about ``channel``: ``named`` where every reader of the answer may read it; where some may
     not, ``unnamed`` posted in the channel, or ``named`` for the slash form's asker alone (ephemeral)."""
-    hidden = hidden_from(ctx, channel)
+    hidden = hidden_from(ctx.channel, channel.id)
     if ctx.interaction is not None:
         return await answer(ctx, named, ephemeral=hidden)
     return await answer(ctx, unnamed if hidden else named)

@@ -129,14 +129,14 @@ class Backup(commands.Cog):
     def _check_bot(self, ctx: commands.Context, channel: Archivable) -> None:
         missing = bot_lacks(channel)
         if missing:
-            unnamed = ctx.interaction is None and hidden_from(ctx, channel)
+            unnamed = ctx.interaction is None and hidden_from(ctx.channel, channel.id)
             raise UserFacingError(lacks_sentence(channel, missing, unnamed))
 
     def _unnamed_in(self, row: BackupRow) -> bool:
         """Whether the backup's message is read where not everyone can read its channel (a channel
         no longer known counts as such: nothing says who reads it)."""
         here = self.bot.get_channel(row.reply_channel_id) if row.reply_channel_id is not None else None
-        return here is None or row.channel_id not in postable_in(here, {row.channel_id})
+        return here is None or hidden_from(here, row.channel_id)
 
     # -- the progress message -------------------------------------------------------------------
 
@@ -221,12 +221,13 @@ class Backup(commands.Cog):
                         "That channel is already being backed up: `/backup status` shows how far, to you alone.")
             return
         also = " and its threads" if threads else ""
-        if ctx.interaction is not None and hidden_from(ctx, channel):
+        hidden = hidden_from(ctx.channel, channel.id)
+        if ctx.interaction is not None and hidden:
             # The asker alone reads the answer, and an ephemeral answer is no message Helix can edit later.
             await answer(ctx, f"📦 Backing up {channel.mention}{also}: {status} shows how far.", ephemeral=True)
             log.info("backup_requested", backup=row.id, channel=channel.id, threads=bool(threads))
             return
-        reply = await answer(ctx, f"📦 Backing up {UNNAMED if hidden_from(ctx, channel) else channel.mention}{also}…")
+        reply = await answer(ctx, f"📦 Backing up {UNNAMED if hidden else channel.mention}{also}…")
         if reply is not None:
             await self.capture.catalogue.call("set_backup_reply", row.id, reply.channel.id, reply.id)
             # A short backup may end before its answer is recorded: its last edit found no message to

@@ -20,6 +20,7 @@ from discord.ext import commands
 
 from bot.capture_checks import (
     bot_lacks,
+    hidden_from,
     lacks_sentence,
     may_archive,
     not_landed_yet,
@@ -31,7 +32,6 @@ from bot.capture_source import DiscordSource, channel_info, iso_time, message_re
 from bot.formatting import counted, human_size
 from bot.helix import HelixBot, UserFacingError
 from bot.replies import NO_PINGS, PROGRESS_EDIT_S, amend, answer
-from bot.visibility import postable_in
 from capture import Capture, Tally
 
 log = structlog.get_logger("helix.bot.capture")
@@ -59,12 +59,6 @@ def _edit_time(stamp: str) -> str:
     except ValueError:
         return stamp  # not a time Python reads: kept as Discord sent it rather than lost
     return iso_time(when if when.tzinfo else when.replace(tzinfo=UTC)) or stamp
-
-
-def _hidden_from(here: Any, channel_id: int) -> bool:
-    """An answer posted in ``here`` is read by all its readers: one who cannot open the archived message's
-    channel must not learn from it who posted there, nor the channel's path in the archive."""
-    return channel_id not in postable_in(here, {channel_id})
 
 
 class CaptureCog(commands.Cog, name="Capture"):
@@ -113,11 +107,11 @@ class CaptureCog(commands.Cog, name="Capture"):
         # A slash answer into a channel some of whose readers cannot open the message's is shown to the
         # asker alone; that is decided before the "thinking…", which cannot be made private later.
         found = LINK.search(link or "")
-        private = ctx.interaction is not None and found is not None and _hidden_from(ctx.channel, int(found[2]))
+        private = ctx.interaction is not None and found is not None and hidden_from(ctx.channel, int(found[2]))
         await ctx.defer(ephemeral=private)  # files may take a while: "thinking…" (slash) or typing (prefix)
         target = await self._target(ctx, link)
         await self._check(ctx.author, target)
-        hidden = ctx.interaction is None and _hidden_from(ctx.channel, target.channel.id)
+        hidden = ctx.interaction is None and hidden_from(ctx.channel, target.channel.id)
         shown = await answer(ctx, _progress(target, Tally(), hidden), ephemeral=private)
         text = await self._archive(target, shown, hidden)
         if shown is None:

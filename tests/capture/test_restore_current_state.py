@@ -5,20 +5,14 @@ from __future__ import annotations
 import asyncio
 import html
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
-import pytest_asyncio
-
 from bot.sim.world import World
-from capture import CaptureSettings
-from sync.settings import SyncSettings
+from tests.bot.test_capture_watch import watch_world  # noqa: F401
 from tests.capture.test_restore import restore
 from tests.support.browser import run_chromium
 from tests.support.capture import segment_lines, storage
 from tests.support.waiting import wait_until
-from tests.support.world import bot_settings, hosted_world
 
 
 def shown(page: Path) -> str:
@@ -29,17 +23,9 @@ def shown(page: Path) -> str:
     return " ".join(html.unescape(re.sub(r"<[^>]+>", "", dom)).split())
 
 
-@pytest_asyncio.fixture(params=[False, True], ids=["deleted-removed", "keep-deleted"])
-async def watched(request: pytest.FixtureRequest, data_dir: Path) -> AsyncIterator[World]:
-    sync = SyncSettings(data_dir=data_dir, retries=1, retry_base_s=0.05)
-    capture = CaptureSettings(watch_flush_s=0.2, keep_deleted=request.param)
-    async for world in hosted_world(bot_settings(sync, capture=capture)):
-        yield world
-
-
-async def test_an_edit_and_a_deletion_show_on_the_message_they_changed(watched: World, data_dir: Path,
+async def test_an_edit_and_a_deletion_show_on_the_message_they_changed(watch_world: World, data_dir: Path,  # noqa: F811
                                                                       tmp_path: Path):
-    world = watched
+    world = watch_world
     env, be = world.env, world.env.backend
     keep = world.capture.settings.keep_deleted
     general = world.guild.create_text_channel("general")
