@@ -267,7 +267,8 @@ async def test_a_gateway_that_refuses_after_a_good_login_is_retried_in_one_line_
         line = await bot.wait_event("discord_reconnect")
         # Refused at once, or (on a loaded machine) not answered in time: either way one sentence.
         assert line["cause"].startswith(("Discord could not be reached", "Discord did not answer in time")), line
-        assert line["retry_in_s"] > 0 and "Traceback" not in bot.output, line
+        # discord.py draws its first wait at random between 0 and 1 s: one rounded to 0.0 is a retry too.
+        assert line["retry_in_s"] is not None and line["retry_in_s"] >= 0 and "Traceback" not in bot.output, line
         assert line["level"] in ("warn", "warning")
         assert_clean_stop(bot, await bot.stop(GRACE_S + STOP_MARGIN_S))
 
