@@ -182,6 +182,14 @@ class OutboxWorker:
             except Exception:  # a bug must not silently end the only thing that drains the queue
                 log.exception("outbox_worker_error")
                 await self._sleep(self.retry_cap_s)
+            except asyncio.CancelledError:
+                # Only stop() cancels the worker. A cancelled future awaited here (a thread's call
+                # cut short under it) is not a stop: it must not end the only drainer, silently.
+                current = asyncio.current_task()
+                if self._stopping or (current is not None and current.cancelling()):
+                    raise
+                log.error("outbox_worker_interrupted", fix="nothing to do: the worker goes on")
+                await self._sleep(self.retry_cap_s)
 
     async def _step(self) -> None:
         if self._crashed:
@@ -194,10 +202,13 @@ class OutboxWorker:
         head, claimed = await self.outbox.claim_next(self._startable(), more=max(0, free),
                                                      more_kinds=frozenset(self._unordered))
         if not claimed:
-            delay = head.next_attempt_at - time.time() if head is not None else 0.0
-            # Nothing, or the head must wait for the uploads in flight: an enqueue or an upload ending
-            # wakes it. Or the head backs off: until it is due (nothing behind it overtakes it).
-            return await self._sleep(delay if delay > 0 else None)
+            if head is None:  # nothing queued: an enqueue wakes the worker
+                return await self._sleep(None)
+            # The head waits for the uploads in flight (one ending wakes the worker) or backs off
+            # until it is due (nothing behind it overtakes it). Either way it is looked at again
+            # within the retry cap, woken or not: a queue with work in it is never left to a wake-up.
+            delay = head.next_attempt_at - time.time()
+            return await self._sleep(min(delay, self.retry_cap_s) if delay > 0 else self.retry_cap_s)
         for item in claimed:
             if self._stopping:
                 await self.outbox.requeue(item.id)

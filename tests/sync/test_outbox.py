@@ -187,6 +187,59 @@ async def test_the_operator_reads_one_line_per_landed_file(local_settings: SyncS
         assert told[0]["size"] == f.stat().st_size and told[0]["verified"] and "duration_s" in told[0]
 
 
+async def test_a_call_cut_short_under_the_worker_does_not_end_it(local_settings: SyncSettings, outbox: Outbox,
+                                                                 write_file):
+    """The worker is the queue's only drainer: a call cancelled under it, with no stop asked, is
+    logged and survived, and what was queued still lands."""
+    claim_next = outbox.claim_next
+    cut: list[bool] = []
+
+    async def cut_once(*args, **kwargs):
+        if not cut:
+            cut.append(True)
+            future = asyncio.get_running_loop().create_future()
+            future.cancel()  # what awaiting a thread's future cancelled under its caller raises
+            await future
+        return await claim_next(*args, **kwargs)
+
+    outbox.claim_next = cut_once  # type: ignore[method-assign]
+    item = await outbox.enqueue(write_file("hb.json", 100), "heartbeats/hb.json", kind="heartbeat")
+    with structlog.testing.capture_logs() as logs:
+        async with SyncService(replace(local_settings, **FAST)) as svc:
+            worker = OutboxWorker(outbox, svc)
+            worker.start()
+            assert await worker.drain(20), "the worker ended: nothing drains the queue any more"
+            assert worker.running
+            await worker.stop()
+    assert cut and (await outbox.get(item.id)).state == "done"
+    assert [e["event"] for e in logs if e["log_level"] == "error"] == ["outbox_worker_interrupted"]
+
+
+async def test_a_queue_with_work_in_it_is_looked_at_again_without_a_wake_up(local_settings: SyncSettings,
+                                                                             outbox: Outbox, write_file):
+    """An item made due with nobody telling the worker still lands within the retry cap, not at the
+    hour its backoff had named: the queue never depends on one wake-up arriving."""
+    item = await outbox.enqueue(write_file("hb.json", 100), "heartbeats/hb.json", kind="heartbeat")
+    await outbox.mark_retry(item.id, "the remote was down", time.time() + 3600)
+    claim_next, looked = outbox.claim_next, asyncio.Event()
+
+    async def claim_and_tell(*args, **kwargs):
+        found = await claim_next(*args, **kwargs)
+        looked.set()
+        return found
+
+    outbox.claim_next = claim_and_tell  # type: ignore[method-assign]
+    async with SyncService(replace(local_settings, **FAST)) as svc:
+        worker = OutboxWorker(outbox, svc)
+        worker.start()
+        await asyncio.wait_for(looked.wait(), 20)  # it saw the item backing off for an hour
+        outbox.remove_listener(worker.wake)
+        await outbox.retry(item.id)  # `!outbox retry`: due now, and this time no wake-up reaches the worker
+        assert await worker.drain(20)
+        await worker.stop()
+    assert (await outbox.get(item.id)).state == "done"
+
+
 async def test_keep_local_keeps_the_copy(local_settings: SyncSettings, outbox: Outbox, write_file):
     assert SyncSettings.from_env({"HELIX_KEEP_LOCAL": "1"}).keep_local is True
     with pytest.raises(SyncError, match="HELIX_KEEP_LOCAL"):
