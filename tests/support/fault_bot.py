@@ -29,6 +29,9 @@ stdout, one JSON object a line::
     {"event": "stopping"}                                   the graceful stop has begun
     {"event": "stopped"}                                    the archive is closed; exit 0 follows
 
+SIGUSR1 dumps every thread's stack to stderr (even when the loop is stuck), SIGUSR2 every asyncio
+task's stack and the outbox worker's state: what a test that waited in vain shows beside its log.
+
 A problem at start (data directory, rclone, settings) prints ``{"event": "fatal", "error": ...}``
 and the same sentence on stderr, and exits 2, like ``python -m bot run``.
 
@@ -40,6 +43,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import faulthandler
 import hashlib
 import json
 import os
@@ -102,6 +106,30 @@ class Harness:
 
     async def archive_failed(self, item: OutboxItem, error: SyncError) -> None:
         emit("failed", id=item.id, kind=error.kind, error=error.hint)
+
+    def dump_tasks(self) -> None:
+        """Where each task of the loop waits, and what the worker holds (SIGUSR2)."""
+        worker = self.world.archive.worker
+        task = worker._task
+        state = {"running": worker.running, "uploads": sorted(worker._uploads), "flowing": worker._flowing,
+                 "wake_set": worker._wake.is_set(), "stopping": worker._stopping,
+                 "ended": None if task is None or not task.done() else
+                 ("cancelled" if task.cancelled() else repr(task.exception()))}
+        print(json.dumps({"dump": "worker", **state}), file=sys.stderr, flush=True)
+        loop = asyncio.get_running_loop()
+        timers = sorted((h.when() - loop.time(), getattr(h._callback, "__qualname__", "?"))  # noqa: SLF001
+                        for h in getattr(loop, "_scheduled", []) if not h.cancelled())
+        print(json.dumps({"dump": "timers", "due_in_s": [(round(t, 3), name) for t, name in timers[:12]]}),
+              file=sys.stderr, flush=True)
+        for each in asyncio.all_tasks():
+            frames, coro = [], each.get_coro()
+            while coro is not None and len(frames) < 12:  # down the awaits: a task's own stack is one frame
+                frame = getattr(coro, "cr_frame", None) or getattr(coro, "ag_frame", None)
+                if frame is not None:
+                    frames.append(f"{frame.f_code.co_name}:{frame.f_lineno}")
+                coro = getattr(coro, "cr_await", None) or getattr(coro, "ag_await", None)
+            where = " -> ".join(frames)
+            print(json.dumps({"dump": "task", "name": each.get_name(), "where": where}), file=sys.stderr, flush=True)
 
     def report_errors(self) -> None:
         env = self.world.env
@@ -187,6 +215,8 @@ async def serve(settings: Settings) -> int:
         reader = asyncio.StreamReader()
         await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
         watcher = asyncio.create_task(harness.watch_discord())
+        faulthandler.register(signal.SIGUSR1, file=sys.stderr, all_threads=True)
+        loop.add_signal_handler(signal.SIGUSR2, harness.dump_tasks)
         emit("ready", pid=os.getpid(), rclone_pid=world.archive.service.rclone_pid,
              recovered=world.archive.outbox.recovered, seeded_channel=seeded)
         try:
@@ -303,7 +333,7 @@ class FaultBot:
                 if self.eof or left <= 0:
                     raise AssertionError(f"no matching event within {within_s:g} s (harness "
                                          f"{'exited' if self.eof else 'running'}); last events: "
-                                         f"{self.events[-8:]}\n{self.log_tail()}")
+                                         f"{self.events[-8:]}\n{self.log_tail()}{self._dumped()}")
                 self._cond.wait(min(left, 0.5))
 
     def ready(self, within_s: float = 60.0) -> Event:
@@ -365,6 +395,20 @@ class FaultBot:
             self.proc.wait(30)
         with contextlib.suppress(OSError):
             self._log.close()
+
+    def _dumped(self) -> str:
+        """The harness's threads and tasks as they are now, for a wait that ended in vain."""
+        if self.eof or self.proc.poll() is not None:
+            return ""
+        start = self.log_path.stat().st_size
+        for sig in (signal.SIGUSR1, signal.SIGUSR2):
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.send_signal(sig)
+        time.sleep(1.0)  # the dump is written by the child; nothing to wait on but its file
+        with contextlib.suppress(OSError), open(self.log_path, "rb") as f:
+            f.seek(start)
+            return "\n-- the harness's threads and tasks --\n" + f.read().decode(errors="replace")[-6000:]
+        return ""
 
     def log_tail(self, lines: int = 15) -> str:
         with contextlib.suppress(OSError):
