@@ -204,11 +204,14 @@ class OutboxWorker:
         if not claimed:
             if head is None:  # nothing queued: an enqueue wakes the worker
                 return await self._sleep(None)
-            # The head waits for the uploads in flight (one ending wakes the worker) or backs off
-            # until it is due (nothing behind it overtakes it). Either way it is looked at again
-            # within the retry cap, woken or not: a queue with work in it is never left to a wake-up.
             delay = head.next_attempt_at - time.time()
-            return await self._sleep(min(delay, self.retry_cap_s) if delay > 0 else self.retry_cap_s)
+            if delay > 0:  # it backs off until it is due: nothing behind it overtakes it
+                return await self._sleep(min(delay, self.retry_cap_s))
+            if self._uploads:  # it waits for the uploads in flight: one ending wakes the worker
+                return await self._sleep(self.retry_cap_s)
+            # Nothing in flight: it fell due while the database was being asked. Ask again now,
+            # rather than wait for a wake-up that nothing is going to send.
+            return None
         for item in claimed:
             if self._stopping:
                 await self.outbox.requeue(item.id)

@@ -215,6 +215,30 @@ async def test_a_call_cut_short_under_the_worker_does_not_end_it(local_settings:
     assert [e["event"] for e in logs if e["log_level"] == "error"] == ["outbox_worker_interrupted"]
 
 
+async def test_an_item_that_falls_due_while_the_database_answers_is_taken_at_once(local_settings: SyncSettings,
+                                                                                   outbox: Outbox, write_file):
+    """The worker asked whether the head was due a moment before it was, and the answer came back
+    after: it asks again, rather than sleep until a wake-up nothing sends (a slow disk, a busy host)."""
+    item = await outbox.enqueue(write_file("hb.json", 100), "heartbeats/hb.json", kind="heartbeat")
+    await outbox.mark_retry(item.id, "the remote was down", time.time() + 0.3)
+    claim_next, slowed = outbox.claim_next, []
+
+    async def slow_answer(*args, **kwargs):
+        head, claimed = await claim_next(*args, **kwargs)
+        if head is not None and not claimed and not slowed:
+            slowed.append(head.id)
+            await asyncio.sleep(head.next_attempt_at - time.time() + 0.05)  # due by the time it is read
+        return head, claimed
+
+    outbox.claim_next = slow_answer  # type: ignore[method-assign]
+    async with SyncService(replace(local_settings, **{**FAST, "outbox_retry_cap_s": 60.0})) as svc:
+        worker = OutboxWorker(outbox, svc)
+        worker.start()
+        assert await worker.drain(20), "the worker went to sleep with a due item at the head of its queue"
+        await worker.stop()
+    assert slowed == [item.id] and (await outbox.get(item.id)).state == "done"
+
+
 async def test_a_queue_with_work_in_it_is_looked_at_again_without_a_wake_up(local_settings: SyncSettings,
                                                                              outbox: Outbox, write_file):
     """An item made due with nobody telling the worker still lands within the retry cap, not at the
