@@ -138,8 +138,12 @@ class Reindex(commands.Cog):
             await answer(ctx, f"A rebuild is already running ({in_words(self.progress)}): see `!status`.")
             return
         self._retry.cancel()  # a failed start-up rebuild waiting to be tried again: now, then
-        reply = self._reply = await answer(ctx, "Rebuilding the catalogue from the archive remote…")
+        # Taken before the reply's round trip to Discord: a second !reindex meanwhile must find this one
+        # running, not start another on the same catalogue and progress. Shown as running at once, so
+        # its answer does not quote the last rebuild's end.
+        self.progress.state, self.progress.segments_done = "running", 0
         self._task = asyncio.create_task(self._run(), name="helix-catalogue-reindex")
+        reply = self._reply = await answer(ctx, "Rebuilding the catalogue from the archive remote…")
         self._report.start()
         try:
             done = await asyncio.shield(self._task)
