@@ -29,6 +29,7 @@ from capture.settings import CaptureSettings
 from capture.source import ChannelInfo, Source, SourceError
 from capture.watching import Watching
 from catalogue import BackupRow, CatalogueError
+from runtime.tasks import cancelled_by_stop
 from sync import Archive, SyncError
 
 log = structlog.get_logger("helix.capture")
@@ -47,7 +48,6 @@ class Capture(Watching):
         self._catch_up_after: set[int] = set()  # watched channels to catch up once their running backup ends
         self._cancelled: set[int] = set()
         self._limit = asyncio.Semaphore(settings.backup_concurrency)
-        self._requests: asyncio.Queue[BackupRow | None] = asyncio.Queue()  # None: look for work to resume
         self._job_rows: dict[int, int] = {}  # channel id -> the backup its task runs
         self._tasks: list[asyncio.Task[None]] = []
         self._listeners: list[ProgressListener] = []
@@ -78,15 +78,9 @@ class Capture(Watching):
                            ("flusher", self._flush_every())):
             self._tasks.append(asyncio.create_task(coro, name=f"helix-capture-{name}"))
 
-    async def _reconcile_blobs(self) -> None:
-        """Blobs that landed while no report reached the catalogue (a kill between the two) count as landed."""
-        for blob in await self.catalogue.call("blobs", "queued"):
-            item = await self.archive.outbox.get(blob.outbox_id) if blob.outbox_id else None
-            if item is None or item.state == "done":
-                await self.catalogue.call("set_blob_state", blob.sha256, "landed", only_if="queued")
-
     async def close(self) -> None:
         """Stop the jobs (a running backup resumes at the next start), flush what is committed, close."""
+        self._stop_looking_again()
         for task in [*self._jobs.values(), *self._tasks]:
             task.cancel()
         for task in [*self._jobs.values(), *self._tasks]:
@@ -172,6 +166,10 @@ class Capture(Watching):
                 log.warning("capture_schedule_failed", error=str(exc), action="it is tried again at the next request")
             except Exception:
                 log.exception("capture_schedule_crashed")
+            except asyncio.CancelledError:
+                if cancelled_by_stop():
+                    raise
+                log.error("capture_schedule_interrupted", action="it is tried again at the next request")
 
     async def _resume(self) -> None:
         """Attached (or a server became available): resume what a stop or a crash left running, and
@@ -201,6 +199,7 @@ class Capture(Watching):
     def _ended(self, channel_id: int) -> None:
         self._jobs.pop(channel_id, None)
         self._job_rows.pop(channel_id, None)
+        self._cancelled.discard(channel_id)  # a cancel that came as it ended: not for the channel's next backup
 
     async def spool_paused(self, tally: Tally) -> None:
         for row_id, known in list(self.tallies.items()):
@@ -239,12 +238,16 @@ class Capture(Watching):
                 if info.type == "forum":  # no message of its own to flush: its channel.json names it all the same
                     await self.flush(row.channel_id)
                 if row.kind == "catchup" and state == "done":
+                    self._catch_up_failures.pop(row.channel_id, None)
                     if gaps == self._gaps:  # each thread paged too: live messages may move their cursors now
                         self._live_ok.update({row.channel_id, *channels})
                     else:
                         self._catch_up_after.add(row.channel_id)
             except asyncio.CancelledError:
-                raise  # a stop: the row stays running and resumes at the next start
+                if cancelled_by_stop():
+                    raise  # a stop: the row stays running and resumes at the next start
+                state, error = "failed", "Helix was interrupted while backing it up: start it again"
+                log.error("capture_backup_interrupted", backup=row.id, channel=row.channel_id)
             except _Cancelled:
                 state = "cancelled"
             except (SourceError, SyncError, OSError, CatalogueError) as exc:
@@ -262,6 +265,8 @@ class Capture(Watching):
             log.info("capture_backup_finished", backup=row.id, state=state, scanned=tally.scanned,
                      archived=tally.archived, files=tally.files, bytes=tally.bytes)
             self._rows.pop(row.id, None)
+            if row.kind == "catchup" and state == "failed":
+                self._catch_up_failed(row.channel_id)
             await self._tell(done or row, tally, True)
             finished = [k for k in self.tallies if k not in self._rows]
             for old in finished[:-FINISHED_TALLIES_KEPT]:
@@ -269,12 +274,6 @@ class Capture(Watching):
         if row.channel_id in self._catch_up_after:
             self._catch_up_after.discard(row.channel_id)
             await self._catch_up(row.channel_id)
-
-    async def _catch_up(self, channel_id: int) -> None:
-        ch = await self.catalogue.call("channel", channel_id)
-        info = await self._info(channel_id) if ch is not None and ch.watched else None
-        if info is not None:
-            await self.request_backup(info, threads=True, requested_by=None, kind="catchup")
 
     async def _until_rebuilt(self, row: BackupRow, tally: Tally) -> BackupRow:
         """Wait while the catalogue is rebuilt from the remote; the progress message says so, and

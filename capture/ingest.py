@@ -93,6 +93,13 @@ class CaptureCore:
     async def archive_failed(self, item: OutboxItem, error: SyncError) -> None:
         self._room.set()
 
+    async def _reconcile_blobs(self) -> None:
+        """Blobs that landed while no report reached the catalogue (a kill between the two) count as landed."""
+        for blob in await self.catalogue.call("blobs", "queued"):
+            item = await self.archive.outbox.get(blob.outbox_id) if blob.outbox_id else None
+            if item is None or item.state == "done":
+                await self.catalogue.call("set_blob_state", blob.sha256, "landed", only_if="queued")
+
     def _counted(self, count: tuple[int, int]) -> None:
         if self._queued is None or count[0] > self._queued[0]:
             self._queued = count

@@ -27,6 +27,7 @@ class CaptureSettings:
     archivist_role_ids: frozenset[int] = frozenset()
     segment_records: int = 1000  # lines per segment: a day of a busy channel, a few hundred KB
     downloads_per_page: int = 4  # attachments of one history page fetched at once
+    catch_up_retry_s: float = 30.0  # a failed catch-up is asked for again after this, doubling up to 32×
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, problems: EnvProblems | None = None) -> CaptureSettings:

@@ -22,6 +22,7 @@ from capture.live import threads_of, watch_covering
 from capture.settings import CaptureSettings
 from capture.source import ChannelInfo, MessageRecord, SourceError
 from catalogue import BackupRow, CatalogueError
+from runtime.tasks import cancelled_by_stop
 from sync import Archive, SyncError
 
 log = structlog.get_logger("helix.capture")
@@ -40,6 +41,9 @@ class Watching(CaptureCore):
         self._after_rebuild: deque[tuple[str, Any]] = deque(maxlen=AFTER_REBUILD_KEPT)
         self._live: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         self._jobs: dict[int, asyncio.Task[None]] = {}  # channel id -> its running backup
+        self._requests: asyncio.Queue[BackupRow | None] = asyncio.Queue()  # None: look for work to resume
+        self._catch_up_failures: Counter[int] = Counter()  # channel -> its catch-ups failed in a row
+        self._look_again: asyncio.TimerHandle | None = None  # when failed catch-ups are asked for again
 
     async def request_backup(self, info: ChannelInfo, *, threads: bool, requested_by: int | None,
                              reply: tuple[int, int] | None = None, kind: str = "backup") -> tuple[BackupRow, bool]:
@@ -55,6 +59,35 @@ class Watching(CaptureCore):
         self._gaps += 1
         self._live_ok.clear()
         self._requested.clear()
+
+    async def _catch_up(self, channel_id: int) -> None:
+        ch = await self.catalogue.call("channel", channel_id)
+        info = await self._info(channel_id) if ch is not None and ch.watched else None
+        if info is not None:
+            await self.request_backup(info, threads=True, requested_by=None, kind="catchup")
+
+    def _catch_up_failed(self, channel_id: int) -> None:
+        """A catch-up that failed (Discord's errors come with the outage that made the gap) is asked
+        for again, later each time: what was posted in the gap must not wait for the next gap."""
+        self._requested.discard(channel_id)
+        self._catch_up_failures[channel_id] += 1
+        loop = asyncio.get_running_loop()
+        due = loop.time() + self.settings.catch_up_retry_s * 2 ** min(self._catch_up_failures[channel_id] - 1, 5)
+        if self._look_again is not None and self._look_again.when() <= due:
+            return  # an earlier look asks for every watched channel not caught up, this one too
+        self._stop_looking_again()
+        self._look_again = loop.call_at(due, self._looking_again)
+        log.info("capture_catch_up_retry", channel=channel_id, failures=self._catch_up_failures[channel_id],
+                 in_s=round(due - loop.time(), 1))
+
+    def _looking_again(self) -> None:
+        self._look_again = None
+        self._requests.put_nowait(None)  # the scheduler asks for the watched channels not caught up
+
+    def _stop_looking_again(self) -> None:
+        if self._look_again is not None:
+            self._look_again.cancel()
+            self._look_again = None
 
     async def archive_message(self, info: ChannelInfo, msg: MessageRecord,
                               tally: Tally | None = None) -> tuple[dict[str, Any], Tally]:
@@ -109,6 +142,10 @@ class Watching(CaptureCore):
                 log.warning("capture_live_failed", kind=kind, error=getattr(exc, "hint", None) or str(exc))
             except Exception:
                 log.exception("capture_live_crashed", kind=kind)
+            except asyncio.CancelledError:
+                if cancelled_by_stop():
+                    raise
+                log.error("capture_live_interrupted", kind=kind)
 
     async def _handle_live(self, kind: str, payload: Any) -> None:
         if kind == "message":
@@ -166,3 +203,7 @@ class Watching(CaptureCore):
                 log.warning("capture_flush_failed", error=str(exc))
             except Exception:
                 log.exception("capture_flush_crashed")
+            except asyncio.CancelledError:
+                if cancelled_by_stop():
+                    raise
+                log.error("capture_flush_interrupted", action="it is tried again at the next flush")

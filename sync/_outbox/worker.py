@@ -35,6 +35,7 @@ from typing import Any, Protocol
 import structlog
 
 from runtime.backoff import backoff_delay
+from runtime.tasks import cancelled_by_stop
 from sync._outbox.leftovers import already_landed, clear_partials
 from sync._outbox.store import Outbox, OutboxError, OutboxItem, remove_local
 from sync._rclone.client import Progress
@@ -183,10 +184,7 @@ class OutboxWorker:
                 log.exception("outbox_worker_error")
                 await self._sleep(self.retry_cap_s)
             except asyncio.CancelledError:
-                # Only stop() cancels the worker. A cancelled future awaited here (a thread's call
-                # cut short under it) is not a stop: it must not end the only drainer, silently.
-                current = asyncio.current_task()
-                if self._stopping or (current is not None and current.cancelling()):
+                if self._stopping or cancelled_by_stop():  # only stop() cancels the worker
                     raise
                 log.error("outbox_worker_interrupted", fix="nothing to do: the worker goes on")
                 await self._sleep(self.retry_cap_s)

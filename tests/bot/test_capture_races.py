@@ -13,6 +13,7 @@ from bot.sim.world import World, simulated_guild
 from capture import CaptureSettings
 from catalogue import CatalogueError
 from sync.settings import SyncSettings
+from tests.bot.test_threads_watch import contents
 from tests.capture.test_rebuild import connected_again
 from tests.support.capture import backup_finished, blob_files, cdn, segment_lines, storage  # noqa: F401
 from tests.support.cdn import LocalCdn
@@ -138,3 +139,72 @@ async def test_a_backup_stopped_by_a_full_disk_tells_what_it_kept_as_its_status_
         assert "0 messages scanned" in last_edit(world, since) and "0 files" in last_edit(world, since)
         status = " ".join(await world.say(world.owner, "!backup status"))
         assert "0 scanned" in status or "0 messages" in status, status
+
+
+async def test_a_call_cut_short_beneath_capture_stops_none_of_its_work(data_dir: Path, monkeypatch: pytest.MonkeyPatch):
+    """A catalogue call cancelled under the scheduler, the flusher and the watch (no stop asked) is
+    logged, and each goes on: later backups run and later live messages are archived."""
+    async with simulated_guild(settings(data_dir)) as world:
+        be, alice = world.env.backend, world.member("alice")
+        news = world.guild.create_text_channel("news")
+        first = be.create_message(news.id, alice.id, "before the watch", broadcast=False)
+        await world.say(world.owner, f"!watch <#{news.id}>")
+        await backup_finished(world, news.id)
+        cat = world.capture.catalogue
+        call, cut = cat.call, {"backups", "unclaimed_channels", "rebuilding"}
+
+        async def cut_short(name: str, *args, **kwargs):
+            if name in cut:
+                cut.discard(name)
+                future = asyncio.get_running_loop().create_future()
+                future.cancel()  # what awaiting a thread's future cancelled beneath the caller raises
+                await future
+            return await call(name, *args, **kwargs)
+
+        monkeypatch.setattr(cat, "call", cut_short)
+        be.edit_message(news.id, first.id, {"content": "before the watch, edited"})  # the watch asks: a rebuild?
+        world.capture.attach(world.capture.source)  # a server available again: the scheduler looks for work
+        await world.env.settle()
+        await wait_until(lambda: not cut, 30, "the calls cut short")
+        be.create_message(news.id, alice.id, "after the moment")
+        await world.env.settle()
+        await wait_until(lambda: "after the moment" in contents(world, news.id) or None, 30, "the live message")
+        general = world.guild.create_text_channel("general")
+        be.create_message(general.id, alice.id, "hello", broadcast=False)
+        await world.say(world.owner, f"!backup <#{general.id}>")
+        row = await backup_finished(world, general.id)
+        assert row.state == "done" and len(segment_lines(storage(world), world.guild.id, general.id)) == 1
+
+
+async def test_a_cancel_that_comes_as_a_backup_ends_does_not_cancel_the_channels_next_one(
+        data_dir: Path, monkeypatch: pytest.MonkeyPatch):
+    async with simulated_guild(settings(data_dir)) as world:
+        be, alice = world.env.backend, world.member("alice")
+        general = world.guild.create_text_channel("general")
+        be.create_message(general.id, alice.id, "hello", broadcast=False)
+        cat = world.capture.catalogue
+        call = cat.call
+        ending, asked, let_end = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+        async def slow_to_end(name: str, *args, **kwargs):
+            if name == "finish_backup" and not let_end.is_set():
+                ending.set()  # the backup paged everything and is recording its end
+                await let_end.wait()
+            found = await call(name, *args, **kwargs)
+            if name == "backups" and ending.is_set():
+                asked.set()  # the cancel found the backup still running
+            return found
+
+        monkeypatch.setattr(cat, "call", slow_to_end)
+        await world.say(world.owner, f"!backup <#{general.id}>")
+        await wait_until(ending.is_set, 30, "the backup's end")
+        cancel = asyncio.create_task(world.capture.cancel_backup(general.id))  # the owner's cancel, a moment late
+        await wait_until(asked.is_set, 30, "the cancel")
+        let_end.set()
+        assert (await cancel).state == "done"  # too late to cancel: it had ended
+
+        be.create_message(general.id, alice.id, "posted since", broadcast=False)
+        await world.say(world.owner, f"!backup <#{general.id}>")
+        row = await backup_finished(world, general.id, count=2)
+        assert row.state == "done", row
+        assert len(segment_lines(storage(world), world.guild.id, general.id)) == 2

@@ -4,6 +4,7 @@ channel) is caught up, and no message heard live in the meantime makes the catch
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 from bot.sim.world import World, simulated_guild
@@ -79,3 +80,26 @@ async def test_watching_a_channel_while_its_backup_runs_catches_its_threads_up_a
         await env.settle()
         await wait_until(lambda: "new and live" in contents(world, launch.id) or None, 30, "the live message")
 
+
+
+async def test_a_catch_up_discord_failed_is_asked_for_again_without_waiting_for_the_next_gap(data_dir: Path):
+    settings = watch_settings(data_dir)
+    settings = replace(settings, capture=replace(settings.capture, catch_up_retry_s=0.2))
+    async with simulated_guild(settings) as world:
+        be, alice = world.env.backend, world.member("alice")
+        news = await watched(world, "news")
+        be.create_message(news.id, alice.id, "posted during the outage", broadcast=False)  # never delivered
+        # Discord is back, but still answers its history with errors for a while.
+        world.env.inject_error("GET", f"/channels/{news.id}/messages*", status=503,
+                               message="Service Unavailable", times=None)
+        world.bot.dispatch("ready")
+        await world.env.settle()
+
+        async def failed_catch_up():
+            rows = await world.capture.catalogue.call("backups", limit=20)
+            return next((r for r in rows if r.kind == "catchup" and r.state == "failed"), None)
+
+        await wait_until(failed_catch_up, 30, "the catch-up that Discord failed")
+        be.faults.clear()  # Discord answers again; no new gap comes
+        await wait_until(lambda: "posted during the outage" in contents(world, news.id) or None, 30,
+                         lambda: f"the outage caught up: {contents(world, news.id)}")
