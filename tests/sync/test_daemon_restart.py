@@ -8,6 +8,8 @@ import os
 import signal
 from pathlib import Path
 
+import pytest
+
 from sync._service import SyncService
 from sync.errors import DaemonError
 from sync.settings import SyncSettings
@@ -55,22 +57,24 @@ async def test_a_restarted_rclone_that_answers_too_late_is_replaced_and_archivin
         await wait_until(lambda: gone(late[0]), 10, "the late rclone stopped, not left running beside the new one")
 
 
-async def test_an_unexpected_error_in_a_restart_does_not_end_supervision(local_settings: SyncSettings,
-                                                                         write_file) -> None:
+@pytest.mark.parametrize("trouble", [RuntimeError("a bug in the restart path"), asyncio.CancelledError()],
+                         ids=["a bug", "a future cancelled beneath it, not a stop"])
+async def test_trouble_in_a_restart_does_not_end_supervision(trouble: BaseException, local_settings: SyncSettings,
+                                                             write_file) -> None:
     async with SyncService(local_settings) as svc:
         daemon = svc._daemon
         spawn = daemon._spawn
-        broken: list[bool] = []
+        hit: list[bool] = []
 
-        async def first_restart_hits_a_bug() -> None:
-            if not broken:
-                broken.append(True)
-                raise RuntimeError("a bug in the restart path")
+        async def first_restart_in_trouble() -> None:
+            if not hit:
+                hit.append(True)
+                raise trouble
             await spawn()
 
-        daemon._spawn = first_restart_hits_a_bug  # type: ignore[method-assign]
+        daemon._spawn = first_restart_in_trouble  # type: ignore[method-assign]
         os.kill(svc.rclone_pid or 0, signal.SIGKILL)
-        await wait_until(lambda: broken, 20, "the restart after the kill attempted")
+        await wait_until(lambda: hit, 20, "the restart after the kill attempted")
 
         await daemon.wait_ready(limit_s=20.0)  # the supervisor tried again
         second = await rclone_killed(svc)  # and it still watches: a later death is restarted too
@@ -79,30 +83,5 @@ async def test_an_unexpected_error_in_a_restart_does_not_end_supervision(local_s
 
         assert result.size == 100
         assert svc.rclone_pid != second
-    assert daemon._supervisor is not None and daemon._supervisor.done(), "close() still ends supervision"
-
-
-async def test_a_cancellation_that_is_not_a_stop_does_not_end_supervision(local_settings: SyncSettings,
-                                                                          write_file) -> None:
-    async with SyncService(local_settings) as svc:
-        daemon = svc._daemon
-        spawn = daemon._spawn
-        interrupted: list[bool] = []
-
-        async def first_restart_interrupted() -> None:
-            # A future cancelled under the restart (not the supervisor itself being cancelled).
-            if not interrupted:
-                interrupted.append(True)
-                raise asyncio.CancelledError
-            await spawn()
-
-        daemon._spawn = first_restart_interrupted  # type: ignore[method-assign]
-        os.kill(svc.rclone_pid or 0, signal.SIGKILL)
-        await wait_until(lambda: interrupted, 20, "the restart after the kill attempted")
-
-        await daemon.wait_ready(limit_s=20.0)
-        result = await svc.archive(write_file("after.bin", 100), "after.bin")
-
-        assert result.size == 100
     assert daemon._supervisor is not None and daemon._supervisor.done(), "close() still ends supervision"
     assert daemon.pid is not None and gone(daemon.pid), "rclone outlived close()"
