@@ -95,7 +95,7 @@ class DiscordSource:
         """
         channel = self._channel(channel_id)
         if channel is None or not hasattr(channel, "history"):
-            raise SourceError(f"Channel {channel_id} is gone or Helix cannot see it.")
+            raise SourceError(f"Channel {channel_id} is gone or Helix cannot see it.", lasting=True)
         pages: asyncio.Queue[list[MessageRecord] | Exception | None] = asyncio.Queue(maxsize=PREFETCH)
         fetcher = asyncio.create_task(self._fetch_pages(channel, after, pages), name=f"helix-history-{channel_id}")
         try:
@@ -123,7 +123,7 @@ class DiscordSource:
                     await asyncio.sleep(0)  # a page of messages is parsed in slices: the heartbeat comes first
         except discord.Forbidden:
             await pages.put(SourceError(f"Helix lost access to #{name}: give it back View Channel and Read Message "
-                                        "History there."))
+                                        "History there.", lasting=True))
             return
         except discord.HTTPException as exc:
             await pages.put(SourceError(f"Discord failed to send the history of #{name} (HTTP {exc.status}): the "

@@ -216,7 +216,7 @@ class Capture(Watching):
                                                       bytes=row.bytes, missing=row.missing, too_big=row.too_big))
         self._rows[row.id] = row
         async with self._limit:
-            state, error = "done", None
+            state, error, lasting = "done", None, False
             try:
                 row = await self._until_rebuilt(row, tally)
                 if row.channel_id in self._cancelled:
@@ -224,7 +224,7 @@ class Capture(Watching):
                 gaps = self._gaps  # a gap after this: what this pages may miss what Discord did not deliver
                 info = await self._info(row.channel_id)
                 if info is None:
-                    raise SourceError("the channel is gone or Helix can no longer see it")
+                    raise SourceError("the channel is gone or Helix can no longer see it", lasting=True)
                 channels = [] if info.type == "forum" else [row.channel_id]  # a forum's messages are its posts
                 await self.catalogue.call("upsert_channel", info.as_json())
                 if row.threads or info.type == "forum":
@@ -251,7 +251,7 @@ class Capture(Watching):
             except _Cancelled:
                 state = "cancelled"
             except (SourceError, SyncError, OSError, CatalogueError) as exc:
-                state, error = "failed", getattr(exc, "hint", None) or str(exc)
+                state, error, lasting = "failed", getattr(exc, "hint", None) or str(exc), getattr(exc, "lasting", False)
                 log.warning("capture_backup_failed", backup=row.id, channel=row.channel_id, error=error)
             except Exception as exc:
                 state, error = "failed", f"{type(exc).__name__}"
@@ -265,7 +265,7 @@ class Capture(Watching):
             log.info("capture_backup_finished", backup=row.id, state=state, scanned=tally.scanned,
                      archived=tally.archived, files=tally.files, bytes=tally.bytes)
             self._rows.pop(row.id, None)
-            if row.kind == "catchup" and state == "failed":
+            if row.kind == "catchup" and state == "failed" and not lasting:  # lost access: a new gap asks again
                 self._catch_up_failed(row.channel_id)
             await self._tell(done or row, tally, True)
             finished = [k for k in self.tallies if k not in self._rows]

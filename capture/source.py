@@ -87,4 +87,12 @@ class Source(Protocol):
 
 
 class SourceError(Exception):
-    """Discord refused or failed; ``str(err)`` is one sentence for the admin who asked."""
+    """Discord refused or failed; ``str(err)`` is one sentence for the admin who asked.
+
+    ``lasting``: trying again changes nothing until someone acts (access lost, the channel gone),
+    unlike Discord failing for a while, which a later try gets past.
+    """
+
+    def __init__(self, message: str, *, lasting: bool = False) -> None:
+        super().__init__(message)
+        self.lasting = lasting

@@ -7,6 +7,8 @@ import os
 from dataclasses import replace
 from pathlib import Path
 
+import structlog
+
 from bot.sim.world import World, simulated_guild
 from tests.bot.test_threads_watch import contents, watch_settings
 from tests.capture.test_rebuild import connected_again
@@ -82,24 +84,43 @@ async def test_watching_a_channel_while_its_backup_runs_catches_its_threads_up_a
 
 
 
-async def test_a_catch_up_discord_failed_is_asked_for_again_without_waiting_for_the_next_gap(data_dir: Path):
+def retrying_soon(data_dir: Path):
     settings = watch_settings(data_dir)
-    settings = replace(settings, capture=replace(settings.capture, catch_up_retry_s=0.2))
-    async with simulated_guild(settings) as world:
+    return replace(settings, capture=replace(settings.capture, catch_up_retry_s=0.2))
+
+
+async def catch_up_refused(world: World, channel_id: int, status: int):
+    """A new gateway session whose catch-up Discord answers with ``status``; the failed catch-up."""
+    world.env.inject_error("GET", f"/channels/{channel_id}/messages*", status=status, message="refused", times=None)
+    world.bot.dispatch("ready")
+    await world.env.settle()
+
+    async def failed():
+        rows = await world.capture.catalogue.call("backups", limit=20)
+        return next((r for r in rows if r.kind == "catchup" and r.state == "failed"), None)
+
+    return await wait_until(failed, 30, "the catch-up that Discord failed")
+
+
+async def test_a_catch_up_discord_failed_is_asked_for_again_without_waiting_for_the_next_gap(data_dir: Path):
+    async with simulated_guild(retrying_soon(data_dir)) as world:
         be, alice = world.env.backend, world.member("alice")
         news = await watched(world, "news")
         be.create_message(news.id, alice.id, "posted during the outage", broadcast=False)  # never delivered
-        # Discord is back, but still answers its history with errors for a while.
-        world.env.inject_error("GET", f"/channels/{news.id}/messages*", status=503,
-                               message="Service Unavailable", times=None)
-        world.bot.dispatch("ready")
-        await world.env.settle()
-
-        async def failed_catch_up():
-            rows = await world.capture.catalogue.call("backups", limit=20)
-            return next((r for r in rows if r.kind == "catchup" and r.state == "failed"), None)
-
-        await wait_until(failed_catch_up, 30, "the catch-up that Discord failed")
+        await catch_up_refused(world, news.id, 503)  # Discord is back, but fails its history for a while
         be.faults.clear()  # Discord answers again; no new gap comes
         await wait_until(lambda: "posted during the outage" in contents(world, news.id) or None, 30,
                          lambda: f"the outage caught up: {contents(world, news.id)}")
+
+
+async def test_a_catch_up_refused_for_lost_access_waits_for_someone_to_act(data_dir: Path):
+    """Trying again changes nothing until an admin gives Helix its access back: no retries, and
+    the next gap (or a !backup) asks again."""
+    async with simulated_guild(retrying_soon(data_dir)) as world:
+        news = await watched(world, "news")
+        with structlog.testing.capture_logs() as logs:
+            row = await catch_up_refused(world, news.id, 403)
+            await wait_until(lambda: [e for e in logs if e["event"] == "capture_backup_finished"] or None, 30,
+                             "the catch-up's end")  # a retry would be asked for at once after it
+        assert "lost access" in (row.error or ""), row
+        assert not [e for e in logs if e["event"] == "capture_catch_up_retry"], logs
