@@ -29,7 +29,7 @@ from capture.settings import CaptureSettings
 from capture.source import ChannelInfo, Source, SourceError
 from capture.watching import Watching
 from catalogue import BackupRow, CatalogueError
-from runtime.tasks import cancelled_by_stop
+from runtime.tasks import cancelled_by_stop, one_turn
 from sync import Archive, SyncError
 
 log = structlog.get_logger("helix.capture")
@@ -157,19 +157,15 @@ class Capture(Watching):
     async def _schedule(self) -> None:
         while True:
             request = await self._requests.get()
-            try:
-                if request is not None:
-                    self._spawn(request)
-                else:
-                    await self._resume()
-            except CatalogueError as exc:  # a moment of a full disk must not end the scheduling for good
-                log.warning("capture_schedule_failed", error=str(exc), action="it is tried again at the next request")
-            except Exception:
-                log.exception("capture_schedule_crashed")
-            except asyncio.CancelledError:
-                if cancelled_by_stop():
-                    raise
-                log.error("capture_schedule_interrupted", action="it is tried again at the next request")
+            with one_turn(log, "capture_schedule"):
+                try:
+                    if request is not None:
+                        self._spawn(request)
+                    else:
+                        await self._resume()
+                except CatalogueError as exc:  # a moment of a full disk must not end the scheduling for good
+                    log.warning("capture_schedule_failed", error=str(exc),
+                                action="it is tried again at the next request")
 
     async def _resume(self) -> None:
         """Attached (or a server became available): resume what a stop or a crash left running, and

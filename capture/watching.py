@@ -22,7 +22,7 @@ from capture.live import threads_of, watch_covering
 from capture.settings import CaptureSettings
 from capture.source import ChannelInfo, MessageRecord, SourceError
 from catalogue import BackupRow, CatalogueError
-from runtime.tasks import cancelled_by_stop
+from runtime.tasks import one_turn
 from sync import Archive, SyncError
 
 log = structlog.get_logger("helix.capture")
@@ -130,22 +130,17 @@ class Watching(CaptureCore):
     async def _consume_live(self) -> None:
         while True:
             kind, payload = await self._live.get()
-            try:
-                if kind in ("edit", "delete") and payload[0] in self._paging:
-                    # its message may be in a backup's hands, not in the catalogue yet: followed again once it is
-                    self._held.setdefault(payload[0], []).append((kind, payload))
-                if kind in ("edit", "delete") and await self.catalogue.call("rebuilding"):
-                    # its message may be in a segment the rebuild has not read yet: followed again after it
-                    self._after_rebuild.append((kind, payload))
-                await self._handle_live(kind, payload)
-            except (SyncError, OSError, SourceError, CatalogueError) as exc:
-                log.warning("capture_live_failed", kind=kind, error=getattr(exc, "hint", None) or str(exc))
-            except Exception:
-                log.exception("capture_live_crashed", kind=kind)
-            except asyncio.CancelledError:
-                if cancelled_by_stop():
-                    raise
-                log.error("capture_live_interrupted", kind=kind)
+            with one_turn(log, "capture_live", kind=kind):
+                try:
+                    if kind in ("edit", "delete") and payload[0] in self._paging:
+                        # its message may be in a backup's hands, not in the catalogue yet: followed again once it is
+                        self._held.setdefault(payload[0], []).append((kind, payload))
+                    if kind in ("edit", "delete") and await self.catalogue.call("rebuilding"):
+                        # its message may be in a segment the rebuild has not read yet: followed again after it
+                        self._after_rebuild.append((kind, payload))
+                    await self._handle_live(kind, payload)
+                except (SyncError, OSError, SourceError, CatalogueError) as exc:
+                    log.warning("capture_live_failed", kind=kind, error=getattr(exc, "hint", None) or str(exc))
 
     async def _handle_live(self, kind: str, payload: Any) -> None:
         if kind == "message":
@@ -197,13 +192,8 @@ class Watching(CaptureCore):
     async def _flush_every(self) -> None:
         while True:
             await asyncio.sleep(self.settings.watch_flush_s)
-            try:
-                await self.flush_all()
-            except (SyncError, OSError, CatalogueError) as exc:
-                log.warning("capture_flush_failed", error=str(exc))
-            except Exception:
-                log.exception("capture_flush_crashed")
-            except asyncio.CancelledError:
-                if cancelled_by_stop():
-                    raise
-                log.error("capture_flush_interrupted", action="it is tried again at the next flush")
+            with one_turn(log, "capture_flush"):
+                try:
+                    await self.flush_all()
+                except (SyncError, OSError, CatalogueError) as exc:
+                    log.warning("capture_flush_failed", error=str(exc))
