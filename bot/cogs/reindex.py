@@ -25,10 +25,10 @@ from capture.rebuild import RebuildProgress, rebuild
 from catalogue import CatalogueError
 
 log = structlog.get_logger("helix.bot.reindex")
-# A failed start-up rebuild is tried again after this, then twice as long each time (about a quarter of
-# an hour in all); after that, an owner's !reindex.
+# A failed start-up rebuild is tried again after this, then twice as long each time up to 32 times as
+# long, for as long as it fails: until one ends no backup runs, and an outage must not need an owner.
 RETRY_FIRST_S = 30.0
-RETRIES = 5
+RETRY_DOUBLINGS = 5
 
 
 class Reindex(commands.Cog):
@@ -100,9 +100,9 @@ class Reindex(commands.Cog):
             self._retry.start()
         return done
 
-    @tasks.loop(seconds=RETRY_FIRST_S, count=RETRIES + 1)
+    @tasks.loop(seconds=RETRY_FIRST_S)
     async def _retry(self) -> None:
-        """The failed start-up rebuild once more, each wait twice as long as the one before."""
+        """The failed start-up rebuild once more, each wait twice as long as the one before (up to a cap)."""
         if self._retry.current_loop > 0:
             if self.progress.state != "failed":
                 self._retry.cancel()  # an owner's !reindex ran in between
@@ -111,11 +111,10 @@ class Reindex(commands.Cog):
             if (await asyncio.shield(self._task)).state != "failed":
                 self._retry.cancel()
                 return
-        if self._retry.current_loop < RETRIES:
-            delay = RETRY_FIRST_S * 2 ** self._retry.current_loop
-            self._retry.change_interval(seconds=delay)
-            self.progress.retry_at = time.time() + delay
-            log.warning("rebuild_retry_scheduled", in_s=delay, action="or run !reindex once the archive remote answers")
+        delay = RETRY_FIRST_S * 2 ** min(self._retry.current_loop, RETRY_DOUBLINGS)
+        self._retry.change_interval(seconds=delay)
+        self.progress.retry_at = time.time() + delay
+        log.warning("rebuild_retry_scheduled", in_s=delay, action="or run !reindex once the archive remote answers")
 
     async def _run(self) -> RebuildProgress:
         capture = self.bot.capture

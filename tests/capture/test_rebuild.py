@@ -7,6 +7,7 @@ import contextlib
 import gzip
 import json
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -308,6 +309,32 @@ async def test_a_rebuild_that_found_the_remote_down_at_start_is_tried_again(data
 
         webdav.start()
         await world.env.advance_time(31)
+        await wait_until(lambda: cog.progress.state == "done", 60, lambda: f"the retry: {cog.progress}")
+        assert {q: await found(world, a.alice, q, a.secret) for q in QUERIES} == before
+
+
+async def test_a_rebuild_is_tried_again_for_as_long_as_the_remote_stays_down(data_dir: Path, webdav, cdn):  # noqa: F811
+    sync = webdav.settings(data_dir, retries=1, retry_base_s=0.05, low_level_retries=1)
+    async with simulated_guild(bot_settings(sync)) as world:
+        a, before = await searched_archive(world, cdn)
+        await catalogue_lost(world)
+        webdav.stop()  # down for longer than any number of tries an owner would pick
+        bot = await started_again(world)
+        cog = bot.get_cog("Reindex")
+        waits: list[int] = []
+        planned = None
+        for _ in range(8):
+            await wait_until(lambda: cog.progress.retry_at not in (None, planned), 120,
+                             lambda: f"try {len(waits) + 1}")
+            planned = cog.progress.retry_at
+            waits.append(round(planned - time.time()))
+            await world.env.advance_time(waits[-1] + 1)
+        assert waits[:2] == [30, 60] and waits[-2:] == [960, 960], waits
+        status = " ".join(await world.say(world.owner, "!status"))
+        assert "rebuild failed" in status and "Helix tries again in 16 min" in status, status
+
+        webdav.start()
+        await world.env.advance_time(961)
         await wait_until(lambda: cog.progress.state == "done", 60, lambda: f"the retry: {cog.progress}")
         assert {q: await found(world, a.alice, q, a.secret) for q in QUERIES} == before
 
