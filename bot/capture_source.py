@@ -67,6 +67,24 @@ def message_record(m: discord.Message) -> MessageRecord:
     )
 
 
+async def _next_page(pages: asyncio.Queue[Any], fetcher: asyncio.Task[None], name: object) -> Any:
+    """The next page, or the fetcher's failure as a SourceError: a fetcher cancelled by someone else, or
+    ended by a BaseException, never puts its last word in the queue, and its backup would wait for ever."""
+    while pages.empty():
+        if fetcher.done():
+            raise SourceError(f"Reading the history of #{name} stopped before its end: the backup can be started "
+                              "again.")
+        getter = asyncio.ensure_future(pages.get())
+        try:
+            await asyncio.wait((getter, fetcher), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not getter.done():
+                getter.cancel()  # Queue.get leaves its item in the queue when cancelled
+        if getter.done() and not getter.cancelled():
+            return getter.result()
+    return pages.get_nowait()
+
+
 class DiscordSource:
     def __init__(self, bot: discord.Client) -> None:
         self.bot = bot
@@ -99,7 +117,7 @@ class DiscordSource:
         pages: asyncio.Queue[list[MessageRecord] | Exception | None] = asyncio.Queue(maxsize=PREFETCH)
         fetcher = asyncio.create_task(self._fetch_pages(channel, after, pages), name=f"helix-history-{channel_id}")
         try:
-            while (page := await pages.get()) is not None:
+            while (page := await _next_page(pages, fetcher, getattr(channel, "name", channel_id))) is not None:
                 if isinstance(page, Exception):
                     raise page
                 yield page
