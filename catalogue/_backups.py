@@ -44,9 +44,15 @@ class BackupTables:
             c.execute(f"UPDATE backups SET {sets} WHERE id = ?", (*counts.values(), backup_id))
 
     def finish_backup(self, backup_id: int, state: str, error: str | None = None) -> BackupRow | None:
+        """A catch-up that failed replaces the failed catch-ups of its channel before it: during a long
+        outage they are retried every few minutes, and each would otherwise stay on record, pushing the
+        backups people asked for out of ``!backup status``."""
         with self._tx() as c:
             c.execute("UPDATE backups SET state = ?, error = ?, finished_at = ? WHERE id = ? AND state = 'running'",
                       (state, error, time.time(), backup_id))
+            if state == "failed":
+                c.execute("DELETE FROM backups WHERE kind = 'catchup' AND state = 'failed' AND id < ? AND channel_id = "
+                          "(SELECT channel_id FROM backups WHERE id = ? AND kind = 'catchup')", (backup_id, backup_id))
         return self.backup(backup_id)
 
     def backup(self, backup_id: int) -> BackupRow | None:

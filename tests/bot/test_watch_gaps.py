@@ -124,3 +124,21 @@ async def test_a_catch_up_refused_for_lost_access_waits_for_someone_to_act(data_
                              "the catch-up's end")  # a retry would be asked for at once after it
         assert "lost access" in (row.error or ""), row
         assert not [e for e in logs if e["event"] == "capture_catch_up_retry"], logs
+
+
+async def test_a_long_outage_leaves_one_failed_catch_up_on_record_not_one_per_try(data_dir: Path):
+    async with simulated_guild(retrying_soon(data_dir)) as world:
+        be, alice = world.env.backend, world.member("alice")
+        news = await watched(world, "news")
+        be.create_message(news.id, alice.id, "posted during the outage", broadcast=False)
+        with structlog.testing.capture_logs() as logs:
+            await catch_up_refused(world, news.id, 503)
+            await wait_until(lambda: len([e for e in logs if e["event"] == "capture_catch_up_retry"]) >= 4 or None,
+                             60, "four tries while Discord fails")
+        rows = await world.capture.catalogue.call("backups", limit=50)
+        assert [r.state for r in rows if r.kind == "catchup" and r.channel_id == news.id].count("failed") == 1, rows
+        be.faults.clear()
+        await wait_until(lambda: "posted during the outage" in contents(world, news.id) or None, 30,
+                         lambda: f"the outage caught up: {contents(world, news.id)}")
+        lines = " ".join(await world.say(world.owner, "!backup status"))
+        assert lines.count("· failed,") == 1, lines
