@@ -38,11 +38,12 @@ def unmentioned(text: str) -> str:
     return text.replace("@\u200b", "@").replace("@", "@\u200b")
 
 
-def echo(text: str, limit: int = 32) -> str:
+def echo(text: str, limit: int = 32, *, typed: bool = True) -> str:
     """What a user typed, safe to quote back inside a code span: shortened, no backtick to close
-    the span, and no mention."""
-    shown = text[:limit] + ("…" if len(text) > limit else "")
-    return "`" + unmentioned(shown.replace("`", "ˋ")) + "`"
+    the span, and no mention. ``typed`` text that starts with ``!`` is theirs, not a hint: a word
+    joiner (invisible) keeps ``in_prefix`` from giving it this server's prefix."""
+    shown = unmentioned((text[:limit] + ("…" if len(text) > limit else "")).replace("`", "ˋ"))
+    return "`" + ("\u2060" if typed and shown.startswith("!") else "") + shown + "`"
 
 
 def fitted(text: str, limit: int = MESSAGE_CHARS) -> str:

@@ -280,7 +280,7 @@ class Backup(commands.Cog):
         _refuse_unless_reader(ctx, channel, "watch it")
         self._check_bot(ctx, channel)
         if not await self.capture.watch(channel_info(channel), ctx.author.id):
-            stop = echo(_slash(ctx, f"!unwatch #{channel.name}", f"/unwatch channel:#{channel.name}"), 120)
+            stop = echo(_slash(ctx, f"!unwatch #{channel.name}", f"/unwatch channel:#{channel.name}"), 120, typed=False)
             await tell(ctx, channel, f"{channel.mention} is already watched: {stop} stops it.",
                         "That channel is already watched: `!unwatch #channel` stops it.")
             return

@@ -92,6 +92,17 @@ async def test_get_gives_archived_text_back_as_written_not_with_this_servers_pre
     assert "!" not in helped.replace("!get", ""), helped
 
 
+async def test_what_a_member_typed_is_quoted_back_as_typed_while_the_hints_take_this_prefix(question_world: World):
+    world = question_world
+    alice = world.member("alice")
+    general = world.guild.create_text_channel("general")
+    said = await answer_to(world, alice, "?find !deploy")
+    assert said.replace("\u2060", "") == "Nothing archived that you can read matches `!deploy`.", said
+    await world.say(world.owner, f"?watch <#{general.id}>")
+    again = await answer_to(world, world.owner, f"?watch <#{general.id}>")
+    assert again.endswith("is already watched: `?unwatch #general` stops it."), again
+
+
 @pytest.mark.parametrize("raw", ["/", "/x", "`", "a`b", "\\", "a b", "a\tb", "toolong"])
 def test_a_prefix_discord_would_read_itself_is_refused_in_one_sentence(raw: str) -> None:
     with pytest.raises(ConfigError, match="HELIX_PREFIX must be 1 to 5 characters") as refused:
