@@ -27,6 +27,7 @@ from sync import Archive, SyncError
 
 log = structlog.get_logger("helix.capture")
 AFTER_REBUILD_KEPT = 10_000  # edits and deletions kept to follow again once a rebuild ends
+REBUILD_POLL_S = 1.0  # how often work waiting for a rebuild looks whether it ended
 
 
 class Watching(CaptureCore):
@@ -95,8 +96,14 @@ class Watching(CaptureCore):
 
         The caller may pass the tally to watch it fill while the files download (its progress message).
         """
-        await self.catalogue.call("upsert_channel", info.as_json())
         tally = tally if tally is not None else Tally()
+        # Until a rebuild has read the remote, the catalogue does not know the message may be there
+        # already: archived now, it would be written to the remote a second time.
+        while await self.catalogue.call("rebuilding"):
+            tally.waiting = True
+            await asyncio.sleep(REBUILD_POLL_S)
+        tally.waiting = False
+        await self.catalogue.call("upsert_channel", info.as_json())
         await self.ingest([msg], tally)
         await self.flush(info.id)
         return await self.catalogue.call("message", msg.id), tally

@@ -43,6 +43,9 @@ HIDDEN = "Archived the message from a channel not everyone here can read"
 
 def _progress(message: discord.Message, tally: Tally, hidden: bool = False) -> str:
     """``hidden``: the answer is read by people who cannot open the message's channel, so it names no author."""
+    if tally.waiting:
+        return ("⏳ Archiving that message waits: the catalogue is being rebuilt from the archive; it is archived "
+                "as soon as that is done.")
     if hidden:
         return "📦 Archiving that message…"
     author = discord.utils.escape_markdown(message.author.display_name)

@@ -23,7 +23,7 @@ from tests.support.archived import Archived, archived_server
 from tests.support.capture import backup_finished
 from tests.support.cdn import LocalCdn
 from tests.support.waiting import wait_until
-from tests.support.world import answers, bot_settings, last_edit
+from tests.support.world import answers, bot_messages, bot_settings, last_edit
 
 QUERIES = ("launch", "code", "from:bob", "has:image", '"launch pad"', "after:2026-01-02")
 
@@ -293,6 +293,27 @@ async def test_a_backup_asked_for_during_a_rebuild_waits_for_it_and_archives_not
         ids = [line["id"] for seg in root.glob(f"discord/{world.guild.id}/{a.general.id}/messages/*.jsonl")
                for line in read_lines(seg)]
         assert sorted(ids) == sorted({*map(str, a.ids.values()), str(newer.id)} - {str(a.ids["code"])}), ids
+
+
+async def test_a_message_archived_during_a_rebuild_waits_for_it_and_is_on_the_remote_once(
+        data_dir: Path, cdn: LocalCdn, monkeypatch: pytest.MonkeyPatch):  # noqa: F811
+    async with simulated_guild(bot_settings(SyncSettings(data_dir=data_dir, retries=1, retry_base_s=0.05))) as world:
+        a, bot, go_on = await rebuilding_after_a_lost_volume(world, cdn, monkeypatch)
+        link = f"https://discord.com/channels/{world.guild.id}/{a.general.id}/{a.ids['minutes']}"
+        since = len(world.env.http_requests)
+        # Archived once already, in a segment the rebuild has not read yet.
+        world.env.backend.create_message(a.general.id, world.owner.id, f"!archive {link}")
+        await wait_until(lambda: [m for m in answers(world, since) if "waits" in (m.get("content") or "")]
+                         or "waits" in last_edit(world, since), 30,
+                         lambda: f"the answer says it waits: {bot_messages(world, since)}")
+        go_on.set()
+        await wait_until(lambda: "Archived" in last_edit(world, since) or "archived" in last_edit(world, since), 60,
+                         lambda: f"the message archived after the rebuild: {bot_messages(world, since)}")
+        assert await world.archive.worker.drain(30)
+        root = Path(world.archive.settings.archive_dir)
+        ids = [line["id"] for seg in root.glob(f"discord/{world.guild.id}/{a.general.id}/messages/*.jsonl")
+               for line in read_lines(seg)]
+        assert ids.count(str(a.ids["minutes"])) == 1, ids
 
 
 async def test_a_rebuild_that_found_the_remote_down_at_start_is_tried_again(data_dir: Path, webdav, cdn):  # noqa: F811
