@@ -200,12 +200,12 @@ async def rebuild(catalogue: Catalogue, service: SyncService, scratch: Path,
     folder = scratch / f"rebuild-{secrets.token_hex(4)}"
     try:
         await catalogue.call("rebuild_begin")
+        # A crypt remote read with the wrong passwords must fail here, or the backups that wait for this
+        # rebuild would start a second archive beside the first (with folder names stored plain, such a
+        # crypt even lists the `discord` folder, and nothing in it).
+        await service.check_readable_archive()
         top = await service.list("", recurse=False)
         captured = any(e.is_dir and e.path.strip("/") == "discord" for e in top)
-        if not captured:
-            # Nothing to read, or nothing a crypt remote with the wrong passwords can read: that one must
-            # fail, or the backups that wait for this rebuild would start a second archive beside the first.
-            await service.check_readable_archive()
         # An archive that never held captured content: nothing to read, and no "not found" logged.
         entries = await service.list("discord", recurse=True) if captured else []
         manifests, segments = plan(entries)

@@ -316,8 +316,8 @@ class SyncService:
     async def check_readable_archive(self) -> None:
         """Raise ArchiveUnreadable when the archive is a crypt remote whose passwords do not read what the
         remote under it holds: rclone then lists the archive as empty, and archiving on would start a
-        second archive beside the first. Call it before anything is written (the probe does, and so
-        should a rebuild that finds nothing). Costs two top-level listings; no-op for other remotes."""
+        second archive beside the first. Call it before anything is written (the probe does, and so does
+        a rebuild). Costs a few listings and one small file read; no-op for other remotes."""
         await check_crypt_readable(self.remote, self.settings.extra_env)
 
     async def probe(self) -> ProbeReport:

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 import pytest_asyncio
 
 from bot.sim.world import World, simulated_guild
@@ -68,12 +69,18 @@ async def test_the_server_holds_only_ciphertext(sealed_world, cdn, tmp_path):  #
     assert back.read_bytes() == payload
 
 
+@pytest.mark.parametrize("names", [{}, {"FILENAME_ENCRYPTION": "obfuscate"}, {"DIRECTORY_NAME_ENCRYPTION": "false"},
+                                   {"FILENAME_ENCRYPTION": "off"}], ids=["standard", "obfuscated", "plain-folders",
+                                                                         "not-encrypted"])
 async def test_a_new_volume_with_the_wrong_crypt_password_starts_no_second_archive(webdav: LoopbackRemote,
-                                                                                   data_dir: Path, cdn):  # noqa: F811
-    """Rebuilding through the wrong key lists nothing: the rebuild fails, saying so, and the backups wait."""
+                                                                                   data_dir: Path, cdn,  # noqa: F811
+                                                                                   names: dict[str, str]):
+    """Rebuilding through the wrong key fails, saying so, and the backups wait: however the crypt stores
+    names (with folder names stored plain, the wrong key still lists the `discord` folder)."""
     base = webdav.settings(data_dir, retries=1, retry_base_s=0.05)
     crypt = {"RCLONE_CONFIG_SEALED_TYPE": "crypt",
-             "RCLONE_CONFIG_SEALED_REMOTE": f"{webdav.archive.rstrip('/')}/sealed"}
+             "RCLONE_CONFIG_SEALED_REMOTE": f"{webdav.archive.rstrip('/')}/sealed",
+             **{f"RCLONE_CONFIG_SEALED_{k}": v for k, v in names.items()}}
     right = {**crypt, "RCLONE_CONFIG_SEALED_PASSWORD": obscure("correct horse battery")}
     async with simulated_guild(bot_settings(replace(base, archive="sealed:", extra_env={**base.extra_env, **right}))) \
             as world:
