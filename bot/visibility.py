@@ -6,10 +6,11 @@ the moment of asking, give them both View Channel and Read Message History. A ch
 longer exists, or that the bot cannot see, is readable by nobody: its archive is for operators.
 A private thread is readable by members who may manage threads there, and by those Discord has
 told Helix are in it, which it does only with the Server Members intent: not by its creator on
-that alone, who may have left it. A thread Discord no longer lists (it archives every quiet one
-after a while, or it was deleted) follows its channel, as Discord lets a channel's readers open
-its archived threads: a public one is readable by whoever may read the channel, a private one
-by those who may manage threads there.
+that alone, who may have left it. A thread Discord no longer lists because it archives every quiet
+one after a while follows its channel, as Discord lets a channel's readers open its archived
+threads: a public one is readable by whoever may read the channel, a private one by those who may
+manage threads there. A thread deleted on Discord is readable by nobody, like a deleted channel
+(the catalogue leaves it out of ``thread_parents``).
 
 An answer posted in a channel (a prefix command's) is read by everyone who can view that
 channel, now and later, not by the asker alone; and a member may view a channel live without

@@ -171,6 +171,9 @@ CREATE TABLE IF NOT EXISTS backups (
 CREATE INDEX IF NOT EXISTS backups_running ON backups (state, id);
 CREATE TABLE IF NOT EXISTS bulk_load (started_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS rebuild_due (started_at REAL NOT NULL);
+-- Threads deleted on Discord: their archive is readable by nobody, like a deleted channel's (a thread
+-- Discord no longer lists is otherwise taken for one archived for being quiet).
+CREATE TABLE IF NOT EXISTS gone_threads (id INTEGER PRIMARY KEY, gone_at REAL NOT NULL);
 CREATE VIRTUAL TABLE IF NOT EXISTS message_text USING fts5(
     content, author_name, files, content = 'messages', content_rowid = 'id',
     tokenize = 'unicode61 remove_diacritics 2'

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -279,10 +280,15 @@ class SearchTables:
         return row[0] if row else None
 
     def thread_parents(self, guild_id: int) -> dict[int, tuple[int, bool]]:
-        """Each archived thread (or forum post) of a server: its channel, and whether it is private."""
+        """Each archived thread (or forum post) of a server that was not deleted: its channel, and
+        whether it is private."""
         return {r[0]: (r[1], r[2] == "private_thread") for r in self.conn.execute(
             "SELECT id, parent_id, type FROM channels WHERE guild_id = ? AND parent_id IS NOT NULL "
-            "AND type LIKE '%thread'", (guild_id,))}
+            "AND type LIKE '%thread' AND id NOT IN (SELECT id FROM gone_threads)", (guild_id,))}
+
+    def thread_gone(self, thread_id: int) -> None:
+        """Discord deleted the thread: from now on nobody reads its archive (see ``thread_parents``)."""
+        self.conn.execute("INSERT OR IGNORE INTO gone_threads (id, gone_at) VALUES (?, ?)", (thread_id, time.time()))
 
     def archived_channel_ids(self, guild_id: int) -> list[int]:
         return [r[0] for r in self.conn.execute("SELECT id FROM channels WHERE guild_id = ? ORDER BY id",

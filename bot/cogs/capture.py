@@ -33,6 +33,7 @@ from bot.formatting import counted, human_size
 from bot.helix import HelixBot, UserFacingError
 from bot.replies import NO_PINGS, PROGRESS_EDIT_S, amend, answer
 from capture import Capture, Tally
+from catalogue import CatalogueError
 
 log = structlog.get_logger("helix.bot.capture")
 LINK = re.compile(r"https://(?:(?:ptb|canary)\.)?discord(?:app)?\.com/channels/(\d+)/(\d+)/(\d+)")
@@ -260,6 +261,18 @@ class CaptureCog(commands.Cog, name="Capture"):
         if self.bot.capture is not None:
             for message_id in sorted(payload.message_ids):
                 self.bot.capture.observe("delete", (payload.channel_id, message_id))
+
+    @commands.Cog.listener()
+    async def on_raw_thread_delete(self, payload: discord.RawThreadDeleteEvent) -> None:
+        """A deleted thread's archive is read by nobody from now on, as a deleted channel's is: Discord
+        no longer lists it, and without this it would pass for one archived for being quiet."""
+        if self.bot.capture is None:
+            return
+        try:
+            await self.bot.capture.catalogue.call("thread_gone", payload.thread_id)
+        except CatalogueError as exc:
+            log.warning("capture_thread_gone_not_recorded", thread=payload.thread_id, error=str(exc),
+                        action="its archive stays shown to its channel's readers; check the data volume")
 
 
 async def setup(bot: HelixBot) -> None:

@@ -111,6 +111,25 @@ async def test_threads_discord_archived_for_quiet_stay_found_by_who_may_read_the
     assert result.ephemeral and found(result.response.content) == {ids["plans"]}
 
 
+async def test_a_thread_deleted_on_discord_is_read_by_nobody_like_a_deleted_channel(local_world, cdn):  # noqa: F811
+    """A moderator who deletes a thread expects its content gone from view, as a deleted channel's is
+    (the owner restores either from the archive)."""
+    world = local_world
+    ids = await archived_threads(world)
+    bob = world.member("bob")
+    assert found(await answer_to(world, bob, "!find printer")) >= {ids["countdown"], ids["random"]}
+    world.env.backend.delete_channel(ids["countdown_channel"])
+    world.env.backend.delete_channel(ids["random_channel"])
+    await world.env.settle()
+
+    shown = found(await answer_to(world, bob, "!find printer"))
+    assert shown == {ids["post"], ids["launch"]}, shown
+    assert "no archived message" in (await answer_to(world, bob, f"!get {ids['countdown']}")).lower()
+    assert ids["countdown"] not in found(await answer_to(world, world.owner, "!find printer"))
+    rows = await world.capture.catalogue.call("thread_parents", world.guild.id)
+    assert ids["countdown_channel"] not in rows and ids["plans_channel"] in rows
+
+
 async def test_a_backup_with_threads_takes_the_private_threads_discord_archived_too(local_world, cdn):  # noqa: F811
     world = local_world
     env, be, guild = world.env, world.env.backend, world.guild
