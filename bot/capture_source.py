@@ -14,12 +14,15 @@ from datetime import UTC
 from typing import Any
 
 import discord
+import structlog
 
 from capture import AttachmentRef, ChannelInfo, MessageRecord, SourceError
 
 PAGE = 100
 PREFETCH = 2  # pages fetched ahead of the one being archived
 YIELD_EVERY = 25
+
+log = structlog.get_logger("helix.bot.capture_source")
 
 
 def iso_time(dt: Any) -> str | None:
@@ -67,12 +70,22 @@ def message_record(m: discord.Message) -> MessageRecord:
     )
 
 
-async def _next_page(pages: asyncio.Queue[Any], fetcher: asyncio.Task[None], name: object) -> Any:
+def _called(channel: Any) -> str:
+    """How a failure's sentence names a channel. It becomes the backup's error, which answers show
+    about the channel backed up, and a thread's name may tell what its channel's readers may not
+    know (a private thread's): a thread is named by its mention, which Discord shows by name only
+    to whoever may open it; the log keeps the name."""
+    if isinstance(channel, discord.Thread):
+        return f"the thread <#{channel.id}>"
+    return f"#{getattr(channel, 'name', None) or channel.id}"
+
+
+async def _next_page(pages: asyncio.Queue[Any], fetcher: asyncio.Task[None], name: str) -> Any:
     """The next page, or the fetcher's failure as a SourceError: a fetcher cancelled by someone else, or
     ended by a BaseException, never puts its last word in the queue, and its backup would wait for ever."""
     while pages.empty():
         if fetcher.done():
-            raise SourceError(f"Reading the history of #{name} stopped before its end: the backup can be started "
+            raise SourceError(f"Reading the history of {name} stopped before its end: the backup can be started "
                               "again.")
         getter = asyncio.ensure_future(pages.get())
         try:
@@ -117,7 +130,7 @@ class DiscordSource:
         pages: asyncio.Queue[list[MessageRecord] | Exception | None] = asyncio.Queue(maxsize=PREFETCH)
         fetcher = asyncio.create_task(self._fetch_pages(channel, after, pages), name=f"helix-history-{channel_id}")
         try:
-            while (page := await _next_page(pages, fetcher, getattr(channel, "name", channel_id))) is not None:
+            while (page := await _next_page(pages, fetcher, _called(channel))) is not None:
                 if isinstance(page, Exception):
                     raise page
                 yield page
@@ -129,7 +142,7 @@ class DiscordSource:
     @staticmethod
     async def _fetch_pages(channel: Any, after: int, pages: asyncio.Queue[Any]) -> None:
         """Fill ``pages`` with pages of records, then None; a failure goes in as the sentence to raise."""
-        name = getattr(channel, "name", channel.id)
+        name = _called(channel)
         page: list[MessageRecord] = []
         try:
             async for m in channel.history(limit=None, after=discord.Object(id=after), oldest_first=True):
@@ -140,11 +153,13 @@ class DiscordSource:
                 elif len(page) % YIELD_EVERY == 0:
                     await asyncio.sleep(0)  # a page of messages is parsed in slices: the heartbeat comes first
         except discord.Forbidden:
-            await pages.put(SourceError(f"Helix lost access to #{name}: give it back View Channel and Read Message "
+            log.warning("history_forbidden", channel=channel.id, name=getattr(channel, "name", None))
+            await pages.put(SourceError(f"Helix lost access to {name}: give it back View Channel and Read Message "
                                         "History there.", lasting=True))
             return
         except discord.HTTPException as exc:
-            await pages.put(SourceError(f"Discord failed to send the history of #{name} (HTTP {exc.status}): the "
+            log.warning("history_failed", channel=channel.id, name=getattr(channel, "name", None), status=exc.status)
+            await pages.put(SourceError(f"Discord failed to send the history of {name} (HTTP {exc.status}): the "
                                         "backup can be started again."))
             return
         except Exception as exc:  # anything else ends the iteration in the caller, where it is reported

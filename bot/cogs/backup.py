@@ -6,7 +6,8 @@ backup is edited at most every 2 s (Discord rate-limits edits) and once more at 
 
 An answer posted in a channel is read by all its readers: about a channel some of them cannot read
 (``visibility.postable_in``), it names neither that channel nor its counts nor its archive path, as
-``!archive`` does; the slash form then answers the asker alone, in full.
+``!archive`` does; the slash form then answers the asker alone, in full. About a backup that took
+threads some of them cannot open, it shows no count nor error (``bot.backup_audience``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ import structlog
 from discord import app_commands
 from discord.ext import commands
 
-from bot.backup_messages import UNNAMED, progress_text, status_line
+from bot.backup_audience import covered, known_threads, threads_withheld, withheld_rows
+from bot.backup_messages import UNNAMED, counts_left_out, paused_text, progress_text, status_line
 from bot.capture_checks import (
     bot_lacks,
     hidden_from,
@@ -34,7 +36,6 @@ from bot.capture_checks import (
 )
 from bot.capture_source import channel_info
 from bot.cogs.errors import example
-from bot.formatting import counted
 from bot.helix import HelixBot, UserFacingError
 from bot.replies import PROGRESS_EDIT_S, amend, answer, echo
 from bot.visibility import left_out, postable_in, readable_channel_ids
@@ -132,11 +133,15 @@ class Backup(commands.Cog):
             unnamed = ctx.interaction is None and hidden_from(ctx.channel, channel.id)
             raise UserFacingError(lacks_sentence(channel, missing, unnamed))
 
-    def _unnamed_in(self, row: BackupRow) -> bool:
+    async def _unnamed_in(self, row: BackupRow) -> tuple[bool, bool]:
         """Whether the backup's message is read where not everyone can read its channel (a channel
-        no longer known counts as such: nothing says who reads it)."""
+        no longer known counts as such: nothing says who reads it), and where not everyone may open
+        all the threads it took (``bot.backup_audience``)."""
         here = self.bot.get_channel(row.reply_channel_id) if row.reply_channel_id is not None else None
-        return here is None or hidden_from(here, row.channel_id)
+        if here is None or hidden_from(here, row.channel_id):
+            return True, True
+        threads = covered(self.bot, row, await known_threads(self.capture.catalogue, row.guild_id))
+        return False, threads_withheld(threads, here)
 
     # -- the progress message -------------------------------------------------------------------
 
@@ -158,17 +163,18 @@ class Backup(commands.Cog):
         target = self.bot.get_partial_messageable(row.reply_channel_id).get_partial_message(row.reply_message_id)
         earlier = finished and row.state == "done" and not tally.archived and await self.capture.catalogue.call(
             "backed_up_before", row.channel_id, row.id)
-        hidden = self._unnamed_in(row)
+        hidden, threads_hidden = await self._unnamed_in(row)
         if finished and row.state == "done" and not earlier:
             # Its files may take a moment to land, or never while the remote is down: found out in a
             # task of its own, so the engine's next backup does not wait on this answer.
-            task = asyncio.create_task(self._final(target, row, tally, name, now - started, scanned_before, hidden))
+            task = asyncio.create_task(self._final(target, row, tally, name, now - started, scanned_before,
+                                                   (hidden, threads_hidden)))
             self._finals.add(task)
             task.add_done_callback(self._finals.discard)
             return
         waits = getattr(self.bot.get_cog("Reindex"), "backups_wait_for", None)
         text = progress_text(row, tally, finished, name, now - started, scanned_before, earlier, hidden=hidden,
-                             waits=waits)
+                             waits=waits, threads_hidden=threads_hidden)
         await amend(target, text, prefix=self.bot.settings.prefix)
 
     async def before_stop(self) -> None:
@@ -182,19 +188,19 @@ class Backup(commands.Cog):
             channel = self.bot.get_channel(row.channel_id)
             name = channel.mention if channel is not None else f"channel {row.channel_id}"
             target = self.bot.get_partial_messageable(row.reply_channel_id).get_partial_message(row.reply_message_id)
-            paused = f"⏸️ The backup of {UNNAMED} is paused by a restart" if self._unnamed_in(row) else \
-                f"⏸️ Backup of {name} paused by a restart at {counted(scanned, 'message')} scanned"
-            await amend(target, f"{paused}: it carries on from there when Helix is back.",
+            await amend(target, paused_text(name, scanned, *await self._unnamed_in(row)),
                         prefix=self.bot.settings.prefix)
 
     async def _final(self, target: Any, row: BackupRow, tally: Tally, name: str, elapsed_s: float,
-                     scanned_before: int, hidden: bool) -> None:
-        """The last edit of a finished backup, once its files landed or the outbox shows they wait."""
+                     scanned_before: int, hidden: tuple[bool, bool]) -> None:
+        """The last edit of a finished backup, once its files landed or the outbox shows they wait;
+        ``hidden``: from ``_unnamed_in``."""
         catalogue = self.capture.catalogue
         threads = [c.id for c in await catalogue.call("channels", guild_id=row.guild_id)
                    if c.parent_id == row.channel_id]
         upload = await upload_state(self.capture, [row.channel_id, *threads])
-        text = progress_text(row, tally, True, name, elapsed_s, scanned_before, upload=upload, hidden=hidden)
+        text = progress_text(row, tally, True, name, elapsed_s, scanned_before, upload=upload, hidden=hidden[0],
+                             threads_hidden=hidden[1])
         await amend(target, text, prefix=self.bot.settings.prefix)
 
     # -- !backup --------------------------------------------------------------------------------
@@ -251,7 +257,12 @@ class Backup(commands.Cog):
             await answer(ctx, more or "No backup of a channel you can read has run yet: start one with "
                                       "`!backup #channel`.", ephemeral=True)
             return
-        lines = [status_line(r, self.capture.tallies.get(r.id)) for r in rows]
+        here = ctx.channel if ctx.interaction is None else None
+        withheld, slash_shows = withheld_rows(self.bot, rows, await known_threads(catalogue, ctx.guild.id), here,
+                                              ctx.author)
+        if slash_shows:
+            more = " ".join([more, f"{counts_left_out('/backup status')}."]).strip()
+        lines = [status_line(r, self.capture.tallies.get(r.id), r.id in withheld) for r in rows]
         # ephemeral: a slash answer lists what the asker may read, not what the channel may
         await answer(ctx, "\n".join([*lines, *([f"-# {more}"] if more else [])])[:1990], ephemeral=True)
 
