@@ -16,7 +16,7 @@ from typing import Any
 import discord
 from discord.ext import commands
 
-from bot.replies import NO_PINGS, answer, fitted
+from bot.replies import answer, fitted, outgoing, prefix_of
 
 PAGER_TIMEOUT_S = 600.0
 NOT_YOURS = "Only the member who asked can turn these pages: ask your own question to get your own."
@@ -55,14 +55,14 @@ class Pager(discord.ui.View):
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         if interaction.user.id == self.asker_id:
             return True
-        await interaction.response.send_message(NOT_YOURS, ephemeral=True, allowed_mentions=NO_PINGS)
+        await interaction.response.send_message(**outgoing(NOT_YOURS, ephemeral=True))
         return False
 
     async def _turn(self, interaction: discord.Interaction, step: int) -> None:
         self.page = max(0, self.page + step)
         text, more = await self.render(self.page, interaction.user)
         self._arrange(more)
-        await interaction.response.edit_message(content=fitted(text), view=self, allowed_mentions=NO_PINGS)
+        await interaction.response.edit_message(**outgoing(text, prefix=prefix_of(interaction.client), view=self))
 
     @discord.ui.button(label="Prev", style=discord.ButtonStyle.secondary)
     async def previous(self, interaction: discord.Interaction, _button: discord.ui.Button) -> None:

@@ -42,6 +42,7 @@ def echo(text: str, limit: int = 32, *, typed: bool = True) -> str:
     """What a user typed, safe to quote back inside a code span: shortened, no backtick to close
     the span, and no mention. ``typed`` text that starts with ``!`` is theirs, not a hint: a word
     joiner (invisible) keeps ``in_prefix`` from giving it this server's prefix."""
+    text = redact(text)  # before the cut: a token cut short is no longer one the redaction knows
     shown = unmentioned((text[:limit] + ("…" if len(text) > limit else "")).replace("`", "ˋ"))
     return "`" + ("\u2060" if typed and shown.startswith("!") else "") + shown + "`"
 
@@ -57,23 +58,41 @@ def fitted(text: str, limit: int = MESSAGE_CHARS) -> str:
     return (kept.rsplit("\n", 1)[0] if "\n" in kept else kept) + more
 
 
+def prefix_of(bot: Any) -> str:
+    """HELIX_PREFIX, the one the hints of an answer are typed with."""
+    return getattr(getattr(bot, "settings", None), "prefix", "!")
+
+
+def outgoing(content: str | None = None, *, prefix: str = "!", hints: bool = True, **kwargs: Any) -> dict[str, Any]:
+    """The keyword arguments of one message of the bot's, sent or edited, as Discord must get them.
+
+    Its text and its files' names hold no secret: a sentence may quote rclone or the environment,
+    and archived text (a name, a snippet, a message brought back) anything a member once pasted.
+    Its hints are typed with ``prefix`` unless ``hints=False`` (see ``answer``), it fits in one
+    message and pings nobody. Every send and edit (answers, progress, page turns, direct messages)
+    goes through here, so that none can forget a step; a caller redacts archived text before it
+    escapes or cuts it, too, since neither leaves a secret the redaction still knows."""
+    if content is not None:
+        content = redact(content)
+        kwargs["content"] = fitted(in_prefix(content, prefix) if hints else content)  # both may lengthen it
+    for file in [*(kwargs.get("files") or ()), *([kwargs["file"]] if kwargs.get("file") else [])]:
+        file.filename = redact(file.filename)
+    if isinstance(kwargs.get("embed"), discord.Embed):
+        _embed_in_prefix(kwargs["embed"], prefix)
+    kwargs.setdefault("allowed_mentions", NO_PINGS)
+    return kwargs
+
+
 async def answer(ctx: commands.Context, content: str | None = None, *, hints: bool = True,
                  **kwargs) -> discord.Message | None:
     """Reply to the invoking message or interaction; a failure to answer is logged, not raised.
 
     ``hints=False`` for an answer that quotes archived text: a member's `!deploy` is what they
     wrote, not a hint to retype with HELIX_PREFIX."""
-    prefix = getattr(getattr(ctx.bot, "settings", None), "prefix", "!")
-    if content is not None:
-        content = redact(content)  # a sentence may quote rclone or the environment: never a secret
-        content = fitted(in_prefix(content, prefix) if hints else content)  # both may lengthen it
-    if isinstance(kwargs.get("embed"), discord.Embed):
-        _embed_in_prefix(kwargs["embed"], prefix)
+    if ctx.interaction is not None:
+        kwargs.setdefault("ephemeral", False)
     try:
-        if ctx.interaction is not None:
-            kwargs.setdefault("ephemeral", False)
-        kwargs.setdefault("allowed_mentions", NO_PINGS)
-        return await ctx.send(content, **kwargs)
+        return await ctx.send(**outgoing(content, prefix=prefix_of(ctx.bot), hints=hints, **kwargs))
     except discord.HTTPException as exc:
         log.warning("reply_failed", status=exc.status, code=exc.code)
         return None
@@ -99,7 +118,7 @@ async def amend(message: Any, content: str, *, prefix: str = "!") -> bool:
     it reports goes on (and the next edit, or the last one, may get through). ``prefix`` is
     HELIX_PREFIX, for the hints the text shows."""
     try:
-        await message.edit(content=fitted(in_prefix(redact(content), prefix)), allowed_mentions=NO_PINGS)
+        await message.edit(**outgoing(content, prefix=prefix))
         return True
     except discord.HTTPException as exc:
         log.warning("progress_edit_failed", status=exc.status, code=exc.code)

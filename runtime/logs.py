@@ -10,7 +10,8 @@ the stream is not a terminal, readable colour lines when it is.
 Why redaction here: a token or an rclone password can reach a log line through an exception text,
 a repr, or a library's debug output. The last step before anything is written removes the values
 of secret-looking variables and anything shaped like a Discord token, in every field and in
-formatted tracebacks. ``redact()`` is the same step for text headed elsewhere (a Discord reply).
+formatted tracebacks. ``redact()`` is the same step for text headed elsewhere (a Discord reply), and
+``redact_excerpt()`` for a piece of a longer text, whose cut may have left half a secret.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import sys
 import threading
 import urllib.parse
 from collections.abc import Mapping
+from itertools import groupby
 from typing import Any, TextIO
 
 import structlog
@@ -41,9 +43,11 @@ _SECRET_NAME = re.compile(
 _MIN_SECRET_LEN = 4
 _NOT_SECRETS = {"true", "false", "none", "null", "yes", "no", "off", "on"}
 # A bot token is base64(user id) . base64(timestamp) . HMAC; the lookarounds stop a match inside a
-# longer word. Old user tokens ("mfa.") follow a second shape.
+# longer word. Before it, only a letter or a digit ([^\W_]) makes one: "_" and "-" join words in
+# names, and in "bot_token_<token>.txt" the token is still whole. Old user tokens ("mfa.") follow a
+# second shape.
 _DISCORD_TOKEN = re.compile(
-    r"(?<![\w-])(?:[MNO][\w-]{23,27}\.[\w-]{6,7}\.[\w-]{27,}|mfa\.[\w-]{80,})(?![\w-])"
+    r"(?<![^\W_])(?:[MNO][\w-]{23,27}\.[\w-]{6,7}\.[\w-]{27,}|mfa\.[\w-]{80,})(?![\w-])"
 )
 
 _lock = threading.Lock()
@@ -89,6 +93,47 @@ def redact(text: str) -> str:
     if pattern is not None:
         text = pattern.sub(REDACTED, text)
     return _DISCORD_TOKEN.sub(REDACTED, text)
+
+
+def secret_spans(text: str) -> list[tuple[int, int]]:
+    """Where ``redact`` finds a secret in ``text``: (start, end) pairs in order, overlapping ones merged."""
+    pattern = _secret_re
+    found = sorted(m.span() for p in (pattern, _DISCORD_TOKEN) if p is not None for m in p.finditer(text))
+    spans: list[tuple[int, int]] = []
+    for start, end in found:
+        if spans and start <= spans[-1][1]:
+            spans[-1] = (spans[-1][0], max(end, spans[-1][1]))
+        else:
+            spans.append((start, end))
+    return spans
+
+
+def redact_excerpt(excerpt: str, whole: str | None, *, marks: str = "", cut: str = "…") -> str:
+    """``excerpt``, a piece of ``whole`` (with ``marks`` added, and ``cut`` where it was cut short;
+    ``None`` when nothing was cut), with every character of a secret of ``whole`` replaced.
+
+    ``redact`` alone knows a secret only whole: cut where an excerpt begins or ends, or with a mark
+    inside it, the piece shown is no longer one it recognizes, yet may be all of a secret that
+    matters (a token's signature). Where something is replaced the marks go too, since one may have
+    fallen inside it; an excerpt not found in ``whole`` is replaced entirely."""
+    body, head, tail = excerpt.translate({ord(m): None for m in marks}), "", ""
+    whole = body if whole is None else whole
+    spans = secret_spans(whole)
+    if not spans:
+        return redact(excerpt)
+    start = whole.find(body)
+    if start < 0 and cut:
+        head = cut if body.startswith(cut) else ""
+        tail = cut if body.endswith(cut) and len(body) >= len(head) + len(cut) else ""
+        body = body[len(head):len(body) - len(tail)]
+        start = whole.find(body)
+    if start < 0:
+        return REDACTED
+    hidden = [any(s <= start + i < e for s, e in spans) for i in range(len(body))]
+    if not any(hidden):
+        return excerpt
+    runs = groupby(zip(body, hidden, strict=True), key=lambda pair: pair[1])
+    return head + "".join(REDACTED if gone else "".join(c for c, _ in run) for gone, run in runs) + tail
 
 
 def _redact_value(value: Any) -> Any:

@@ -4,8 +4,7 @@ Only channels the asker can read right now (bot/visibility.py) are searched; tha
 the catalogue's SQL, so a page never holds, hints at or counts anything else. A prefix command's
 answer is posted in a channel where others read it, so it narrows that set again to what may be
 posted there (``postable_in``) and says that the slash form, which only the asker sees, covers the rest.
-Archived text is shown escaped (no markdown, no mention renders or pings), with the matched words
-in bold.
+Archived text is shown redacted, then escaped (no markdown, no mention renders or pings), matches in bold.
 """
 
 from __future__ import annotations
@@ -13,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -27,8 +27,9 @@ from bot.paging import Pager
 from bot.replies import MESSAGE_CHARS, answer, echo, fitted, unmentioned
 from bot.visibility import can_read, postable_in, readable_channel_ids
 from bot.visibility import left_out as channels_left_out
-from catalogue import HIT_END, HIT_START, Catalogue, ChannelSummary, SearchFilters, SearchPage
+from catalogue import HIT_END, HIT_START, Catalogue, ChannelSummary, SearchFilters, SearchHit, SearchPage
 from catalogue.query import QueryError, SearchQuery, parse_query
+from runtime.logs import redact, redact_excerpt
 
 log = structlog.get_logger("helix.bot.find")
 QUERY = commands.parameter(default="", displayed_default=None, description=(
@@ -68,14 +69,14 @@ async def archived_access(bot: HelixBot, who: Any) -> tuple[set[int], dict[int, 
 
 
 def shown(text: str, limit: int = SNIPPET_CHARS) -> str:
-    """Archived text safe to show: one line, markdown and mentions escaped, matches in bold, at most
+    """Archived text safe to show: one line, no secret, markdown and mentions escaped, matches in bold, at most
     ``limit`` characters as posted (escapes and the marks that keep mentions quiet count too: a
     table or a row of @names grows by half once escaped).
 
     Bold, underline and strike markers are left out rather than shown escaped (``\\*\\*word\\*\\*`` reads
     as noise), and a spoiler stays a spoiler, closed where the snippet ends: a search answer must not
     give away what its author hid."""
-    text = _EMPHASIS.sub("", _SPACES.sub(" ", text)).strip()
+    text = _EMPHASIS.sub("", _SPACES.sub(" ", redact(text))).strip()  # redacted first: an escaped secret is not one
     keep = len(text)
     while True:
         out = _escaped(text if keep >= len(text) else _cut(text, keep))
@@ -99,6 +100,13 @@ def _escaped(text: str) -> str:
         part = discord.utils.escape_markdown(part).replace(HIT_START, "**").replace(HIT_END, "**").replace("****", "")
         out.append(f"||{part}||" if i % 2 and part.strip() else part)
     return unmentioned("".join(out))  # after the bold: ``@**everyone**`` must not render either
+
+
+async def unsecret(cat: Catalogue, hit: SearchHit) -> str:
+    """The snippet with no piece of a secret: it is cut (maybe inside a token) from the text, author or file names."""
+    got = await cat.call("archived_message", hit.message_id, {hit.channel_id}) if "…" in hit.snippet else None
+    whole = "\n".join([got.content, got.author_name, " ".join(f.filename for f in got.files)]) if got else None
+    return redact_excerpt(hit.snippet, whole, marks=HIT_START + HIT_END)
 
 
 def when(iso: str | None) -> str:
@@ -196,6 +204,7 @@ class Find(commands.Cog):
         async def render(page: int, who: Any) -> tuple[str, bool]:
             channels, private = await searched(who)
             found = await cat.call("find", channels, filters, offset=page * RESULTS_PER_PAGE, limit=RESULTS_PER_PAGE)
+            found = replace(found, hits=tuple([replace(h, snippet=await unsecret(cat, h)) for h in found.hits]))
             # Said whenever the asker reads channels left out here, never whether they match: the
             # channel reads this answer, and a match is itself something of what they hold.
             left_out = [f"channels {NOT_FOR_ALL} are left out: `/find` searches them for you alone"] if private else []

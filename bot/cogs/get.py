@@ -25,10 +25,11 @@ from discord.ext import commands
 
 from bot.cogs.find import archived_access, catalogue_of, shown, still_rebuilding, when
 from bot.helix import HelixBot
-from bot.replies import MESSAGE_CHARS, NO_PINGS, answer, archive_name, echo, sees_internals
+from bot.replies import MESSAGE_CHARS, answer, archive_name, echo, outgoing, sees_internals
 from bot.visibility import postable_in
 from catalogue import ArchivedFile, ArchivedMessage
 from catalogue.query import MAX_ID
+from runtime.logs import redact
 from runtime.units import human_size
 from sync import SyncError, UnsupportedError
 
@@ -131,26 +132,29 @@ class Get(commands.Cog):
 
     def _text(self, archived: ArchivedMessage, room: int) -> tuple[str, str | None]:
         """The message as shown in ``room`` characters, and its whole text when that had to be
-        shortened (to attach): the notes and links below it are never the part cut off."""
+        shortened (to attach): the notes and links below it are never the part cut off. Both are
+        redacted before they are quoted and cut, which would leave a secret the redaction misses."""
         who = shown(archived.author_name) or "unknown"
         head = f"**{who}** · {when(archived.created_at)} · <#{archived.channel_id}>"
         if archived.deleted and not archived.content:
             return f"{head}\n-# This message was deleted on Discord; only its tombstone is archived.", None
         if archived.deleted:  # HELIX_KEEP_DELETED: kept, and said, or it would pass for one still there
             head += "\n-# Deleted on Discord; the archive keeps deleted messages on this server."
-        if not archived.content.strip():
+        content = redact(archived.content)
+        if not content.strip():
             return f"{head}\n> *(no text)*", None
-        quoted = quote(archived.content)
+        quoted = quote(content)
         if len(head) + 1 + len(quoted) <= room:
             return f"{head}\n{quoted}", None
         attached = f"…\n-# The whole text is attached as `message-{archived.id}.txt`."
         fits = max(room - len(head) - 1 - len(attached), 0)
         cut = closed(quoted[:max(fits - len(CLOSERS), 0)])
-        return f"{head}\n{cut}{attached}", archived.content
+        return f"{head}\n{cut}{attached}", content
 
     async def _send_dm(self, ctx: commands.Context, body: str, **kwargs: object) -> bool:
+        """A direct message is an answer too: the same steps (``outgoing``) as one in the channel."""
         try:
-            await ctx.author.send(body, allowed_mentions=NO_PINGS, **kwargs)
+            await ctx.author.send(**outgoing(body, hints=False, **kwargs))
         except discord.HTTPException:
             return False
         return True
