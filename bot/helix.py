@@ -208,6 +208,9 @@ class HelixBot(commands.Bot):
     async def archive_progress(self, item: OutboxItem, progress: Progress) -> None:
         self.dispatch("archive_progress", item, progress)
 
+    async def archive_dropped(self, item: OutboxItem) -> None:
+        self.dispatch("archive_dropped", item)
+
     # -- lifecycle ------------------------------------------------------------------------------
 
     @property

@@ -24,9 +24,10 @@ from typing import Any
 
 import structlog
 
-from capture.ingest import BLOB_KIND, Tally
+from capture.ingest import Tally
 from capture.settings import CaptureSettings
 from capture.source import ChannelInfo, Source, SourceError
+from capture.uploads import BLOB_KIND
 from capture.watching import Watching
 from catalogue import BackupRow, CatalogueError
 from runtime.tasks import cancelled_by_stop, one_turn
@@ -290,10 +291,15 @@ class Capture(Watching):
         return row
 
     async def _page_through(self, row: BackupRow, channel_id: int, tally: Tally) -> bool:
-        """Every page after the channel's cursor; False when cancelled (what was committed stays)."""
+        """Every page after the channel's cursor, and the files of older messages whose upload an owner
+        dropped; False when cancelled (what was committed stays)."""
         ch = await self.catalogue.call("channel", channel_id)
         self._paging[channel_id] += 1
         try:
+            before = {n: getattr(tally, n) for n in ("files", "bytes", "missing")}
+            await self.fetch_again(channel_id, tally)
+            if changed := {n: getattr(tally, n) - was for n, was in before.items() if getattr(tally, n) != was}:
+                await self.catalogue.call("backup_progress", row.id, **changed)
             return await self._pages(row, channel_id, tally, ch.cursor if ch else 0)
         finally:
             self._paging[channel_id] -= 1

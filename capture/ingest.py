@@ -21,15 +21,15 @@ import structlog
 from capture.download import Downloaded, Downloader, DownloadFailed, LinkDead, TooBig
 from capture.segments import write_manifest, write_segment
 from capture.settings import CaptureSettings
-from capture.source import AttachmentRef, MessageRecord, Source
+from capture.source import AttachmentRef, MessageRecord, Source, SourceError
+from capture.uploads import BLOB_KIND, Uploads
 from catalogue import Catalogue, blob_path
 from runtime.group_commit import GroupCommit
 from runtime.units import human_size
-from sync import Archive, ArchiveResult, NotFoundError, OutboxItem, SyncError
+from sync import Archive
 
 log = structlog.get_logger("helix.capture")
 SPOOL_POLL_S = 0.5
-BLOB_KIND = "capture-blob"  # the outbox kind of attachments: content-addressed, so in no order
 SPOOL_TELL_EVERY_S = 60.0
 
 
@@ -48,7 +48,7 @@ class Tally:
     waiting: bool = False  # not started: the catalogue is being rebuilt from the remote
 
 
-class CaptureCore:
+class CaptureCore(Uploads):
     def __init__(self, settings: CaptureSettings, archive: Archive) -> None:
         self.settings = settings
         self.archive = archive
@@ -73,45 +73,9 @@ class CaptureCore:
         self._blob_rows: GroupCommit[tuple[str, int, int | None], None] = GroupCommit(self._add_blobs)
         self._landings: GroupCommit[str, bool] = GroupCommit(self._blobs_landed)
 
-    # -- reports from the outbox worker --------------------------------------------------------
-
-    async def archive_done(self, item: OutboxItem, result: ArchiveResult) -> None:
-        if item.kind == BLOB_KIND:
-            sha = item.rel_path.rsplit("/", 1)[-1]
-            if not await self._landings.submit(sha):
-                blob = await self.catalogue.call("blob", sha)
-                if blob is None:  # landed before its row was written: that write marks it landed
-                    self._landed_before_row.add(sha)
-                elif blob.state == "queued":  # its row was written in between
-                    await self.catalogue.call("set_blob_state", sha, "landed", only_if="queued")
-                elif blob.state in ("doomed", "deleted"):  # deleted on Discord while uploading
-                    await self._delete_blob(sha)
-            self._room.set()
-        elif item.kind == "capture-segment" and item.rel_path.endswith(".jsonl"):
-            await self.catalogue.call("segment_landed", item.rel_path)
-
-    async def archive_failed(self, item: OutboxItem, error: SyncError) -> None:
-        self._room.set()
-
-    async def _reconcile_blobs(self) -> None:
-        """Blobs that landed while no report reached the catalogue (a kill between the two) count as landed."""
-        for blob in await self.catalogue.call("blobs", "queued"):
-            item = await self.archive.outbox.get(blob.outbox_id) if blob.outbox_id else None
-            if item is None or item.state == "done":
-                await self.catalogue.call("set_blob_state", blob.sha256, "landed", only_if="queued")
-
-    def _counted(self, count: tuple[int, int]) -> None:
-        if self._queued is None or count[0] > self._queued[0]:
-            self._queued = count
-
     async def _add_blobs(self, rows: list[tuple[str, int, int | None]]) -> list[None]:
         self._counted(await self.catalogue.call("add_blobs", rows))
         return [None] * len(rows)
-
-    async def _blobs_landed(self, shas: list[str]) -> list[bool]:
-        flags, count = await self.catalogue.call("blobs_landed", shas)
-        self._counted(count)
-        return flags
 
     async def _spool_used(self, *, fresh: bool) -> int:
         """Bytes downloading or waiting for upload; ``fresh`` asks the catalogue (a deletion may have
@@ -120,17 +84,6 @@ class CaptureCore:
             self._counted(await self.catalogue.call("spool_count"))
         assert self._queued is not None
         return self._queued[1] + self._in_flight_bytes
-
-    async def _delete_blob(self, sha: str) -> None:
-        try:
-            await self.archive.service.delete(blob_path(sha))
-        except NotFoundError:
-            pass  # not there (yet): if it is still queued, its landing deletes it
-        except SyncError as exc:
-            log.warning("capture_blob_delete_failed", sha256=sha, error=exc.hint, action="retried at the next flush")
-            return
-        await self.catalogue.call("set_blob_state", sha, "deleted")
-        log.info("capture_blob_deleted", sha256=sha)
 
     # -- attachments ------------------------------------------------------------------------------
 
@@ -266,6 +219,23 @@ class CaptureCore:
                 log.warning("capture_download_retry", message_id=msg.id, attachment_id=att.id, error=str(exc))
                 await asyncio.sleep(0.5 * (attempt + 1))
         return "missing"
+
+    async def fetch_again(self, channel_id: int, tally: Tally) -> None:
+        """The files of the channel's archived messages whose upload an owner dropped: downloaded and
+        queued again, while Discord still has them (a message it no longer has is asked for again
+        at the next backup)."""
+        source = self.source
+        lost = await self.catalogue.call("unarchived_files", channel_id) if source is not None else {}
+        downloads = asyncio.Semaphore(self.settings.downloads_per_page)
+        for message_id, attachment_ids in lost.items():
+            try:
+                msg = await source.refetch(channel_id, message_id)  # type: ignore[union-attr]
+            except SourceError as exc:
+                log.warning("capture_fetch_again_failed", message_id=message_id, error=str(exc))
+                continue
+            for att in msg.attachments if msg is not None else ():
+                if att.id in attachment_ids:
+                    await self._save_attachment(msg, att, tally, None, downloads)
 
     # -- messages ---------------------------------------------------------------------------------
 

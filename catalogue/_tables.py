@@ -273,6 +273,29 @@ class Tables(SegmentTables, BackupTables, SearchTables, RebuildTables):
                                (sha,)).rowcount > 0 for sha in shas]
         return flags, self.spool_count()
 
+    def blob_dropped(self, sha256: str, outbox_id: int | None) -> tuple[int, int]:
+        """Its upload given up (its outbox item dropped): the blob is not on the remote, so ``deleted``
+        (``add_blobs`` queues it again), while that item is still its own; then ``spool_count()``."""
+        with self._tx() as c:
+            c.execute("UPDATE blobs SET state = 'deleted' WHERE sha256 = ? AND outbox_id IS ? AND state IN "
+                      "('queued', 'doomed')", (sha256, outbox_id))
+        return self.spool_count()
+
+    def unarchived_files(self, channel_id: int) -> dict[int, set[int]]:
+        """The channel's saved attachments whose bytes are not on the remote (their upload was dropped),
+        as message id -> attachment ids: what its next backup fetches again."""
+        found: dict[int, set[int]] = {}
+        for message_id, attachment_id in self.conn.execute(
+                "SELECT a.message_id, a.id FROM blobs b JOIN attachments a ON a.sha256 = b.sha256 "
+                "WHERE b.state = 'deleted' AND a.state = 'saved' AND a.channel_id = ?", (channel_id,)):
+            found.setdefault(message_id, set()).add(attachment_id)
+        return found
+
+    def segment_to_write(self, segment_id: int) -> None:
+        """Its upload given up (its outbox items dropped): the next flush writes it again."""
+        with self._tx() as c:
+            c.execute("UPDATE segments SET dirty = 1 WHERE id = ?", (segment_id,))
+
     def spool_count(self) -> tuple[int, int]:
         """``queued_blob_bytes`` stamped with when it was true (a monotonic clock in nanoseconds): of
         answers that reach the event loop out of order, the newest is the one to keep."""

@@ -6,8 +6,9 @@ testable without a Discord simulation.
 """
 
 from sync._local import local_root_problem
+from sync._outbox.reports import OutboxListener
 from sync._outbox.store import OPEN_STATES, STATES, Outbox, OutboxCounts, OutboxError, OutboxItem
-from sync._outbox.worker import OutboxListener, OutboxWorker
+from sync._outbox.worker import OutboxWorker
 from sync._paths import ArchiveRoot
 from sync._probe import ProbeReport, ProbeStep
 from sync._rclone.binary import check_version, find_rclone, rclone_version

@@ -9,7 +9,7 @@ from discord.ext import commands
 from bot.formatting import human_duration, human_size
 from bot.helix import HelixBot, UserFacingError
 from bot.replies import answer, echo, sees_internals
-from sync import SyncError
+from sync import OutboxItem, SyncError
 
 log = structlog.get_logger("helix.bot.admin")
 OUTBOX_LIST_LIMIT = 15
@@ -153,27 +153,35 @@ class Admin(commands.Cog):
     async def outbox_drop(self, ctx: commands.Context,
                           which: str = commands.parameter(displayed_name="id", description="an outbox item number")
                           ) -> None:
-        """Owner: give up on one item (asks for confirmation; its local copy is deleted)."""
+        """Owner: give up on one item, with the rest of its ritual (asks first; its local copy is deleted)."""
         item_id = _item_id(which)
-        item = await self.bot.archive.outbox.get(item_id)
+        outbox = self.bot.archive.outbox
+        item = await outbox.get(item_id)
         if item is None:
             await answer(ctx, f"There is no outbox item #{item_id}.")
             return
+        # The parts of its group that have not landed go with it (a ritual's image and manifest).
+        rest = [i for i in await outbox.group_items(item.group) if i.id != item.id and i.state != "done"] \
+            if item.group else []
+        also = f" and {_ids(rest)}, queued with it" if rest else ""
+        copies = "Their local copies" if rest else "Its local copy"
         view = ConfirmDrop(ctx.author.id)
-        question = await answer(ctx, f"Drop #{item.id} (`{item.rel_path}`, {item.state})? Its local copy will be "
-                                     "deleted and it will never be archived.", view=view)
+        question = await answer(ctx, f"Drop #{item.id} (`{item.rel_path}`, {item.state}){also}? {copies} will be "
+                                     f"deleted and {'they' if rest else 'it'} will not be uploaded.", view=view)
         timed_out = await view.wait()
         if timed_out or not view.confirmed:
             if question is not None:
                 await question.edit(content=f"Kept #{item.id}.", view=None)
             return
         try:
-            await self.bot.archive.outbox.drop(item.id)
+            # Through the worker: whoever waits on these items (a ritual's message, capture) is told.
+            dropped = await self.bot.archive.worker.drop(item.id)
         except SyncError as exc:
             await answer(ctx, exc.hint)
             return
         if question is not None:
-            await question.edit(content=f"Dropped #{item.id} (`{item.rel_path}`).", view=None)
+            await question.edit(content=f"Dropped {_ids(dropped)} (`{item.rel_path}`"
+                                        f"{', with the rest of its group' if len(dropped) > 1 else ''}).", view=None)
 
 
 def _fit(lines: list[str], unlisted: int) -> str:
@@ -186,6 +194,12 @@ def _fit(lines: list[str], unlisted: int) -> str:
         if len(text) <= MESSAGE_LIMIT:
             return text
     return text[:MESSAGE_LIMIT]
+
+
+def _ids(items: list[OutboxItem]) -> str:
+    """``#3``, ``#3 and #4``, ``#3, #4 and #5``."""
+    shown = [f"#{i.id}" for i in items]
+    return shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} and {shown[-1]}"
 
 
 def _item_id(raw: str) -> int:

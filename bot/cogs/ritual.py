@@ -31,6 +31,7 @@ from sync import ArchiveResult, OutboxItem, Progress, SyncError
 
 log = structlog.get_logger("helix.bot.ritual")
 DEFAULT_FILE_LIMIT = 10 * 1024 * 1024
+DROPPED = "🗑️ the bot's owner dropped this ritual's archive copy, so it will not be archived."
 
 
 @dataclass
@@ -295,22 +296,42 @@ class Ritual(commands.Cog):
         finally:
             run.settle("failed")
 
+    @commands.Cog.listener()
+    async def on_archive_dropped(self, item: OutboxItem) -> None:
+        """An owner gave up on the ritual (``!outbox drop``, which takes its image and manifest together)."""
+        if item.kind != "ritual" or item.state == "done":
+            return  # a part that landed: only its row was forgotten
+        run = self._runs.pop(item.group or "", None)
+        if run is None:
+            # Nobody waits on it any more (it failed, or Helix restarted since): its message still says
+            # so, or "queued". Edited once, for its image: the first of the two queued, so reported first.
+            if item.rel_path.endswith(".png"):
+                await self._edit_later(item, DROPPED)
+            return
+        try:
+            await self._edit(run, DROPPED, final=True)
+        finally:
+            run.settle("dropped")
+
     async def _landed_after_restart(self, item: OutboxItem) -> None:
-        """Items queued before a restart: edit their message from the ids kept in the outbox."""
-        channel_id, message_id = item.meta.get("channel_id"), item.meta.get("message_id")
-        if not channel_id or not message_id or not item.group:
+        """Items queued before a restart: edit their message once the whole ritual has landed."""
+        if not item.group:
             return
         group = await self.bot.archive.outbox.group_items(item.group)
         if any(i.state != "done" for i in group):
             return
-        channel = self.bot.get_channel(int(channel_id))
+        png = next((i for i in group if i.rel_path.endswith(".png")), item)
+        await self._edit_later(item, f"✅ archived later to {self._where(png.rel_path)} (+ manifest)")
+
+    async def _edit_later(self, item: OutboxItem, body: str) -> None:
+        """Edit the message of a ritual no run holds (a restart came, or it ended), from the ids kept in the outbox."""
+        channel_id, message_id = item.meta.get("channel_id"), item.meta.get("message_id")
+        channel = self.bot.get_channel(int(channel_id)) if channel_id and message_id else None
         if not isinstance(channel, discord.abc.Messageable):
             return
-        png = next((i for i in group if i.rel_path.endswith(".png")), item)
         try:
-            message = channel.get_partial_message(int(message_id))  # type: ignore[union-attr]
-            await message.edit(content=f"🌀 **{title(item.meta.get('steps'))}**\n"
-                                       f"✅ archived later to {self._where(png.rel_path)} (+ manifest)")
+            message = channel.get_partial_message(int(message_id))  # type: ignore[union-attr,arg-type]
+            await message.edit(content=f"🌀 **{title(item.meta.get('steps'))}**\n{body}")
         except (discord.HTTPException, AttributeError) as exc:
             log.info("ritual_late_edit_skipped", reason=type(exc).__name__)
 

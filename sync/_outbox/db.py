@@ -331,11 +331,16 @@ class ItemStore:
         item = self.get(item_id)
         return None if item is None else self.update(item_id, meta=json.dumps({**item.meta, **changes}))
 
-    def drop(self, item_id: int) -> OutboxItem | None:
-        """Delete a row that is not uploading, and its local copy; return what it was."""
+    def drop(self, item_id: int) -> list[OutboxItem]:
+        """Delete an item and the parts of its group that have not landed, and their local copies,
+        unless one of them is uploading; return them as they were, in id order ([]: no such item)."""
         item = self.get(item_id)
-        if item is not None and item.state != "uploading":
-            self.conn.execute("DELETE FROM items WHERE id = ?", (item_id,))
-            with contextlib.suppress(OSError):
-                item.local_path.unlink()
-        return item
+        if item is None:
+            return []
+        found = self.select("id = ? OR (grp = ? AND state != 'done')", (item_id, item.group)) if item.group else [item]
+        if all(it.state != "uploading" for it in found):
+            self.conn.execute(f"DELETE FROM items WHERE id IN ({','.join('?' * len(found))})", [it.id for it in found])
+            for it in found:
+                with contextlib.suppress(OSError):
+                    it.local_path.unlink()
+        return found

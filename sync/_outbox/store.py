@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import fcntl
 import json
 import os
 import secrets
@@ -35,6 +34,7 @@ import structlog
 from runtime.group_commit import GroupCommit
 from runtime.sqlite_file import Corrupt
 from sync._outbox.db import ItemStore, OutboxCounts, OutboxItem, connect, ingest, move_aside, sweep_orphans
+from sync._outbox.lock import Held, take
 from sync._paths import clean_relative
 from sync.errors import PathError, SyncError
 
@@ -100,21 +100,12 @@ class Outbox:
         self._store = ItemStore(conn, self.data_dir, self.files_dir)
 
     def _own(self) -> None:
-        """One process per outbox: a second Helix on the same data folder would put the first one's
-        uploads in flight back in the queue and upload them again beside it. The lock goes with the
-        process, however it ends (the kernel releases it on a kill)."""
-        path = self.data_dir / "helix.lock"
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        """One process per outbox (``lock.take`` says why)."""
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
-            os.close(fd)
-            raise OutboxError(f"Another Helix process (pid {holder}) is already using HELIX_DATA_DIR "
+            self._owner = take(self.data_dir)
+        except Held as held:
+            raise OutboxError(f"Another Helix process (pid {held.pid}) is already using HELIX_DATA_DIR "
                               f"{self.data_dir}: stop it first, or give this one a data folder of its own.") from None
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
-        self._owner = fd
 
     def _disown(self) -> None:
         if self._owner is not None:
@@ -319,15 +310,23 @@ class Outbox:
         return items
 
     async def drop(self, item_id: int) -> OutboxItem:
-        """Forget an item and delete its local copy; an upload in progress cannot be dropped."""
-        item = await self._db("drop", item_id)
-        if item is None:
+        """``drop_group``, answering with the item named."""
+        return next(it for it in await self.drop_group(item_id) if it.id == item_id)
+
+    async def drop_group(self, item_id: int) -> list[OutboxItem]:
+        """Forget an item and every part of its group that has not landed, deleting their local copies:
+        as for ``retry``, a group means something only whole. Nothing goes while one of them uploads.
+        Returns them as they were, in id order; ``OutboxWorker.drop`` tells whoever waits on them."""
+        items: list[OutboxItem] = await self._db("drop", item_id)
+        if not items:
             raise OutboxError(f"There is no outbox item #{item_id}: check the number with !outbox.")
-        if item.state == "uploading":
-            raise OutboxError(f"Outbox item #{item_id} is uploading right now: wait for it to land or fail, "
+        if busy := [it.id for it in items if it.state == "uploading"]:
+            raise OutboxError(f"Outbox item #{busy[0]} is uploading right now: wait for it to land or fail, "
                               "then drop it.")
-        log.warning("outbox_dropped", id=item_id, state=item.state, rel_path=item.rel_path)
-        return item
+        named = next(it for it in items if it.id == item_id)
+        log.warning("outbox_dropped", id=item_id, state=named.state, rel_path=named.rel_path,
+                    with_it=[it.id for it in items if it.id != item_id])
+        return items
 
 
 def _take(src: Path, dest: Path, move: bool, sha256: str | None) -> tuple[str, int] | None:

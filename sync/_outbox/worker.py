@@ -21,6 +21,8 @@ bot would be an "unknown wait" under SimCord) and stops it before closing the se
   with ``stat`` first and, if the copy there has its size (and hash, where the backend has a
   cheap one), marked done without uploading again. Leftover partial uploads of earlier attempts
   are deleted.
+- An owner's drop goes through the worker (``drop``), so it is reported like any other outcome:
+  nothing waits for an item that is gone, and nothing takes it for landed.
 """
 
 from __future__ import annotations
@@ -30,13 +32,13 @@ import contextlib
 import time
 from functools import partial
 from pathlib import Path
-from typing import Any, Protocol
 
 import structlog
 
 from runtime.backoff import backoff_delay
 from runtime.tasks import cancelled_by_stop
 from sync._outbox.leftovers import already_landed, clear_partials
+from sync._outbox.reports import Reporting
 from sync._outbox.store import Outbox, OutboxError, OutboxItem, remove_local
 from sync._rclone.client import Progress
 from sync._service import ArchiveResult, SyncService
@@ -44,32 +46,24 @@ from sync.errors import SyncError
 
 log = structlog.get_logger("helix.sync.outbox")
 
-REPORT_TIMEOUT_S = 15.0
 CLEANUP_S = 2.0  # how long stop() lets a cut-short upload clean up before interrupting that too
 
 
-class OutboxListener(Protocol):
-    """What a subscriber of the worker's reports implements; any method may be left out."""
-
-    async def archive_done(self, item: OutboxItem, result: ArchiveResult) -> None: ...
-    async def archive_failed(self, item: OutboxItem, error: SyncError) -> None: ...
-    async def archive_retry(self, item: OutboxItem, error: SyncError, delay_s: float) -> None: ...
-    async def archive_progress(self, item: OutboxItem, progress: Progress) -> None: ...
-
-
-class OutboxWorker:
+class OutboxWorker(Reporting):
     """Drains an Outbox through a SyncService and reports each outcome to its subscribers.
 
     A subscriber (``subscribe(listener)``) gets ``archive_done(item, result)`` after an item landed
     and was verified, ``archive_failed(item, error)`` when it failed for good,
-    ``archive_retry(item, error, delay_s)`` when it will be tried again and
-    ``archive_progress(item, progress)`` while it uploads. Reports run in the worker's task: keep
-    them quick (each is cut off after 15 s); their exceptions are logged, never fatal.
+    ``archive_retry(item, error, delay_s)`` when it will be tried again,
+    ``archive_progress(item, progress)`` while it uploads and ``archive_dropped(item)`` when an
+    owner gave up on it (``drop``). Reports run in the worker's task (a drop's in the dropping one):
+    keep them quick (each is cut off after 15 s); their exceptions are logged, never fatal.
     """
 
     def __init__(self, outbox: Outbox, service: SyncService, *, keep_local: bool | None = None,
                  retry_base_s: float | None = None, retry_cap_s: float | None = None,
                  lanes: int | None = None) -> None:
+        super().__init__()
         s = service.settings
         self.outbox = outbox
         self.service = service
@@ -77,7 +71,6 @@ class OutboxWorker:
         self.retry_base_s = s.outbox_retry_base_s if retry_base_s is None else retry_base_s
         self.retry_cap_s = s.outbox_retry_cap_s if retry_cap_s is None else retry_cap_s
         self.lanes = max(1, s.max_concurrent if lanes is None else lanes)
-        self._listeners: list[Any] = []
         self._unordered: set[str] = set()
         self._uploads: dict[int, tuple[OutboxItem, asyncio.Task[None]]] = {}  # item id -> it, its upload
         self._settling: set[int] = set()  # uploads that landed and are being recorded: their lane is free
@@ -87,15 +80,6 @@ class OutboxWorker:
         self._changed = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
-
-    def subscribe(self, listener: Any) -> None:
-        """Report outcomes to ``listener`` from now on (see OutboxListener for the methods)."""
-        if listener not in self._listeners:
-            self._listeners.append(listener)
-
-    def unsubscribe(self, listener: Any) -> None:
-        with contextlib.suppress(ValueError):
-            self._listeners.remove(listener)
 
     def unordered(self, kind: str) -> None:
         """Items of ``kind`` need no order among themselves: several may upload at once."""
@@ -121,6 +105,17 @@ class OutboxWorker:
     def wake(self) -> None:
         """Look at the queue now (called by the Outbox after an enqueue or a retry)."""
         self._wake.set()
+
+    async def drop(self, item_id: int) -> list[OutboxItem]:
+        """Give up on an item, with the parts of its group that have not landed (``Outbox.drop_group``),
+        and report ``archive_dropped`` for each, in id order: whoever waits on one must neither wait
+        for ever nor take it for landed. Raises OutboxError for no such item, or one uploading."""
+        dropped = await self.outbox.drop_group(item_id)
+        self._changed.set()
+        self.wake()  # a dropped head that was backing off holds the queue up no longer
+        for item in dropped:
+            await self._report("archive_dropped", item)
+        return dropped
 
     async def drain(self, timeout_s: float) -> bool:
         """Wait until nothing is pending or uploading (failed items aside); False if ``timeout_s`` passed first."""
@@ -315,24 +310,8 @@ class OutboxWorker:
         for it in failed:
             await self._report("archive_failed", it, err)
 
-    def _wants(self, report: str) -> bool:
-        return any(callable(getattr(listener, report, None)) for listener in self._listeners)
 
-    async def _report(self, report: str, *args: Any, limit_s: float = REPORT_TIMEOUT_S) -> None:
-        for listener in list(self._listeners):
-            method = getattr(listener, report, None)
-            if not callable(method):
-                continue
-            try:
-                async with asyncio.timeout(limit_s):
-                    await method(*args)
-            except TimeoutError:
-                log.warning("outbox_report_timeout", report=report, limit_s=limit_s)
-            except Exception:
-                log.exception("outbox_report_failed", report=report)
-
-
-__all__ = ["OutboxListener", "OutboxWorker"]
+__all__ = ["OutboxWorker"]
 
 
 def _size_or_none(path: Path) -> int | None:
