@@ -1,10 +1,12 @@
 """What a watch covers: a watched channel's own messages, and those of its threads and a forum's
 posts, where a forum's messages all are. A thread first seen live is recorded with its parent, so
-its messages have a channel to land in and its archive a channel to follow."""
+its messages have a channel to land in and its archive a channel to follow. And what an edit leaves
+of a message's archived files."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from capture.source import ChannelInfo
 from catalogue import Catalogue, ChannelRow
@@ -39,3 +41,20 @@ async def watch_covering(catalogue: Catalogue, info_of: Callable[[int], Awaitabl
     if info is not None:
         await catalogue.call("upsert_channel", info.as_json())
     return parent, ch
+
+
+def files_left(record: dict[str, Any] | None, changes: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """An edit's changes with its ``attachments`` (Discord's list of the files the message still has:
+    an author removes one by editing) as the archived entries of those files, their bytes' sha256,
+    blob and status kept; and the archived entries the list no longer names.
+
+    The changes leave the files out when none was removed: Discord sends the list with every edit,
+    and a revision names only what changed. A file the archive never had (one added by an edit) is
+    not added: nothing downloaded it."""
+    listed = {str(a.get("id")) for a in changes["attachments"]}
+    archived = list((record or {}).get("attachments") or [])
+    removed = [a for a in archived if str(a.get("id")) not in listed]
+    rest = {k: v for k, v in changes.items() if k != "attachments"}
+    if not removed:
+        return rest, []
+    return {**rest, "attachments": [a for a in archived if str(a.get("id")) in listed]}, removed

@@ -4,29 +4,36 @@ A watched channel's new messages, edits and deletions arrive here as they happen
 are archived in order by one consumer. Discord replays nothing it did not deliver, so every gap
 (a start, a new gateway session, a server available again) is counted: a live message moves its
 channel's cursor only once a catch-up that began after the last gap has paged that channel.
-An edit or a deletion whose message is not in the catalogue yet (a backup holds it, or a rebuild
-has not read it) is kept and followed again once it is.
+An edit or a deletion whose message is not in the catalogue yet (a backup or ``!archive`` holds it,
+or a rebuild has not read it) is kept and followed again once it is.
+
+Nothing heard is dropped for a moment's failure (a full disk, the outbox unable to take a file): a
+live message that could not be archived is left to a catch-up of its watch, which pages it again
+from the cursor it never moved, and an edit or a deletion is followed again later.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import Counter, deque
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 
 from capture.ingest import CaptureCore, Tally
-from capture.live import threads_of, watch_covering
+from capture.live import files_left, threads_of, watch_covering
 from capture.settings import CaptureSettings
 from capture.source import ChannelInfo, MessageRecord, SourceError
 from catalogue import BackupRow, CatalogueError
-from runtime.tasks import one_turn
+from runtime.tasks import cancelled_by_stop, one_turn
 from sync import Archive, SyncError
 
 log = structlog.get_logger("helix.capture")
 AFTER_REBUILD_KEPT = 10_000  # edits and deletions kept to follow again once a rebuild ends
+FAILED_KEPT = 10_000  # edits and deletions whose following failed, kept to follow again later
 REBUILD_POLL_S = 1.0  # how often work waiting for a rebuild looks whether it ended
 
 
@@ -45,6 +52,9 @@ class Watching(CaptureCore):
         self._requests: asyncio.Queue[BackupRow | None] = asyncio.Queue()  # None: look for work to resume
         self._catch_up_failures: Counter[int] = Counter()  # channel -> its catch-ups failed in a row
         self._look_again: asyncio.TimerHandle | None = None  # when failed catch-ups are asked for again
+        # edits and deletions whose following failed (the newest kept), followed again at the next look
+        self._follow_again: deque[tuple[str, Any]] = deque(maxlen=FAILED_KEPT)
+        self._follow_failures = 0  # edits and deletions failed in a row since one was followed
 
     async def request_backup(self, info: ChannelInfo, *, threads: bool, requested_by: int | None,
                              reply: tuple[int, int] | None = None, kind: str = "backup") -> tuple[BackupRow, bool]:
@@ -72,18 +82,25 @@ class Watching(CaptureCore):
         for again, later each time: what was posted in the gap must not wait for the next gap."""
         self._requested.discard(channel_id)
         self._catch_up_failures[channel_id] += 1
-        loop = asyncio.get_running_loop()
-        due = loop.time() + self.settings.catch_up_retry_s * 2 ** min(self._catch_up_failures[channel_id] - 1, 5)
-        if self._look_again is not None and self._look_again.when() <= due:
-            return  # an earlier look asks for every watched channel not caught up, this one too
-        self._stop_looking_again()
-        self._look_again = loop.call_at(due, self._looking_again)
+        in_s = self._look_again_after(self._catch_up_failures[channel_id])
         log.info("capture_catch_up_retry", channel=channel_id, failures=self._catch_up_failures[channel_id],
-                 in_s=round(due - loop.time(), 1))
+                 in_s=in_s)
+
+    def _look_again_after(self, failures: int) -> float:
+        """Look again (catch-ups asked for, edits and deletions followed) after the wait that ``failures``
+        in a row earn, unless an earlier look is due: that one does it all. Returns the seconds left."""
+        loop = asyncio.get_running_loop()
+        due = loop.time() + self.settings.catch_up_retry_s * 2 ** min(failures - 1, 5)
+        if self._look_again is None or self._look_again.when() > due:
+            self._stop_looking_again()
+            self._look_again = loop.call_at(due, self._looking_again)
+        return round(self._look_again.when() - loop.time(), 1)
 
     def _looking_again(self) -> None:
         self._look_again = None
         self._requests.put_nowait(None)  # the scheduler asks for the watched channels not caught up
+        while self._follow_again:
+            self._live.put_nowait(self._follow_again.popleft())
 
     def _stop_looking_again(self) -> None:
         if self._look_again is not None:
@@ -97,16 +114,33 @@ class Watching(CaptureCore):
         The caller may pass the tally to watch it fill while the files download (its progress message).
         """
         tally = tally if tally is not None else Tally()
-        # Until a rebuild has read the remote, the catalogue does not know the message may be there
-        # already: archived now, it would be written to the remote a second time.
-        while await self.catalogue.call("rebuilding"):
-            tally.waiting = True
-            await asyncio.sleep(REBUILD_POLL_S)
-        tally.waiting = False
-        await self.catalogue.call("upsert_channel", info.as_json())
-        await self.ingest([msg], tally)
+        # The message is in hand from here, as a backup's page is: an edit or a deletion heard before
+        # it is in the catalogue is held and followed after, not dropped as of a message never archived.
+        with self._in_hand(info.id):
+            # Until a rebuild has read the remote, the catalogue does not know the message may be there
+            # already: archived now, it would be written to the remote a second time.
+            while await self.catalogue.call("rebuilding"):
+                tally.waiting = True
+                await asyncio.sleep(REBUILD_POLL_S)
+            tally.waiting = False
+            await self.catalogue.call("upsert_channel", info.as_json())
+            await self.ingest([msg], tally)
+            await self._follow_held(info.id, {msg.id})
         await self.flush(info.id)
         return await self.catalogue.call("message", msg.id), tally
+
+    @contextlib.contextmanager
+    def _in_hand(self, channel_id: int) -> Iterator[None]:
+        """While messages of the channel are fetched and not yet in the catalogue: its edits and
+        deletions are held (``_follow_held`` follows those of the messages that made it)."""
+        self._paging[channel_id] += 1
+        try:
+            yield
+        finally:
+            self._paging[channel_id] -= 1
+            if self._paging[channel_id] <= 0:  # a thread may be paged by its own backup and its channel's
+                del self._paging[channel_id]
+                self._held.pop(channel_id, None)  # the rest were of messages known before: followed as they came
 
     async def watch(self, info: ChannelInfo, by: int | None) -> bool:
         """Watch a channel and catch it up since its last backup; False, and nothing done, if it is
@@ -131,7 +165,8 @@ class Watching(CaptureCore):
         return True
 
     def observe(self, kind: str, payload: Any) -> None:
-        """From the bot's event handlers: ``message`` (a MessageRecord), ``edit`` or ``delete``; returns at once."""
+        """From the bot's event handlers: ``message`` (a MessageRecord), ``edit`` (channel id, message id,
+        changes: ``attachments`` lists the files left by id) or ``delete``; returns at once."""
         self._live.put_nowait((kind, payload))
 
     async def _consume_live(self) -> None:
@@ -146,26 +181,28 @@ class Watching(CaptureCore):
                         # its message may be in a segment the rebuild has not read yet: followed again after it
                         self._after_rebuild.append((kind, payload))
                     await self._handle_live(kind, payload)
+                    if kind != "message":
+                        self._follow_failures = 0
                 except (SyncError, OSError, SourceError, CatalogueError) as exc:
-                    log.warning("capture_live_failed", kind=kind, error=getattr(exc, "hint", None) or str(exc))
+                    self._live_failed(kind, payload, exc)
+
+    def _live_failed(self, kind: str, payload: Any, exc: Exception) -> None:
+        """Said, and an edit or a deletion kept to follow again later (a deletion dropped would leave
+        what a member deleted on the remote); a message is its watch's catch-up's (``_missed``)."""
+        log.warning("capture_live_failed", kind=kind, error=getattr(exc, "hint", None) or str(exc))
+        if kind != "message":
+            self._follow_again.append((kind, payload))
+            self._follow_failures += 1
+            in_s = self._look_again_after(self._follow_failures)
+            log.info("capture_live_retry", kind=kind, message_id=payload[1], in_s=in_s)
 
     async def _handle_live(self, kind: str, payload: Any) -> None:
         if kind == "message":
-            msg: MessageRecord = payload
-            covered = await watch_covering(self.catalogue, self._info, msg.channel_id)
-            if covered is None:
-                return
-            watch, _own = covered
-            await self.ingest([msg], Tally())
-            # Only once a catch-up paged this channel (a thread first seen live may hold older messages:
-            # one Helix was added to late, say) and none runs: a cursor moved past messages not paged
-            # yet would leave them out of every later catch-up.
-            if watch.id in self._live_ok and msg.channel_id in self._live_ok and watch.id not in self._jobs:
-                await self.catalogue.call("advance_cursor", msg.channel_id, msg.id)
+            await self._live_message(payload)
         elif kind == "edit":
-            _channel_id, message_id, changes = payload
-            if await self.catalogue.call("add_revision", message_id, changes) is not None:
-                log.info("capture_revision", message_id=message_id)
+            await self._follow_edit(*payload)
+        elif kind == "forget":  # the files an edit removed, whose forgetting failed after the edit was recorded
+            await self._forget_files(payload[2])
         elif kind == "delete":
             channel_id, message_id = payload
             deleted_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -180,9 +217,83 @@ class Watching(CaptureCore):
                 await self.rewrite_pending()  # the content leaves the remote now, not at the next flush
             log.info("capture_deleted", message_id=message_id, blobs_removed=len(gone.doomed_blobs))
 
+    async def _live_message(self, msg: MessageRecord) -> None:
+        watch_id: int | None = None
+        try:
+            covered = await watch_covering(self.catalogue, self._info, msg.channel_id)
+            if covered is None:
+                return
+            watch_id = covered[0].id
+            await self.ingest([msg], Tally())
+        except (Exception, asyncio.CancelledError):
+            if not cancelled_by_stop():  # a stop: the cursor did not move past it, the next start pages it
+                await self._missed(msg.channel_id, watch_id)
+            raise
+        # Only once a catch-up paged this channel (a thread first seen live may hold older messages:
+        # one Helix was added to late, say) and none runs: a cursor moved past messages not paged
+        # yet would leave them out of every later catch-up.
+        if watch_id in self._live_ok and msg.channel_id in self._live_ok and watch_id not in self._jobs:
+            await self.catalogue.call("advance_cursor", msg.channel_id, msg.id)
+
+    async def _missed(self, channel_id: int, watch_id: int | None) -> None:
+        """A live message that could not be archived is, for its watch, a gap of its own: no live
+        message moves a cursor of the watch until a catch-up asked for now has paged it (the message
+        with it), and a catch-up already running lets none move either, since it may have paged the
+        channel before the message came (counted as a gap, any running catch-up is followed by
+        another). A catch-up that cannot be asked for now is asked for again later, as a failed one is."""
+        self._live_ok.discard(channel_id)
+        if watch_id is None:  # the catalogue could not say which watch covers it: all of them catch up
+            self._gap()
+            self._requests.put_nowait(None)
+            return
+        self._gaps += 1
+        self._live_ok.discard(watch_id)
+        try:
+            await self._catch_up(watch_id)
+        except (SyncError, OSError, SourceError, CatalogueError) as exc:
+            log.warning("capture_catch_up_not_asked", channel=watch_id, error=getattr(exc, "hint", None) or str(exc))
+            self._catch_up_failed(watch_id)
+
+    async def _follow_edit(self, channel_id: int, message_id: int, changes: dict[str, Any]) -> None:
+        removed: list[dict[str, Any]] = []
+        if "attachments" in changes:  # Discord's list of the files left: mapped onto what was archived of them
+            record = await self.catalogue.call("message", message_id)
+            changes, removed = files_left(record, changes)
+        if await self.catalogue.call("add_revision", message_id, changes) is None:
+            return
+        log.info("capture_revision", message_id=message_id, files_removed=len(removed))
+        if removed and not self.settings.keep_deleted:
+            try:
+                await self._forget_files(removed)
+            except (SyncError, OSError, SourceError, CatalogueError) as exc:
+                # the edit is recorded: followed again, it would no longer name the files it removed
+                self._live_failed("forget", (channel_id, message_id, removed), exc)
+
+    async def _forget_files(self, removed: list[dict[str, Any]]) -> None:
+        """The bytes of files an edit removed leave the remote, as a deleted message's do, unless another
+        message's file is the same bytes.
+
+        The catalogue still counts the removed files' own rows as saved (``add_revision`` keeps a row for
+        each file it is given and leaves the others as they were); those are not counted as other uses."""
+        saved = [a for a in removed if a.get("status") == "saved" and a.get("sha256")]
+        if not saved:
+            return
+        stale = await self.catalogue.call("attachment_blobs", [int(a["id"]) for a in saved])
+        for sha in sorted({str(a["sha256"]) for a in saved}):
+            if await self.catalogue.call("blob_refs", sha) > sum(1 for s in stale.values() if s == sha):
+                continue
+            blob = await self.catalogue.call("blob", sha)
+            if blob is None or blob.state not in ("queued", "landed"):
+                continue
+            # doomed: one still uploading is deleted when it lands, as a deleted message's file is
+            if await self.catalogue.call("set_blob_state", sha, "doomed", only_if=blob.state) and \
+                    blob.state == "landed":
+                await self._delete_blob(sha)
+
     async def _follow_held(self, channel_id: int, ids: set[int]) -> None:
-        """The edits and deletions that arrived while these messages were in a backup's hands, now that
-        the catalogue holds them (one it already knew at the time is followed again, which changes nothing)."""
+        """The edits and deletions that arrived while these messages were in a backup's (or ``!archive``'s)
+        hands, now that the catalogue holds them (one it already knew at the time is followed again, which
+        changes nothing)."""
         held = self._held.get(channel_id)
         if not held:
             return
@@ -192,7 +303,7 @@ class Watching(CaptureCore):
             try:
                 await self._handle_live(kind, payload)
             except (SyncError, OSError, SourceError, CatalogueError) as exc:
-                log.warning("capture_live_failed", kind=kind, error=getattr(exc, "hint", None) or str(exc))
+                self._live_failed(kind, payload, exc)
             except Exception:
                 log.exception("capture_live_crashed", kind=kind)
 

@@ -208,6 +208,8 @@ class CaptureCog(commands.Cog, name="Capture"):
         upload = await upload_state(self.capture, [message.channel.id], [a["sha256"] for a in files if a.get("sha256")],
                                     only=where)
         log.info("capture_archived_one", message_id=message.id, files=len(files), segment=where, upload=upload)
+        if (record or {}).get("type") == "tombstone":  # its deletion came while its files downloaded
+            return "That message was deleted while I archived it: the archive keeps only that it was deleted."
         if hidden:
             return f"{HIDDEN}; `/archive` answers you alone." if upload == "landed" else \
                 f"{HIDDEN}, {not_landed_yet(upload, one=True)}."
@@ -249,6 +251,8 @@ class CaptureCog(commands.Cog, name="Capture"):
         for key in ("content", "embeds"):
             if key in data:
                 changes[key] = data[key] or ("" if key == "content" else [])
+        if "attachments" in data:  # the files left (an author may remove one by editing): by id, no links
+            changes["attachments"] = [{"id": str(a["id"])} for a in data["attachments"] or [] if a.get("id")]
         self.bot.capture.observe("edit", (payload.channel_id, payload.message_id, changes))
 
     @commands.Cog.listener()
