@@ -7,6 +7,10 @@ place) and records every line as landed (catalogue/_rebuild.py), so nothing is u
 A batch is read and parsed into rows in a worker thread while the catalogue's thread writes the
 batch before it. Safe to run on a catalogue that is not empty (``!reindex``): known lines are
 skipped, unflushed ones untouched.
+
+A channel's cursor is its ``channel.json``'s, capped below any segment listed there that the
+remote lacks (``cursor_caps``); its segments' ids never raise it, and a channel without a manifest
+starts from 0 (catalogue/_rebuild.py says why).
 """
 
 from __future__ import annotations

@@ -14,6 +14,12 @@ of inserting in the middle (their words follow through the schema's triggers, or
 when a rebuild into an empty catalogue ends: ``rebuild_mode``). Everything else (an edit, a deletion, a line already
 known) takes the one-by-one path in its place in the order, once the rows before it are
 complete, so the outcome is that of reading the lines one by one.
+
+A channel's cursor comes from its ``channel.json`` alone (``restore_channels``), never from its
+segments' ids: a segment says what was archived, not how far the history was paged (``!archive``
+of one message, live lines, a thread first seen live), and a cursor taken from it would make the
+next backup start after history nobody archived. A channel no manifest names keeps the cursor 0:
+its next backup pages the whole history, skipping the messages it already holds.
 """
 
 from __future__ import annotations
@@ -104,7 +110,10 @@ class RebuildTables:
         self.restore_channels([manifest])
 
     def restore_channels(self, manifests: Sequence[dict[str, Any]]) -> None:
-        """Several channels in one transaction (one disk sync, however many channels a server has)."""
+        """Several channels in one transaction (one disk sync, however many channels a server has).
+
+        The manifest's cursor is the only one a rebuild takes: every message up to it is in a
+        segment it lists (``capture.rebuild.cursor_caps`` lowers it where one is missing)."""
         with self._tx() as c:
             for manifest in manifests:
                 _restore_channel(c, manifest)
@@ -136,6 +145,7 @@ class RebuildTables:
         if not lines:
             return 0
         now = time.time()
+        # Its cursor is left as it is, 0 for a channel no manifest named (see the module's docstring).
         c.execute("INSERT OR IGNORE INTO channels (id, guild_id, updated_at) VALUES (?, ?, ?)",
                   (channel_id, guild_id, now))
         row = c.execute("SELECT s.id, p.segment_id FROM segments s LEFT JOIN packed p ON p.segment_id = s.id "
@@ -148,12 +158,8 @@ class RebuildTables:
                             (guild_id, channel_id, path, transcript, lines[0].mid, lines[-1].mid, len(lines), sha256,
                              size, now)).lastrowid
             pack(c, sid, channel_id, segment.ids, segment.packed)
-            added = self._restore_packed(c, pending, guild_id, channel_id, lines, now)
-        else:
-            added = self._restore_known(c, pending, guild_id, channel_id, row[0], segment, now)
-        c.execute("UPDATE channels SET cursor = MAX(cursor, ?) WHERE id = ?",
-                  (max(line.mid for line in lines), channel_id))
-        return added
+            return self._restore_packed(c, pending, guild_id, channel_id, lines, now)
+        return self._restore_known(c, pending, guild_id, channel_id, row[0], segment, now)
 
     def _restore_packed(self, c: sqlite3.Connection, pending: Pending, gid: int, cid: int,
                         lines: Sequence[Plain | Other], now: float) -> int:

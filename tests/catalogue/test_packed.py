@@ -12,7 +12,7 @@ from pathlib import Path
 
 from catalogue import Catalogue
 from tests.catalogue.test_catalogue import rec
-from tests.catalogue.test_rebuild import captured, dump
+from tests.catalogue.test_rebuild import captured, channels_read, dump
 
 
 def packed_segments(data_dir: Path) -> int:
@@ -52,6 +52,7 @@ async def test_an_edit_after_a_rebuild_starts_from_the_archived_line(tmp_path: P
 async def test_a_deletion_after_a_rebuild_rewrites_the_segment_as_the_first_catalogue_would(tmp_path: Path):
     segments = await captured(tmp_path / "live")
     async with Catalogue(tmp_path / "rebuilt") as cat:
+        await channels_read(cat, tmp_path / "live")
         await cat.call("restore_segments", segments)
     for folder in ("live", "rebuilt"):
         async with Catalogue(tmp_path / folder) as cat:

@@ -71,9 +71,19 @@ async def captured(data_dir: Path) -> list[tuple]:
         return segments
 
 
+async def channels_read(cat: Catalogue, live: Path) -> None:
+    """What a rebuild reads before the segments: each channel's ``channel.json`` as the capture in
+    ``live`` writes it. Its cursor is the one a rebuild keeps (segments alone leave it at 0)."""
+    async with Catalogue(live) as was:
+        manifests = [{"guild_id": str(ch.guild_id), "channel": {"id": str(ch.id), "name": ch.name},
+                      "cursor": str(await was.call("manifest_cursor", ch.id))} for ch in await was.call("channels")]
+    await cat.call("restore_channels", manifests)
+
+
 async def test_a_rebuilt_catalogue_holds_what_the_capture_recorded(tmp_path: Path):
     segments = await captured(tmp_path / "live")
     async with Catalogue(tmp_path / "rebuilt") as cat:
+        await channels_read(cat, tmp_path / "live")
         assert await cat.call("restore_segments", segments) == sum(len(s[4]) for s in segments)
         assert await cat.call("search", "annual") == [100] and await cat.call("search", "quarterly") == []
         assert await cat.call("search", "noon") == [101] and await cat.call("search", "gone") == []
