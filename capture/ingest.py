@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from capture.download import Downloaded, Downloader, DownloadFailed, LinkDead, T
 from capture.segments import write_manifest, write_segment
 from capture.settings import CaptureSettings
 from capture.source import AttachmentRef, MessageRecord, Source, SourceError
-from capture.uploads import BLOB_KIND, Uploads
+from capture.uploads import Holds, Uploads
 from catalogue import Catalogue, blob_path
 from runtime.group_commit import GroupCommit
 from runtime.units import human_size
@@ -58,6 +59,8 @@ class CaptureCore(Uploads):
         self.downloader = Downloader(self.spool)
         self.source: Source | None = None
         self._blob_locks: dict[str, tuple[asyncio.Lock, list[int]]] = {}  # sha256 -> its lock, its users
+        self._blob_holds: Counter[str] = Counter()  # blobs that pages not committed yet name
+        self._deleting = {}  # sha256 -> its delete on its way
         self._flush_locks: dict[int, asyncio.Lock] = {}
         self._in_flight_bytes = 0
         self._room = asyncio.Event()
@@ -127,14 +130,15 @@ class CaptureCore(Uploads):
                 async with asyncio.timeout(SPOOL_POLL_S):
                     await self._room.wait()
 
-    async def _save_attachment(self, msg: MessageRecord, att: AttachmentRef, tally: Tally,
-                               known: str | None, downloads: asyncio.Semaphore) -> dict[str, Any]:
-        """``known``: the blob this attachment was saved as before, if it was. ``downloads`` bounds
-        the downloads only: queueing a finished file waits for disk syncs, and holding a download's
-        place meanwhile would leave the network idle."""
+    async def _save_attachment(self, msg: MessageRecord, att: AttachmentRef, tally: Tally, known: str | None,
+                               downloads: asyncio.Semaphore, holds: Holds | None = None) -> dict[str, Any]:
+        """``known``: the blob this attachment was saved as before, if it was (downloaded again if the
+        remote may no longer have it). ``downloads`` bounds the downloads only: queueing a finished file
+        waits for disk syncs, and holding a download's place meanwhile would leave the network idle.
+        ``holds``: the page's, which holds the blob until the page is committed."""
         entry: dict[str, Any] = {"id": str(att.id), "filename": att.filename, "size": att.size,
                                  "content_type": att.content_type, "sha256": None, "blob": None}
-        if known:
+        if known and await self._reuse(known, holds):
             return {**entry, "sha256": known, "blob": blob_path(known), "status": "saved"}
         limit = min(self.settings.max_attachment_bytes, self.settings.spool_max_bytes)
         if att.size > limit:
@@ -165,38 +169,14 @@ class CaptureCore(Uploads):
                 return {**entry, "status": "missing"}
             assert isinstance(got, Downloaded)
             async with self._one_check_per_blob(got.sha256):  # the same bytes twice are one blob
-                blob = await self.catalogue.call("blob", got.sha256)
-                if blob is not None and blob.state in ("queued", "landed"):
-                    await asyncio.to_thread(got.path.unlink, True)
-                else:
-                    item = await self.archive.outbox.enqueue(got.path, blob_path(got.sha256), kind=BLOB_KIND,
-                                                             meta={"message_id": msg.id}, move=True,
-                                                             sha256=got.sha256)  # hashed as it was written
-                    await self._blob_rows.submit((got.sha256, got.size, item.id))
+                if await self._keep_or_queue(got, msg.id, holds):
                     tally.bytes += got.size
-                    if got.sha256 in self._landed_before_row:  # its report came before this row
-                        self._landed_before_row.discard(got.sha256)
-                        await self.catalogue.call("set_blob_state", got.sha256, "landed", only_if="queued")
         finally:
             if counted:
                 self._in_flight_bytes -= counted
                 self._room.set()
         tally.files += 1
         return {**entry, "size": got.size, "sha256": got.sha256, "blob": blob_path(got.sha256), "status": "saved"}
-
-    @contextlib.asynccontextmanager
-    async def _one_check_per_blob(self, sha: str) -> AsyncIterator[None]:
-        """One check-then-queue at a time for the same bytes; different files queue side by side
-        (each queueing waits for its disk sync, and one at a time would make those the pace)."""
-        lock, users = self._blob_locks.setdefault(sha, (asyncio.Lock(), [0]))
-        users[0] += 1
-        try:
-            async with lock:
-                yield
-        finally:
-            users[0] -= 1
-            if not users[0]:
-                del self._blob_locks[sha]
 
     async def _download(self, msg: MessageRecord, att: AttachmentRef, limit: int) -> Downloaded | str:
         """Download, refreshing an expired link once through the source; else "missing" (the file
@@ -249,16 +229,22 @@ class CaptureCore(Uploads):
         fresh = [m for m in messages if m.id not in known]
         limit = asyncio.Semaphore(self.settings.downloads_per_page)
         saved_before = await self.catalogue.call("attachment_blobs", [a.id for m in fresh for a in m.attachments])
+        holds = Holds()  # until the commit, nothing else names the blobs these records will
 
         async def one(att_msg: MessageRecord, att: AttachmentRef) -> dict[str, Any]:
-            return await self._save_attachment(att_msg, att, tally, saved_before.get(att.id), limit)
+            return await self._save_attachment(att_msg, att, tally, saved_before.get(att.id), limit, holds)
 
-        # The whole page's files at once (bounded): a channel posts one file per message, and one
-        # message at a time would leave the downloads, the disk and the uploads waiting on each other.
-        saved = iter(await asyncio.gather(*(one(m, a) for m in fresh for a in m.attachments)))
-        records = [m.as_json([next(saved) for _ in m.attachments]) for m in fresh]
-        cursor = (cursor_channel, max(m.id for m in messages)) if cursor_channel is not None else None
-        added = await self.catalogue.call("add_messages", records, cursor)
+        try:
+            # The whole page's files at once (bounded): a channel posts one file per message, and one message
+            # at a time would leave the downloads, the disk and the uploads waiting on each other.
+            saved = iter(await asyncio.gather(*(one(m, a) for m in fresh for a in m.attachments)))
+            records = [m.as_json([next(saved) for _ in m.attachments]) for m in fresh]
+            cursor = (cursor_channel, max(m.id for m in messages)) if cursor_channel is not None else None
+            added = await self.catalogue.call("add_messages", records, cursor)
+        except BaseException:
+            self._drop_holds(holds)
+            raise
+        await self._holds_committed(holds)
         tally.archived += added
         return added
 
@@ -298,11 +284,15 @@ class CaptureCore(Uploads):
         for channel_id in await self.catalogue.call("unclaimed_channels"):
             await self.flush(channel_id)
         for ch in await self.catalogue.call("channels"):
-            await write_manifest(self.catalogue, self.archive.outbox, self.spool, ch.id)
+            async with self._flush_locks.setdefault(ch.id, asyncio.Lock()):  # not beside a segment half-written
+                await write_manifest(self.catalogue, self.archive.outbox, self.spool, ch.id)
 
     async def rewrite_pending(self) -> None:
-        for segment_id in await self.catalogue.call("segments_to_write"):
-            claim = await self.catalogue.call("segment_claim", segment_id)
-            if claim is not None:
-                async with self._flush_locks.setdefault(claim.channel_id, asyncio.Lock()):
-                    await write_segment(self.catalogue, self.archive.outbox, self.spool, claim)
+        """Segments a crash left half-written, or a deletion made dirty, written again. Each is read under
+        its channel's flush lock: a flush that was writing it meanwhile has done so, or left it to write."""
+        for segment_id, channel_id in await self.catalogue.call("segments_to_rewrite"):
+            async with self._flush_locks.setdefault(channel_id, asyncio.Lock()):
+                found = await self.catalogue.call("segment_rewrite", segment_id)
+                if found is not None:
+                    claim, dirty = found
+                    await write_segment(self.catalogue, self.archive.outbox, self.spool, claim, dirty)

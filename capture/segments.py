@@ -44,8 +44,9 @@ def _render_and_write(info: dict[str, Any], claim: SegmentClaim, jsonl_path: Pat
     return written
 
 
-async def write_segment(catalogue: Catalogue, outbox: Outbox, spool: Path, claim: SegmentClaim) -> None:
-    """Render a claimed segment (JSONL and HTML) and queue both, in one outbox transaction."""
+async def write_segment(catalogue: Catalogue, outbox: Outbox, spool: Path, claim: SegmentClaim, dirty: int = 0) -> None:
+    """Render a claimed segment (JSONL and HTML) and queue both, in one outbox transaction. ``dirty``: the
+    segment's as its lines were read (``segment_rewrite``): a deletion since leaves it to write again."""
     channel = await catalogue.call("channel", claim.channel_id)
     info = {"id": str(claim.channel_id), "name": channel.name if channel else "", "topic": channel.topic if channel
             else None}
@@ -59,7 +60,7 @@ async def write_segment(catalogue: Catalogue, outbox: Outbox, spool: Path, claim
     sha, size = await asyncio.to_thread(_render_and_write, info, claim, jsonl_path, html_path)
     await outbox.enqueue_many([(jsonl_path, claim.path), (html_path, claim.transcript)], kind="capture-segment",
                               group=f"segment-{claim.id}-{token}", meta={"segment_id": claim.id}, move=True)
-    await catalogue.call("segment_written", claim.id, sha, size, len(claim.lines))
+    await catalogue.call("segment_written", claim.id, sha, size, len(claim.lines), dirty)
 
 
 async def write_manifest(catalogue: Catalogue, outbox: Outbox, spool: Path, channel_id: int) -> bool:

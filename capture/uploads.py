@@ -6,14 +6,25 @@ fetches it from there, and a backup skips a file whose blob is queued or landed.
 does not hold: whatever brings them back queues them again, and the next backup of its channel
 fetches it again from Discord), and frees the spool room it held at once. A segment or a
 ``channel.json`` dropped is the catalogue's own, and written again at the next flush.
+
+The same bytes may be in several messages, one deleted while another is being archived. A page
+holds its blobs from their check until its commit (``Holds``): the catalogue counts only committed
+references, and bytes the page found on the remote already would otherwise be deleted under it. A
+blob's delete and the check-then-queue of the same bytes take turns, and a copy posted again while
+the delete is on its way is queued once it answered: queued before, the delete would take it along.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections import Counter
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 
 import structlog
 
+from capture.download import Downloaded
 from catalogue import BlobRow, Catalogue, blob_path
 from runtime.group_commit import GroupCommit
 from sync import Archive, ArchiveResult, NotFoundError, OutboxItem, SyncError
@@ -24,8 +35,25 @@ SEGMENT_KIND = "capture-segment"  # a segment's JSONL and its HTML transcript, o
 MANIFEST_KIND = "capture-manifest"  # a channel's channel.json
 
 
+@dataclass
+class Holds:
+    """The blobs a page's records will name, held from their check until the page is committed or fails."""
+
+    shas: Counter[str] = field(default_factory=Counter)
+    open: bool = True  # a file that finishes after its page failed holds nothing: no commit will follow
+
+
+@dataclass
+class _Deleting:
+    """A blob's delete on its way: who waits for its end, and copies of its bytes posted again meanwhile."""
+
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+    again: list[tuple[Downloaded, int]] = field(default_factory=list)  # (the copy, its message id)
+
+
 class Uploads:
-    """The engine's side of the outbox worker's reports (it subscribes at its start)."""
+    """The engine's side of the outbox worker's reports (it subscribes at its start), and the blobs'
+    lifecycle around them: queued, held by pages, deleted."""
 
     archive: Archive
     catalogue: Catalogue
@@ -33,6 +61,10 @@ class Uploads:
     _queued: tuple[int, int] | None  # (stamp, bytes) waiting in the outbox, as the catalogue last counted
     _landed_before_row: set[str]  # blobs whose landing was reported before their row was written
     _landings: GroupCommit[str, bool]
+    _blob_rows: GroupCommit[tuple[str, int, int | None], None]
+    _blob_locks: dict[str, tuple[asyncio.Lock, list[int]]]  # sha256 -> its lock, its users
+    _blob_holds: Counter[str]  # sha256 -> how many files of pages not committed yet name it
+    _deleting: dict[str, _Deleting]  # sha256 -> its delete on its way
 
     async def archive_done(self, item: OutboxItem, result: ArchiveResult) -> None:
         if item.kind == BLOB_KIND:
@@ -44,7 +76,7 @@ class Uploads:
                 elif blob.state == "queued":  # its row was written in between
                     await self.catalogue.call("set_blob_state", sha, "landed", only_if="queued")
                 elif blob.state in ("doomed", "deleted"):  # deleted on Discord while uploading
-                    await self._delete_blob(sha)
+                    await self._delete_blob(sha, landed=True)
             self._room.set()
         elif item.kind == SEGMENT_KIND and item.rel_path.endswith(".jsonl"):
             await self.catalogue.call("segment_landed", item.rel_path)
@@ -105,13 +137,146 @@ class Uploads:
         self._counted(count)
         return flags
 
-    async def _delete_blob(self, sha: str) -> None:
+    # -- the same bytes in several messages -------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def _one_check_per_blob(self, sha: str) -> AsyncIterator[None]:
+        """One check-then-queue (or delete) at a time for the same bytes; different files queue side by
+        side (each queueing waits for its disk sync, and one at a time would make those the pace)."""
+        lock, users = self._blob_locks.setdefault(sha, (asyncio.Lock(), [0]))
+        users[0] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            users[0] -= 1
+            if not users[0]:
+                del self._blob_locks[sha]
+
+    async def _queue_blob(self, got: Downloaded, message_id: int) -> None:
+        """Queue downloaded bytes for upload (the outbox takes the file) and record the blob as queued."""
+        item = await self.archive.outbox.enqueue(got.path, blob_path(got.sha256), kind=BLOB_KIND,
+                                                 meta={"message_id": message_id}, move=True,
+                                                 sha256=got.sha256)  # hashed as it was written
+        await self._blob_rows.submit((got.sha256, got.size, item.id))
+        if got.sha256 in self._landed_before_row:  # its report came before this row
+            self._landed_before_row.discard(got.sha256)
+            await self.catalogue.call("set_blob_state", got.sha256, "landed", only_if="queued")
+
+    async def _keep_or_queue(self, got: Downloaded, message_id: int, holds: Holds | None) -> bool:
+        """Downloaded bytes: kept as the blob they already are, or queued; True when queued (now or
+        once the delete on its way answered). Call with the bytes' lock (``_one_check_per_blob``)."""
+        deleting = self._deleting.get(got.sha256)
+        if deleting is not None:
+            deleting.again.append((got, message_id))
+            queued = True
+        else:
+            blob = await self.catalogue.call("blob", got.sha256)
+            queued = blob is None or blob.state not in ("queued", "landed")
+            if queued:
+                await self._queue_blob(got, message_id)
+            else:
+                await asyncio.to_thread(got.path.unlink, True)
+        self._hold(got.sha256, holds)
+        return queued
+
+    async def _reuse(self, sha: str, holds: Holds | None) -> bool:
+        """Whether the bytes are queued or on the remote (and not on their way out): held then for the page."""
+        async with self._one_check_per_blob(sha):
+            if sha in self._deleting:
+                return False
+            blob = await self.catalogue.call("blob", sha)
+            if blob is None or blob.state not in ("queued", "landed"):
+                return False
+            self._hold(sha, holds)
+            return True
+
+    def _hold(self, sha: str, holds: Holds | None) -> None:
+        if holds is not None and holds.open:
+            holds.shas[sha] += 1
+            self._blob_holds[sha] += 1
+
+    def _release(self, holds: Holds, sha: str) -> None:
+        self._blob_holds[sha] -= holds.shas.pop(sha, 0)
+        if self._blob_holds[sha] <= 0:
+            del self._blob_holds[sha]
+
+    def _drop_holds(self, holds: Holds) -> None:
+        """The page failed: its blobs are held no more. A delete they put off is the next flush's
+        (it deletes every doomed blob)."""
+        holds.open = False
+        for sha in list(holds.shas):
+            self._release(holds, sha)
+
+    async def _holds_committed(self, holds: Holds) -> None:
+        """The page is committed: its records are the blobs' references now. One doomed meanwhile (the
+        other message with the same bytes deleted) was spared its delete and is archived again."""
+        holds.open = False
+        try:
+            for sha in await self.catalogue.call("which_doomed", sorted(holds.shas)) if holds.shas else ():
+                async with self._one_check_per_blob(sha):
+                    self._release(holds, sha)
+                    await self._revive(sha)
+        finally:
+            self._drop_holds(holds)
+
+    async def _revive(self, sha: str) -> None:
+        """A doomed blob a committed record names: queued if its upload is still on its way, landed if
+        the remote has it, else not archived (the next backup of its channel fetches it again). One
+        whose delete is on its way is left to it: the page's copy is queued once it answered."""
+        blob = await self.catalogue.call("blob", sha)
+        if blob is None or blob.state != "doomed" or sha in self._deleting:
+            return
+        item = await self.archive.outbox.get(blob.outbox_id) if blob.outbox_id else None
+        if item is not None and item.rel_path != blob.path:
+            item = None
+        if item is not None and item.state != "done":
+            state = "queued"
+        else:
+            state = "landed" if item is not None or await self._on_remote(blob) else "deleted"
+        await self.catalogue.call("set_blob_state", sha, state, only_if="doomed")
+        log.info("capture_blob_kept", sha256=sha, state=state)
+
+    async def _delete_blob(self, sha: str, *, landed: bool = False) -> None:
+        """Delete bytes nothing refers to any more from the remote; ``landed``: an upload of them was
+        just reported landed (a delete already on its way may have started before, so it is waited for).
+
+        Not while a page being archived holds them: its commit archives them again."""
+        while landed and (busy := self._deleting.get(sha)) is not None:
+            await busy.done.wait()
+        async with self._one_check_per_blob(sha):
+            if self._blob_holds[sha] or sha in self._deleting:
+                return
+            blob = await self.catalogue.call("blob", sha)
+            if blob is None or blob.state not in ("doomed", "deleted"):
+                if landed and blob is not None and blob.state == "queued":  # revived as its landing came
+                    await self.catalogue.call("set_blob_state", sha, "landed", only_if="queued")
+                return
+            busy = self._deleting[sha] = _Deleting()
+        removed = False
         try:
             await self.archive.service.delete(blob_path(sha))
+            removed = True
         except NotFoundError:
-            pass  # not there (yet): if it is still queued, its landing deletes it
+            removed = True  # not there (yet): if it is still queued, its landing deletes it
         except SyncError as exc:
             log.warning("capture_blob_delete_failed", sha256=sha, error=exc.hint, action="retried at the next flush")
-            return
-        await self.catalogue.call("set_blob_state", sha, "deleted")
-        log.info("capture_blob_deleted", sha256=sha)
+        finally:
+            await self._delete_answered(sha, busy, blob.state if removed else None)
+
+    async def _delete_answered(self, sha: str, busy: _Deleting, was: str | None) -> None:
+        """``was``: the state the blob was deleted in, None if the delete failed. A copy posted meanwhile
+        is queued now (the others are the same bytes)."""
+        async with self._one_check_per_blob(sha):
+            del self._deleting[sha]
+            try:
+                if busy.again:
+                    got, message_id = busy.again[0]
+                    await self._queue_blob(got, message_id)
+                    for other, _ in busy.again[1:]:
+                        await asyncio.to_thread(other.path.unlink, True)
+                    log.info("capture_blob_posted_again", sha256=sha)
+                elif was is not None and await self.catalogue.call("set_blob_state", sha, "deleted", only_if=was):
+                    log.info("capture_blob_deleted", sha256=sha)
+            finally:
+                busy.done.set()

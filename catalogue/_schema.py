@@ -121,7 +121,7 @@ CREATE TABLE IF NOT EXISTS segments (
     last_id INTEGER NOT NULL,
     records INTEGER NOT NULL,
     state TEXT NOT NULL CHECK (state IN ('writing', 'queued', 'landed')),
-    dirty INTEGER NOT NULL DEFAULT 0,
+    dirty INTEGER NOT NULL DEFAULT 0,  -- changes to its lines that no write has shown yet (_segments.py)
     sha256 TEXT,
     size INTEGER,
     created_at REAL NOT NULL

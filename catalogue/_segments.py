@@ -1,4 +1,9 @@
-"""The catalogue's segments: lines fixed in one transaction before any file is written, so a rewrite is identical."""
+"""The catalogue's segments: lines fixed in one transaction before any file is written, so a rewrite is identical.
+
+A segment's ``dirty`` counts the changes to its lines (a deletion, a dropped upload) that no write has
+shown yet; a write clears only the changes it read, so one made while the segment is being written
+leaves it to write again.
+"""
 
 from __future__ import annotations
 
@@ -69,14 +74,33 @@ class SegmentTables:
 
     def segments_to_write(self) -> list[int]:
         """Segments a crash left half-written, and segments a deletion made dirty."""
-        return [r[0] for r in self.conn.execute("SELECT id FROM segments WHERE state = 'writing' OR dirty = 1 "
-                                                "ORDER BY id")]
+        return [sid for sid, _channel in self.segments_to_rewrite()]
 
-    def segment_written(self, segment_id: int, sha256: str, size: int, records: int | None = None) -> None:
-        """``records``: the lines written, which a redaction may have made fewer than the segment first held."""
+    def segments_to_rewrite(self) -> list[tuple[int, int]]:
+        """``segments_to_write`` with each one's channel (whose flush lock a rewrite takes)."""
+        return [(r[0], r[1]) for r in self.conn.execute("SELECT id, channel_id FROM segments WHERE state = "
+                                                        "'writing' OR dirty != 0 ORDER BY id")]
+
+    def segment_rewrite(self, segment_id: int) -> tuple[SegmentClaim, int] | None:
+        """A segment still to write, as committed now, and its ``dirty`` as its lines were read (for
+        ``segment_written``); None once written (a flush got to it first)."""
+        seg = self.conn.execute("SELECT state, dirty FROM segments WHERE id = ?", (segment_id,)).fetchone()
+        if seg is None or (seg["state"] != "writing" and not seg["dirty"]):
+            return None
+        claim = self.segment_claim(segment_id)
+        return (claim, int(seg["dirty"])) if claim is not None else None
+
+    def segment_written(self, segment_id: int, sha256: str, size: int, records: int | None = None,
+                        dirty: int = 0) -> None:
+        """``records``: the lines written, which a redaction may have made fewer than the segment first held.
+        ``dirty``: the segment's as its lines were read (0 for a new claim); a change since keeps it dirty.
+        The channel's manifest lists the segment's hash and size, so it is due again."""
         with self._tx() as c:
-            c.execute("UPDATE segments SET state = 'queued', dirty = 0, sha256 = ?, size = ?, "
-                      "records = COALESCE(?, records) WHERE id = ?", (sha256, size, records, segment_id))
+            c.execute("UPDATE segments SET state = 'queued', dirty = CASE WHEN dirty = ? THEN 0 ELSE dirty END, "
+                      "sha256 = ?, size = ?, records = COALESCE(?, records) WHERE id = ?",
+                      (dirty, sha256, size, records, segment_id))
+            c.execute("UPDATE channels SET manifest_dirty = manifest_dirty + 1 WHERE id = (SELECT channel_id FROM "
+                      "segments WHERE id = ?)", (segment_id,))
 
     def segment_landed(self, path: str) -> None:
         with self._tx() as c:

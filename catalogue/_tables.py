@@ -20,12 +20,7 @@ from catalogue._schema import blob_path, file_names
 from catalogue._schema import record_json as _dumps
 from catalogue._search import SearchTables
 from catalogue._segments import SegmentTables
-from catalogue.models import (
-    BlobRow,
-    CatalogueStats,
-    ChannelRow,
-    Deletion,
-)
+from catalogue.models import BlobRow, CatalogueStats, ChannelRow, Deletion
 
 
 class Tables(SegmentTables, BackupTables, SearchTables, RebuildTables):
@@ -210,8 +205,8 @@ class Tables(SegmentTables, BackupTables, SearchTables, RebuildTables):
                           "VALUES (?, ?, ?, 'tombstone', 0, ?)", (gid, cid, message_id, _dumps(tomb)))
                 return Deletion(known=True, doomed_blobs=(), dirty_segments=0)
             unpack_for(c, cid, message_id)  # its lines, to rewrite its segments without it
-            dirty = c.execute("UPDATE segments SET dirty = 1 WHERE id IN (SELECT segment_id FROM records WHERE "
-                              "message_id = ? AND segment_id IS NOT NULL)", (message_id,)).rowcount
+            dirty = c.execute("UPDATE segments SET dirty = dirty + 1 WHERE id IN (SELECT segment_id FROM records "
+                              "WHERE message_id = ? AND segment_id IS NOT NULL)", (message_id,)).rowcount
             # The message's own line becomes its tombstone (in place, so its segment keeps its
             # order); its revisions' lines go.
             c.execute("DELETE FROM records WHERE message_id = ? AND kind = 'revision'", (message_id,))
@@ -294,7 +289,7 @@ class Tables(SegmentTables, BackupTables, SearchTables, RebuildTables):
     def segment_to_write(self, segment_id: int) -> None:
         """Its upload given up (its outbox items dropped): the next flush writes it again."""
         with self._tx() as c:
-            c.execute("UPDATE segments SET dirty = 1 WHERE id = ?", (segment_id,))
+            c.execute("UPDATE segments SET dirty = dirty + 1 WHERE id = ?", (segment_id,))
 
     def spool_count(self) -> tuple[int, int]:
         """``queued_blob_bytes`` stamped with when it was true (a monotonic clock in nanoseconds): of
@@ -310,6 +305,11 @@ class Tables(SegmentTables, BackupTables, SearchTables, RebuildTables):
         sql, args = ("SELECT * FROM blobs WHERE state = ? ORDER BY sha256", (state,)) if state else (
             "SELECT * FROM blobs ORDER BY sha256", ())
         return [_blob(r) for r in self.conn.execute(sql, args)]
+
+    def which_doomed(self, shas: Sequence[str]) -> list[str]:
+        """Those of the blobs a deletion left nothing referring to (``doomed``)."""
+        doomed = "SELECT 1 FROM blobs WHERE sha256 = ? AND state = 'doomed'"
+        return [sha for sha in shas if self.conn.execute(doomed, (sha,)).fetchone()]
 
     def blob_refs(self, sha256: str) -> int:
         return self.conn.execute("SELECT COUNT(*) FROM attachments WHERE sha256 = ? AND state = 'saved'",
