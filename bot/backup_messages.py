@@ -41,6 +41,8 @@ def progress_text(row: BackupRow, tally: Tally, finished: bool, name: str, elaps
         notes += f"; {counted(tally.too_big, 'file')} over HELIX_MAX_ATTACHMENT_MB recorded, not downloaded"
     if tally.missing:
         notes += f"; {counted(tally.missing, 'file')} already gone from Discord"
+    if tally.failed:
+        notes += f"; {counted(tally.failed, 'file')} Discord's CDN failed to send: the next backup tries them again"
     if tally.paused and not finished:
         notes += "; paused while the spool is full (HELIX_SPOOL_MAX_GB): it goes on as uploads free it"
     if not finished:

@@ -43,6 +43,7 @@ class Tally:
     files: int = 0
     bytes: int = 0
     missing: int = 0
+    failed: int = 0  # Discord's CDN failed to send them: the next backup of their channel tries again
     too_big: int = 0
     too_big_names: list[str] = field(default_factory=list)
     paused: bool = False  # waiting for room on the spool (HELIX_SPOOL_MAX_GB) right now
@@ -164,9 +165,9 @@ class CaptureCore(Uploads):
                 tally.too_big += 1
                 tally.too_big_names.append(att.filename)
                 return {**entry, "status": "too_big"}
-            if got == "missing":
-                tally.missing += 1
-                return {**entry, "status": "missing"}
+            if got in ("missing", "failed"):
+                setattr(tally, got, getattr(tally, got) + 1)
+                return {**entry, "status": got}
             assert isinstance(got, Downloaded)
             async with self._one_check_per_blob(got.sha256):  # the same bytes twice are one blob
                 if await self._keep_or_queue(got, msg.id, holds):
@@ -179,8 +180,9 @@ class CaptureCore(Uploads):
         return {**entry, "size": got.size, "sha256": got.sha256, "blob": blob_path(got.sha256), "status": "saved"}
 
     async def _download(self, msg: MessageRecord, att: AttachmentRef, limit: int) -> Downloaded | str:
-        """Download, refreshing an expired link once through the source; else "missing" (the file
-        is gone) or "too_big" (it turned out bigger than announced)."""
+        """Download, refreshing an expired link once through the source; else "missing" (Discord says
+        the file is gone), "failed" (its CDN kept failing: a moment's outage says nothing of the file,
+        so it is tried again at the next backup) or "too_big" (it turned out bigger than announced)."""
         url = att.url
         for attempt in range(3):
             try:
@@ -198,24 +200,36 @@ class CaptureCore(Uploads):
             except DownloadFailed as exc:
                 log.warning("capture_download_retry", message_id=msg.id, attachment_id=att.id, error=str(exc))
                 await asyncio.sleep(0.5 * (attempt + 1))
-        return "missing"
+        return "failed"
 
     async def fetch_again(self, channel_id: int, tally: Tally) -> None:
-        """The files of the channel's archived messages whose upload an owner dropped: downloaded and
-        queued again, while Discord still has them (a message it no longer has is asked for again
-        at the next backup)."""
+        """The files of the channel's archived messages the remote lacks: those whose upload an owner
+        dropped, and those Discord's CDN failed to send, downloaded and queued again while Discord still
+        has them (a message it no longer has is asked for again at the next backup). What became of a
+        file the CDN failed to send goes into its message's line, and a segment holding it is written again."""
         source = self.source
         lost = await self.catalogue.call("unarchived_files", channel_id) if source is not None else {}
         downloads = asyncio.Semaphore(self.settings.downloads_per_page)
+        rewrite = False
         for message_id, attachment_ids in lost.items():
             try:
                 msg = await source.refetch(channel_id, message_id)  # type: ignore[union-attr]
             except SourceError as exc:
                 log.warning("capture_fetch_again_failed", message_id=message_id, error=str(exc))
                 continue
-            for att in msg.attachments if msg is not None else ():
-                if att.id in attachment_ids:
-                    await self._save_attachment(msg, att, tally, None, downloads)
+            if msg is None:
+                continue
+            holds = Holds()  # the bytes of a file that was failed are named only once the line is rewritten
+            try:
+                entries = [await self._save_attachment(msg, att, tally, None, downloads, holds)
+                           for att in msg.attachments if att.id in attachment_ids]
+                rewrite |= await self.catalogue.call("files_fetched_again", message_id, entries)
+            except BaseException:
+                self._drop_holds(holds)
+                raise
+            await self._holds_committed(holds)
+        if rewrite:
+            await self.rewrite_pending()
 
     # -- messages ---------------------------------------------------------------------------------
 
@@ -225,7 +239,8 @@ class CaptureCore(Uploads):
         tally.scanned += len(messages)
         if not messages:
             return 0
-        known = await self.catalogue.call("known_messages", [m.id for m in messages])
+        known = await self.catalogue.call("known_edits", [m.id for m in messages])
+        await self._edited_meanwhile([m for m in messages if m.id in known], known)
         fresh = [m for m in messages if m.id not in known]
         limit = asyncio.Semaphore(self.settings.downloads_per_page)
         saved_before = await self.catalogue.call("attachment_blobs", [a.id for m in fresh for a in m.attachments])
@@ -247,6 +262,16 @@ class CaptureCore(Uploads):
         await self._holds_committed(holds)
         tally.archived += added
         return added
+
+    async def _edited_meanwhile(self, messages: Sequence[MessageRecord], archived: dict[int, str | None]) -> None:
+        """Archived messages paged again with a later edit than the archive shows (edited while Helix heard
+        nothing: offline, a gap in what Discord delivered): the edit is recorded as a revision, as the
+        watch records one it hears."""
+        for m in messages:
+            if m.edited_at and (archived[m.id] is None or m.edited_at > str(archived[m.id])):
+                changes = {"edited_at": m.edited_at, "content": m.content, "embeds": list(m.embeds)}
+                if await self.catalogue.call("add_revision", m.id, changes) is not None:
+                    log.info("capture_revision", message_id=m.id, seen="paged again")
 
     # -- segments ---------------------------------------------------------------------------------
 

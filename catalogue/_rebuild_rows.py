@@ -21,6 +21,7 @@ from typing import Any
 import msgspec
 import structlog
 
+from catalogue._revisions import ROW_STATES
 from catalogue._schema import blob_path, file_names, record_json
 
 log = structlog.get_logger("helix.catalogue.rebuild")
@@ -166,7 +167,7 @@ def _fast(rec: _Line, gid: int, cid: int, now: float) -> Plain | None:
         atts = rec.attachments
         if atts:
             files = tuple((int(a.id), mid, cid, a.filename, a.size, a.content_type, a.sha256,
-                           a.status or ("saved" if a.sha256 else "missing")) for a in atts)
+                           _state(a.status, a.sha256)) for a in atts)
             blobs = tuple((a.sha256, a.size, blob_path(a.sha256), now) for a in atts
                           if a.sha256 and (a.status or "saved") == "saved")
             names = " ".join(a.filename for a in atts)
@@ -189,7 +190,7 @@ def _plain(rec: dict[str, Any], gid: int, cid: int, now: float) -> Plain | None:
         atts = rec.get("attachments") or []
         files = tuple((int(a["id"]), mid, cid, str(a.get("filename") or ""), int(a.get("size") or 0),
                        a.get("content_type"), a.get("sha256"),
-                       a.get("status") or ("saved" if a.get("sha256") else "missing")) for a in atts)
+                       _state(a.get("status"), a.get("sha256"))) for a in atts)
         blobs = tuple((str(a["sha256"]), int(a.get("size") or 0), blob_path(str(a["sha256"])), now) for a in atts
                       if a.get("sha256") and (a.get("status") or "saved") == "saved")
         row = (mid, gid, cid, int(author.get("id") or 0), str(author.get("name") or ""), rec.get("created_at") or "",
@@ -198,3 +199,9 @@ def _plain(rec: dict[str, Any], gid: int, cid: int, now: float) -> Plain | None:
     except (ValueError, TypeError, AttributeError, KeyError):
         return None  # the one-by-one path meets the same value and says what it makes of it
     return Plain(mid, row, files, blobs)
+
+
+def _state(status: str | None, sha256: str | None) -> str:
+    """An attachment's row state from its line's status (``ROW_STATES``: as ``_put_attachments`` writes it)."""
+    state = status or ("saved" if sha256 else "missing")
+    return ROW_STATES.get(state, state)

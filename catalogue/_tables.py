@@ -16,6 +16,7 @@ from typing import Any
 from catalogue._backups import BackupTables
 from catalogue._packed import record_text, unpack_for
 from catalogue._rebuild import RebuildTables
+from catalogue._revisions import ROW_STATES, RevisionTables
 from catalogue._schema import blob_path, file_names
 from catalogue._schema import record_json as _dumps
 from catalogue._search import SearchTables
@@ -23,7 +24,7 @@ from catalogue._segments import SegmentTables
 from catalogue.models import BlobRow, CatalogueStats, ChannelRow, Deletion
 
 
-class Tables(SegmentTables, BackupTables, SearchTables, RebuildTables):
+class Tables(SegmentTables, BackupTables, SearchTables, RebuildTables, RevisionTables):
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
 
@@ -157,6 +158,7 @@ class Tables(SegmentTables, BackupTables, SearchTables, RebuildTables):
     def _put_attachments(self, c: sqlite3.Connection, mid: int, cid: int, atts: Sequence[dict[str, Any]]) -> None:
         for a in atts:
             state = a.get("status") or ("saved" if a.get("sha256") else "missing")
+            state = ROW_STATES.get(state, state)
             c.execute("INSERT OR REPLACE INTO attachments (id, message_id, channel_id, filename, size, content_type, "
                       "sha256, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                       (int(a["id"]), mid, cid, str(a.get("filename") or ""), int(a.get("size") or 0),
@@ -275,16 +277,6 @@ class Tables(SegmentTables, BackupTables, SearchTables, RebuildTables):
             c.execute("UPDATE blobs SET state = 'deleted' WHERE sha256 = ? AND outbox_id IS ? AND state IN "
                       "('queued', 'doomed')", (sha256, outbox_id))
         return self.spool_count()
-
-    def unarchived_files(self, channel_id: int) -> dict[int, set[int]]:
-        """The channel's saved attachments whose bytes are not on the remote (their upload was dropped),
-        as message id -> attachment ids: what its next backup fetches again."""
-        found: dict[int, set[int]] = {}
-        for message_id, attachment_id in self.conn.execute(
-                "SELECT a.message_id, a.id FROM blobs b JOIN attachments a ON a.sha256 = b.sha256 "
-                "WHERE b.state = 'deleted' AND a.state = 'saved' AND a.channel_id = ?", (channel_id,)):
-            found.setdefault(message_id, set()).add(attachment_id)
-        return found
 
     def segment_to_write(self, segment_id: int) -> None:
         """Its upload given up (its outbox items dropped): the next flush writes it again."""

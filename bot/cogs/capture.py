@@ -228,6 +228,9 @@ class CaptureCog(commands.Cog, name="Capture"):
         if tally.missing:
             parts.append(f"; {counted(tally.missing, 'file')} {'was' if tally.missing == 1 else 'were'} already "
                          "gone from Discord")
+        if tally.failed:
+            parts.append(f"; {counted(tally.failed, 'file')} Discord's CDN failed to send: the next backup of "
+                         "the channel tries again")
         return "".join(parts) + "."
 
     # -- the watch: Discord's events as plain records ------------------------------------------------

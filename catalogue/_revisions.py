@@ -1,0 +1,106 @@
+"""The catalogue's operations on messages it already holds: edits, and files fetched again.
+
+A mixin of ``Tables``: every operation is one transaction in the database thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from catalogue._packed import record_text, unpack_for
+from catalogue._schema import file_names
+from catalogue._schema import record_json as _dumps
+
+# An attachment Discord's CDN failed to send (``failed`` in the archive format) is a ``missing`` row:
+# the attachments table's CHECK predates it, and a catalogue already on a volume keeps that CHECK.
+# Its message's record says which it is (``unarchived_files``).
+ROW_STATES = {"failed": "missing"}
+
+
+class RevisionTables:
+    conn: sqlite3.Connection
+
+    def _tx(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        raise NotImplementedError
+
+    def _put_attachments(self, c: sqlite3.Connection, mid: int, cid: int, atts: Sequence[dict[str, Any]]) -> None:
+        raise NotImplementedError
+
+    def known_edits(self, ids: Sequence[int]) -> dict[int, str | None]:
+        """The archived messages among ``ids``, each with the time of the last edit the archive shows
+        (None: never edited): a backup paging them again sees which were edited since."""
+        found: dict[int, str | None] = {}
+        for start in range(0, len(ids), 900):  # under SQLite's limit of bound parameters
+            chunk = list(ids[start:start + 900])
+            marks = ",".join("?" * len(chunk))
+            found.update(self.conn.execute(f"SELECT id, edited_at FROM messages WHERE id IN ({marks})", chunk))
+        return found
+
+    def unarchived_files(self, channel_id: int) -> dict[int, set[int]]:
+        """The channel's attachments whose bytes the remote lacks though Discord may still have them, as
+        message id -> attachment ids: what its next backup fetches again. Those are saved files whose
+        upload was dropped, and files Discord's CDN failed to send (a ``missing`` row whose record says
+        ``failed``: rare, so their records are read one by one)."""
+        found: dict[int, set[int]] = {}
+        for message_id, attachment_id in self.conn.execute(
+                "SELECT a.message_id, a.id FROM blobs b JOIN attachments a ON a.sha256 = b.sha256 "
+                "WHERE b.state = 'deleted' AND a.state = 'saved' AND a.channel_id = ?", (channel_id,)):
+            found.setdefault(message_id, set()).add(attachment_id)
+        candidates = {r[0] for r in self.conn.execute(
+            "SELECT a.message_id FROM attachments a JOIN messages m ON m.id = a.message_id WHERE a.channel_id = ? "
+            "AND a.state = 'missing' AND m.deleted_at IS NULL", (channel_id,))}
+        for message_id in sorted(candidates):
+            for att in _failed(self.conn, message_id):
+                found.setdefault(message_id, set()).add(int(att["id"]))
+        return found
+
+    def files_fetched_again(self, message_id: int, entries: Sequence[dict[str, Any]]) -> bool:
+        """What became of files that Discord's CDN had failed to send (``entries``: their new archive
+        entries, by id; others are left as they are): written into the message's own line, where the
+        failure was, so the archive reads as if the first download had worked. True when a segment
+        already holding that line is to be written again (``segments_to_rewrite``)."""
+        by_id = {str(e["id"]): e for e in entries if e.get("status") != "failed"}
+        with self._tx() as c:
+            row = c.execute("SELECT channel_id, record FROM messages WHERE id = ? AND deleted_at IS NULL",
+                            (message_id,)).fetchone()
+            if row is None or not by_id:
+                return False
+            cid = int(row["channel_id"])
+            unpack_for(c, cid, message_id)
+            line = c.execute("SELECT seq, body, segment_id FROM records WHERE message_id = ? AND kind = 'message'",
+                             (message_id,)).fetchone()
+            if line is None:
+                return False
+            changed = _refreshed(json.loads(line["body"]), by_id)
+            if changed is None:
+                return False
+            c.execute("UPDATE records SET body = ? WHERE seq = ?", (_dumps(changed), line["seq"]))
+            if row["record"]:  # an edit made its own copy of the record: the files change there too
+                current = _refreshed(json.loads(row["record"]), by_id) or json.loads(row["record"])
+                c.execute("UPDATE messages SET record = ?, files = ? WHERE id = ?",
+                          (_dumps(current), file_names(current), message_id))
+            fixed = [e for e in changed["attachments"] if str(e.get("id")) in by_id]
+            self._put_attachments(c, message_id, cid, fixed)
+            if line["segment_id"] is None:
+                return False
+            c.execute("UPDATE segments SET dirty = dirty + 1 WHERE id = ?", (line["segment_id"],))
+            c.execute("UPDATE channels SET manifest_dirty = manifest_dirty + 1 WHERE id = ?", (cid,))
+            return True
+
+
+def _failed(c: sqlite3.Connection, message_id: int) -> Iterator[dict[str, Any]]:
+    text = record_text(c, message_id)
+    for att in (json.loads(text).get("attachments") or []) if text else ():
+        if att.get("status") == "failed":
+            yield att
+
+
+def _refreshed(record: dict[str, Any], by_id: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+    """The record with its ``failed`` files replaced by their entries in ``by_id``; None if none was."""
+    atts = record.get("attachments") or []
+    new = [by_id.get(str(a.get("id")), a) if a.get("status") == "failed" else a for a in atts]
+    return None if new == atts else {**record, "attachments": new}
