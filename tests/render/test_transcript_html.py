@@ -89,3 +89,11 @@ def test_the_header_counts_one_message_in_the_singular() -> None:
     two = render_transcript(CHANNEL, [record(1, "alice", "hello"), record(2, "bob", "hi")])
     assert "· 1 message</p>" in one, one
     assert "· 2 messages</p>" in two, two
+
+
+def test_a_status_the_renderer_does_not_know_is_shown_as_text_never_as_markup() -> None:
+    """A segment from a newer Helix, or one an attacker wrote into the remote, may carry any status."""
+    odd = {"id": "9", "filename": "a.png", "size": 1, "sha256": None, "blob": None,
+           "status": "<img src=x onerror=alert(1)>"}
+    page = render_transcript(CHANNEL, [record(1, "alice", "hi", attachments=[odd])])
+    assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
