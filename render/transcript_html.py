@@ -105,9 +105,9 @@ def _attachment(att: Mapping[str, Any], blob_prefix: str, files: Mapping[str, st
     name = html.escape(str(att.get("filename") or "file"))
     status = att.get("status") or ("saved" if att.get("blob") else "missing")
     if status != "saved" or not att.get("blob"):
-        why = {"too_big": "too large to archive", "missing": "gone before it could be archived",
-               "removed": "removed",
-               "failed": "Discord's CDN failed to send it: the next backup tries again"}.get(str(status), html.escape(str(status)))
+        why = {"too_big": "too large to archive", "missing": "gone before it could be archived", "removed": "removed",
+               "failed": "Discord's CDN failed to send it: the next backup tries again"}.get(
+            str(status), html.escape(str(status)))
         return f'<div class="note">📎 {name} ({why})</div>'
     blob = str(att["blob"])
     if not _BLOB.match(blob):
