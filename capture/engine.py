@@ -24,6 +24,7 @@ from typing import Any
 
 import structlog
 
+from capture.heard import HeardKeeping
 from capture.ingest import Tally
 from capture.settings import CaptureSettings
 from capture.source import ChannelInfo, Source, SourceError
@@ -43,7 +44,7 @@ WAIT_TOLD_POLLS = 10  # a waiting backup's message says how far the rebuild got 
 ProgressListener = Callable[[BackupRow, Tally, bool], Any]
 
 
-class Capture(Watching):
+class Capture(Watching, HeardKeeping):
     def __init__(self, settings: CaptureSettings, archive: Archive) -> None:
         super().__init__(settings, archive)
         self._catch_up_after: set[int] = set()  # watched channels to catch up once their running backup ends
@@ -71,6 +72,7 @@ class Capture(Watching):
             self.archive.worker.unordered(BLOB_KIND)
             await self.rewrite_pending()  # segments a crash left half-written go out first
             await self._reconcile_blobs()
+            await self.follow_heard()  # what the last stop heard and had not followed goes first
         except BaseException:
             await self.downloader.close()
             await self.catalogue.close()
@@ -88,6 +90,8 @@ class Capture(Watching):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
+        with contextlib.suppress(CatalogueError):  # a catalogue that takes no write is said by the flush
+            await self.keep_heard()
         try:
             await self.flush_all()
         except (SyncError, OSError, CatalogueError) as exc:

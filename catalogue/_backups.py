@@ -1,4 +1,5 @@
-"""The catalogue's record of backups as work in flight: a restart finds the running ones and resumes them."""
+"""The catalogue's record of work in flight: a restart resumes the running backups and follows the edits
+and deletions the watch had heard but not followed."""
 
 from __future__ import annotations
 
@@ -85,6 +86,20 @@ class BackupTables:
                                 "UNION ALL SELECT 1 FROM messages WHERE channel_id = ? LIMIT 1",
                                 (channel_id, backup_id, channel_id)).fetchone()
         return row is not None
+
+    # -- what the watch heard and had not followed at a stop ------------------------------------
+
+    def keep_heard(self, events: list[tuple[str, str]]) -> None:
+        """(kind, payload as JSON), in the order heard; added after any kept before and not yet taken."""
+        with self._tx() as c:
+            c.executemany("INSERT INTO heard (kind, payload) VALUES (?, ?)", events)
+
+    def take_heard(self) -> list[tuple[str, str]]:
+        """What ``keep_heard`` kept, oldest first, and forgotten here: the taker follows it (or keeps it again)."""
+        with self._tx() as c:
+            rows = [(r[0], r[1]) for r in c.execute("SELECT kind, payload FROM heard ORDER BY seq")]
+            c.execute("DELETE FROM heard")
+        return rows
 
 
 def _backup(r: sqlite3.Row) -> BackupRow:
