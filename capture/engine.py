@@ -140,9 +140,9 @@ class Capture(Watching, HeardKeeping):
         await self.catalogue.call("upsert_channel", info.as_json())
         row, new = await self.catalogue.call("start_backup", info.guild_id, info.id, threads=threads, kind=kind,
                                              requested_by=requested_by, reply=reply)
-        if new:
+        if new or info.id not in self._jobs:  # a row a stop left and nothing resumed (its channel was out of sight)
             self._requests.put_nowait(row)
-        elif kind == "catchup":
+        if not new and kind == "catchup":
             # the running backup may have paged before the gap, or not the threads: a catch-up follows it
             self._catch_up_after.add(info.id)
         return row, new
