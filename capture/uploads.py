@@ -241,7 +241,10 @@ class Uploads:
         """Delete bytes nothing refers to any more from the remote; ``landed``: an upload of them was
         just reported landed (a delete already on its way may have started before, so it is waited for).
 
-        Not while a page being archived holds them: its commit archives them again."""
+        Not while a page being archived holds them: its commit archives them again. The references are
+        not counted again here: the catalogue dooms a blob in the same transaction that leaves no saved
+        file naming it (a deletion, an edit removing files), and a file naming it later comes only from
+        a page, which holds it until its commit revives it."""
         while landed and (busy := self._deleting.get(sha)) is not None:
             await busy.done.wait()
         async with self._one_check_per_blob(sha):

@@ -259,36 +259,24 @@ class Watching(CaptureCore):
         if "attachments" in changes:  # Discord's list of the files left: mapped onto what was archived of them
             record = await self.catalogue.call("message", message_id)
             changes, removed = files_left(record, changes)
-        if await self.catalogue.call("add_revision", message_id, changes) is None:
+        revision = await self.catalogue.call("add_revision", message_id, changes, keep=self.settings.keep_deleted)
+        if revision is None:
             return
         log.info("capture_revision", message_id=message_id, files_removed=len(removed))
-        if removed and not self.settings.keep_deleted:
+        if revision.doomed_blobs:
             try:
-                await self._forget_files(removed)
+                await self._forget_files(revision.doomed_blobs)
             except (SyncError, OSError, SourceError, CatalogueError) as exc:
                 # the edit is recorded: followed again, it would no longer name the files it removed
-                self._live_failed("forget", (channel_id, message_id, removed), exc)
+                self._live_failed("forget", (channel_id, message_id, revision.doomed_blobs), exc)
 
-    async def _forget_files(self, removed: list[dict[str, Any]]) -> None:
-        """The bytes of files an edit removed leave the remote, as a deleted message's do, unless another
-        message's file is the same bytes.
-
-        The catalogue still counts the removed files' own rows as saved (``add_revision`` keeps a row for
-        each file it is given and leaves the others as they were); those are not counted as other uses."""
-        saved = [a for a in removed if a.get("status") == "saved" and a.get("sha256")]
-        if not saved:
-            return
-        stale = await self.catalogue.call("attachment_blobs", [int(a["id"]) for a in saved])
-        for sha in sorted({str(a["sha256"]) for a in saved}):
-            if await self.catalogue.call("blob_refs", sha) > sum(1 for s in stale.values() if s == sha):
-                continue
-            blob = await self.catalogue.call("blob", sha)
-            if blob is None or blob.state not in ("queued", "landed"):
-                continue
-            # doomed: one still uploading is deleted when it lands, as a deleted message's file is
-            if await self.catalogue.call("set_blob_state", sha, "doomed", only_if=blob.state) and \
-                    blob.state == "landed":
-                await self._delete_blob(sha)
+    async def _forget_files(self, doomed: tuple[Any, ...]) -> None:
+        """The bytes of files an edit removed leave the remote, as a deleted message's do: ``doomed`` holds
+        the blobs (``BlobRow``) the catalogue doomed with the edit, those no other file refers to. One
+        still uploading is deleted when it lands."""
+        for blob in doomed:
+            if blob.state == "landed":
+                await self._delete_blob(blob.sha256)
 
     async def _follow_held(self, channel_id: int, ids: set[int]) -> None:
         """The edits and deletions that arrived while these messages were in a backup's (or ``!archive``'s)

@@ -1,4 +1,5 @@
-"""The catalogue's operations on messages it already holds: edits, and files fetched again.
+"""The catalogue's operations on messages it already holds: edits, files fetched again, and the
+bytes nothing refers to any more once a file is gone.
 
 A mixin of ``Tables``: every operation is one transaction in the database thread.
 """
@@ -14,6 +15,7 @@ from typing import Any
 from catalogue._packed import record_text, unpack_for
 from catalogue._schema import file_names
 from catalogue._schema import record_json as _dumps
+from catalogue.models import BlobRow
 
 # An attachment Discord's CDN failed to send (``failed`` in the archive format) is a ``missing`` row:
 # the attachments table's CHECK predates it, and a catalogue already on a volume keeps that CHECK.
@@ -39,6 +41,19 @@ class RevisionTables:
             marks = ",".join("?" * len(chunk))
             found.update(self.conn.execute(f"SELECT id, edited_at FROM messages WHERE id IN ({marks})", chunk))
         return found
+
+    def _files_removed(self, c: sqlite3.Connection, message_id: int, left: Sequence[dict[str, Any]], *,
+                       keep: bool) -> tuple[BlobRow, ...]:
+        """The message's files an edit no longer lists (``left``: those it still has) are ``removed``, as a
+        deleted message's are: a row still ``saved`` would count as a use of the bytes, so deleting the
+        other message with the same bytes would leave them on the remote, and would be fetched again by
+        every backup once the bytes are gone. Unless ``keep``, the bytes nothing else refers to are doomed."""
+        ids = [int(a["id"]) for a in left]
+        gone = f"message_id = ? AND id NOT IN ({','.join('?' * len(ids))})"
+        shas = [r[0] for r in c.execute(f"SELECT DISTINCT sha256 FROM attachments WHERE {gone} AND state = 'saved' "
+                                        "AND sha256 IS NOT NULL", (message_id, *ids))]
+        c.execute(f"UPDATE attachments SET state = 'removed', filename = '' WHERE {gone}", (message_id, *ids))
+        return () if keep else doom_unreferenced(c, shas)
 
     def unarchived_files(self, channel_id: int) -> dict[int, set[int]]:
         """The channel's attachments whose bytes the remote lacks though Discord may still have them, as
@@ -90,6 +105,24 @@ class RevisionTables:
             c.execute("UPDATE segments SET dirty = dirty + 1 WHERE id = ?", (line["segment_id"],))
             c.execute("UPDATE channels SET manifest_dirty = manifest_dirty + 1 WHERE id = ?", (cid,))
             return True
+
+
+def doom_unreferenced(c: sqlite3.Connection, shas: Sequence[str]) -> tuple[BlobRow, ...]:
+    """Those of the bytes that no saved file refers to any more, marked ``doomed`` and returned as they
+    were: a landed blob is deleted now, a queued one when it lands."""
+    doomed = []
+    for sha in shas:
+        if c.execute("SELECT 1 FROM attachments WHERE sha256 = ? AND state = 'saved' LIMIT 1", (sha,)).fetchone():
+            continue  # another file refers to the same bytes
+        blob = c.execute("SELECT * FROM blobs WHERE sha256 = ?", (sha,)).fetchone()
+        if blob is not None:
+            doomed.append(blob_row(blob))
+            c.execute("UPDATE blobs SET state = 'doomed' WHERE sha256 = ?", (sha,))
+    return tuple(doomed)
+
+
+def blob_row(r: sqlite3.Row) -> BlobRow:
+    return BlobRow(r["sha256"], r["size"], r["path"], r["state"], r["outbox_id"])
 
 
 def _failed(c: sqlite3.Connection, message_id: int) -> Iterator[dict[str, Any]]:

@@ -16,12 +16,12 @@ from typing import Any
 from catalogue._backups import BackupTables
 from catalogue._packed import record_text, unpack_for
 from catalogue._rebuild import RebuildTables
-from catalogue._revisions import ROW_STATES, RevisionTables
+from catalogue._revisions import ROW_STATES, RevisionTables, blob_row, doom_unreferenced
 from catalogue._schema import blob_path, file_names
 from catalogue._schema import record_json as _dumps
 from catalogue._search import SearchTables
 from catalogue._segments import SegmentTables
-from catalogue.models import BlobRow, CatalogueStats, ChannelRow, Deletion
+from catalogue.models import BlobRow, CatalogueStats, ChannelRow, Deletion, Revision
 
 
 class Tables(SegmentTables, BackupTables, SearchTables, RebuildTables, RevisionTables):
@@ -164,8 +164,13 @@ class Tables(SegmentTables, BackupTables, SearchTables, RebuildTables, RevisionT
                       (int(a["id"]), mid, cid, str(a.get("filename") or ""), int(a.get("size") or 0),
                        a.get("content_type"), a.get("sha256"), state))
 
-    def add_revision(self, message_id: int, changes: dict[str, Any]) -> dict[str, Any] | None:
-        """Record an edit as a new revision; None when the message is not archived or nothing changed."""
+    def add_revision(self, message_id: int, changes: dict[str, Any], *, keep: bool = True) -> Revision | None:
+        """Record an edit as a new revision; None when the message is not archived or nothing changed.
+
+        ``attachments`` in the changes lists every file the message still has: the others are removed
+        and, unless ``keep``, their bytes doomed where nothing else refers to them (returned: the caller
+        deletes those that landed). ``keep`` is the default so that a caller that never removes files (a
+        backup recording an edit it paged) need not know the setting."""
         with self._tx() as c:
             row = c.execute("SELECT * FROM messages WHERE id = ? AND deleted_at IS NULL", (message_id,)).fetchone()
             text = record_text(c, message_id) if row is not None else None
@@ -185,12 +190,14 @@ class Tables(SegmentTables, BackupTables, SearchTables, RebuildTables, RevisionT
                       "WHERE id = ?",
                       (merged.get("content") or "", merged.get("edited_at"), rev, _dumps(merged), file_names(merged),
                        message_id))
+            doomed: tuple[BlobRow, ...] = ()
             if "attachments" in changes:
                 self._put_attachments(c, message_id, int(row["channel_id"]), changes["attachments"])
+                doomed = self._files_removed(c, message_id, changes["attachments"], keep=keep)
             c.execute("INSERT OR IGNORE INTO records (guild_id, channel_id, message_id, kind, revision, body) "
                       "VALUES (?, ?, ?, 'revision', ?, ?)",
                       (row["guild_id"], row["channel_id"], message_id, rev, _dumps(revision)))
-            return revision
+            return Revision(revision, doomed)
 
     def delete_message(self, message_id: int, deleted_at: str, *, keep: bool) -> Deletion:
         """Follow a deletion: a tombstone stays; unless ``keep``, content and now unreferenced blobs go."""
@@ -219,17 +226,9 @@ class Tables(SegmentTables, BackupTables, SearchTables, RebuildTables, RevisionT
             shas = [r[0] for r in c.execute("SELECT DISTINCT sha256 FROM attachments WHERE message_id = ? "
                                             "AND state = 'saved' AND sha256 IS NOT NULL", (message_id,))]
             c.execute("UPDATE attachments SET state = 'removed', filename = '' WHERE message_id = ?", (message_id,))
-            doomed = []
-            for sha in shas:
-                if c.execute("SELECT 1 FROM attachments WHERE sha256 = ? AND state = 'saved' LIMIT 1",
-                             (sha,)).fetchone():
-                    continue  # another message refers to the same bytes
-                blob = c.execute("SELECT * FROM blobs WHERE sha256 = ?", (sha,)).fetchone()
-                if blob is not None:  # returned as it was: a landed blob goes now, a queued one when it lands
-                    doomed.append(_blob(blob))
-                    c.execute("UPDATE blobs SET state = 'doomed' WHERE sha256 = ?", (sha,))
+            doomed = doom_unreferenced(c, shas)
             c.execute("UPDATE channels SET manifest_dirty = manifest_dirty + 1 WHERE id = ?", (cid,))
-            return Deletion(known=True, doomed_blobs=tuple(doomed), dirty_segments=dirty)
+            return Deletion(known=True, doomed_blobs=doomed, dirty_segments=dirty)
 
     def attachment_blobs(self, attachment_ids: Sequence[int]) -> dict[int, str]:
         """The sha256 each attachment was already saved as (a message archived again needs no download)."""
@@ -245,7 +244,7 @@ class Tables(SegmentTables, BackupTables, SearchTables, RebuildTables, RevisionT
 
     def blob(self, sha256: str) -> BlobRow | None:
         row = self.conn.execute("SELECT * FROM blobs WHERE sha256 = ?", (sha256,)).fetchone()
-        return _blob(row) if row else None
+        return blob_row(row) if row else None
 
     def add_blob(self, sha256: str, size: int, outbox_id: int | None) -> BlobRow:
         """Record a blob queued for upload (or revive a deleted one, whose bytes come back)."""
@@ -296,7 +295,7 @@ class Tables(SegmentTables, BackupTables, SearchTables, RebuildTables, RevisionT
     def blobs(self, state: str | None = None) -> list[BlobRow]:
         sql, args = ("SELECT * FROM blobs WHERE state = ? ORDER BY sha256", (state,)) if state else (
             "SELECT * FROM blobs ORDER BY sha256", ())
-        return [_blob(r) for r in self.conn.execute(sql, args)]
+        return [blob_row(r) for r in self.conn.execute(sql, args)]
 
     def which_doomed(self, shas: Sequence[str]) -> list[str]:
         """Those of the blobs a deletion left nothing referring to (``doomed``)."""
@@ -333,7 +332,3 @@ class Tables(SegmentTables, BackupTables, SearchTables, RebuildTables, RevisionT
 def _channel(r: sqlite3.Row) -> ChannelRow:
     return ChannelRow(r["id"], r["guild_id"], r["name"], r["topic"], r["type"], r["parent_id"], r["cursor"],
                       bool(r["watched"]))
-
-
-def _blob(r: sqlite3.Row) -> BlobRow:
-    return BlobRow(r["sha256"], r["size"], r["path"], r["state"], r["outbox_id"])

@@ -86,6 +86,14 @@ class Deletion:
 
 
 @dataclass(frozen=True)
+class Revision:
+    """An edit recorded, and what the files it removed left to do on the remote."""
+
+    line: dict[str, Any]  # the revision's line, as its segment will hold it
+    doomed_blobs: tuple[BlobRow, ...]  # no reference left: delete them from the remote
+
+
+@dataclass(frozen=True)
 class CatalogueStats:
     channels: int
     messages: int

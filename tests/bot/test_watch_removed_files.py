@@ -12,7 +12,7 @@ from pathlib import Path
 from bot.sim.world import World, simulated_guild
 from tests.bot.test_threads_watch import watch_settings
 from tests.bot.test_watch_gaps import watched
-from tests.support.capture import blob_files, cdn, segment_lines, storage  # noqa: F401
+from tests.support.capture import backup_finished, blob_files, cdn, segment_lines, storage  # noqa: F401
 from tests.support.cdn import LocalCdn
 from tests.support.waiting import wait_until
 
@@ -72,3 +72,25 @@ async def test_with_deleted_content_kept_a_removed_file_stays_on_the_remote(data
         assert record["attachments"][0]["status"] == "saved" and record["attachments"][0]["sha256"], record
         assert await world.archive.worker.drain(30)
         assert len(blob_files(storage(world))) == 2
+
+
+async def test_bytes_a_removed_file_shared_leave_with_the_last_message_that_has_them(data_dir: Path, cdn):  # noqa: F811
+    async with simulated_guild(watch_settings(data_dir)) as world:
+        general, mine, meme = await posted_with_files(world, cdn)
+        env, be, catalogue = world.env, world.env.backend, world.capture.catalogue
+        [card_sha] = set(blob_files(storage(world))) - {hashlib.sha256(meme).hexdigest()}
+        card = be.messages[general.id][mine.id].attachments[0]
+        be.edit_message(general.id, mine.id, {"attachments": [card]})  # alice takes her meme back
+        await env.settle()
+        await wait_until(lambda: revisions(world, general.id) or None, 30, "the edit is a revision")
+        assert await world.archive.worker.drain(30)
+        assert len(blob_files(storage(world))) == 2  # bob's message still has the meme
+        [bobs] = [m for m in be.messages[general.id].values() if m.content == "the same meme"]
+        be.delete_message(general.id, bobs.id)  # and now bob deletes his
+        await env.settle()
+        await wait_until(lambda: set(blob_files(storage(world))) == {card_sha}, 30,
+                         lambda: f"only alice's ID card is left: {sorted(blob_files(storage(world)))}")
+        assert mine.id not in await catalogue.call("unarchived_files", general.id)  # no backup fetches it again
+        await world.say(world.owner, f"!backup <#{general.id}>")
+        await backup_finished(world, general.id, count=2)  # the watch's catch-up, then this one
+        assert set(blob_files(storage(world))) == {card_sha}

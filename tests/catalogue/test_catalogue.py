@@ -61,6 +61,42 @@ async def test_a_blob_is_deleted_only_when_nothing_refers_to_it(data_dir: Path):
         await cat.close()
 
 
+async def test_a_file_an_edit_removed_no_longer_refers_to_its_bytes(data_dir: Path):
+    cat = await opened(data_dir)
+    try:
+        for sha in (SHA_A, SHA_B):
+            await cat.call("add_blob", sha, 3, None)
+            await cat.call("set_blob_state", sha, "landed")
+        await cat.call("add_messages", [rec(100, files=[(1, "a.png", SHA_A), (2, "b.png", SHA_B)]),
+                                        rec(101, files=[(3, "b-copy.png", SHA_B)])])
+        left = [a for a in (await cat.call("message", 100))["attachments"] if a["id"] == "1"]
+        edit = await cat.call("add_revision", 100, {"attachments": left, "edited_at": "2026-01-01T01:00:00Z"},
+                              keep=False)
+        assert edit.line["attachments"] == left and edit.doomed_blobs == ()  # 101 still has the same bytes
+        assert await cat.call("blob_refs", SHA_B) == 1 and await cat.call("blob_refs", SHA_A) == 1
+        gone = await cat.call("delete_message", 101, "2026-01-02T00:00:00Z", keep=False)
+        assert [b.sha256 for b in gone.doomed_blobs] == [SHA_B]  # the removed file no longer counts
+        alone = await cat.call("add_revision", 100, {"attachments": [], "edited_at": "2026-01-01T02:00:00Z"},
+                               keep=False)
+        assert [(b.sha256, b.state) for b in alone.doomed_blobs] == [(SHA_A, "landed")]
+        assert (await cat.call("blob", SHA_A)).state == "doomed"
+        assert await cat.call("unarchived_files", 10) == {}
+    finally:
+        await cat.close()
+
+
+async def test_with_deleted_content_kept_an_edit_dooms_nothing(data_dir: Path):
+    cat = await opened(data_dir)
+    try:
+        await cat.call("add_blob", SHA_A, 3, None)
+        await cat.call("add_messages", [rec(100, files=[(1, "a.png", SHA_A)])])
+        edit = await cat.call("add_revision", 100, {"attachments": [], "edited_at": "2026-01-01T01:00:00Z"})
+        assert edit.doomed_blobs == () and (await cat.call("blob", SHA_A)).state == "queued"
+        assert await cat.call("blob_refs", SHA_A) == 0  # the message has the file no more, all the same
+    finally:
+        await cat.close()
+
+
 async def test_search_index_covers_content_author_and_file_names(data_dir: Path):
     cat = await opened(data_dir)
     try:

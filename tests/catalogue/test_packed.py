@@ -42,7 +42,7 @@ async def test_an_edit_after_a_rebuild_starts_from_the_archived_line(tmp_path: P
     async with Catalogue(tmp_path / "rebuilt") as cat:
         await cat.call("restore_segments", segments)
         revision = await cat.call("add_revision", 104, {"content": "other bytes", "edited_at": "2026-02-01T00:00:00Z"})
-        assert revision["revision"] == 1
+        assert revision.line["revision"] == 1 and revision.doomed_blobs == ()
         assert (await cat.call("message", 104))["attachments"][0]["filename"] == "d.png"
         assert await cat.call("search", "other") == [104] and await cat.call("search", "same") == []
         claim = await cat.call("claim_segment", 10, 1000)  # the edit goes into a new segment, as any edit
