@@ -7,22 +7,11 @@ import discord
 from simcord.enums import ChannelType
 
 from bot.sim.world import World
+from tests.bot.test_backup_privacy import said, told
 from tests.support.capture import backup_finished
 from tests.support.waiting import wait_until
-from tests.support.world import answers, bot_messages
 
 SECRET = "salary-bands-for-2027"
-
-
-def told(world: World, since: int) -> list[str]:
-    """Everything the bot posted or edited since ``since``, as the channel reads it."""
-    return [m.get("content") or "" for m in bot_messages(world, since)]
-
-
-async def said(world: World, who, text: str, where=None) -> str:
-    since = len(world.env.http_requests)
-    await who.send(where or world.channel, text)
-    return answers(world, since)[-1]["content"]
 
 
 async def launch_with_private_thread(world: World):

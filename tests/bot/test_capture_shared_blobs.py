@@ -24,13 +24,19 @@ def settings(data_dir: Path):
     return bot_settings(sync, capture=CaptureSettings(watch_flush_s=0.2))
 
 
-async def alice_posts_a_picture(world: World, cdn: LocalCdn, picture: bytes):  # noqa: F811
-    """Alice's picture in #news; returns (#news, her message)."""
+async def alice_posts_a_picture(world: World, cdn: LocalCdn, picture: bytes, *,  # noqa: F811
+                                backed_up: bool = False):
+    """Alice's picture in #news (``backed_up``: and #news backed up, the picture on the remote);
+    returns (#news, her message)."""
     env = world.env
     news = world.guild.create_text_channel("news")
     message = env.backend.create_message(news.id, world.member("alice").id, "a picture",
                                          attachments=[cdn.attachment(env, news.id, "pic.png", picture)])
     await env.settle()
+    if backed_up:
+        await world.say(world.owner, f"!backup <#{news.id}>")
+        await backup_finished(world, news.id)
+        assert hashlib.sha256(picture).hexdigest() in blob_files(storage(world))
     return news, message
 
 
@@ -64,10 +70,7 @@ async def test_a_message_deleted_while_a_backup_holds_another_with_the_same_file
         env, be = world.env, world.env.backend
         picture = os.urandom(4000)
         sha = hashlib.sha256(picture).hexdigest()
-        news, first = await alice_posts_a_picture(world, cdn, picture)
-        await world.say(world.owner, f"!backup <#{news.id}>")
-        await backup_finished(world, news.id)
-        assert sha in blob_files(storage(world))
+        news, first = await alice_posts_a_picture(world, cdn, picture, backed_up=True)
 
         # #general: bob posts the same picture, and another file the CDN is slow to serve
         general = world.guild.create_text_channel("general")
@@ -162,10 +165,7 @@ async def test_a_file_posted_again_while_its_first_copy_is_being_deleted_stays(
         env, be = world.env, world.env.backend
         picture = os.urandom(4000)
         sha = hashlib.sha256(picture).hexdigest()
-        news, first = await alice_posts_a_picture(world, cdn, picture)
-        await world.say(world.owner, f"!backup <#{news.id}>")
-        await backup_finished(world, news.id)
-        assert sha in blob_files(storage(world))
+        news, first = await alice_posts_a_picture(world, cdn, picture, backed_up=True)
 
         service = world.archive.service
         delete = service.delete
