@@ -29,7 +29,7 @@ from capture.ingest import Tally
 from capture.settings import CaptureSettings
 from capture.source import ChannelInfo, Source, SourceError
 from capture.uploads import BLOB_KIND
-from capture.watching import Watching
+from capture.watching import REBUILD_POLL_S, Watching
 from catalogue import BackupRow, CatalogueError
 from runtime.tasks import cancelled_by_stop, one_turn
 from sync import Archive, SyncError
@@ -39,7 +39,6 @@ log = structlog.get_logger("helix.capture")
 # still needs the names of the files too big to keep. Older ones go, so a bot up for months does not
 # hold one per backup it ever ran; their rows keep the counts.
 FINISHED_TALLIES_KEPT = 64
-REBUILD_POLL_S = 1.0  # how often a backup waiting for a rebuild looks whether it ended
 WAIT_TOLD_POLLS = 10  # a waiting backup's message says how far the rebuild got every this many looks
 ProgressListener = Callable[[BackupRow, Tally, bool], Any]
 
@@ -298,18 +297,12 @@ class Capture(Watching, HeardKeeping):
         """Every page after the channel's cursor, and the files of older messages whose upload an owner
         dropped; False when cancelled (what was committed stays)."""
         ch = await self.catalogue.call("channel", channel_id)
-        self._paging[channel_id] += 1
-        try:
+        with self._in_hand(channel_id):
             before = {n: getattr(tally, n) for n in ("files", "bytes", "missing")}
             await self.fetch_again(channel_id, tally)
             if changed := {n: getattr(tally, n) - was for n, was in before.items() if getattr(tally, n) != was}:
                 await self.catalogue.call("backup_progress", row.id, **changed)
             return await self._pages(row, channel_id, tally, ch.cursor if ch else 0)
-        finally:
-            self._paging[channel_id] -= 1
-            if self._paging[channel_id] <= 0:  # a thread may be paged by its own backup and its channel's
-                del self._paging[channel_id]
-                self._held.pop(channel_id, None)  # the rest were of messages known before: followed as they came
 
     async def _pages(self, row: BackupRow, channel_id: int, tally: Tally, cursor: int) -> bool:
         pages = self.source.history(channel_id, cursor)  # type: ignore[union-attr]

@@ -219,15 +219,10 @@ class CaptureCore(Uploads):
                 continue
             if msg is None:
                 continue
-            holds = Holds()  # the bytes of a file that was failed are named only once the line is rewritten
-            try:
+            async with self._holding() as holds:  # a failed file's bytes are named once its line is rewritten
                 entries = [await self._save_attachment(msg, att, tally, None, downloads, holds)
                            for att in msg.attachments if att.id in attachment_ids]
                 rewrite |= await self.catalogue.call("files_fetched_again", message_id, entries)
-            except BaseException:
-                self._drop_holds(holds)
-                raise
-            await self._holds_committed(holds)
         if rewrite:
             await self.rewrite_pending()
 
@@ -244,22 +239,17 @@ class CaptureCore(Uploads):
         fresh = [m for m in messages if m.id not in known]
         limit = asyncio.Semaphore(self.settings.downloads_per_page)
         saved_before = await self.catalogue.call("attachment_blobs", [a.id for m in fresh for a in m.attachments])
-        holds = Holds()  # until the commit, nothing else names the blobs these records will
+        async with self._holding() as holds:  # until the commit, nothing else names the blobs these records will
 
-        async def one(att_msg: MessageRecord, att: AttachmentRef) -> dict[str, Any]:
-            return await self._save_attachment(att_msg, att, tally, saved_before.get(att.id), limit, holds)
+            async def one(att_msg: MessageRecord, att: AttachmentRef) -> dict[str, Any]:
+                return await self._save_attachment(att_msg, att, tally, saved_before.get(att.id), limit, holds)
 
-        try:
             # The whole page's files at once (bounded): a channel posts one file per message, and one message
             # at a time would leave the downloads, the disk and the uploads waiting on each other.
             saved = iter(await asyncio.gather(*(one(m, a) for m in fresh for a in m.attachments)))
             records = [m.as_json([next(saved) for _ in m.attachments]) for m in fresh]
             cursor = (cursor_channel, max(m.id for m in messages)) if cursor_channel is not None else None
             added = await self.catalogue.call("add_messages", records, cursor)
-        except BaseException:
-            self._drop_holds(holds)
-            raise
-        await self._holds_committed(holds)
         tally.archived += added
         return added
 

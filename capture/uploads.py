@@ -109,15 +109,22 @@ class Uploads:
         file the remote does not have.
         """
         for blob in await self.catalogue.call("blobs", "queued"):
-            item = await self.archive.outbox.get(blob.outbox_id) if blob.outbox_id else None
-            if item is not None and item.rel_path != blob.path:
-                item = None  # another item's id: an outbox started afresh counts from 1 again
-            if item is not None and item.state != "done":
-                continue  # still on its way: its report will come
-            if item is not None or await self._on_remote(blob):
+            state = await self._outcome(blob)
+            if state == "landed":
                 await self.catalogue.call("set_blob_state", blob.sha256, "landed", only_if="queued")
-            else:
+            elif state == "deleted":
                 await self._blob_dropped(blob.sha256, blob.outbox_id)
+            # "queued": still on its way, its report will come
+
+    async def _outcome(self, blob: BlobRow) -> str:
+        """Where bytes stand whose report may not have reached the catalogue: "queued" (the upload is on
+        its way), "landed" (its outbox item is done, or the remote has them) or "deleted"."""
+        item = await self.archive.outbox.get(blob.outbox_id) if blob.outbox_id else None
+        if item is not None and item.rel_path != blob.path:
+            item = None  # another item's id: an outbox started afresh counts from 1 again
+        if item is not None and item.state != "done":
+            return "queued"
+        return "landed" if item is not None or await self._on_remote(blob) else "deleted"
 
     async def _on_remote(self, blob: BlobRow) -> bool:
         try:
@@ -201,6 +208,17 @@ class Uploads:
         if self._blob_holds[sha] <= 0:
             del self._blob_holds[sha]
 
+    @contextlib.asynccontextmanager
+    async def _holding(self) -> AsyncIterator[Holds]:
+        """The holds of one page of records: dropped if it fails, committed after it is."""
+        holds = Holds()
+        try:
+            yield holds
+        except BaseException:
+            self._drop_holds(holds)
+            raise
+        await self._holds_committed(holds)
+
     def _drop_holds(self, holds: Holds) -> None:
         """The page failed: its blobs are held no more. A delete they put off is the next flush's
         (it deletes every doomed blob)."""
@@ -227,13 +245,7 @@ class Uploads:
         blob = await self.catalogue.call("blob", sha)
         if blob is None or blob.state != "doomed" or sha in self._deleting:
             return
-        item = await self.archive.outbox.get(blob.outbox_id) if blob.outbox_id else None
-        if item is not None and item.rel_path != blob.path:
-            item = None
-        if item is not None and item.state != "done":
-            state = "queued"
-        else:
-            state = "landed" if item is not None or await self._on_remote(blob) else "deleted"
+        state = await self._outcome(blob)
         await self.catalogue.call("set_blob_state", sha, state, only_if="doomed")
         log.info("capture_blob_kept", sha256=sha, state=state)
 
