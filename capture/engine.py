@@ -24,7 +24,6 @@ from typing import Any
 
 import structlog
 
-from capture.heard import HeardKeeping
 from capture.ingest import Tally
 from capture.settings import CaptureSettings
 from capture.source import ChannelInfo, Source, SourceError
@@ -43,7 +42,7 @@ WAIT_TOLD_POLLS = 10  # a waiting backup's message says how far the rebuild got 
 ProgressListener = Callable[[BackupRow, Tally, bool], Any]
 
 
-class Capture(Watching, HeardKeeping):
+class Capture(Watching):
     def __init__(self, settings: CaptureSettings, archive: Archive) -> None:
         super().__init__(settings, archive)
         self._catch_up_after: set[int] = set()  # watched channels to catch up once their running backup ends

@@ -23,6 +23,7 @@ from typing import Any
 
 import structlog
 
+from capture.heard import KEPT, HeardKeeping
 from capture.ingest import CaptureCore, Tally
 from capture.live import files_left, threads_of, watch_covering
 from capture.settings import CaptureSettings
@@ -37,9 +38,10 @@ FAILED_KEPT = 10_000  # edits and deletions whose following failed, kept to foll
 REBUILD_POLL_S = 1.0  # how often work waiting for a rebuild looks whether it ended
 
 
-class Watching(CaptureCore):
+class Watching(CaptureCore, HeardKeeping):
     def __init__(self, settings: CaptureSettings, archive: Archive) -> None:
         super().__init__(settings, archive)
+        self._keep_heard_init()
         self._requested: set[int] = set()  # watched channels whose catch-up was asked for since the last gap
         self._live_ok: set[int] = set()  # channels a catch-up paged since the last gap
         self._gaps = 0  # how many times Discord may have left events undelivered (see ``attach``)
@@ -166,23 +168,32 @@ class Watching(CaptureCore):
 
     def observe(self, kind: str, payload: Any) -> None:
         """From the bot's event handlers: ``message`` (a MessageRecord), ``edit`` (channel id, message id,
-        changes: ``attachments`` lists the files left by id) or ``delete``; returns at once."""
-        self._live.put_nowait((kind, payload))
+        changes: ``attachments`` lists the files left by id) or ``delete``; returns at once. An edit or a
+        deletion reaches the consumer once the catalogue keeps it (``heard.py``)."""
+        if kind in KEPT:
+            self._note(kind, payload)
+        else:
+            self._live.put_nowait((kind, payload))
 
     async def _consume_live(self) -> None:
         while True:
             kind, payload = await self._live.get()
             with one_turn(log, "capture_live", kind=kind):
                 try:
-                    if kind in ("edit", "delete") and payload[0] in self._paging:
+                    again = False
+                    if kind in KEPT and payload[0] in self._paging:
                         # its message may be in a backup's hands, not in the catalogue yet: followed again once it is
                         self._held.setdefault(payload[0], []).append((kind, payload))
-                    if kind in ("edit", "delete") and await self.catalogue.call("rebuilding"):
+                        again = True
+                    if kind in KEPT and await self.catalogue.call("rebuilding"):
                         # its message may be in a segment the rebuild has not read yet: followed again after it
                         self._after_rebuild.append((kind, payload))
+                        again = True
                     await self._handle_live(kind, payload)
                     if kind != "message":
                         self._follow_failures = 0
+                    if kind in KEPT and not again:
+                        self._heard_followed(payload)
                 except (SyncError, OSError, SourceError, CatalogueError) as exc:
                     self._live_failed(kind, payload, exc)
 
@@ -290,6 +301,7 @@ class Watching(CaptureCore):
         for kind, payload in now:
             try:
                 await self._handle_live(kind, payload)
+                self._heard_followed(payload)
             except (SyncError, OSError, SourceError, CatalogueError) as exc:
                 self._live_failed(kind, payload, exc)
             except Exception:

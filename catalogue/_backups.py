@@ -87,20 +87,18 @@ class BackupTables:
                                 (channel_id, backup_id, channel_id)).fetchone()
         return row is not None
 
-    # -- what the watch heard and had not followed at a stop ------------------------------------
+    # -- what the watch heard, until it is followed ----------------------------------------------
 
-    def keep_heard(self, events: list[tuple[str, str]]) -> None:
-        """(kind, payload as JSON), in the order heard; added after any kept before and not yet taken."""
+    def note_heard(self, events: list[tuple[str, str]], followed: list[int]) -> list[int]:
+        """Rows for (kind, payload as JSON), in the order heard, and their numbers; the rows of events
+        followed since (``followed``) go in the same commit."""
         with self._tx() as c:
-            c.executemany("INSERT INTO heard (kind, payload) VALUES (?, ?)", events)
+            c.executemany("DELETE FROM heard WHERE seq = ?", [(seq,) for seq in followed])
+            return [c.execute("INSERT INTO heard (kind, payload) VALUES (?, ?)", e).lastrowid for e in events]
 
-    def take_heard(self) -> list[tuple[str, str]]:
-        """What ``keep_heard`` kept, oldest first, and forgotten here: the taker follows it (or keeps it again)."""
-        with self._tx() as c:
-            rows = [(r[0], r[1]) for r in c.execute("SELECT kind, payload FROM heard ORDER BY seq")]
-            c.execute("DELETE FROM heard")
-        return rows
-
+    def heard_rows(self) -> list[tuple[int, str, str]]:
+        """Every event kept and not yet followed, oldest first: (seq, kind, payload as JSON)."""
+        return [(r[0], r[1], r[2]) for r in self.conn.execute("SELECT seq, kind, payload FROM heard ORDER BY seq")]
 
 def _backup(r: sqlite3.Row) -> BackupRow:
     return BackupRow(r["id"], r["guild_id"], r["channel_id"], bool(r["threads"]), r["kind"], r["state"],

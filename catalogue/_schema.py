@@ -174,8 +174,8 @@ CREATE TABLE IF NOT EXISTS rebuild_due (started_at REAL NOT NULL);
 -- Threads deleted on Discord: their archive is readable by nobody, like a deleted channel's (a thread
 -- Discord no longer lists is otherwise taken for one archived for being quiet).
 CREATE TABLE IF NOT EXISTS gone_threads (id INTEGER PRIMARY KEY, gone_at REAL NOT NULL);
--- Edits and deletions heard but not yet followed when Helix stopped: Discord sends them once, and a
--- catch-up after the restart finds new messages, not what happened to old ones.
+-- Edits and deletions heard and not yet followed, written as they arrive: Discord sends them once, and
+-- a catch-up after a restart or a crash finds new messages, not what happened to old ones.
 CREATE TABLE IF NOT EXISTS heard (seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, payload TEXT NOT NULL);
 CREATE VIRTUAL TABLE IF NOT EXISTS message_text USING fts5(
     content, author_name, files, content = 'messages', content_rowid = 'id',

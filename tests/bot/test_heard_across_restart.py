@@ -12,7 +12,10 @@ import contextlib
 import os
 from pathlib import Path
 
+import pytest
+
 from bot.sim.world import simulated_guild
+from catalogue import Catalogue
 from sync import SyncSettings
 from tests.bot.test_threads_watch import contents, watch_settings
 from tests.bot.test_watch_gaps import watched
@@ -22,7 +25,13 @@ from tests.support.waiting import wait_until
 from tests.support.world import bot_settings
 
 
-async def test_a_deletion_heard_just_before_a_deploy_is_followed_after_it(data_dir: Path, cdn):  # noqa: F811
+async def _nothing() -> int:
+    return 0
+
+
+@pytest.mark.parametrize("stop", ["deploy", "crash"])
+async def test_a_deletion_heard_just_before_a_stop_is_followed_after_it(data_dir: Path, cdn, stop,  # noqa: F811
+                                                                       monkeypatch):
     async with simulated_guild(watch_settings(data_dir)) as world:
         env, be, alice = world.env, world.env.backend, world.member("alice")
         news = await watched(world, "news")
@@ -37,7 +46,10 @@ async def test_a_deletion_heard_just_before_a_deploy_is_followed_after_it(data_d
         await wait_until(asked.is_set, 30, "the live download")
         be.delete_message(news.id, secret.id)  # ... when alice deletes her number: heard, queued behind it
         await env.settle()
+        if stop == "crash":  # kill -9: nothing the stop would keep is kept
+            monkeypatch.setattr(world.capture, "keep_heard", _nothing)
         await world.capture.close()  # a deploy: SIGTERM
+        monkeypatch.undo()
         while not world.capture._live.empty():  # a new process starts with nothing in memory
             world.capture._live.get_nowait()
         let_go.set()
@@ -47,6 +59,8 @@ async def test_a_deletion_heard_just_before_a_deploy_is_followed_after_it(data_d
         assert await world.archive.worker.drain(30)
         assert "my phone number is 555-0100" not in contents(world, news.id), contents(world, news.id)
         assert "a video" in contents(world, news.id)  # the message behind it: paged by the catch-up
+    async with Catalogue(data_dir) as catalogue:  # followed: kept no longer
+        assert await catalogue.call("heard_rows") == []
 
 
 async def test_a_deletion_heard_during_a_rebuild_is_followed_after_a_deploy_cut_it_short(data_dir: Path, cdn,  # noqa: F811
