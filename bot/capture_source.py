@@ -126,7 +126,7 @@ class DiscordSource:
         """
         channel = self._channel(channel_id)
         if channel is None or not hasattr(channel, "history"):
-            raise SourceError(f"Channel {channel_id} is gone or Helix cannot see it.", lasting=True)
+            raise SourceError(f"Channel {channel_id} is gone or Helix cannot see it.", gone=True)
         pages: asyncio.Queue[list[MessageRecord] | Exception | None] = asyncio.Queue(maxsize=PREFETCH)
         fetcher = asyncio.create_task(self._fetch_pages(channel, after, pages), name=f"helix-history-{channel_id}")
         try:
@@ -156,6 +156,9 @@ class DiscordSource:
             log.warning("history_forbidden", channel=channel.id, name=getattr(channel, "name", None))
             await pages.put(SourceError(f"Helix lost access to {name}: give it back View Channel and Read Message "
                                         "History there.", lasting=True))
+            return
+        except discord.NotFound:
+            await pages.put(SourceError(f"{name} is gone from Discord.", gone=True))
             return
         except discord.HTTPException as exc:
             log.warning("history_failed", channel=channel.id, name=getattr(channel, "name", None), status=exc.status)

@@ -231,7 +231,7 @@ class Capture(Watching):
                         await self.catalogue.call("upsert_channel", thread.as_json())
                         channels.append(thread.id)
                 for channel_id in channels:
-                    if not await self._page_through(row, channel_id, tally):
+                    if not await self._page_through_unless_gone(row, channel_id, tally):
                         state = "cancelled"
                         break
                 if info.type == "forum":  # no message of its own to flush: its channel.json names it all the same
@@ -302,6 +302,16 @@ class Capture(Watching):
             if changed := {n: getattr(tally, n) - was for n, was in before.items() if getattr(tally, n) != was}:
                 await self.catalogue.call("backup_progress", row.id, **changed)
             return await self._pages(row, channel_id, tally, ch.cursor if ch else 0)
+
+    async def _page_through_unless_gone(self, row: BackupRow, channel_id: int, tally: Tally) -> bool:
+        """A thread deleted since the backup listed it holds nothing left to back up: the others still are."""
+        try:
+            return await self._page_through(row, channel_id, tally)
+        except SourceError as exc:
+            if channel_id == row.channel_id or not exc.gone:
+                raise
+            log.info("capture_thread_gone_meanwhile", backup=row.id, thread=channel_id, error=str(exc))
+            return True
 
     async def _pages(self, row: BackupRow, channel_id: int, tally: Tally, cursor: int) -> bool:
         pages = self.source.history(channel_id, cursor)  # type: ignore[union-attr]

@@ -90,9 +90,11 @@ class SourceError(Exception):
     """Discord refused or failed; ``str(err)`` is one sentence for the admin who asked.
 
     ``lasting``: trying again changes nothing until someone acts (access lost, the channel gone),
-    unlike Discord failing for a while, which a later try gets past.
+    unlike Discord failing for a while, which a later try gets past. ``gone``: Discord has no such
+    channel (any more); a thread deleted during its channel's backup leaves nothing to back up.
     """
 
-    def __init__(self, message: str, *, lasting: bool = False) -> None:
+    def __init__(self, message: str, *, lasting: bool = False, gone: bool = False) -> None:
         super().__init__(message)
-        self.lasting = lasting
+        self.lasting = lasting or gone
+        self.gone = gone

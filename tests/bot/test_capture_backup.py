@@ -331,3 +331,28 @@ async def test_a_bot_up_for_many_backups_keeps_the_counts_of_only_the_latest(loc
     assert len(world.capture.tallies) == 2, world.capture.tallies
     shown = await answer_to(world, world.owner, "!backup status")
     assert shown.count("done") == 3 and "1 scanned" in shown, shown
+
+
+async def test_a_thread_deleted_while_its_channel_is_backed_up_leaves_the_other_threads_backed_up(local_world):
+    world = local_world
+    env, be = world.env, world.env.backend
+    alice = world.member("alice")
+    launch = world.guild.create_text_channel("launch")
+    be.create_message(launch.id, alice.id, "launch is friday", broadcast=False)
+    doomed = be.create_thread(launch.id, "countdown", alice.id, type=ChannelType.PUBLIC_THREAD)
+    kept = be.create_thread(launch.id, "weather", alice.id, type=ChannelType.PUBLIC_THREAD)
+    for thread in (doomed, kept):
+        be.create_message(thread.id, alice.id, f"news in {thread.name}", broadcast=False)
+    await env.settle()
+
+    def deleted_after_the_first_page(row, tally, finished) -> None:  # a moderator, mid-backup
+        if doomed.id in be.channels:
+            be.delete_channel(doomed.id)
+
+    world.capture.subscribe(deleted_after_the_first_page)
+    await world.say(world.owner, f"!backup <#{launch.id}> threads")
+    row = await backup_finished(world, launch.id)
+    assert row.state == "done", row
+    await world.capture.flush_all()
+    assert await world.archive.worker.drain(30)
+    assert [r["content"] for r in segment_lines(storage(world), world.guild.id, kept.id)] == ["news in weather"]
