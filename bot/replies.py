@@ -128,9 +128,10 @@ async def amend(message: Any, content: str, *, prefix: str = "!") -> bool:
 
 
 async def sees_internals(ctx: commands.Context) -> bool:
-    """Whether ``ctx.author`` is a Helix admin: only they are shown variables, paths and disk usage;
-    members get plain words."""
-    return await ctx.bot.is_admin(ctx.author)
+    """Whether whoever asked is a Helix admin: only they are shown variables, paths and disk usage;
+    members get plain words. From a message's context menu ``ctx.author`` is the message's author,
+    not the asker."""
+    return await ctx.bot.is_admin(ctx.interaction.user if ctx.interaction is not None else ctx.author)
 
 
 def archive_name(service: Any) -> str:

@@ -35,7 +35,7 @@ def example(ctx: commands.Context) -> str:
     if shown:
         return shown
     words = []
-    for param in command.clean_params.values():
+    for param in getattr(command, "clean_params", {}).values():  # a context menu has no parameters to type
         value = param.default if param.default not in (param.empty, None) else f"<{param.displayed_name or param.name}>"
         words.append(f"{param.name}:{value}" if slash else str(value))
     prefix = "/" if slash else ctx.clean_prefix

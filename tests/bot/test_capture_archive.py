@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -158,3 +159,22 @@ async def test_archive_of_a_hidden_channel_names_nobody_where_all_can_read(local
     result = await world.owner.slash(world.channel, "archive", link=link(world.guild.id, staff.id, secret.id))
     assert result.ephemeral, result
     assert "Archived the message by **carol**" in result.response.content, result.response.content
+
+
+async def test_the_context_menu_tells_why_archiving_failed(local_world):
+    """Apps → Archive message while Helix cannot write its data folder says so, as ``!archive`` does."""
+    world, env = local_world, local_world.env
+    alice = world.member("alice")
+    posted = env.backend.create_message(world.channel.id, alice.id, "keep this one")
+    await env.settle()
+    files = Path(world.archive.outbox.files_dir)
+    shutil.rmtree(files, ignore_errors=True)
+    files.write_text("not a folder")  # the host's data folder is broken (a full or read-only volume)
+
+    target = await world.bot.get_channel(world.channel.id).fetch_message(posted.id)
+    since = len(env.http_requests)
+    await world.owner.context_menu(world.channel, "Archive message", target)
+    await env.settle()
+    said = [m.get("content") or "" for m in bot_messages(world, since) if m["method"] in ("POST", "PATCH")]
+    told = [s for s in said if "cannot" in s and "error id" not in s]
+    assert told and "HELIX_DATA_DIR" in told[-1], said  # the owner is an admin: told what to fix
