@@ -31,6 +31,9 @@ class Pager(discord.ui.View):
         self.render = render
         self.page = 0
         self.message: discord.Message | None = None
+        # The last press: an ephemeral answer can be edited only through an interaction, for 15 minutes
+        # after it, and every press gives the pager another PAGER_TIMEOUT_S.
+        self._pressed: discord.Interaction | None = None
 
     async def first_page(self, who: Any) -> tuple[str, bool]:
         text, more = await self.render(0, who)
@@ -60,6 +63,7 @@ class Pager(discord.ui.View):
 
     async def _turn(self, interaction: discord.Interaction, step: int) -> None:
         self.page = max(0, self.page + step)
+        self._pressed = interaction
         text, more = await self.render(self.page, interaction.user)
         self._arrange(more)
         await interaction.response.edit_message(**outgoing(text, prefix=prefix_of(interaction.client), view=self))
@@ -80,4 +84,7 @@ class Pager(discord.ui.View):
             if isinstance(item, discord.ui.Button):
                 item.disabled = True
         with contextlib.suppress(discord.HTTPException):
-            await self.message.edit(view=self)
+            if self._pressed is not None:
+                await self._pressed.edit_original_response(view=self)
+            else:
+                await self.message.edit(view=self)

@@ -35,8 +35,8 @@ log = structlog.get_logger("helix.bot.find")
 QUERY = commands.parameter(default="", displayed_default=None, description=(
     # Discord cuts a slash option's description at 100 characters.
     'words "a phrase" -word a OR b in:#channel from:@member has:file|image before:/after:/during:DATE'))
-ONE_CHANNEL = commands.parameter(default=None, description="one channel, forum or thread, as #name "
-                                                             "(default: all you can read)")
+ONE_CHANNEL = commands.parameter(default=None,
+                                 description="one channel, forum or thread, as #name (default: all you can read)")
 Listable = discord.TextChannel | discord.ForumChannel | discord.Thread
 RESULTS_PER_PAGE = 5
 CHANNELS_PER_PAGE = 8
@@ -153,9 +153,8 @@ def wanted_channels(guild: discord.Guild, query: SearchQuery, readable: set[int]
 
 
 def with_threads(channel_ids: set[int], readable: set[int], threads: Mapping[int, tuple[int, bool]]) -> set[int]:
-    """``channel_ids`` and, among ``readable``, the threads (or forum posts) of those channels (``threads``:
-    each archived thread's channel, as ``archived_access`` gives them); only what ``readable`` holds, so
-    a thread the asker may not read never comes along with its channel."""
+    """``channel_ids`` and their threads (or forum posts; ``threads`` as ``archived_access`` gives them), only
+    those in ``readable``: a thread the asker may not read never comes along with its channel."""
     taken = {channel_id for channel_id in readable if threads.get(channel_id, (None,))[0] in channel_ids}
     return (channel_ids | taken) & readable
 
@@ -192,25 +191,27 @@ class Find(commands.Cog):
         guild = ctx.guild
         said = echo(query, 60)
 
-        async def searched(who: Any) -> tuple[set[int], set[int]]:
-            """The channels to search, and those only the slash form would, for every page anew."""
+        async def searched(who: Any) -> tuple[set[int], set[int], Mapping[int, tuple[int, bool]]]:
+            """The channels to search, those only the slash form would, the threads not deleted; every page."""
             readable, threads = await archived_access(self.bot, who)
             channels = wanted_channels(guild, parsed, readable, threads)
             if ctx.interaction is not None:
-                return channels, set()
+                return channels, set(), threads
             postable = postable_in(ctx.channel, channels, threads)  # posted in the channel: what all its readers see
-            return postable, channels - postable
+            return postable, channels - postable, threads
 
         async def render(page: int, who: Any) -> tuple[str, bool]:
-            channels, private = await searched(who)
+            channels, private, threads = await searched(who)
             found = await cat.call("find", channels, filters, offset=page * RESULTS_PER_PAGE, limit=RESULTS_PER_PAGE)
             found = replace(found, hits=tuple([replace(h, snippet=await unsecret(cat, h)) for h in found.hits]))
             # Said whenever the asker reads channels left out here, never whether they match: the
             # channel reads this answer, and a match is itself something of what they hold.
             left_out = [f"channels {NOT_FOR_ALL} are left out: `/find` searches them for you alone"] if private else []
-            links = {h.message_id: await self._jump(guild.get_channel_or_thread(h.channel_id), h.message_id)
-                     for h in found.hits}
-            live = {h.channel_id for h in found.hits if guild.get_channel_or_thread(h.channel_id) is not None}
+            # A thread Discord archived for being quiet is out of discord.py's cache, not deleted.
+            live = {h.channel_id for h in found.hits
+                    if h.channel_id in threads or guild.get_channel_or_thread(h.channel_id)}
+            links = {h.message_id: await self._jump(guild.id, h.channel_id, h.message_id) for h in found.hits
+                     if h.channel_id in live}
             return results_page(said, page, found, links, live=live.__contains__, notes=[*parsed.notes, *left_out],
                                 rebuilding=still_rebuilding(self.bot),
                                 scope="everyone here can read" if private else "you can read"), found.more
@@ -218,13 +219,12 @@ class Find(commands.Cog):
         log.info("find", terms=len(parsed.terms))
         await Pager(ctx.author.id, render).send(ctx, ephemeral=True)
 
-    async def _jump(self, channel: Any, message_id: int) -> str | None:
+    async def _jump(self, guild_id: int, channel_id: int, message_id: int) -> str | None:
         """The message's link when it still exists on Discord (cache first, then one look)."""
-        if channel is None:
-            return None
         cached = discord.utils.get(self.bot.cached_messages, id=message_id)
         if cached is not None:
             return cached.jump_url
+        channel = self.bot.get_partial_messageable(channel_id, guild_id=guild_id)  # a quiet thread too
         with contextlib.suppress(discord.NotFound, discord.Forbidden):
             return (await channel.fetch_message(message_id)).jump_url
         return None
@@ -265,7 +265,7 @@ class Find(commands.Cog):
                         return f"Nothing archived that you can read is from <#{channel.id}>.", False
                     if hidden and channel is not None:
                         return (f"<#{channel.id}> is not for everyone here, so its archive is not shown here: "
-                                f"{echo(f'/archives channel:#{channel.name}', 120)} shows it to you alone."), False
+                                "`/archives` with it as `channel` shows it to you alone."), False
                     if hidden:
                         return f"Nothing archived that everyone here can read. {left_out}.", False
                     where = f"from <#{channel.id}>" if channel is not None else "from a channel you can read"
