@@ -4,6 +4,9 @@ Reads ``discord/<guild>/<channel>/channel.json`` and ``messages/*.jsonl(.gz)`` t
 service (one listing, then ONE copy of those files into a temporary folder under the data dir: a
 call per file would cost more than reading them; an archive in a plain local folder is read in
 place) and records every line as landed (catalogue/_rebuild.py), so nothing is uploaded again.
+A saved file's bytes count as landed only if the remote's ``blobs`` folder, listed once meanwhile,
+holds them: bytes an edit or a deletion removed, or that never landed, are uploaded again when posted
+again, and fetched again by the next backup of a channel whose saved file needs them.
 A batch is read and parsed into rows in a worker thread while the catalogue's thread writes the
 batch before it. Safe to run on a catalogue that is not empty (``!reindex``): known lines are
 skipped, unflushed ones untouched.
@@ -36,6 +39,7 @@ from sync import SyncError, SyncService
 log = structlog.get_logger("helix.capture.rebuild")
 SEGMENT = re.compile(r"^discord/(\d+)/(\d+)/messages/([^/]+)\.jsonl(\.gz)?$")
 MANIFEST = re.compile(r"^discord/(\d+)/(\d+)/channel\.json$")
+BLOB = re.compile(r"^blobs/sha256/[0-9a-f]{2}/([0-9a-f]{64})$")
 BATCH_LINES = 20_000  # lines written in one catalogue transaction (one disk sync), at most
 FIRST_BATCH_LINES = 2_000  # the first batch is small: nothing is written until it is parsed
 INCLUDE = ("/*/*/channel.json", "/*/*/messages/*.jsonl", "/*/*/messages/*.jsonl.gz")
@@ -195,6 +199,21 @@ async def read_into(catalogue: Catalogue, folder: Path, segments: list[tuple[int
             ahead.cancel()
 
 
+async def held_blobs(service: SyncService, listed: bool) -> list[str] | None:
+    """The sha256 of every blob on the remote (``listed``: its top level has a ``blobs`` folder; without
+    one, none, and no "not found" logged); None when the remote could not say, and the blobs are then
+    left as the segments tell them: the check is worth less than the rebuild it would fail."""
+    if not listed:
+        return []
+    try:
+        entries = await service.list("blobs", recurse=True)
+    except SyncError as exc:
+        log.warning("rebuild_blobs_not_listed", error=exc.hint,
+                    action="files whose bytes the remote lost are taken for archived until the next !reindex")
+        return None
+    return [m.group(1) for e in entries if not e.is_dir and (m := BLOB.match(e.path))]
+
+
 async def rebuild(catalogue: Catalogue, service: SyncService, scratch: Path,
                   progress: RebuildProgress | None = None) -> RebuildProgress:
     """Read every channel and segment on the remote into ``catalogue``; never raises for a remote error."""
@@ -202,16 +221,19 @@ async def rebuild(catalogue: Catalogue, service: SyncService, scratch: Path,
     progress.state, progress.error, progress.started_at = "running", None, time.time()
     progress.segments_done = progress.lines_added = 0
     folder = scratch / f"rebuild-{secrets.token_hex(4)}"
+    listing: asyncio.Task[list[str] | None] | None = None
     try:
         await catalogue.call("rebuild_begin")
         # A crypt remote read with the wrong passwords must fail here, or the backups that wait for this
         # rebuild would start a second archive beside the first (with folder names stored plain, such a
         # crypt even lists the `discord` folder, and nothing in it).
         await service.check_readable_archive()
-        top = await service.list("", recurse=False)
-        captured = any(e.is_dir and e.path.strip("/") == "discord" for e in top)
+        top = {e.path.strip("/") for e in await service.list("", recurse=False) if e.is_dir}
+        # The blobs are listed while the segments are read: the segments take their bytes for landed.
+        listing = asyncio.create_task(held_blobs(service, "blobs" in top))
+        listing.add_done_callback(lambda t: t.cancelled() or t.exception())  # not "never retrieved" if unawaited
         # An archive that never held captured content: nothing to read, and no "not found" logged.
-        entries = await service.list("discord", recurse=True) if captured else []
+        entries = await service.list("discord", recurse=True) if "discord" in top else []
         manifests, segments = plan(entries)
         progress.segments_total = len(segments)
         await catalogue.call("rebuild_mode", True)
@@ -227,6 +249,10 @@ async def rebuild(catalogue: Catalogue, service: SyncService, scratch: Path,
         await catalogue.call("restore_channels", channels)
         segments = in_written_order(segments, channels)
         await read_into(catalogue, source, segments, {e.path: e.size for e in entries}, progress)
+        held = await listing
+        if held is not None and (lost := await catalogue.call("blobs_not_held", held)):
+            log.warning("rebuild_blobs_missing", blobs=lost,
+                        action="the next backup of their channels fetches those files again while Discord has them")
         if caps := cursor_caps(channels, segments):
             await catalogue.call("cap_cursors", caps)
             log.warning("rebuild_segments_missing", channels=sorted(caps),
@@ -248,6 +274,8 @@ async def rebuild(catalogue: Catalogue, service: SyncService, scratch: Path,
         progress.state, progress.error = "failed", f"{type(exc).__name__}: {exc}"
         log.exception("rebuild_crashed")
     finally:
+        if listing is not None:
+            listing.cancel()  # still running only when the rebuild failed before it needed the listing
         progress.finished_at = time.time()
         await asyncio.to_thread(shutil.rmtree, folder, True)
         with contextlib.suppress(CatalogueError):

@@ -87,6 +87,10 @@ async def write_manifest(catalogue: Catalogue, outbox: Outbox, spool: Path, chan
                      for s in segments],
         "updated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+    # A thread Discord deleted: the remote must say so, or a catalogue rebuilt from it would show the
+    # thread's archive again to its channel's readers.
+    if (gone := await catalogue.call("thread_gone_at", channel_id)) is not None:
+        manifest["gone_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(gone))
     path = spool / f"channel-{channel_id}-{secrets.token_hex(4)}.json"
     await asyncio.to_thread(_write, path, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
     await outbox.enqueue(path, f"discord/{ch.guild_id}/{ch.id}/channel.json", kind="capture-manifest", move=True)

@@ -30,10 +30,12 @@ import operator
 import sqlite3
 import time
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from catalogue._packed import KINDS, pack, record_text
 from catalogue._rebuild_rows import Other, Plain, Prepared, prepared
+from catalogue._revisions import files_removed
 from catalogue._schema import blob_path, file_names, finish_bulk_load, start_bulk_load
 from catalogue._schema import record_json as _dumps
 
@@ -264,6 +266,8 @@ class RebuildTables:
         c.execute("UPDATE messages SET content = ?, edited_at = ?, revision = ?, record = ?, files = ? WHERE id = ?",
                   (merged.get("content") or "", merged.get("edited_at"), int(merged["revision"]), _dumps(merged),
                    file_names(merged), mid))
+        if isinstance(changes.get("attachments"), list):  # an edit removed files: as ``add_revision`` left them
+            files_removed(c, mid, changes["attachments"])
 
     def _restore_tombstone(self, c: sqlite3.Connection, gid: int, cid: int, mid: int, tomb: dict[str, Any]) -> None:
         """A message line next to its tombstone means HELIX_KEEP_DELETED kept it; a tombstone alone, that it went."""
@@ -328,3 +332,15 @@ def _restore_channel(c: sqlite3.Connection, manifest: dict[str, Any]) -> None:
               (cid, gid, str(ch.get("name") or ""), ch.get("topic"), str(ch.get("type") or "text"),
                int(ch["parent_id"]) if ch.get("parent_id") else None, int(manifest.get("cursor") or 0),
                int(bool(manifest.get("watched"))), time.time()))
+    if manifest.get("gone_at"):  # a thread Discord deleted: readable by nobody, as before the volume was lost
+        c.execute("INSERT OR IGNORE INTO gone_threads (id, gone_at) VALUES (?, ?)", (cid, _when(manifest["gone_at"])))
+    else:  # deleted while the rebuild ran, before its row was back: its manifest is still to say so
+        c.execute("UPDATE channels SET manifest_dirty = manifest_dirty + 1 WHERE id = ? AND id IN "
+                  "(SELECT id FROM gone_threads)", (cid,))
+
+
+def _when(stamp: object) -> float:
+    try:
+        return datetime.fromisoformat(str(stamp)).timestamp()
+    except ValueError:
+        return time.time()  # when matters less than that it was deleted

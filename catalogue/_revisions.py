@@ -1,5 +1,5 @@
 """The catalogue's operations on messages it already holds: edits, files fetched again, and the
-bytes nothing refers to any more once a file is gone.
+bytes nothing refers to any more once a file is gone, or that the remote turned out not to hold.
 
 A mixin of ``Tables``: every operation is one transaction in the database thread.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from catalogue._packed import record_text, unpack_for
@@ -48,11 +48,7 @@ class RevisionTables:
         deleted message's are: a row still ``saved`` would count as a use of the bytes, so deleting the
         other message with the same bytes would leave them on the remote, and would be fetched again by
         every backup once the bytes are gone. Unless ``keep``, the bytes nothing else refers to are doomed."""
-        ids = [int(a["id"]) for a in left]
-        gone = f"message_id = ? AND id NOT IN ({','.join('?' * len(ids))})"
-        shas = [r[0] for r in c.execute(f"SELECT DISTINCT sha256 FROM attachments WHERE {gone} AND state = 'saved' "
-                                        "AND sha256 IS NOT NULL", (message_id, *ids))]
-        c.execute(f"UPDATE attachments SET state = 'removed', filename = '' WHERE {gone}", (message_id, *ids))
+        shas = files_removed(c, message_id, left)
         return () if keep else doom_unreferenced(c, shas)
 
     def unarchived_files(self, channel_id: int) -> dict[int, set[int]]:
@@ -72,6 +68,21 @@ class RevisionTables:
             for att in _failed(self.conn, message_id):
                 found.setdefault(message_id, set()).add(int(att["id"]))
         return found
+
+    def blobs_not_held(self, held: Iterable[str]) -> int:
+        """After a rebuild, which takes every saved file's bytes for landed: those the remote's listing
+        (``held``: the sha256 of every blob it holds) lacks are ``deleted``, as bytes the remote lacks, so
+        the same bytes posted again are uploaded, not taken for archived, and ``unarchived_files`` names
+        the saved files that need them. A blob the outbox took (``outbox_id``) is left as its upload says.
+        The listing goes through a temporary table: it can hold more hashes than a statement takes."""
+        with self._tx() as c:
+            c.execute("CREATE TEMP TABLE IF NOT EXISTS held_blobs (sha256 TEXT PRIMARY KEY) WITHOUT ROWID")
+            c.execute("DELETE FROM temp.held_blobs")
+            c.executemany("INSERT OR IGNORE INTO temp.held_blobs (sha256) VALUES (?)", ((sha,) for sha in held))
+            gone = c.execute("UPDATE blobs SET state = 'deleted' WHERE state = 'landed' AND outbox_id IS NULL "
+                             "AND sha256 NOT IN (SELECT sha256 FROM temp.held_blobs)").rowcount
+            c.execute("DROP TABLE temp.held_blobs")
+        return gone
 
     def files_fetched_again(self, message_id: int, entries: Sequence[dict[str, Any]]) -> bool:
         """What became of files that Discord's CDN had failed to send (``entries``: their new archive
@@ -105,6 +116,18 @@ class RevisionTables:
             c.execute("UPDATE segments SET dirty = dirty + 1 WHERE id = ?", (line["segment_id"],))
             c.execute("UPDATE channels SET manifest_dirty = manifest_dirty + 1 WHERE id = ?", (cid,))
             return True
+
+
+def files_removed(c: sqlite3.Connection, message_id: int, left: Sequence[dict[str, Any]]) -> list[str]:
+    """``_files_removed`` without the dooming, shared with the rebuild, which reads the edit's revision
+    line after the bytes already left the remote (or stayed, under HELIX_KEEP_DELETED): the bytes the
+    removed files were saved as, for the caller to doom or not."""
+    ids = [int(a["id"]) for a in left]
+    gone = f"message_id = ? AND id NOT IN ({','.join('?' * len(ids))})"
+    shas = [r[0] for r in c.execute(f"SELECT DISTINCT sha256 FROM attachments WHERE {gone} AND state = 'saved' "
+                                    "AND sha256 IS NOT NULL", (message_id, *ids))]
+    c.execute(f"UPDATE attachments SET state = 'removed', filename = '' WHERE {gone}", (message_id, *ids))
+    return shas
 
 
 def doom_unreferenced(c: sqlite3.Connection, shas: Sequence[str]) -> tuple[BlobRow, ...]:

@@ -9,6 +9,7 @@ the bot turns into bold after escaping the archived text.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import time
@@ -139,6 +140,9 @@ class SearchTables:
 
     _name_index = False
     _author_index = True  # False while a rebuild into an empty catalogue goes without it
+
+    def _tx(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        raise NotImplementedError
 
     def ensure_read_indexes(self) -> None:
         """Create them once; a disk that refuses only makes ``from:name`` slower, so it is not fatal."""
@@ -286,9 +290,21 @@ class SearchTables:
             "SELECT id, parent_id, type FROM channels WHERE guild_id = ? AND parent_id IS NOT NULL "
             "AND type LIKE '%thread' AND id NOT IN (SELECT id FROM gone_threads)", (guild_id,))}
 
-    def thread_gone(self, thread_id: int) -> None:
-        """Discord deleted the thread: from now on nobody reads its archive (see ``thread_parents``)."""
-        self.conn.execute("INSERT OR IGNORE INTO gone_threads (id, gone_at) VALUES (?, ?)", (thread_id, time.time()))
+    def thread_gone(self, thread_id: int) -> bool:
+        """Discord deleted the thread: from now on nobody reads its archive (see ``thread_parents``). Its
+        ``channel.json`` is to say so too (``gone_at``), or a catalogue rebuilt from the remote would show
+        the thread again to its channel's readers. True when the catalogue holds the thread, whose
+        manifest is then due."""
+        with self._tx() as c:
+            c.execute("INSERT OR IGNORE INTO gone_threads (id, gone_at) VALUES (?, ?)", (thread_id, time.time()))
+            return c.execute("UPDATE channels SET manifest_dirty = manifest_dirty + 1 WHERE id = ?",
+                             (thread_id,)).rowcount > 0
+
+    def thread_gone_at(self, thread_id: int) -> float | None:
+        """When Helix heard that Discord deleted the thread (``time.time()``), for its ``channel.json``;
+        None for a thread, or a channel, still there."""
+        row = self.conn.execute("SELECT gone_at FROM gone_threads WHERE id = ?", (thread_id,)).fetchone()
+        return float(row[0]) if row else None
 
     def archived_channel_ids(self, guild_id: int) -> list[int]:
         return [r[0] for r in self.conn.execute("SELECT id FROM channels WHERE guild_id = ? ORDER BY id",

@@ -34,6 +34,7 @@ from bot.helix import HelixBot, UserFacingError
 from bot.replies import NO_PINGS, PROGRESS_EDIT_S, amend, answer
 from capture import Capture, Tally
 from catalogue import CatalogueError
+from sync import SyncError
 
 log = structlog.get_logger("helix.bot.capture")
 LINK = re.compile(r"https://(?:(?:ptb|canary)\.)?discord(?:app)?\.com/channels/(\d+)/(\d+)/(\d+)")
@@ -276,10 +277,16 @@ class CaptureCog(commands.Cog, name="Capture"):
         if self.bot.capture is None:
             return
         try:
-            await self.bot.capture.catalogue.call("thread_gone", payload.thread_id)
+            if await self.bot.capture.catalogue.call("thread_gone", payload.thread_id):
+                # Its channel.json says so now, not at the next flush: a volume lost meanwhile would take
+                # the deletion with it, and the catalogue rebuilt from the remote show the thread again.
+                await self.bot.capture.flush(payload.thread_id, full=False)
         except CatalogueError as exc:
             log.warning("capture_thread_gone_not_recorded", thread=payload.thread_id, error=str(exc),
                         action="its archive stays shown to its channel's readers; check the data volume")
+        except (SyncError, OSError) as exc:
+            log.warning("capture_thread_gone_not_written", thread=payload.thread_id, error=str(exc),
+                        action="its channel.json says so at the next flush")
 
 
 async def setup(bot: HelixBot) -> None:

@@ -3,14 +3,19 @@ posts) along, only those the asker may read, and ``!archives`` lists each under 
 
 from __future__ import annotations
 
+import json
 import re
 
 import discord
 from simcord.enums import ChannelType
 
 from bot.sim.world import World
-from tests.support.capture import backup_finished
+from tests.capture.test_rebuild import restarted_on_a_fresh_volume
+from tests.capture.test_rebuild_cursor import rebuilt
+from tests.support.capture import backup_finished, storage
 from tests.support.world import answer_to, answers, private_channel
+
+ISO_SECONDS = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
 
 
 def found(answer: str) -> set[int]:
@@ -178,3 +183,21 @@ async def test_a_quiet_threads_backup_stays_in_backup_status(local_world, cdn): 
     await env.settle()
     status = await answer_to(world, world.owner, "!backup status")
     assert status.startswith(f"<#{countdown.id}> · done"), status
+
+
+async def test_a_thread_deleted_on_discord_stays_unread_after_the_catalogue_is_rebuilt(local_world, cdn):  # noqa: F811
+    """The deletion is on the remote, in the thread's channel.json: a volume lost with the catalogue does
+    not show the thread again to its channel's readers."""
+    world = local_world
+    ids = await archived_threads(world)
+    world.env.backend.delete_channel(ids["countdown_channel"])
+    await world.env.settle()
+    assert await world.archive.worker.drain(30)
+    manifest = storage(world) / f"discord/{world.guild.id}/{ids['countdown_channel']}/channel.json"
+    assert re.fullmatch(ISO_SECONDS, json.loads(manifest.read_text()).get("gone_at") or ""), manifest.read_text()
+
+    await rebuilt(await restarted_on_a_fresh_volume(world))
+    bob = world.member("bob")
+    assert found(await answer_to(world, bob, "!find printer")) == {ids["post"], ids["launch"], ids["random"]}
+    assert "no archived message" in (await answer_to(world, bob, f"!get {ids['countdown']}")).lower()
+    assert ids["countdown_channel"] not in await world.capture.catalogue.call("thread_parents", world.guild.id)

@@ -12,6 +12,8 @@ from pathlib import Path
 from bot.sim.world import World, simulated_guild
 from tests.bot.test_threads_watch import watch_settings
 from tests.bot.test_watch_gaps import watched
+from tests.capture.test_rebuild import restarted_on_a_fresh_volume
+from tests.capture.test_rebuild_cursor import rebuilt
 from tests.support.capture import backup_finished, blob_files, cdn, segment_lines, storage  # noqa: F401
 from tests.support.cdn import LocalCdn
 from tests.support.waiting import wait_until
@@ -94,3 +96,27 @@ async def test_bytes_a_removed_file_shared_leave_with_the_last_message_that_has_
         await world.say(world.owner, f"!backup <#{general.id}>")
         await backup_finished(world, general.id, count=2)  # the watch's catch-up, then this one
         assert set(blob_files(storage(world))) == {card_sha}
+
+
+async def test_a_file_removed_by_an_edit_stays_removed_in_a_catalogue_rebuilt_from_the_remote(data_dir: Path,
+                                                                                             cdn):  # noqa: F811
+    """The volume is lost after alice took her meme back: the rebuilt catalogue neither offers it again nor
+    counts it as a use of the bytes bob's message shares, which leave with his message."""
+    async with simulated_guild(watch_settings(data_dir)) as world:
+        general, mine, meme = await posted_with_files(world, cdn)
+        env, be, alice = world.env, world.env.backend, world.member("alice")
+        [card_sha] = set(blob_files(storage(world))) - {hashlib.sha256(meme).hexdigest()}
+        card = be.messages[general.id][mine.id].attachments[0]
+        be.edit_message(general.id, mine.id, {"attachments": [card]})  # alice takes her meme back
+        await env.settle()
+        await wait_until(lambda: revisions(world, general.id) or None, 30, "the edit is a revision")
+        assert await world.archive.worker.drain(30)
+
+        await rebuilt(await restarted_on_a_fresh_volume(world))
+        await world.say(alice, f"!get {mine.id}")
+        assert [f.filename for f in world.channel.last_message.attachments] == ["oops-my-id-card.png"]
+        [bobs] = [m for m in be.messages[general.id].values() if m.content == "the same meme"]
+        be.delete_message(general.id, bobs.id)
+        await env.settle()
+        await wait_until(lambda: set(blob_files(storage(world))) == {card_sha}, 30,
+                         lambda: f"only alice's ID card is left: {sorted(blob_files(storage(world)))}")
