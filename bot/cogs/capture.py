@@ -143,9 +143,15 @@ class CaptureCog(commands.Cog, name="Capture"):
             if ctx.guild is None or guild_id != ctx.guild.id:
                 raise UserFacingError("That message is in another server: I archive messages of this server only.")
             channel = ctx.guild.get_channel_or_thread(channel_id)
+            if channel is None:  # a thread Discord archived for being quiet is out of discord.py's cache
+                with contextlib.suppress(discord.NotFound, discord.Forbidden, discord.InvalidData):
+                    channel = await ctx.guild.fetch_channel(channel_id)
             if channel is None:
                 raise UserFacingError("You can't read that channel, so I won't archive from it for you.")
             refuse_unless_reader(ctx.author, channel, "archive from it")
+            if not isinstance(channel, discord.abc.Messageable):  # a category's id, typed by hand
+                raise UserFacingError("That link leads to no message: right-click a message → Copy Message Link, "
+                                      "then `!archive <link>`.")
             missing = bot_lacks(channel)
             if missing:
                 raise UserFacingError(lacks_sentence(channel, missing))

@@ -10,6 +10,7 @@ import discord
 from simcord.backend.models import Overwrite
 from simcord.enums import ChannelType, OverwriteType
 
+from tests.bot.test_threads_find import archived_threads
 from tests.support.capture import blob_files, segment_lines, sha256, storage
 from tests.support.world import answers, bot_messages, private_channel
 
@@ -178,3 +179,23 @@ async def test_the_context_menu_tells_why_archiving_failed(local_world):
     said = [m.get("content") or "" for m in bot_messages(world, since) if m["method"] in ("POST", "PATCH")]
     told = [s for s in said if "cannot" in s and "error id" not in s]
     assert told and "HELIX_DATA_DIR" in told[-1], said  # the owner is an admin: told what to fix
+
+
+async def test_archive_by_link_into_a_quiet_thread_and_from_a_typed_category_link(local_world, cdn):  # noqa: F811
+    """A thread Discord archived for being quiet is out of discord.py's cache, not out of reach; a link
+    whose channel part is a category's id (typed by hand) leads to no message."""
+    world = local_world
+    ids = await archived_threads(world)
+    world.env.backend.edit_channel(ids["countdown_channel"], {}, thread_metadata={"archived": True})
+    await world.env.settle()
+    assert world.bot.get_channel(ids["countdown_channel"]) is None
+    await world.say(world.owner, f"!archive {link(world.guild.id, ids['countdown_channel'], ids['countdown'])}")
+    assert world.channel.last_message.content.startswith("Archived the message"), world.channel.last_message.content
+
+    category = world.guild.create_category("Projects")
+    await world.env.settle()
+    since = len(world.env.http_requests)
+    await world.say(world.member("bob"), f"!archive {link(world.guild.id, category.id, ids['countdown'])}")
+    got = answers(world, since)[-1]["content"]
+    assert got.startswith("That link leads to no message"), got
+    assert world.env.errors  # that refusal was expected: reading the errors tells SimCord so

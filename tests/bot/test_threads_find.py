@@ -201,3 +201,15 @@ async def test_a_thread_deleted_on_discord_stays_unread_after_the_catalogue_is_r
     assert found(await answer_to(world, bob, "!find printer")) == {ids["post"], ids["launch"], ids["random"]}
     assert "no archived message" in (await answer_to(world, bob, f"!get {ids['countdown']}")).lower()
     assert ids["countdown_channel"] not in await world.capture.catalogue.call("thread_parents", world.guild.id)
+
+
+async def test_a_result_from_a_quiet_thread_is_not_called_a_deleted_channel(local_world, cdn):  # noqa: F811
+    """Discord stops listing a thread nobody posted in for a while: it is still there, and so is its link."""
+    world = local_world
+    ids = await archived_threads(world)
+    world.env.backend.edit_channel(ids["countdown_channel"], {}, thread_metadata={"archived": True})
+    await world.env.settle()
+    assert world.bot.get_channel(ids["countdown_channel"]) is None  # discord.py no longer holds it
+    got = await answer_to(world, world.member("bob"), "!find countdown")
+    assert str(ids["countdown"]) in got and f"<#{ids['countdown_channel']}>" in got, got
+    assert "a deleted channel" not in got and f"/{ids['countdown_channel']}/{ids['countdown']}>" in got, got
