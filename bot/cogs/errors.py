@@ -62,7 +62,8 @@ def _sentence_for(ctx: commands.Context, error: Exception, admin: bool = False) 
     if isinstance(error, commands.TooManyArguments):
         said = ctx.command.extras.get("too_many") if ctx.command else None  # a command whose words are few and fixed
         return said or f"{prefix}{name} takes fewer words than that: for example `{usage}`."
-    if isinstance(error, commands.BadArgument | commands.BadUnionArgument | commands.ArgumentParsingError):
+    if isinstance(error, commands.BadArgument | commands.BadUnionArgument | commands.ArgumentParsingError |
+                  app_commands.TransformerError):  # the last: a slash option's value Helix could not take
         param = ctx.current_parameter
         if param is not None:
             wanted = ctx.command.extras.get(param.name) if ctx.command else None

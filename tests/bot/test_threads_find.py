@@ -7,6 +7,7 @@ import json
 import re
 
 import discord
+from simcord.builders import ChannelHandle
 from simcord.enums import ChannelType
 
 from bot.sim.world import World
@@ -213,3 +214,15 @@ async def test_a_result_from_a_quiet_thread_is_not_called_a_deleted_channel(loca
     got = await answer_to(world, world.member("bob"), "!find countdown")
     assert str(ids["countdown"]) in got and f"<#{ids['countdown_channel']}>" in got, got
     assert "a deleted channel" not in got and f"/{ids['countdown_channel']}/{ids['countdown']}>" in got, got
+
+
+async def test_slash_archives_of_a_quiet_thread_is_a_sentence_not_an_error_id(local_world, cdn):  # noqa: F811
+    world = local_world
+    ids = await archived_threads(world)
+    thread = ChannelHandle(world.env, world.guild, world.env.backend.get_channel(ids["countdown_channel"]))
+    world.env.backend.edit_channel(ids["countdown_channel"], {}, thread_metadata={"archived": True})
+    await world.env.settle()
+    got = await world.owner.slash(world.channel, "archives", channel=thread)
+    assert got.ephemeral and got.response.content == ("That is not a valid argument for /archives: for example "
+                                                      "`/archives channel:#general`."), got.response.content
+    assert world.env.errors  # that refusal was expected: reading the errors tells SimCord so
