@@ -110,8 +110,11 @@ class Get(commands.Cog):
                     files.append(await self._fetch(f, folder))
                 except SyncError:  # the remote is down: the text and the other files still come back
                     notes.append(f"{name(f)} could not be fetched from the archive just now: try again later")
-            below = [*(f"-# {n}." for n in notes), *sentences, *(links if private else [])]
-            text, whole = self._text(archived, MESSAGE_CHARS - sum(len(line) + 1 for line in below))
+            below = [*(f"-# {n}." for n in notes), *sentences]
+            apart = links if private else []  # links in messages of their own: never cut, nor cutting the text
+            if apart and self._text(archived, _room([*below, *apart]))[1] is None and _room([*below, *apart]) > 0:
+                below, apart = [*below, *apart], []
+            text, whole = self._text(archived, _room(below))
             if whole is not None:
                 files.insert(0, discord.File(io.BytesIO(whole.encode("utf-8")), filename=f"message-{archived.id}.txt"))
             body = "\n".join([text, *below])
@@ -119,7 +122,10 @@ class Get(commands.Cog):
             if not dm:
                 await answer(ctx, body[:MESSAGE_CHARS], hints=False, **kwargs,
                              **({"ephemeral": True} if ctx.interaction else {}))
-            elif await self._send_dm(ctx, body[:MESSAGE_CHARS], **kwargs):
+                for part in chunks(apart):
+                    await answer(ctx, part, hints=False, suppress_embeds=True, ephemeral=True)
+            elif await self._send_dm(ctx, body[:MESSAGE_CHARS], **kwargs) and \
+                    all([await self._send_dm(ctx, part, suppress_embeds=True) for part in chunks(apart)]):
                 await answer(ctx, f"{NOT_HERE}: I sent it to you in a direct message.")
             else:
                 await answer(ctx, f"{NOT_HERE}, and I could not send it to you in a direct message: allow direct "
@@ -160,14 +166,15 @@ class Get(commands.Cog):
         return True
 
     async def _fetch(self, f: ArchivedFile, folder: Path) -> discord.File:
-        dest = folder / str(f.id) / (Path(f.filename).name or "file")
+        # Not the file's own name on disk: Discord allows names longer than a filesystem does.
+        dest = folder / str(f.id)
         await asyncio.to_thread(dest.parent.mkdir, parents=True, exist_ok=True)
         try:
             await self.bot.archive.service.fetch(f.blob or "", dest)
         except SyncError as exc:
             log.warning("get_fetch_failed", blob=f.blob, error=exc.hint)
             raise
-        return discord.File(dest, filename=dest.name)
+        return discord.File(dest, filename=Path(f.filename).name or "file")
 
     async def _links(self, ctx: commands.Context, big: list[ArchivedFile], limit: int) -> tuple[list[str], list[str]]:
         """Share links for files over the limit; or, where the backend has none, how an operator gets them."""
@@ -192,13 +199,31 @@ class Get(commands.Cog):
 
     async def _dm(self, ctx: commands.Context, archived: ArchivedMessage, links: list[str]) -> None:
         """A prefix command answers in the channel: links go to the asker alone, by DM."""
-        if not await self._send_dm(ctx, f"Files of the archived message `{archived.id}`:\n" + "\n".join(links)):
+        sent = [await self._send_dm(ctx, part, suppress_embeds=True)
+                for part in chunks([f"Files of the archived message `{archived.id}`:", *links])]
+        if not all(sent):
             await answer(ctx, "Some files are too big to post here and I could not DM you their links: allow direct "
                               "messages from this server, or use `/get`.")
             return
         plural = len(links) != 1
         await answer(ctx, f"{len(links)} file{'s are' if plural else ' is'} too big to post here: I sent you "
                           f"the link{'s' if plural else ''} in a direct message.")
+
+
+def _room(lines: list[str]) -> int:
+    """What one message leaves for the text above ``lines``."""
+    return MESSAGE_CHARS - sum(len(line) + 1 for line in lines)
+
+
+def chunks(lines: list[str]) -> list[str]:
+    """``lines`` in as few messages as hold them whole: a share link cut in two opens nothing."""
+    out: list[str] = []
+    for line in lines:
+        if out and len(out[-1]) + 1 + len(line) <= MESSAGE_CHARS:
+            out[-1] += "\n" + line
+        else:
+            out.append(line)
+    return out
 
 
 def name(f: ArchivedFile) -> str:

@@ -264,3 +264,39 @@ async def test_a_slash_user_is_shown_the_slash_form(local_world: World):
     assert result.ephemeral and result.response.content == \
         "Give a message link or an archived message id: for example `/get message:1456074443980800027`."
     assert (await said(local_world, bob, "!get hello")).endswith("for example `!get 1456074443980800027`.")
+
+
+async def test_a_file_whose_name_is_longer_than_a_filesystem_allows_comes_back(local_world: World, cdn):  # noqa: F811
+    world, env = local_world, local_world.env
+    alice = world.member("alice")
+    long = "二〇二六年度第一四半期定例会議議事録" * 5 + ".txt"  # 270 bytes in UTF-8: Linux takes 255
+    posted = env.backend.create_message(world.channel.id, alice.id, "the minutes", broadcast=False, attachments=[
+        cdn.attachment(env, world.channel.id, long, b"minutes\n" * 10, "text/plain")]).id
+    await env.settle()
+    await world.say(world.owner, f"!backup <#{world.channel.id}>")
+    assert (await backup_finished(world, world.channel.id)).state == "done"
+    got = await said(world, alice, f"!get {posted}")
+    [attached] = world.channel.last_message.attachments
+    assert attached.filename == long and await attached.read() == b"minutes\n" * 10, got
+
+
+async def test_six_big_files_give_six_whole_links_and_the_whole_text(s3_world: World, cdn):  # noqa: F811
+    """Presigned S3 links are a few hundred characters each: more than one message holds beside the text."""
+    world, env = s3_world, s3_world.env
+    names = [f"clip-{i}.mp4" for i in range(6)]
+    big = env.backend.create_message(world.channel.id, world.member("alice").id, "the six clips of the launch",
+                                     attachments=[cdn.attachment(env, world.channel.id, n, os.urandom(1_100_000))
+                                                  for n in names], broadcast=False).id
+    await env.settle()
+    await world.say(world.owner, f"!backup <#{world.channel.id}>")
+    assert (await backup_finished(world, world.channel.id)).state == "done"
+    result = await world.member("bob").slash(world.channel, "get", message=str(big))
+    said_all = [result.response.content, *(m.content for m in result.followups)]
+    assert "the six clips of the launch" in said_all[0], said_all[0]
+    whole = re.compile(r"`(clip-\d\.mp4)` \([^)]*\): <(http://[^>\s]+X-Amz-Signature=[0-9a-f]{64})>")
+    assert sorted(m[0] for text in said_all for m in whole.findall(text)) == names, said_all
+    assert all(len(text) <= 2000 for text in said_all) and result.ephemeral
+    got = await said(world, world.member("bob"), f"!get {big}")  # the prefix form: the links by DM, whole too
+    assert "I sent you the links in a direct message" in got, got
+    last_dm = world.member("bob").user.dm_channel.last_message.content
+    assert len(last_dm) <= 2000 and whole.findall(last_dm), last_dm
