@@ -21,7 +21,7 @@ import structlog
 from runtime.backoff import backoff_delay
 from sync._batch import archive_batch
 from sync._bucket import check_bucket
-from sync._crypt import check_crypt_readable
+from sync._crypt import check_crypt_readable, crypt_layout
 from sync._hashing import hash_file
 from sync._local import local_root_problem, readable_file
 from sync._paths import ArchiveRoot, clean_relative
@@ -30,7 +30,7 @@ from sync._rclone.client import ProgressCallback, RcClient
 from sync._rclone.daemon import RcloneDaemon
 from sync._remote import Remote, RemoteEntry
 from sync._results import ArchiveResult, RemoteInfo
-from sync.errors import ConfigError, NotFoundError, SyncError, TemporaryError
+from sync.errors import ConfigError, NotFoundError, SyncError, TemporaryError, UnsupportedError
 from sync.settings import SyncSettings
 
 log = structlog.get_logger("helix.sync")
@@ -276,6 +276,11 @@ class SyncService:
     async def share_link(self, rel_path: str, expire_s: float = 86_400.0) -> str:
         """A download link for one archived object, for someone who may not have rclone at hand."""
         rel = clean_relative(rel_path)
+        if self.remote.root.backend == "crypt" or await crypt_layout(self.remote, self.settings.extra_env):
+            # rclone hands the link on to the remote under the crypt: it would download the encrypted bytes.
+            raise UnsupportedError(f"The archive remote '{self.remote.display}' is encrypted, and a share link would "
+                                   f"give the encrypted bytes: fetch the file with `rclone copy` from "
+                                   f"'{self.remote.path_of(rel)}' instead.")
         return await self._retrying("share_link", lambda: self.remote.public_link(rel, expire_s))
 
     async def delete(self, rel_path: str) -> None:

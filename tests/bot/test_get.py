@@ -18,7 +18,7 @@ from capture import CaptureSettings
 from sync.settings import SyncSettings
 from tests.support.archived import PHOTO, archived_server
 from tests.support.capture import backup_finished, blob_files, storage
-from tests.support.remotes import LoopbackRemote
+from tests.support.remotes import LoopbackRemote, obscure
 from tests.support.waiting import wait_until
 from tests.support.world import answers, bot_settings, hosted_world
 
@@ -300,3 +300,25 @@ async def test_six_big_files_give_six_whole_links_and_the_whole_text(s3_world: W
     assert "I sent you the links in a direct message" in got, got
     last_dm = world.member("bob").user.dm_channel.last_message.content
     assert len(last_dm) <= 2000 and whole.findall(last_dm), last_dm
+
+
+@pytest_asyncio.fixture
+async def sealed_s3_world(s3: LoopbackRemote, data_dir: Path) -> AsyncIterator[World]:
+    """The README's encryption at rest: a crypt remote over a backend that has share links."""
+    base = s3.settings(data_dir)
+    crypt = {"RCLONE_CONFIG_SEALED_TYPE": "crypt", "RCLONE_CONFIG_SEALED_REMOTE": f"{s3.archive.rstrip('/')}/sealed",
+             "RCLONE_CONFIG_SEALED_PASSWORD": obscure("correct horse battery"),
+             "RCLONE_CONFIG_SEALED_PASSWORD2": obscure("staple salt")}
+    sync = replace(base, archive="sealed:", extra_env={**base.extra_env, **crypt})
+    async for world in hosted_world(bot_settings(sync, get_upload_mb=1)):
+        yield world
+
+
+async def test_an_encrypted_archive_gives_no_link_to_encrypted_bytes(sealed_s3_world: World, cdn):  # noqa: F811
+    """rclone hands a crypt's share link on to the remote under it: the link would download ciphertext."""
+    world = sealed_s3_world
+    big = await post_big(world, cdn)
+    text = (await world.member("bob").slash(world.channel, "get", message=str(big))).response.content
+    assert "http" not in text and "ask an admin, who can fetch it from the archive for you" in text, text
+    got = (await world.member("ada", admin=True).slash(world.channel, "get", message=str(big))).response.content
+    assert "is encrypted, and a share link would give the encrypted bytes" in got and "`rclone copy`" in got, got
