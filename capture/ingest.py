@@ -259,7 +259,8 @@ class CaptureCore(Uploads):
         watch records one it hears."""
         for m in messages:
             if m.edited_at and (archived[m.id] is None or m.edited_at > str(archived[m.id])):
-                changes = {"edited_at": m.edited_at, "content": m.content, "embeds": list(m.embeds)}
+                changes = {"edited_at": m.edited_at, "content": m.content, "embeds": list(m.embeds),
+                           **({"mentions": m.extra["mentions"]} if m.extra.get("mentions") else {})}
                 if await self.catalogue.call("add_revision", m.id, changes) is not None:
                     log.info("capture_revision", message_id=m.id, seen="paged again")
 

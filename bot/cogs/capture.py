@@ -28,7 +28,7 @@ from bot.capture_checks import (
     running_capture,
     upload_state,
 )
-from bot.capture_source import DiscordSource, channel_info, iso_time, message_record
+from bot.capture_source import DiscordSource, channel_info, iso_time, mention_names, message_record
 from bot.formatting import counted, human_size
 from bot.helix import HelixBot, UserFacingError
 from bot.replies import NO_PINGS, PROGRESS_EDIT_S, amend, answer
@@ -261,6 +261,8 @@ class CaptureCog(commands.Cog, name="Capture"):
         for key in ("content", "embeds"):
             if key in data:
                 changes[key] = data[key] or ("" if key == "content" else [])
+        if "content" in data and (names := mention_names(payload.message)):  # whom the new text mentions, by name
+            changes["mentions"] = names
         if "attachments" in data:  # the files left (an author may remove one by editing): by id, no links
             changes["attachments"] = [{"id": str(a["id"])} for a in data["attachments"] or [] if a.get("id")]
         self.bot.capture.observe("edit", (payload.channel_id, payload.message_id, changes))

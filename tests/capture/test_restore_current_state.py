@@ -64,3 +64,24 @@ async def test_an_edit_and_a_deletion_show_on_the_message_they_changed(watch_wor
     else:
         assert "my secret plan" not in seen and "message deleted" in seen, seen
     assert sum(p.stem in (dest / "index.html").read_text() for p in pages) == len(pages)
+
+
+async def test_a_mention_added_by_an_edit_shows_by_name(watch_world: World, data_dir: Path,  # noqa: F811
+                                                        tmp_path: Path):
+    world = watch_world
+    env, be = world.env, world.env.backend
+    alice, bob = world.member("alice"), world.member("bob")
+    await world.say(world.owner, f"!watch <#{world.channel.id}>")
+    posted = be.create_message(world.channel.id, alice.id, "the launch moved to Monday")
+    await env.settle()
+    lines = lambda: segment_lines(storage(world), world.guild.id, world.channel.id)  # noqa: E731
+    await wait_until(lambda: str(posted.id) in {r["id"] for r in lines()} or None, 30, "archived")
+    be.edit_message(world.channel.id, posted.id, {"content": f"the launch moved to Monday, <@{bob.id}> please confirm"})
+    await env.settle()
+    await wait_until(lambda: any(r["type"] == "revision" for r in lines()) or None, 30, "the edit is a revision")
+    assert await world.archive.worker.drain(30)
+    dest = tmp_path / "restored"
+    code, _, err = await asyncio.to_thread(restore, data_dir, f"{world.guild.id}/{world.channel.id}", dest)
+    assert code == 0, err
+    page = "\n".join(p.read_text() for p in dest.glob("discord/*/*/restored/*.html"))
+    assert 'Monday, <span class="mention">@bob</span> please confirm' in page and f"@{bob.id}" not in page
