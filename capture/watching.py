@@ -180,15 +180,14 @@ class Watching(CaptureCore, HeardKeeping):
             kind, payload = await self._live.get()
             with one_turn(log, "capture_live", kind=kind):
                 try:
-                    again = False
-                    if kind in KEPT and payload[0] in self._paging:
-                        # its message may be in a backup's hands, not in the catalogue yet: followed again once it is
-                        self._held.setdefault(payload[0], []).append((kind, payload))
-                        again = True
                     if kind in KEPT and await self.catalogue.call("rebuilding"):
-                        # its message may be in a segment the rebuild has not read yet: followed again after it
+                        # Followed once the rebuild has read every segment, not before: a segment it reads later
+                        # may hold the message's edits, which a deletion followed now would leave there.
                         self._after_rebuild.append((kind, payload))
-                        again = True
+                        continue
+                    again = kind in KEPT and payload[0] in self._paging
+                    if again:  # its message may be in a backup's hands, not in the catalogue yet: followed again then
+                        self._held.setdefault(payload[0], []).append((kind, payload))
                     await self._handle_live(kind, payload)
                     if kind != "message":
                         self._follow_failures = 0
