@@ -113,6 +113,23 @@ class DiscordSource:
                     break
         return found
 
+    async def _fetched(self, channel_id: int) -> Any:
+        """A channel out of discord.py's cache, asked of Discord: a thread archived since it was listed
+        (by this source, or by the one before a reconnect), which only Discord's 404 says is gone."""
+        try:
+            channel = await self.bot.fetch_channel(channel_id)
+        except discord.NotFound:
+            raise SourceError(f"Channel {channel_id} is gone from Discord.", gone=True) from None
+        except discord.Forbidden:
+            raise SourceError(f"Helix cannot see channel {channel_id}: give it View Channel there.",
+                              lasting=True) from None
+        except discord.HTTPException as exc:
+            raise SourceError(f"Discord failed to send channel {channel_id} (HTTP {exc.status}): the backup can "
+                              "be started again.") from None
+        if isinstance(channel, discord.Thread):
+            self._threads[channel.id] = channel
+        return channel
+
     async def channel_info(self, channel_id: int) -> ChannelInfo | None:
         channel = self._channel(channel_id)
         return channel_info(channel) if channel is not None and getattr(channel, "guild", None) else None
@@ -124,9 +141,9 @@ class DiscordSource:
         page before asking for the next would spend its window's requests on its own work. So a
         task keeps up to ``PREFETCH`` pages ready, and stops when the caller closes the iterator.
         """
-        channel = self._channel(channel_id)
-        if channel is None or not hasattr(channel, "history"):
-            raise SourceError(f"Channel {channel_id} is gone or Helix cannot see it.", gone=True)
+        channel = self._channel(channel_id) or await self._fetched(channel_id)
+        if not hasattr(channel, "history"):
+            raise SourceError(f"Channel {channel_id} holds no messages Helix can read.", lasting=True)
         pages: asyncio.Queue[list[MessageRecord] | Exception | None] = asyncio.Queue(maxsize=PREFETCH)
         fetcher = asyncio.create_task(self._fetch_pages(channel, after, pages), name=f"helix-history-{channel_id}")
         try:

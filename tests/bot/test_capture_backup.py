@@ -11,6 +11,8 @@ from pathlib import Path
 import discord
 from simcord.enums import ChannelType
 
+from bot.sim.world import simulated_guild
+from tests.bot.test_capture_races import settings
 from tests.support.capture import backup_finished, blob_files, segment_lines, sha256, storage
 from tests.support.waiting import wait_until
 from tests.support.world import answer_to, bot_messages, last_edit, private_channel
@@ -356,3 +358,29 @@ async def test_a_thread_deleted_while_its_channel_is_backed_up_leaves_the_other_
     await world.capture.flush_all()
     assert await world.archive.worker.drain(30)
     assert [r["content"] for r in segment_lines(storage(world), world.guild.id, kept.id)] == ["news in weather"]
+
+
+async def test_a_server_available_again_mid_backup_leaves_its_quiet_threads_backed_up(data_dir: Path,
+                                                                                      cdn):  # noqa: F811
+    """The source after a reconnect has not listed the threads Discord archived for being quiet."""
+    async with simulated_guild(settings(data_dir)) as world:
+        env, be, alice = world.env, world.env.backend, world.member("alice")
+        text = world.guild.create_text_channel("projects")
+        files = [cdn.attachment(env, text.id, "plan.pdf", os.urandom(3000))]
+        be.create_message(text.id, alice.id, "kick-off", attachments=files, broadcast=False)
+        old = be.create_thread(text.id, "old", alice.id, type=ChannelType.PUBLIC_THREAD)
+        be.create_message(old.id, alice.id, "in an archived thread")
+        be.edit_channel(old.id, {}, thread_metadata={"archived": True, "locked": False})
+        asked, let_go = cdn.hold(files[0]["url"])
+        await env.settle()
+
+        await world.say(world.owner, f"!backup <#{text.id}> threads")
+        await wait_until(asked.is_set, 30, "the backup downloads the channel's file")
+        # Discord's server comes back (on_guild_available), as after a gateway session was lost.
+        world.bot.dispatch("guild_available", world.bot.get_guild(world.guild.id))
+        await env.settle()
+        let_go.set()
+        row = await backup_finished(world, text.id)
+        assert row.state == "done", row
+        lines = segment_lines(storage(world), world.guild.id, old.id)
+        assert [r["content"] for r in lines] == ["in an archived thread"], lines
