@@ -125,8 +125,13 @@ class Watching(CaptureCore, HeardKeeping):
                 tally.waiting = True
                 await asyncio.sleep(REBUILD_POLL_S)
             tally.waiting = False
+            # Asked again now that it is in hand: a deletion heard before found nothing to follow.
+            fresh = await self.source.refetch(info.id, msg.id) if self.source is not None else msg
+            if fresh is None:
+                raise SourceError("That message was deleted on Discord meanwhile: there is nothing to archive.",
+                                  gone=True)
             await self.catalogue.call("upsert_channel", info.as_json())
-            await self.ingest([msg], tally)
+            await self.ingest([fresh], tally)
             await self._follow_held(info.id, {msg.id})
         await self.flush(info.id)
         return await self.catalogue.call("message", msg.id), tally

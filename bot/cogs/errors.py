@@ -17,6 +17,7 @@ from discord.ext import commands
 
 from bot.helix import HelixBot, Restarting, UserFacingError, bind_command_context
 from bot.replies import answer, echo, plain_problem, sees_internals
+from capture import SourceError
 from sync import SyncError
 
 log = structlog.get_logger("helix.bot.errors")
@@ -51,7 +52,7 @@ def _sentence_for(ctx: commands.Context, error: Exception, admin: bool = False) 
         error = error.original
     if isinstance(error, app_commands.CommandInvokeError | commands.CommandInvokeError):
         error = error.original
-    if isinstance(error, UserFacingError | Restarting):
+    if isinstance(error, UserFacingError | Restarting | SourceError):  # Discord's refusal is said as one sentence
         return str(error)
     if isinstance(error, SyncError):
         return error.hint if admin else f"I could not do that: {plain_problem(error, ctx.bot.archive.service)}."

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -80,3 +81,36 @@ async def test_an_edit_made_while_archive_downloads_is_archived_as_a_revision(da
         lines = segment_lines(storage(world), world.guild.id, general.id)
         assert [(r["type"], r["content"]) for r in lines] == [("message", "draft words"),
                                                               ("revision", "final words")], lines
+
+
+async def test_a_message_deleted_while_archive_posts_its_progress_is_not_archived(data_dir: Path, monkeypatch):
+    """Helix posts its progress answer (a round trip to Discord) before the message is in hand."""
+    async with simulated_guild(settings(data_dir)) as world:
+        env, be = world.env, world.env.backend
+        general = world.guild.create_text_channel("general")
+        message = be.create_message(general.id, world.member("alice").id, "my phone number is 555-0100")
+        await env.settle()
+
+        cog_module = sys.modules["bot.cogs.capture"]  # as the bot loaded it: an extension is a module of its own
+        real, posting, go_on = cog_module.answer, asyncio.Event(), asyncio.Event()
+
+        async def answered_slowly(ctx, text, **kwargs):  # Discord takes a moment to take the answer
+            if not posting.is_set():  # the progress answer, the first
+                posting.set()
+                await env.external_wait(go_on.wait(), reason="Discord answering slowly")
+            return await real(ctx, text, **kwargs)
+
+        monkeypatch.setattr(cog_module, "answer", answered_slowly)
+        link = f"https://discord.com/channels/{world.guild.id}/{general.id}/{message.id}"
+        command = asyncio.create_task(world.say(world.owner, f"!archive {link}"))
+        await wait_until(posting.is_set, 30, "!archive posts its progress")
+        heard = asked_of_catalogue(world, monkeypatch, "delete_message")
+        be.delete_message(general.id, message.id)  # alice deletes her number right then
+        await wait_until(heard.is_set, 30, "the deletion was heard and followed")
+        go_on.set()
+        said = await command
+        assert said[-1].endswith("That message was deleted on Discord meanwhile: there is nothing to archive."), said
+        assert world.env.errors  # that refusal was expected: reading the errors tells SimCord so
+        assert await world.archive.worker.drain(30)
+        lines = segment_lines(storage(world), world.guild.id, general.id)
+        assert not any("555-0100" in (r.get("content") or "") for r in lines), (said, lines)
