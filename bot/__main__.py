@@ -19,8 +19,7 @@ from runtime.exit_codes import ExitCode
 # be able to say "package X is missing" in one line, not die on importing it.
 
 
-async def _run(settings, discord_api: str | None = None, discord_gateway: str | None = None,
-               retry_cap_s: float | None = None, preflight: bool = False) -> int:
+async def _run(settings, preflight: bool = False) -> int:
     import contextlib
 
     from bot.signals import install_stop_handlers
@@ -29,8 +28,8 @@ async def _run(settings, discord_api: str | None = None, discord_gateway: str | 
     from runtime.health import HealthServer
     from sync import Archive
 
-    point_at(discord_api, discord_gateway)
-    startup = Startup(settings, retry_cap_s=retry_cap_s)
+    point_at(settings.discord_api_base, settings.discord_gateway)
+    startup = Startup(settings, retry_cap_s=settings.discord_retry_cap_s)
     install_stop_handlers(startup)  # SIGTERM is honoured from here on, in every phase
     async with contextlib.AsyncExitStack() as stack:
         # /health first: it must answer within seconds of the start whatever the login is doing,
@@ -122,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
 
         from bot.settings import Settings
         from runtime import logs
-        from runtime.env import BadSetting, env_float, environment, unknown_settings
+        from runtime.env import BadSetting, environment, unknown_settings
         from runtime.health import HealthServerError
         from sync import SyncError
     except ImportError:
@@ -130,7 +129,11 @@ def main(argv: list[str] | None = None) -> int:
             raise
         return _preflight_alone()  # it names the missing package
 
-    env = environment()  # .env may hold settings and secrets the process environment does not
+    try:
+        env = environment()  # .env may hold settings and secrets the process environment does not
+    except BadSetting as exc:  # a .env that cannot be read: the preflight could read no more of it
+        print(f"error: {exc}", file=sys.stderr)
+        return ExitCode.CONFIG
     # The demo and play print a transcript: only errors may interrupt it.
     if mode in ("demo", "play"):
         logs.configure(level="ERROR", fmt="console", env=env)
@@ -166,14 +169,7 @@ def main(argv: list[str] | None = None) -> int:
               "environment (or in .env); to try Helix without one, run `python -m bot demo`.", file=sys.stderr)
         return ExitCode.CONFIG
     try:
-        retry_cap_s = env_float(env, "HELIX_DISCORD_RETRY_CAP_S", 120.0, 0.1, 3600.0)
-    except BadSetting as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return ExitCode.CONFIG
-    try:
-        return asyncio.run(_run(settings, env.get("HELIX_DISCORD_API_BASE", "").strip() or None,
-                                env.get("HELIX_DISCORD_GATEWAY", "").strip() or None, retry_cap_s,
-                                preflight=with_preflight))
+        return asyncio.run(_run(settings, preflight=with_preflight))
     except SyncError as exc:  # the archive could not start (rclone missing, data dir unwritable, ...)
         print(f"error: {exc}", file=sys.stderr)
         return ExitCode.CONFIG

@@ -11,7 +11,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from capture.settings import CaptureSettings
-from runtime.env import DEFAULT_DOTENV, EnvProblems, env_bool, env_ids, env_int, env_one_id, environment
+from runtime.env import (
+    DEFAULT_DOTENV,
+    BadSetting,
+    EnvProblems,
+    env_bool,
+    env_float,
+    env_ids,
+    env_int,
+    env_one_id,
+    env_url,
+    environment,
+)
 from sync import ConfigError, SyncSettings
 
 
@@ -33,6 +44,9 @@ class Settings:
     health: bool = True
     stop_grace_s: int = 20
     get_upload_mb: int = 0  # !get posts files up to this size; 0: the server's own upload limit
+    discord_retry_cap_s: float = 120.0  # longest wait between two login attempts while Discord is unreachable
+    discord_api_base: str | None = None  # another Discord's REST base (the tests' loopback one)
+    discord_gateway: str | None = None  # and its gateway
     sync: SyncSettings = field(default_factory=SyncSettings)
     capture: CaptureSettings = field(default_factory=CaptureSettings)
 
@@ -40,7 +54,10 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None, *,
                  dotenv: str | os.PathLike[str] | None = DEFAULT_DOTENV) -> Settings:
         """Read the environment (or ``env``); a ``.env`` file fills only what it leaves unset."""
-        merged = environment(env, dotenv)
+        try:
+            merged = environment(env, dotenv)
+        except BadSetting as exc:  # a .env that cannot be read
+            raise ConfigError(str(exc)) from None
         p = EnvProblems()
         prefix = merged.get("HELIX_PREFIX", "!").strip() or "!"
         # Discord takes a leading "/" for its own slash commands, a backtick ends the code spans
@@ -65,6 +82,11 @@ class Settings:
             health=not p.read(env_bool, merged, "HELIX_NO_HEALTH", False),
             stop_grace_s=p.read(env_int, merged, "HELIX_STOP_GRACE_S", 20, 0, 3_600),
             get_upload_mb=p.read(env_int, merged, "HELIX_GET_UPLOAD_MB", 0, 0, 10_000),
+            discord_retry_cap_s=p.read(env_float, merged, "HELIX_DISCORD_RETRY_CAP_S", 120.0, 0.1, 3600.0),
+            discord_api_base=p.read(env_url, merged, "HELIX_DISCORD_API_BASE", None, ("http", "https"),
+                                    "http://127.0.0.1:8000/api/v10"),
+            discord_gateway=p.read(env_url, merged, "HELIX_DISCORD_GATEWAY", None, ("ws", "wss"),
+                                   "ws://127.0.0.1:8000/ws"),
             sync=SyncSettings.from_env(merged, p),
             capture=CaptureSettings.from_env(merged, p),
         )

@@ -9,10 +9,11 @@ that show each message as it stands now. A progress bar on a terminal, plain lin
 Exit codes: 0 when everything was restored; 1 when the archive failed, or when files the
 segments refer to were missing on the remote (the rest is restored and the index written, and a
 sentence names what is missing: running it again cannot bring those back, a script should know);
-2 for a usage or setting mistake (a bad target, a channel the archive does not hold, an empty
-DEST, a DEST that is a file, the filesystem's root or the home folder, cannot be written, or holds
-something other than an earlier restore of the same channel); 130 on Ctrl-C, after saying how far it
-got (running the same command again finishes it: a DEST a restore was writing is taken up again).
+2 for a usage or setting mistake (a bad target, a channel the archive does not hold, a .env that
+cannot be read, a crypt archive read with the wrong passwords, an empty DEST, a DEST that is a
+file, the filesystem's root or the home folder, cannot be written, or holds something other than an
+earlier restore of the same channel); 130 on Ctrl-C, after saying how far it got (running the same
+command again finishes it: a DEST a restore was writing is taken up again).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from pathlib import Path
 
 from capture.restore import SHOWN_MISSING, Restored, RestoreError, check_destination, parse_target, restore_channel
 from runtime import logs
-from runtime.env import environment
+from runtime.env import BadSetting, environment
 from runtime.exit_codes import ExitCode
 from runtime.units import human_size
 from sync import ConfigError, PathError, SyncError, SyncService, SyncSettings
@@ -106,7 +107,11 @@ def main(argv: list[str] | None = None) -> int:
         print("error: DEST is empty: give the folder to restore into, for example ./restored.", file=sys.stderr)
         return ExitCode.CONFIG
     args.dest = Path(args.dest).expanduser().resolve()
-    env = environment()
+    try:
+        env = environment()
+    except BadSetting as exc:  # a .env that cannot be read
+        print(f"error: {exc}", file=sys.stderr)
+        return ExitCode.CONFIG
     logs.configure(level="INFO" if args.verbose else "CRITICAL", fmt="console", stream=sys.stderr, env=env)
     meter = Meter(sys.stdout.isatty())
     try:

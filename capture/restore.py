@@ -66,9 +66,12 @@ async def restore_channel(service: SyncService, guild_id: int, channel_id: int, 
     """Download one channel's archive, and its threads', into ``dest`` and render its pages there.
 
     A file the remote does not have is left out and named in ``Restored.missing``: the rest is
-    still worth having.
+    still worth having. A crypt archive these passwords cannot read raises ArchiveUnreadable first.
     """
     dest = await asyncio.to_thread(check_destination, dest)
+    # A crypt archive read with the wrong passwords lists as empty (or, names unencrypted, as files that
+    # cannot be read): say so, naming the password, rather than "nothing is archived".
+    await service.check_readable_archive()
     base = f"discord/{guild_id}/{channel_id}"
     entries = [e for e in await service.list(base, recurse=True) if not e.is_dir]
     guild_known = bool(entries) or bool(await service.list(f"discord/{guild_id}", recurse=False))

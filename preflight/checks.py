@@ -13,6 +13,9 @@ even when a package ``bot/__main__.py`` needs is missing.) Build mode checks not
 exists at run time: Railway passes variables to a build only through ``ARG``, and volumes are
 mounted when the container starts, not while the image is built.
 
+Exit codes: 0 when every check passed, 1 when some found a problem, 2 when .env cannot be read (no
+check could trust what it would read), 130 on Ctrl-C.
+
 Only the standard library is imported before the checks run, so the check itself cannot die of
 what it is checking.
 """
@@ -29,7 +32,7 @@ from pathlib import Path
 
 from preflight.archive import LazySync, check_archive, check_data_dir
 from preflight.packages import Finding, check_own_modules, check_requirements, ok, problem, warning
-from runtime.env import environment, unknown_settings
+from runtime.env import BadSetting, environment, unknown_settings
 from runtime.exit_codes import ExitCode
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -239,7 +242,9 @@ def _redactor(env: Mapping[str, str] | None) -> Callable[[str], str]:
 
 
 def _environment() -> Mapping[str, str]:
-    """The environment with .env merged in, when python-dotenv is there to read it (else reported missing)."""
+    """The environment with .env merged in, when python-dotenv is there to read it (else reported missing).
+
+    A .env that cannot be read raises BadSetting: every check after it would judge settings it lacks."""
     try:
         return environment()
     except ImportError:
@@ -257,8 +262,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     mode = "build" if args.build else "probe" if args.probe else "runtime"
     # Local runs keep settings in .env, as the bot does; the image has none (.dockerignore).
-    env = os.environ if mode == "build" else _environment()
-    return report(run_checks(mode, env, args.requirements), mode, env)
+    try:
+        env = os.environ if mode == "build" else _environment()
+    except BadSetting as exc:  # a .env that cannot be read: a setting mistake, exit 2 as the bot's own
+        print(f"problem: {exc}", file=sys.stderr, flush=True)
+        print(f"preflight ({mode}): nothing else was checked, since .env could not be read; Helix does not start "
+              "until it is fixed.", file=sys.stderr, flush=True)
+        return ExitCode.CONFIG
+    try:
+        findings = run_checks(mode, env, args.requirements)
+    except KeyboardInterrupt:  # Ctrl-C, most likely during the probe's wait on a slow remote
+        print(f"interrupted: the preflight was stopped before it finished; run `python -m bot check"
+              f"{'' if mode == 'runtime' else ' --' + mode}` again for its report.", file=sys.stderr, flush=True)
+        return ExitCode.INTERRUPTED
+    return report(findings, mode, env)
 
 
 if __name__ == "__main__":

@@ -58,12 +58,24 @@ def environment(env: Mapping[str, str] | None = None, dotenv: str | os.PathLike[
     """The process environment (or ``env``) over the values of a ``.env`` file, which fills only gaps.
 
     The result is a plain mapping handed to the settings; nothing is written into ``os.environ``.
+    A ``.env`` that cannot be read, or is not UTF-8, raises ``BadSetting`` naming the file and the fix.
     """
     merged: dict[str, str] = {}
     if dotenv is not None and Path(dotenv).is_file():
         from dotenv import dotenv_values  # third-party: imported only when there is a file to read
 
-        merged.update({k: v for k, v in dotenv_values(dotenv).items() if v is not None})
+        shown = Path(dotenv).absolute()
+        try:
+            values = dotenv_values(dotenv, encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise BadSetting(f"{shown} is not UTF-8 text (its byte {exc.object[exc.start]:#04x} is not valid there, "
+                             "as in a file saved as Latin-1 or Windows-1252): save it again as UTF-8 in your "
+                             "editor.") from None
+        except OSError as exc:
+            raise BadSetting(f"{shown} cannot be read ({exc.strerror or type(exc).__name__}): make it readable "
+                             "by the user Helix runs as, or move it away and set its variables in the "
+                             "environment.") from None
+        merged.update({k: v for k, v in values.items() if v is not None})
     merged.update(os.environ if env is None else env)
     return merged
 
@@ -165,6 +177,26 @@ def env_one_id(env: Mapping[str, str], name: str, default: int | None = None) ->
         raise BadSetting(f"{name} must be one Discord id (a number from 1 to {MAX_ID} in digits 0-9; in Discord, "
                          f"right-click it → Copy ID), not {parts[0][:30]!r}.")
     return value
+
+
+def env_url(env: Mapping[str, str], name: str, default: str | None, schemes: tuple[str, ...],
+            example: str) -> str | None:
+    """A URL with one of ``schemes`` and a host. The value is not repeated: a URL may hold a password."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(raw)
+        # Reading .port raises ValueError for a port that is not a number from 0 to 65535.
+        ok = parts.scheme.lower() in schemes and bool(parts.hostname) and parts.port != 0
+    except ValueError:  # that port, or an unclosed [ in the host
+        ok = False
+    if not ok:
+        raise BadSetting(f"{name} must be a URL beginning {' or '.join(f'{s}://' for s in schemes)}, with a host "
+                         f"(and any port from 1 to 65535), such as {example}.")
+    return raw
 
 
 def env_path(env: Mapping[str, str], name: str, default: str) -> Path:

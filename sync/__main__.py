@@ -21,7 +21,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from runtime import logs
-from runtime.env import environment, unknown_settings
+from runtime.env import BadSetting, environment, unknown_settings
 from runtime.exit_codes import ExitCode
 from runtime.units import human_size
 from sync import ConfigError, NotFoundError, PathError, SyncError, SyncService, SyncSettings
@@ -130,7 +130,11 @@ def _interrupted(args: argparse.Namespace) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    env = environment()
+    try:
+        env = environment()
+    except BadSetting as exc:  # a .env that cannot be read
+        print(f"error: {exc}", file=sys.stderr)
+        return ExitCode.CONFIG
     # The same redacting pipeline as the bot's; only errors unless -v, so the output stays readable.
     logs.configure(level="INFO" if args.verbose else "CRITICAL", fmt="console", stream=sys.stderr, env=env)
     for sentence in unknown_settings(env):  # a typo'd HELIX_ARCHIVE would archive to the default folder

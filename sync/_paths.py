@@ -75,8 +75,16 @@ class ArchiveRoot:
             _check_spaces(f":{backend}:{path}", path)
             return cls(fs=spec, display=f":{backend}:{path}", remote_name=None,
                        backend=backend, is_local=backend == "local")
-        if spec.startswith(":"):  # no backend rclone could name (":local:", ":s3,…:"), nor a folder anyone meant
-            raise PathError(f"HELIX_ARCHIVE {spec!r} is neither a folder nor a remote: give a folder such as "
+        if spec.startswith(":"):
+            # Its options may carry a password, or a URL with one: repeat nothing after the first comma.
+            head, comma, _ = spec.partition(",")
+            shown = f"'{head}{',…' if comma else ''}'"
+            if _BACKEND.match(spec):
+                open_ = shown[:-1]
+                raise PathError(f"HELIX_ARCHIVE {shown} is neither a folder nor a remote, as its :path is missing "
+                                "after the backend's options (or a quote in them is left open): end it with the "
+                                f"folder to archive into, as in {open_}:helix' ({open_}:' for its top folder).")
+            raise PathError(f"HELIX_ARCHIVE {shown} is neither a folder nor a remote: give a folder such as "
                             "/data/archive, a remote such as mega:helix, or a backend such as :s3:bucket.")
         named = _NAMED_REMOTE.match(spec)
         if named and len(named.group("name")) == 1 and spec[2:3] in ("\\", "/") and os.sep == "/":

@@ -93,6 +93,9 @@ class OperationTimeout(SyncError):
 
 
 class QuotaError(SyncError):
+    """The archive is full: a remote over its quota, or the disk under a local archive folder. Only
+    freeing space fixes it, and it fails every waiting item alike."""
+
     kind = "quota"
     remote_wide = True
 

@@ -14,9 +14,10 @@ bot would be an "unknown wait" under SimCord) and stops it before closing the se
   the remote until one lands again.
 - Retryable failures back off exponentially with jitter, capped (``outbox_retry_base_s`` and
   ``outbox_retry_cap_s``); the next attempt time is persisted, so the schedule survives restarts.
-- Permanent failures are not retried in a loop. When the remote refuses everything (auth, quota,
-  an undefined remote) every pending item is failed with the same reason at once, so a wrong
-  password costs one login attempt, not one per item; ``!outbox retry all`` after the fix.
+- Permanent failures are not retried in a loop. When the remote refuses everything (auth, quota or
+  a full disk under a local archive folder, an undefined remote) every pending item is failed with the
+  same reason at once, so a wrong password costs one login attempt, not one per item; ``!outbox retry
+  all`` after the fix.
 - An item tried before (a crash, a cut connection) may already be on the remote: it is checked
   with ``stat`` first and, if the copy there has its size (and hash, where the backend has a
   cheap one), marked done without uploading again. Leftover partial uploads of earlier attempts

@@ -23,9 +23,10 @@ from sync.errors import (
 )
 
 # Failures of the local file system under a local archive root: no retry makes them go away, and
-# they are about the folder, so every waiting item would fail the same way.
+# they are about the folder, so every waiting item would fail the same way. (A full disk is told
+# apart: see LOCAL_DISK_FULL.)
 _LOCAL_FS = re.compile(r"permission denied|operation not permitted|read-only file system|not a directory|"
-                       r"is a file|no space left|file exists", re.I)
+                       r"is a file|file exists", re.I)
 _LOCAL_ROOT = re.compile(r"^(/|:local[,:]|[A-Za-z]:[\\/])")
 
 _NOT_DEFINED = re.compile(r"didn't find section in config file|config file .* not found|unknown backend|"
@@ -40,8 +41,9 @@ _CONNECTION_STRING = re.compile(r"config parameters may only contain|config para
                                 r"unsupported protocol scheme", re.I)
 _NO_PASSWORD = re.compile(r"password not set in config file", re.I)
 _BUCKET = re.compile(r"CreateBucket.*StatusCode: 400|InvalidBucketName|bucket name must", re.I | re.S)
-# A download's local side: rclone's local backend preallocates (``preallocate: file too big for
-# remaining disk space``) or the kernel says ENOSPC.
+# A disk on this machine is full: rclone's local backend preallocates (``preallocate: file too big for
+# remaining disk space``) or the kernel says ENOSPC. On a download it is the destination's disk; on an
+# upload to a local archive root, the archive's.
 LOCAL_DISK_FULL = re.compile(r"preallocate|no space left on device|disk quota exceeded", re.I)
 
 _RULES: list[tuple[re.Pattern[str], type[SyncError], str]] = [
@@ -116,6 +118,13 @@ def classify(error_text: str, remote: str, *, config_file: str | None = None) ->
         return RemoteNotConfigured(f"The archive remote {shown} is not defined: RCLONE_CONFIG points to {config_file}, "
                                    f"which does not exist; fix the path, or define the remote with "
                                    f"RCLONE_CONFIG_{upper}_TYPE and its options.", detail=error_text[:2000])
+    if _LOCAL_ROOT.match(remote) and LOCAL_DISK_FULL.search(error_text):
+        # A QuotaError, as a full remote is: it says nothing about one item and everything about the archive
+        # (every waiting item fails with it at once, none rewriting its bytes onto a full disk on every retry),
+        # and only the operator frees space; members are told the archive is full.
+        return QuotaError(f"The disk holding the archive folder {shown} is full ({_detail(error_text)[:80]}): free "
+                          "space on it, or point HELIX_ARCHIVE at a folder on a disk with room.",
+                          detail=error_text[:2000])
     if _LOCAL_ROOT.match(remote) and _LOCAL_FS.search(error_text):
         return ConfigError(f"The local archive folder {shown} cannot be written ({_short(error_text)}): make it a "
                            "folder this user can write, or point HELIX_ARCHIVE at one.", detail=error_text[:2000])

@@ -1,9 +1,11 @@
 """An operator's session with ``python -m capture restore``: where it may write, what it refuses
-before writing anything, and a restored folder they can walk through page by page, offline."""
+before writing anything (a crypt archive read with the wrong password among it), and a restored
+folder they can walk through page by page, offline."""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import re
@@ -16,10 +18,12 @@ from urllib.parse import unquote, urlparse
 from bot.sim.world import simulated_guild
 from capture import CaptureSettings
 from sync import SyncSettings
+from sync._rclone.binary import find_rclone
 from tests.capture.test_restore import REPO, landed_archive
 from tests.support.archived import archived_server
 from tests.support.browser import run_chromium
 from tests.support.cdn import LocalCdn
+from tests.support.remotes import obscure
 from tests.support.world import bot_settings
 
 # After load, write each link of the page into the DOM, as the browser resolved it.
@@ -31,12 +35,15 @@ window.addEventListener('load', () => {
 });</script></body>"""
 
 
-def cli(data_dir: Path, *args: str, cwd: Path, home: Path | None = None) -> tuple[int, str, str]:
-    """A command typed by the operator, as a real process (its own rclone), with no .env around."""
+def cli(data_dir: Path, *args: str, cwd: Path, home: Path | None = None,
+        extra: dict[str, str] | None = None) -> tuple[int, str, str]:
+    """A command typed by the operator, as a real process (its own rclone), with no .env around;
+    ``extra``: the operator's own settings (an archive remote)."""
     env = {**os.environ, "HELIX_DATA_DIR": str(data_dir), "PYTHONPATH": str(REPO)}
     env.pop("HELIX_ARCHIVE", None)
     if home is not None:
         env["HOME"] = str(home)
+    env.update(extra or {})
     done = subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
     return done.returncode, done.stdout, done.stderr
 
@@ -128,6 +135,49 @@ async def test_a_channel_the_archive_does_not_hold_creates_nothing(data_dir: Pat
 
     code, _, err = await asyncio.to_thread(cli, data_dir, "-m", "capture", "restore", "1/2", str(dest), cwd=tmp_path)
     assert code == 2 and "guild 1, channel 2" in err and "`python -m sync ls discord/`" in err, err
+    assert not dest.exists()
+
+
+def one_archived_channel(root: Path) -> str:
+    """A channel with one message and two files, written in the archive format straight into a folder."""
+    guild, channel = "1456074443980800002", "1456074443980800099"
+    attachments = []
+    for i in range(2):
+        data = f"file {i}\n".encode()
+        sha = hashlib.sha256(data).hexdigest()
+        blob = f"blobs/sha256/{sha[:2]}/{sha}"
+        (root / blob).parent.mkdir(parents=True, exist_ok=True)
+        (root / blob).write_bytes(data)
+        attachments.append({"id": str(1000 + i), "filename": f"f{i}.txt", "size": len(data),
+                            "content_type": "text/plain", "sha256": sha, "blob": blob, "status": "saved"})
+    line = {"type": "message", "id": "1456074443980800100", "channel_id": channel, "guild_id": guild,
+            "revision": 0, "author": {"id": "7", "name": "alice", "bot": False},
+            "created_at": "2026-01-01T00:00:00.000000Z", "edited_at": None, "content": "minutes",
+            "reply_to": None, "embeds": [], "stickers": [], "reactions": [], "attachments": attachments}
+    segment = f"discord/{guild}/{channel}/messages/{line['id']}-{line['id']}.jsonl"
+    (root / segment).parent.mkdir(parents=True)
+    (root / segment).write_text(json.dumps(line) + "\n")
+    (root / f"discord/{guild}/{channel}/channel.json").write_text(json.dumps({
+        "format": 1, "guild_id": guild, "cursor": line["id"], "watched": False,
+        "channel": {"id": channel, "name": "minutes", "topic": None, "type": "text", "parent_id": None},
+        "segments": [{"path": segment, "transcript": None, "first_id": line["id"], "last_id": line["id"]}]}))
+    return f"{guild}/{channel}"
+
+
+def test_a_restore_with_the_wrong_crypt_password_names_the_password_not_a_missing_archive(tmp_path: Path):
+    """The archive is an rclone crypt (README: "Encryption at rest") and the operator restores on a machine
+    where RCLONE_CONFIG_SEALED_PASSWORD is mistyped: rclone lists nothing it cannot decrypt, and "Nothing
+    is archived" would send them looking for an archive that is there."""
+    target = one_archived_channel(tmp_path / "plain")
+    crypt = {"RCLONE_CONFIG_SEALED_TYPE": "crypt", "RCLONE_CONFIG_SEALED_REMOTE": str(tmp_path / "base")}
+    subprocess.run([find_rclone(), "copy", str(tmp_path / "plain"), "sealed:"], check=True, capture_output=True,
+                   env={**os.environ, **crypt, "RCLONE_CONFIG_SEALED_PASSWORD": obscure("right")})
+    dest = tmp_path / "restored"
+    code, _, err = cli(tmp_path / "data", "-m", "capture", "restore", target, str(dest), cwd=tmp_path,
+                       extra={"HELIX_ARCHIVE": "sealed:", **crypt, "RCLONE_CONFIG_SEALED_PASSWORD": obscure("wrong")})
+    assert code == 2 and "Traceback" not in err, err
+    assert err.count("\n") == 1 and err.startswith("error: The archive remote 'sealed' shows nothing"), err
+    assert "RCLONE_CONFIG_SEALED_PASSWORD" in err and "Nothing is archived" not in err, err
     assert not dest.exists()
 
 

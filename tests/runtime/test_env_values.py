@@ -1,12 +1,13 @@
 """The environment parsers take what an operator means and name what they do not: ASCII digits
-only (``int()`` also takes ``١٢٣`` and ``1_000``), ids that Discord can have, and a variable
-that takes one id says so."""
+only (``int()`` also takes ``١٢٣`` and ``1_000``), ids that Discord can have, a variable
+that takes one id says so, and a URL without its scheme, host or a real port is named without
+being repeated."""
 
 from __future__ import annotations
 
 import pytest
 
-from runtime.env import MAX_ID, BadSetting, env_float, env_ids, env_int, env_one_id
+from runtime.env import MAX_ID, BadSetting, env_float, env_ids, env_int, env_one_id, env_url
 
 
 @pytest.mark.parametrize("raw", ["١٢٣", "1_000", "٣", "１２"])
@@ -29,3 +30,12 @@ def test_an_id_must_be_one_discord_can_have(raw: str) -> None:
     assert "list" not in str(one.value)
     assert env_one_id({"ONE": str(MAX_ID)}, "ONE") == MAX_ID and env_ids({"IDS": "1, 2"}, "IDS") == {1, 2}
 
+
+@pytest.mark.parametrize("raw", ["127.0.0.1:9/ws", "https://u:Secret@host/ws", "ws://", "ws://host:0/ws",
+                                 "ws://host:99999/ws", "ws://host:port/ws", "ws://[::1/ws"])
+def test_a_url_must_have_its_scheme_a_host_and_a_real_port(raw: str) -> None:
+    with pytest.raises(BadSetting, match=r"GW must be a URL beginning ws:// or wss://, with a host") as bad:
+        env_url({"GW": raw}, "GW", None, ("ws", "wss"), "ws://127.0.0.1:8000/ws")
+    assert "Secret" not in str(bad.value)
+    assert env_url({"GW": " wss://gateway.example:443/ws "}, "GW", None, ("ws", "wss"), "") == "wss://gateway.example:443/ws"
+    assert env_url({}, "GW", None, ("ws", "wss"), "") is None

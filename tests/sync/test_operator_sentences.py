@@ -1,7 +1,8 @@
 """An operator's sessions with ``python -m sync`` against real remotes, where rclone's own words would
 mislead: a crypt over a remote that does not exist, a crypt without its password, an S3 archive with
-no bucket, a malformed connection string, a download onto a full disk, a wrong crypt password, a
-typo in a variable's name, a stray space, and an upload interrupted half-way.
+no bucket, a malformed connection string (or one without its path, whose password must not be
+repeated), a download onto a full disk, an upload into an archive folder on a full disk, a wrong
+crypt password, a typo in a variable's name, a stray space, and an upload interrupted half-way.
 Each ends in one sentence naming the thing to fix, and none promises a retry that a command line
 that has exited cannot make.
 """
@@ -73,6 +74,17 @@ def test_a_malformed_connection_string_says_how_to_write_one(tmp_path: Path, arc
     assert out.returncode == 2
 
 
+def test_a_connection_string_without_its_path_is_refused_without_repeating_its_password(tmp_path: Path) -> None:
+    """HELIX_ARCHIVE defined inline, the trailing ``:path`` forgotten: the URL's user:password and the
+    obscured ``pass=`` must not reach the terminal (nor the preflight's report, nor Railway's log)."""
+    password = obscure("hunter2-the-real-one")
+    archive = f":webdav,url='https://alice:Sup3rS3cret@dav.example.com/dav',pass={password}"
+    out = run("about", env={"HELIX_DATA_DIR": str(tmp_path / "data"), "HELIX_ARCHIVE": archive})
+    assert out.returncode == 2
+    said = assert_one_sentence(out, "HELIX_ARCHIVE ':webdav,…'", ":path is missing", "':webdav,…:helix'")
+    assert "Sup3rS3cret" not in said + out.stdout and password not in said + out.stdout, said
+
+
 def test_an_s3_archive_without_a_bucket_says_it_needs_one(tmp_path: Path, s3: LoopbackRemote) -> None:
     env = {"HELIX_DATA_DIR": str(tmp_path / "data"), **s3.env(), "HELIX_ARCHIVE": "loop:"}
     out = run("upload", str(note(tmp_path)), env=env)
@@ -83,7 +95,7 @@ def test_an_s3_archive_without_a_bucket_says_it_needs_one(tmp_path: Path, s3: Lo
 
 @pytest.fixture
 def full_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 1 MiB filesystem: the operator's restore folder on a disk with no room left."""
+    """A 1 MiB filesystem: a disk with no room left for the operator's restore folder, or the archive."""
     mount = tmp_path / "small"
     mount.mkdir()
     made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True)
@@ -111,6 +123,22 @@ async def test_a_download_onto_a_full_disk_names_that_disk_not_the_remote(
         assert "full" in said and str(full_disk) in said and "archive itself is fine" in said, said
         assert not err.retryable
         no_retry_promised(said)
+
+
+def test_an_upload_into_an_archive_folder_on_a_full_disk_says_the_disk_is_full(tmp_path: Path,
+                                                                                 full_disk: Path) -> None:
+    """rclone's local backend says "preallocate: file too big for remaining disk space": that is the disk
+    under HELIX_ARCHIVE, not a remote whose settings to check, and only freeing space fixes it."""
+    video = tmp_path / "video.bin"
+    video.write_bytes(os.urandom(3 * 1024 * 1024))
+    archive = full_disk / "archive"
+    out = run("upload", str(video), env={"HELIX_DATA_DIR": str(tmp_path / "data"), "HELIX_ARCHIVE": str(archive),
+                                         "HELIX_RETRIES": "0"})
+    assert out.returncode == 1
+    said = assert_one_sentence(out, f"The disk holding the archive folder '{archive}' is full", "free space",
+                               "HELIX_ARCHIVE")
+    assert "remote's settings" not in said and "probe" not in said, said
+    no_retry_promised(said)
 
 
 # -- a wrong crypt password ------------------------------------------------------------------------

@@ -36,6 +36,15 @@ def test_a_colon_alone_is_neither_a_folder_nor_a_remote(spec: str, tmp_path: Pat
     assert not (Path.cwd() / spec).exists()
 
 
+@pytest.mark.parametrize("spec", [":webdav,url='https://alice:Sup3rS3cret@host/dav',pass=Sup3rS3cret",
+                                  ":webdav,url='https://alice:Sup3rS3cret@host/dav:helix",  # a quote left open
+                                  ":WebDAV,pass=Sup3rS3cret:helix"])
+def test_a_connection_string_rclone_cannot_split_is_refused_without_its_options(spec: str, tmp_path: Path):
+    with pytest.raises(PathError, match="is neither a folder nor a remote") as refused:
+        ArchiveRoot.parse(spec, tmp_path)
+    assert "Sup3rS3cret" not in str(refused.value) and ",…'" in str(refused.value), refused.value
+
+
 def test_empty_archive_means_the_local_folder(tmp_path: Path):
     root = ArchiveRoot.parse("", tmp_path / "archive")
     assert root.is_local and root.fs == str((tmp_path / "archive").resolve())
@@ -74,3 +83,19 @@ def test_a_port_number_in_an_error_is_not_an_http_status():
                        "loop:")
     assert isinstance(refused, TemporaryError)
     assert isinstance(classify("HTTP 401 Unauthorized", "loop:"), AuthError)
+
+
+@pytest.mark.parametrize("text", ["preallocate: file too big for remaining disk space",
+                                  "write /a/b.partial: no space left on device"])
+def test_a_full_disk_under_a_local_archive_is_the_archive_being_full(text: str):
+    """A QuotaError, like a full remote: every waiting item fails with it at once (none rewrites its bytes
+    onto the full disk at every retry) until the operator frees space; members are told it is full."""
+    from sync._rclone.classify import classify
+    from sync.errors import QuotaError
+
+    full = classify(f"copy failed: {text}", "/srv/archive")
+    assert isinstance(full, QuotaError) and full.remote_wide and not full.retryable
+    assert full.hint.startswith("The disk holding the archive folder '/srv/archive' is full"), full.hint
+    assert "free space on it, or point HELIX_ARCHIVE at a folder on a disk with room" in full.hint
+    remote = classify(f"copy failed: {text}", "sftp:archive")  # a remote's disk: the remote is full, or failing
+    assert "The disk holding the archive folder" not in remote.hint
