@@ -14,6 +14,7 @@ threads and forum posts, which are channels of their own found by their ``parent
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -92,18 +93,28 @@ async def restore_channel(service: SyncService, guild_id: int, channel_id: int, 
         wanted += [_under(tbase, e.path) for e in await service.list(tbase, recurse=True) if not e.is_dir]
     fetcher = _Fetcher(service, dest, progress, len(wanted))
     await fetcher.all(sorted(set(wanted)))
-    blobs: set[str] = set()
-    unsafe: set[str] = set()
-    for rel in (p for p in wanted if SEGMENT.search(p) and (dest / p).is_file()):
-        for line in await asyncio.to_thread(read_lines, dest / rel):
-            for att in line.get("attachments") or []:
-                if att.get("blob") and att.get("status", "saved") == "saved":
-                    (blobs if BLOB.match(str(att["blob"])) else unsafe).add(str(att["blob"]))
+    blobs, unsafe = await asyncio.to_thread(_blobs_shown, dest, guild_id, [str(channel_id), *threads], manifests)
     fetcher.total += len(blobs)
     await fetcher.all(sorted(blobs))
-    pages, index = await asyncio.to_thread(_write_pages, dest, guild_id, channel_id, threads, manifests)
+    pages, index = await asyncio.to_thread(_write_pages, dest, guild_id, channel_id, threads, manifests, blobs)
     return Restored(dest, fetcher.done, fetcher.size, pages, index, tuple(sorted(fetcher.missing)),
                     tuple(sorted(unsafe)), tuple(threads))
+
+
+def _blobs_shown(dest: Path, guild_id: int, channel_ids: list[str],
+                 manifests: Mapping[str, Mapping[str, Any]]) -> tuple[set[str], set[str]]:
+    """The saved files' blobs the pages show, the messages as they stand now (a file an edit removed
+    is still in its message's first line, and its bytes left the remote with it); and the blob paths a
+    record names that are not Helix's (left out: they could point anywhere in DEST)."""
+    blobs: set[str] = set()
+    unsafe: set[str] = set()
+    for cid in channel_ids:
+        base = f"discord/{guild_id}/{cid}"
+        for _, records in _channel_pages(dest, base, _manifest(dest, base, manifests.get(cid))):
+            for att in (a for r in records for a in r.get("attachments") or []):
+                if att.get("blob") and att.get("status", "saved") == "saved":
+                    (blobs if BLOB.match(str(att["blob"])) else unsafe).add(str(att["blob"]))
+    return blobs, unsafe
 
 
 def _under(base: str, path: str) -> str:
@@ -184,7 +195,7 @@ def _place_file(blob: Path, target: Path) -> None:
 
 
 def _write_pages(dest: Path, guild_id: int, channel_id: int, threads: list[str],
-                 manifests: Mapping[str, Mapping[str, Any]]) -> tuple[tuple[str, ...], Path]:
+                 manifests: Mapping[str, Mapping[str, Any]], blobs: set[str]) -> tuple[tuple[str, ...], Path]:
     names = {cid: str((m.get("channel") or {}).get("name") or "") for cid, m in manifests.items()}
     channel_ids = [str(channel_id), *threads]
     firsts: dict[str, str] = {}
@@ -223,7 +234,24 @@ def _write_pages(dest: Path, guild_id: int, channel_id: int, threads: list[str],
                            "utf-8")
             written.append(page)
     index = _write_index(dest, guild_id, channel_ids, rendered, names)
+    _prune(dest, {*written, *files.values(), *blobs}, [f"discord/{guild_id}/{cid}/restored" for cid in channel_ids])
     return tuple(written), index
+
+
+def _prune(dest: Path, kept: set[str], page_folders: list[str]) -> None:
+    """What an earlier restore into ``dest`` wrote that the channel no longer shows: a file deleted on
+    Discord since (its message, or an edit removing it) must not stay in a folder that says it is the
+    channel as it stands, and neither must a page of segments the remote no longer holds."""
+    for top in ("files", "blobs", *page_folders):
+        folder = dest / top
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.rglob("*"), reverse=True):  # a folder's files before the folder
+            if path.is_dir():
+                with contextlib.suppress(OSError):
+                    path.rmdir()  # only once empty
+            elif path.relative_to(dest).as_posix() not in kept:
+                path.unlink()
 
 
 def _manifest(dest: Path, base: str, fallback: Mapping[str, Any] | None) -> Mapping[str, Any]:

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import html
+import os
 import re
 from pathlib import Path
 
-from bot.sim.world import World
+from bot.sim.world import World, simulated_guild
 from tests.bot.test_capture_watch import watch_world  # noqa: F401
+from tests.bot.test_threads_watch import watch_settings
+from tests.bot.test_watch_gaps import watched
+from tests.bot.test_watch_removed_files import posted_with_files, revisions
 from tests.capture.test_restore import restore
 from tests.support.browser import run_chromium
-from tests.support.capture import segment_lines, storage
+from tests.support.capture import blob_files, cdn, segment_lines, storage  # noqa: F401
 from tests.support.waiting import wait_until
 
 
@@ -85,3 +89,51 @@ async def test_a_mention_added_by_an_edit_shows_by_name(watch_world: World, data
     assert code == 0, err
     page = "\n".join(p.read_text() for p in dest.glob("discord/*/*/restored/*.html"))
     assert 'Monday, <span class="mention">@bob</span> please confirm' in page and f"@{bob.id}" not in page
+
+
+async def test_a_file_an_edit_removed_is_not_called_missing(data_dir: Path, tmp_path: Path, cdn):  # noqa: F811
+    """Its bytes left the remote with it: the restore is complete without it."""
+    async with simulated_guild(watch_settings(data_dir)) as world:
+        general, mine, meme = await posted_with_files(world, cdn)
+        kept = world.env.backend.messages[general.id][mine.id].attachments[1]  # the meme
+        world.env.backend.edit_message(general.id, mine.id, {"attachments": [kept]})  # alice takes her ID card back
+        await world.env.settle()
+        await wait_until(lambda: revisions(world, general.id) or None, 30, "the edit is a revision")
+        assert await world.archive.worker.drain(30)
+        guild_id = world.guild.id
+        # the ID card's bytes left the remote, as they should; the meme stays
+        await wait_until(lambda: len(blob_files(storage(world))) == 1 or None, 30, "the ID card's bytes left")
+    dest = tmp_path / "restored"
+    code, out, err = await asyncio.to_thread(restore, data_dir, f"{guild_id}/{general.id}", dest)
+    assert "missing" not in err and code == 0, (code, err)
+    assert "meme.png" in [p.name for p in dest.glob("files/*/*")] and not list(dest.glob("files/*/*card*"))
+
+
+async def test_a_restore_refreshed_after_a_deletion_no_longer_holds_its_file(data_dir: Path, tmp_path: Path,
+                                                                           cdn):  # noqa: F811
+    dest = tmp_path / "restored"
+    card = os.urandom(4000)
+    async with simulated_guild(watch_settings(data_dir)) as world:
+        env, be = world.env, world.env.backend
+        general = await watched(world, "general")
+        oops = be.create_message(general.id, world.member("alice").id, "oops, wrong channel", attachments=[
+            cdn.attachment(env, general.id, "my-id-card.png", card, "image/png")])
+        await env.settle()
+        await wait_until(lambda: len(blob_files(storage(world))) == 1 or None, 30, "the file landed")
+        assert await world.archive.worker.drain(30)
+        target = f"{world.guild.id}/{general.id}"
+        code, _, err = await asyncio.to_thread(restore, data_dir, target, dest)
+        assert code == 0, err
+        assert [p.read_bytes() for p in dest.glob("files/*/my-id-card.png")] == [card]
+
+        be.delete_message(general.id, oops.id)  # alice deletes it; HELIX_KEEP_DELETED is off
+        await env.settle()
+        await wait_until(lambda: any(r["type"] == "tombstone" for r in segment_lines(storage(world), world.guild.id,
+                                                                                    general.id)), 30, "redacted")
+        await wait_until(lambda: not blob_files(storage(world)) or None, 30, "its bytes left the remote")
+        assert await world.archive.worker.drain(30)
+
+    code, _, err = await asyncio.to_thread(restore, data_dir, target, dest)  # the operator refreshes the restore
+    assert code == 0, err
+    left = sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file() and p.read_bytes() == card)
+    assert left == [], left
