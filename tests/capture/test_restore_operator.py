@@ -5,7 +5,6 @@ folder they can walk through page by page, offline."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import os
 import re
@@ -20,6 +19,7 @@ from capture import CaptureSettings
 from sync import SyncSettings
 from sync._rclone.binary import find_rclone
 from tests.capture.test_restore import REPO, landed_archive
+from tests.capture.test_restore_robustness import bulk_archive
 from tests.support.archived import archived_server
 from tests.support.browser import run_chromium
 from tests.support.cdn import LocalCdn
@@ -138,37 +138,11 @@ async def test_a_channel_the_archive_does_not_hold_creates_nothing(data_dir: Pat
     assert not dest.exists()
 
 
-def one_archived_channel(root: Path) -> str:
-    """A channel with one message and two files, written in the archive format straight into a folder."""
-    guild, channel = "1456074443980800002", "1456074443980800099"
-    attachments = []
-    for i in range(2):
-        data = f"file {i}\n".encode()
-        sha = hashlib.sha256(data).hexdigest()
-        blob = f"blobs/sha256/{sha[:2]}/{sha}"
-        (root / blob).parent.mkdir(parents=True, exist_ok=True)
-        (root / blob).write_bytes(data)
-        attachments.append({"id": str(1000 + i), "filename": f"f{i}.txt", "size": len(data),
-                            "content_type": "text/plain", "sha256": sha, "blob": blob, "status": "saved"})
-    line = {"type": "message", "id": "1456074443980800100", "channel_id": channel, "guild_id": guild,
-            "revision": 0, "author": {"id": "7", "name": "alice", "bot": False},
-            "created_at": "2026-01-01T00:00:00.000000Z", "edited_at": None, "content": "minutes",
-            "reply_to": None, "embeds": [], "stickers": [], "reactions": [], "attachments": attachments}
-    segment = f"discord/{guild}/{channel}/messages/{line['id']}-{line['id']}.jsonl"
-    (root / segment).parent.mkdir(parents=True)
-    (root / segment).write_text(json.dumps(line) + "\n")
-    (root / f"discord/{guild}/{channel}/channel.json").write_text(json.dumps({
-        "format": 1, "guild_id": guild, "cursor": line["id"], "watched": False,
-        "channel": {"id": channel, "name": "minutes", "topic": None, "type": "text", "parent_id": None},
-        "segments": [{"path": segment, "transcript": None, "first_id": line["id"], "last_id": line["id"]}]}))
-    return f"{guild}/{channel}"
-
-
 def test_a_restore_with_the_wrong_crypt_password_names_the_password_not_a_missing_archive(tmp_path: Path):
     """The archive is an rclone crypt (README: "Encryption at rest") and the operator restores on a machine
     where RCLONE_CONFIG_SEALED_PASSWORD is mistyped: rclone lists nothing it cannot decrypt, and "Nothing
     is archived" would send them looking for an archive that is there."""
-    target = one_archived_channel(tmp_path / "plain")
+    target = bulk_archive(tmp_path / "plain", 2)
     crypt = {"RCLONE_CONFIG_SEALED_TYPE": "crypt", "RCLONE_CONFIG_SEALED_REMOTE": str(tmp_path / "base")}
     subprocess.run([find_rclone(), "copy", str(tmp_path / "plain"), "sealed:"], check=True, capture_output=True,
                    env={**os.environ, **crypt, "RCLONE_CONFIG_SEALED_PASSWORD": obscure("right")})
