@@ -4,8 +4,9 @@ A segment read back is recorded as already landed, so nothing is written to the 
 and kept whole (``_packed.py``) instead of a ``records`` row per line. A segment already read
 (its path is known) is read again only if the catalogue holds its lines one by one (a catalogue
 that was never lost, under ``!reindex``): then a line already known (same message, kind and
-revision) is skipped, so reading it again changes nothing. Lines that were committed locally but
-not yet in a segment are never touched.
+revision) is skipped, so reading it again changes nothing; so is a message or revision line of a
+message with a tombstone (the remote's copy predates the rewrite its deletion queued, and would put the
+line back into it). Lines that were committed locally but not yet in a segment are never touched.
 
 The lines come parsed into rows (``_rebuild_rows.prepare``, in the reader's thread) and a run
 of new message lines is written with one ``executemany`` per table; the messages and their files
@@ -198,15 +199,15 @@ class RebuildTables:
 
     def _restore_run(self, c: sqlite3.Connection, pending: Pending, gid: int, cid: int,
                      sid: int, run: list[tuple[Plain, str]], now: float) -> int:
-        """Message lines in a row: their records now, in bulk when every one of them is new."""
+        """Message lines in a row: their records now, in bulk when every one of them is new and not deleted."""
         c.execute("SAVEPOINT rebuild_run")
         if c.executemany("INSERT OR IGNORE INTO records (guild_id, channel_id, message_id, kind, revision, body, "
-                         "segment_id) VALUES (?, ?, ?, 'message', 0, ?, ?)",
-                         [(gid, cid, p.mid, text, sid) for p, text in run]).rowcount == len(run):
+                         f"segment_id) SELECT ?, ?, ?, 'message', 0, ?, ? WHERE NOT {_TOMBSTONED}",
+                         [(gid, cid, p.mid, text, sid, p.mid) for p, text in run]).rowcount == len(run):
             c.execute("RELEASE rebuild_run")
             pending.extend(p for p, _ in run)
             return len(run)
-        # Some are known already: one by one, as the order says.
+        # Some are known already, or deleted: one by one, as the order says.
         c.execute("ROLLBACK TO rebuild_run")
         c.execute("RELEASE rebuild_run")
         _flush(c, pending)
@@ -218,6 +219,8 @@ class RebuildTables:
         mid, rev = int(line["id"]), int(line.get("revision") or 0)
         if kind not in KINDS:
             return 0
+        if kind != "tombstone" and c.execute(f"SELECT {_TOMBSTONED}", (mid,)).fetchone()[0]:
+            return 0  # its deletion took the line out: the remote's copy is older than the rewrite
         if c.execute("INSERT OR IGNORE INTO records (guild_id, channel_id, message_id, kind, revision, body, "
                      "segment_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
                      (gid, cid, mid, kind, rev if kind == "revision" else 0, body, sid)).rowcount == 0:
@@ -279,6 +282,7 @@ class RebuildTables:
 
 
 _FIRST = operator.itemgetter(0)
+_TOMBSTONED = "EXISTS (SELECT 1 FROM records WHERE message_id = ? AND kind = 'tombstone')"
 _INSERT_MESSAGES = ("INSERT OR IGNORE INTO messages (id, guild_id, channel_id, author_id, author_name, created_at, "
                     "edited_at, content, reply_to, files, archived_at, revision, record) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, '')")

@@ -151,3 +151,29 @@ async def test_a_message_record_is_stored_once_until_it_changes(tmp_path: Path):
     finally:
         conn.close()
     assert stored[100] == "" and json.loads(stored[101])["content"] == "world!"
+
+
+async def test_alice_deletes_her_number_and_a_reindex_before_the_rewrite_lands_keeps_it_deleted(tmp_path: Path):
+    """``!reindex`` while the deletion's rewrite of the segment still waits in the outbox: the remote
+    holds the segment as it was, with her line and her edit's line, and the catalogue, line by line,
+    must not take them for lines it lacks (the rewrite would upload them again)."""
+    async with Catalogue(tmp_path) as cat:
+        await cat.call("upsert_channel", {"id": "10", "guild_id": str(GUILD), "name": "general"})
+        # bob's message and his edit, then alice's number and hers: a run of her line alone (the
+        # bulk path) and an edit line after it (one by one).
+        await cat.call("add_messages", [rec(100, "hello all")], (10, 100))
+        await cat.call("add_revision", 100, {"content": "hello everyone", "edited_at": "2026-01-01T01:00:00Z"})
+        await cat.call("add_messages", [rec(101, "my number is 555-0100")], (10, 101))
+        await cat.call("add_revision", 101, {"content": "my number is 555-0199", "edited_at": "2026-01-01T02:00:00Z"})
+        claim = await cat.call("claim_segment", 10, 1000)
+        remote = [line(x) for x in claim.lines]  # as it landed
+        await cat.call("segment_written", claim.id, "f" * 64, 10)
+        await cat.call("delete_message", 101, "2026-01-02T00:00:00Z", keep=False)
+        rewrite = (await cat.call("segment_claim", claim.id)).lines
+        assert [(x["type"], x["id"]) for x in rewrite] == [("message", "100"), ("revision", "100"),
+                                                           ("tombstone", "101")]
+
+        assert await cat.call("restore_segments", [(GUILD, 10, claim.path, claim.transcript,
+                                                    prepare(remote, GUILD, 10), None, 10)]) == 0
+        assert (await cat.call("segment_claim", claim.id)).lines == rewrite  # what the rewrite uploads
+        assert await cat.call("search", "555") == [] and (await cat.call("message", 101))["type"] == "tombstone"
