@@ -1,13 +1,12 @@
-"""The outbox's disk side: its SQLite file (opened, checked, repaired) and files taken in durably.
+"""The outbox's database: its SQLite file (opened, checked, repaired) and the items in it.
 
 Everything here blocks. ``ItemStore`` runs only in the outbox's one database thread, which owns
-the connection; ``ingest`` runs in a worker thread. ``sync/outbox.py`` is the async face of it.
+the connection (``files.py`` takes the files in, in worker threads). ``store.py`` is the async face of it.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import sqlite3
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from runtime.sqlite_file import connect_checked
+from sync._outbox.files import fsync_dir
 
 SCHEMA_VERSION = 1
 _SCHEMA = """
@@ -126,49 +126,6 @@ def sweep_orphans(files_dir: Path) -> None:
     for path in files_dir.glob(".incoming-*"):
         with contextlib.suppress(OSError):
             path.unlink()
-
-
-def fsync_dir(path: Path) -> None:
-    """Make a rename in ``path`` durable (POSIX needs the directory itself flushed)."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def ingest(src: Path, dest: Path, move: bool, sha256: str | None = None) -> tuple[str, int]:
-    """Put ``src`` at ``dest`` (rename if asked and possible, else copy), fsynced; return SHA-256 and size.
-
-    ``sha256``: the hash the caller computed while writing ``src`` (a download); a rename then
-    keeps those very bytes, so they are not read again.
-    """
-    digest = hashlib.sha256()
-    size = 0
-    moved = False
-    if move:
-        with contextlib.suppress(OSError):  # another filesystem: copy instead (the caller removes src)
-            os.replace(src, dest)
-            moved = True
-    if moved and sha256:
-        with open(dest, "rb") as fh:
-            os.fsync(fh.fileno())
-            return sha256, os.fstat(fh.fileno()).st_size
-    if moved:
-        with open(dest, "rb") as fh:
-            while chunk := fh.read(1 << 20):
-                digest.update(chunk)
-                size += len(chunk)
-            os.fsync(fh.fileno())
-    else:
-        with open(src, "rb") as fin, open(dest, "wb") as fout:
-            while chunk := fin.read(1 << 20):
-                digest.update(chunk)
-                size += len(chunk)
-                fout.write(chunk)
-            fout.flush()
-            os.fsync(fout.fileno())
-    return digest.hexdigest(), size
 
 
 def short_name(rel: str) -> str:
@@ -326,6 +283,23 @@ class ItemStore:
         marks = ",".join("?" * len(ids))
         self.conn.execute(f"UPDATE items SET {sets} WHERE id IN ({marks})", (*values.values(), *ids))
         return self._by_ids(ids)
+
+    def retry(self, where: str, args: Sequence[Any]) -> tuple[list[OutboxItem], list[tuple[OutboxItem, int]]]:
+        """Items matching ``where`` due now, but for a failed one that a later item of the same remote
+        path replaces (in whatever state): that one is deleted, with its local copy. Returns the items
+        due, oldest first, and each one deleted with the id of the latest item of its path."""
+        ids = [r[0] for r in self.conn.execute(f"SELECT id FROM items WHERE {where} ORDER BY id", args)]
+        latest = dict(self.conn.execute(
+            "SELECT i.id, MAX(l.id) FROM items i JOIN items l ON l.rel_path = i.rel_path AND l.id > i.id "
+            f"WHERE i.state = 'failed' AND i.id IN ({','.join('?' * len(ids))}) GROUP BY i.id", ids))
+        replaced = self._by_ids(list(latest)) if latest else []
+        self.conn.execute(f"DELETE FROM items WHERE id IN ({','.join('?' * len(latest))})", list(latest))
+        for it in replaced:
+            with contextlib.suppress(OSError):
+                it.local_path.unlink()
+        due = [i for i in ids if i not in latest]
+        return (self.set_state_where(f"id IN ({','.join('?' * len(due))})", due, "pending",
+                                     next_attempt_at=time.time()), [(it, latest[it.id]) for it in replaced])
 
     def merge_meta(self, item_id: int, changes: dict[str, Any]) -> OutboxItem | None:
         item = self.get(item_id)

@@ -33,7 +33,8 @@ import structlog
 
 from runtime.group_commit import GroupCommit
 from runtime.sqlite_file import Corrupt
-from sync._outbox.db import ItemStore, OutboxCounts, OutboxItem, connect, ingest, move_aside, sweep_orphans
+from sync._outbox.db import ItemStore, OutboxCounts, OutboxItem, connect, move_aside, sweep_orphans
+from sync._outbox.files import take_file
 from sync._outbox.lock import Held, take
 from sync._paths import clean_relative
 from sync.errors import PathError, SyncError
@@ -209,7 +210,7 @@ class Outbox:
             for src, rel in cleaned:
                 tmp = self.files_dir / f".incoming-{secrets.token_hex(8)}"
                 try:
-                    taken = await asyncio.to_thread(_take, src, tmp, move, _sha256 if len(cleaned) == 1 else None)
+                    taken = await asyncio.to_thread(take_file, src, tmp, move, _sha256 if len(cleaned) == 1 else None)
                 except OSError as exc:
                     raise self._unwritable(exc) from None
                 if taken is None:
@@ -290,6 +291,12 @@ class Outbox:
         An item of a group (a ritual's image and its manifest) is retried with its whole group: the
         group means something only when every part of it lands, so retrying one part alone would
         leave the rest failed and whoever waits on the group (the ritual's message) waiting forever.
+
+        A failed item that a later item of the same remote path replaces (in any state) is an older copy:
+        landing now, it would undo the newer one (a segment rewritten without a deleted message, a newer
+        ``channel.json``). It is dropped, logged as a drop is but not reported (``archive_dropped``):
+        whoever waits on a path waits on its latest item (capture records a segment landed by its path, a
+        blob's row names its latest item), and the report would only have capture write either again.
         """
         if which == "all":
             where, args = "state IN ('failed', 'pending')", ()
@@ -298,9 +305,14 @@ class Outbox:
                            "AND state IN ('failed', 'pending')", (int(which), int(which)))
         else:
             raise OutboxError(f"'{which}' is not an item number: use !outbox retry <number> or !outbox retry all.")
-        items: list[OutboxItem] = await self._db("set_state_where", where, args, "pending",
-                                                 next_attempt_at=time.time())
+        items, replaced = await self._db("retry", where, args)
+        for old, latest in replaced:
+            log.warning("outbox_dropped", id=old.id, state=old.state, rel_path=old.rel_path, replaced_by=latest)
         if which != "all" and not items:
+            if replaced:
+                old, latest = next((r for r in replaced if r[0].id == int(which)), replaced[0])
+                raise OutboxError(f"Outbox item #{old.id} was an older copy of `{old.rel_path}`, which #{latest} "
+                                  "replaces: it was dropped, not retried.")
             item = await self.get(int(which))
             state = "does not exist" if item is None else f"is {item.state}"
             raise OutboxError(f"Outbox item #{which} {state}: only failed or waiting items can be retried.")
@@ -327,11 +339,6 @@ class Outbox:
         log.warning("outbox_dropped", id=item_id, state=named.state, rel_path=named.rel_path,
                     with_it=[it.id for it in items if it.id != item_id])
         return items
-
-
-def _take(src: Path, dest: Path, move: bool, sha256: str | None) -> tuple[str, int] | None:
-    """``ingest`` for a source that is a file; None when it is not (one thread hop for both)."""
-    return ingest(src, dest, move, sha256) if src.is_file() else None
 
 
 def remove_local(item: OutboxItem) -> None:

@@ -351,6 +351,42 @@ async def test_wrong_password_fails_once_for_all_then_retry_all_lands(webdav: Lo
     assert [p.name for p in webdav.files("a/*")] == ["a0.bin", "a1.bin"]
 
 
+async def test_retry_all_after_the_password_is_fixed_lands_no_older_copy_over_a_newer_one(
+        local_settings: SyncSettings, outbox: Outbox, write_file):
+    """The remote refused every file for a while; meanwhile a deletion rewrote a segment and a newer
+    ``channel.json`` landed. ``!outbox retry all``, as the failure told the owner, must not put the old
+    segment (the deleted message in it) or the old manifest back over them."""
+    seg, manifest, beat = "discord/1/10/messages/100-101.jsonl", "discord/1/10/channel.json", "heartbeat/h.json"
+    old_seg = await outbox.enqueue(write_file("old.jsonl"), seg, kind="capture-segment")
+    old_manifest = await outbox.enqueue(write_file("old.json"), manifest, kind="capture-manifest")
+    photo = await outbox.enqueue(write_file("photo.bin"), "blobs/sha256/ab/ab12", kind="capture-blob")
+    old_beat = await outbox.enqueue(write_file("beat1.json"), beat, kind="heartbeat")
+    latest_beat = write_file("beat2.json")
+    new_beat = await outbox.enqueue(latest_beat, beat, kind="heartbeat")
+    refused = "The archive remote refused the login: fix the password, then !outbox retry all."
+    assert len(await outbox.mark_failed(old_seg.id, refused, also_pending=True)) == 5
+    newer = [write_file("new.jsonl"), write_file("new.json")]  # the rewrite without the deleted message
+    new_seg = await outbox.enqueue(newer[0], seg, kind="capture-segment")
+    await outbox.enqueue(newer[1], manifest, kind="capture-manifest")
+    async with SyncService(replace(local_settings, **FAST)) as svc:  # the owner fixed the password
+        worker = OutboxWorker(outbox, svc)
+        worker.start()
+        assert await worker.drain(20)
+        with pytest.raises(OutboxError, match=rf"#{old_seg.id} was an older copy of `{seg}`, which "
+                                              rf"#{new_seg.id} replaces: it was dropped, not retried"):
+            await outbox.retry(old_seg.id)
+        # The newest heartbeat, failed too, is the one retried.
+        assert [i.id for i in await outbox.retry("all")] == [photo.id, new_beat.id]
+        assert await worker.drain(20)
+        await worker.stop()
+    for old in (old_seg, old_manifest, old_beat):
+        assert await outbox.get(old.id) is None and not old.local_path.exists()
+    remote = local_settings.archive_dir
+    assert [(remote / rel).read_bytes() for rel in (seg, manifest)] == [f.read_bytes() for f in newer]
+    assert (remote / beat).read_bytes() == latest_beat.read_bytes()
+    assert (await outbox.counts()).failed == 0
+
+
 # -- crashes and corruption ---------------------------------------------------------------------
 
 
