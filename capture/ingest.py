@@ -206,7 +206,8 @@ class CaptureCore(Uploads):
         """The files of the channel's archived messages the remote lacks: those whose upload an owner
         dropped, and those Discord's CDN failed to send, downloaded and queued again while Discord still
         has them (a message it no longer has is asked for again at the next backup). What became of a
-        file the CDN failed to send goes into its message's line, and a segment holding it is written again."""
+        file the CDN failed to send goes into its message's line, and a segment holding it is written again;
+        bytes fetched for a message deleted meanwhile leave the remote as a deleted message's do."""
         source = self.source
         lost = await self.catalogue.call("unarchived_files", channel_id) if source is not None else {}
         downloads = asyncio.Semaphore(self.settings.downloads_per_page)
@@ -222,7 +223,10 @@ class CaptureCore(Uploads):
             async with self._holding() as holds:  # a failed file's bytes are named once its line is rewritten
                 entries = [await self._save_attachment(msg, att, tally, None, downloads, holds)
                            for att in msg.attachments if att.id in attachment_ids]
-                rewrite |= await self.catalogue.call("files_fetched_again", message_id, entries)
+                rewritten, doomed = await self.catalogue.call("files_fetched_again", message_id, entries)
+                rewrite |= rewritten
+                if doomed:
+                    await self._named_by_nothing(holds, doomed, message_id)
         if rewrite:
             await self.rewrite_pending()
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
 import structlog
@@ -218,6 +218,22 @@ class Uploads:
             self._drop_holds(holds)
             raise
         await self._holds_committed(holds)
+
+    async def _named_by_nothing(self, holds: Holds, doomed: Sequence[BlobRow], message_id: int) -> None:
+        """Bytes a page fetched for a message that was deleted before they were recorded, doomed with
+        nothing referring to them: the page lets go of them (its commit would archive them again), a
+        copy waiting for a delete on its way is not queued after it, and they leave the remote as a
+        deleted message's do (one still uploading once it lands) unless another page holds them."""
+        for blob in doomed:
+            async with self._one_check_per_blob(blob.sha256):
+                self._release(holds, blob.sha256)
+                if (busy := self._deleting.get(blob.sha256)) is not None:
+                    mine = [got for got, mid in busy.again if mid == message_id]
+                    busy.again[:] = [(got, mid) for got, mid in busy.again if mid != message_id]
+                    for got in mine:
+                        await asyncio.to_thread(got.path.unlink, True)
+        for blob in doomed:
+            await self._delete_blob(blob.sha256)
 
     def _drop_holds(self, holds: Holds) -> None:
         """The page failed: its blobs are held no more. A delete they put off is the next flush's

@@ -84,26 +84,31 @@ class RevisionTables:
             c.execute("DROP TABLE temp.held_blobs")
         return gone
 
-    def files_fetched_again(self, message_id: int, entries: Sequence[dict[str, Any]]) -> bool:
+    def files_fetched_again(self, message_id: int,
+                            entries: Sequence[dict[str, Any]]) -> tuple[bool, tuple[BlobRow, ...]]:
         """What became of files that Discord's CDN had failed to send (``entries``: their new archive
         entries, by id; others are left as they are): written into the message's own line, where the
-        failure was, so the archive reads as if the first download had worked. True when a segment
-        already holding that line is to be written again (``segments_to_rewrite``)."""
+        failure was, so the archive reads as if the first download had worked. Returns whether a segment
+        already holding that line is to be written again (``segments_to_rewrite``), and the blobs doomed.
+
+        A message deleted while its files downloaded has no line left to name them (its deletion made it
+        a tombstone; one kept under HELIX_KEEP_DELETED still has it, and takes them): the bytes just
+        queued for it are then doomed as a deleted message's are, unless another file refers to them."""
         by_id = {str(e["id"]): e for e in entries if e.get("status") != "failed"}
+        if not by_id:
+            return False, ()
         with self._tx() as c:
-            row = c.execute("SELECT channel_id, record FROM messages WHERE id = ? AND deleted_at IS NULL",
-                            (message_id,)).fetchone()
-            if row is None or not by_id:
-                return False
-            cid = int(row["channel_id"])
+            row = c.execute("SELECT channel_id, record FROM messages WHERE id = ?", (message_id,)).fetchone()
+            cid = int(row["channel_id"]) if row is not None else 0
             unpack_for(c, cid, message_id)
             line = c.execute("SELECT seq, body, segment_id FROM records WHERE message_id = ? AND kind = 'message'",
                              (message_id,)).fetchone()
-            if line is None:
-                return False
+            if row is None or line is None:
+                return False, doom_unreferenced(c, sorted({str(e["sha256"]) for e in by_id.values()
+                                                           if e.get("status") == "saved" and e.get("sha256")}))
             changed = _refreshed(json.loads(line["body"]), by_id)
             if changed is None:
-                return False
+                return False, ()
             c.execute("UPDATE records SET body = ? WHERE seq = ?", (_dumps(changed), line["seq"]))
             if row["record"]:  # an edit made its own copy of the record: the files change there too
                 current = _refreshed(json.loads(row["record"]), by_id) or json.loads(row["record"])
@@ -112,10 +117,10 @@ class RevisionTables:
             fixed = [e for e in changed["attachments"] if str(e.get("id")) in by_id]
             self._put_attachments(c, message_id, cid, fixed)
             if line["segment_id"] is None:
-                return False
+                return False, ()
             c.execute("UPDATE segments SET dirty = dirty + 1 WHERE id = ?", (line["segment_id"],))
             c.execute("UPDATE channels SET manifest_dirty = manifest_dirty + 1 WHERE id = ?", (cid,))
-            return True
+            return True, ()
 
 
 def files_removed(c: sqlite3.Connection, message_id: int, left: Sequence[dict[str, Any]]) -> list[str]:

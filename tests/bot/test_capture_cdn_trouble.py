@@ -11,6 +11,7 @@ from bot.sim.world import simulated_guild
 from capture import CaptureSettings
 from capture.download import DownloadFailed
 from sync.settings import SyncSettings
+from tests.bot.test_archive_races import asked_of_catalogue
 from tests.support.capture import backup_finished, blob_files, cdn, segment_lines, sha256, storage  # noqa: F401
 from tests.support.waiting import wait_until
 from tests.support.world import bot_settings, last_edit
@@ -79,3 +80,33 @@ async def test_a_file_discord_says_is_gone_stays_missing(data_dir: Path, cdn):  
         [line] = segment_lines(storage(world), world.guild.id, general.id)
         assert row.missing == 1 and line["attachments"][0]["status"] == "missing", (row, line)
         assert await world.capture.catalogue.call("unarchived_files", general.id) == {}
+
+
+async def test_alice_deletes_her_message_while_the_next_backup_fetches_its_file_again_and_the_file_goes(
+        data_dir: Path, cdn, monkeypatch: pytest.MonkeyPatch):  # noqa: F811
+    """No line names bytes fetched for a message deleted during their download: they must not stay."""
+    async with simulated_guild(settings(data_dir)) as world:
+        env, be = world.env, world.env.backend
+        general = world.guild.create_text_channel("general")
+        files = [cdn.attachment(env, general.id, "scan-of-my-passport.png", os.urandom(3000))]
+        message = be.create_message(general.id, world.member("alice").id, "my passport", attachments=files,
+                                    broadcast=False)
+        await env.settle()
+        cdn_down_for(world, monkeypatch, 3)  # a moment of trouble on Discord's CDN
+        await world.say(world.owner, f"!backup <#{general.id}>")
+        await backup_finished(world, general.id)
+        assert segment_lines(storage(world), world.guild.id, general.id)[0]["attachments"][0]["status"] == "failed"
+
+        asked, let_go = cdn.hold(files[0]["url"])
+        await world.say(world.owner, f"!backup <#{general.id}>")  # fetches the file again ...
+        await wait_until(asked.is_set, 30, "the next backup downloads the file again")
+        heard = asked_of_catalogue(world, monkeypatch, "delete_message")
+        be.delete_message(general.id, message.id)  # ... as alice deletes her message
+        await wait_until(heard.is_set, 30, "the deletion followed")
+        let_go.set()
+        await backup_finished(world, general.id, count=2)
+        assert await world.archive.worker.drain(30)
+        lines = segment_lines(storage(world), world.guild.id, general.id)
+        assert [r["type"] for r in lines] == ["tombstone"], lines
+        # Its upload may land after the backup: the report of that landing deletes it.
+        await wait_until(lambda: blob_files(storage(world)) == {}, 10, "alice's deleted file gone from the remote")

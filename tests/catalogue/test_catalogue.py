@@ -97,6 +97,34 @@ async def test_with_deleted_content_kept_an_edit_dooms_nothing(data_dir: Path):
         await cat.close()
 
 
+async def test_files_fetched_again_for_a_message_deleted_meanwhile_doom_only_bytes_nothing_else_names(
+        data_dir: Path):
+    """Alice's two files failed on Discord's CDN; the next backup fetches them again while she deletes
+    her message. Bob posted the same meme: its bytes stay. Kept deleted content takes its files."""
+    sha_c = "c" * 64
+    cat = await opened(data_dir)
+    try:
+        for sha in (SHA_A, SHA_B, sha_c):
+            await cat.call("add_blob", sha, 3, None)  # as the backup queued them again
+        alice = rec(100, "my passport", [(1, "passport.png", SHA_A), (2, "meme.png", SHA_B)])
+        kept = rec(102, "kept", [(4, "kept.png", sha_c)])
+        for att in (*alice["attachments"], *kept["attachments"]):
+            att.update(sha256=None, blob=None, status="failed")
+        await cat.call("add_messages", [alice, rec(101, "same meme", [(3, "meme.png", SHA_B)]), kept])
+        await cat.call("delete_message", 100, "2026-01-02T00:00:00Z", keep=False)
+        await cat.call("delete_message", 102, "2026-01-02T00:00:00Z", keep=True)
+        fetched = [{**a, "sha256": sha, "blob": blob_path(sha), "status": "saved"}
+                   for a, sha in zip(alice["attachments"], (SHA_A, SHA_B), strict=True)]
+        rewrite, doomed = await cat.call("files_fetched_again", 100, fetched)
+        assert not rewrite and [b.sha256 for b in doomed] == [SHA_A]  # bob's message names the meme's bytes
+        assert (await cat.call("blob", SHA_A)).state == "doomed" and (await cat.call("blob", SHA_B)).state == "queued"
+        again = {**kept["attachments"][0], "sha256": sha_c, "blob": blob_path(sha_c), "status": "saved"}
+        assert await cat.call("files_fetched_again", 102, [again]) == (False, ())
+        assert await cat.call("blob_refs", sha_c) == 1
+    finally:
+        await cat.close()
+
+
 async def test_search_index_covers_content_author_and_file_names(data_dir: Path):
     cat = await opened(data_dir)
     try:
