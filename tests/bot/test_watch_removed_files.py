@@ -76,16 +76,23 @@ async def test_with_deleted_content_kept_a_removed_file_stays_on_the_remote(data
         assert len(blob_files(storage(world))) == 2
 
 
+async def meme_taken_back(world, cdn):  # noqa: F811
+    """alice edits her message to keep only her ID card; bob's message still has the same meme. Returns
+    the channel, her message and the card's sha256."""
+    general, mine, meme = await posted_with_files(world, cdn)
+    [card_sha] = set(blob_files(storage(world))) - {hashlib.sha256(meme).hexdigest()}
+    card = world.env.backend.messages[general.id][mine.id].attachments[0]
+    world.env.backend.edit_message(general.id, mine.id, {"attachments": [card]})
+    await world.env.settle()
+    await wait_until(lambda: revisions(world, general.id) or None, 30, "the edit is a revision")
+    assert await world.archive.worker.drain(30)
+    return general, mine, card_sha
+
+
 async def test_bytes_a_removed_file_shared_leave_with_the_last_message_that_has_them(data_dir: Path, cdn):  # noqa: F811
     async with simulated_guild(watch_settings(data_dir)) as world:
-        general, mine, meme = await posted_with_files(world, cdn)
+        general, mine, card_sha = await meme_taken_back(world, cdn)
         env, be, catalogue = world.env, world.env.backend, world.capture.catalogue
-        [card_sha] = set(blob_files(storage(world))) - {hashlib.sha256(meme).hexdigest()}
-        card = be.messages[general.id][mine.id].attachments[0]
-        be.edit_message(general.id, mine.id, {"attachments": [card]})  # alice takes her meme back
-        await env.settle()
-        await wait_until(lambda: revisions(world, general.id) or None, 30, "the edit is a revision")
-        assert await world.archive.worker.drain(30)
         assert len(blob_files(storage(world))) == 2  # bob's message still has the meme
         [bobs] = [m for m in be.messages[general.id].values() if m.content == "the same meme"]
         be.delete_message(general.id, bobs.id)  # and now bob deletes his
@@ -103,14 +110,8 @@ async def test_a_file_removed_by_an_edit_stays_removed_in_a_catalogue_rebuilt_fr
     """The volume is lost after alice took her meme back: the rebuilt catalogue neither offers it again nor
     counts it as a use of the bytes bob's message shares, which leave with his message."""
     async with simulated_guild(watch_settings(data_dir)) as world:
-        general, mine, meme = await posted_with_files(world, cdn)
+        general, mine, card_sha = await meme_taken_back(world, cdn)
         env, be, alice = world.env, world.env.backend, world.member("alice")
-        [card_sha] = set(blob_files(storage(world))) - {hashlib.sha256(meme).hexdigest()}
-        card = be.messages[general.id][mine.id].attachments[0]
-        be.edit_message(general.id, mine.id, {"attachments": [card]})  # alice takes her meme back
-        await env.settle()
-        await wait_until(lambda: revisions(world, general.id) or None, 30, "the edit is a revision")
-        assert await world.archive.worker.drain(30)
 
         await rebuilt(await restarted_on_a_fresh_volume(world))
         await world.say(alice, f"!get {mine.id}")
