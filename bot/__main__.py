@@ -153,7 +153,12 @@ def main(argv: list[str] | None = None) -> int:
     if mode == "demo":
         from bot.sim.demo import run_demo
 
-        return asyncio.run(run_demo(lambda line: print(line, flush=True), settings))
+        try:
+            return asyncio.run(run_demo(lambda line: print(line, flush=True), settings))
+        except KeyboardInterrupt:  # Ctrl-C: the transcript so far stands; no traceback under it
+            print("interrupted: the demo was stopped before it finished; run it again to see it all.",
+                  file=sys.stderr)
+            return ExitCode.INTERRUPTED
     if mode == "play":
         from bot.sim.play import run_play
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -52,3 +53,17 @@ def test_the_demo_runs_every_command_and_verifies_the_archive(tmp_path: Path) ->
     assert len(segments) == 2, segments
     for remote_png, _ in checks:
         assert Path(remote_png).is_file() and Path(remote_png).is_relative_to(data_dir), remote_png
+
+
+def test_ctrl_c_stops_the_demo_with_one_line_not_a_traceback(tmp_path: Path) -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "demo"], cwd=REPO, env=newcomer_env(tmp_path / "data"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        first = proc.stdout.readline()  # the transcript has begun: the demo is under way
+        os.killpg(proc.pid, signal.SIGINT)  # what a terminal does on Ctrl-C
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert first and "Traceback" not in out + err, err
+    assert proc.returncode == 130 and err.strip().endswith("run it again to see it all."), (proc.returncode, err)
