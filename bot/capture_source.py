@@ -16,6 +16,7 @@ from typing import Any
 import discord
 import structlog
 
+from bot.capture_checks import bot_lacks
 from capture import AttachmentRef, ChannelInfo, MessageRecord, SourceError
 
 PAGE = 100
@@ -98,6 +99,15 @@ async def _next_page(pages: asyncio.Queue[Any], fetcher: asyncio.Task[None], nam
     return pages.get_nowait()
 
 
+def _readable_history(channel: Any) -> None:
+    """Without View Channel or Read Message History Discord answers a history request with an empty list,
+    not an error: a backup would look finished, and a watch's catch-up would let live messages move the
+    cursor past what it never read. Not lasting: a catch-up is asked for again until it is given back."""
+    if getattr(channel, "guild", None) is not None and (missing := bot_lacks(channel)):
+        raise SourceError(f"Helix lacks {missing} in {_called(channel)}, so Discord shows it none of the history "
+                          "there: give it that permission back, and the backup can be started again.")
+
+
 class DiscordSource:
     def __init__(self, bot: discord.Client) -> None:
         self.bot = bot
@@ -144,6 +154,7 @@ class DiscordSource:
         channel = self._channel(channel_id) or await self._fetched(channel_id)
         if not hasattr(channel, "history"):
             raise SourceError(f"Channel {channel_id} holds no messages Helix can read.", lasting=True)
+        _readable_history(channel)
         pages: asyncio.Queue[list[MessageRecord] | Exception | None] = asyncio.Queue(maxsize=PREFETCH)
         fetcher = asyncio.create_task(self._fetch_pages(channel, after, pages), name=f"helix-history-{channel_id}")
         try:
@@ -151,6 +162,7 @@ class DiscordSource:
                 if isinstance(page, Exception):
                     raise page
                 yield page
+            _readable_history(channel)  # taken away meanwhile, the last page was cut short, not the end
         finally:
             fetcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):

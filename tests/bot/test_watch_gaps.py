@@ -7,7 +7,10 @@ import os
 from dataclasses import replace
 from pathlib import Path
 
+import discord
 import structlog
+from simcord.backend.models.channel import Overwrite
+from simcord.enums import OverwriteType
 
 from bot.sim.world import World, simulated_guild
 from tests.bot.test_threads_watch import contents, watch_settings
@@ -142,3 +145,28 @@ async def test_a_long_outage_leaves_one_failed_catch_up_on_record_not_one_per_tr
                          lambda: f"the outage caught up: {contents(world, news.id)}")
         lines = " ".join(await world.say(world.owner, "!backup status"))
         assert lines.count("· failed,") == 1, lines
+
+
+async def test_an_outage_while_helix_lacked_read_history_is_caught_up_once_it_has_it_again(data_dir):
+    """Discord answers a history Helix may not read with an empty list: the catch-up must not pass for done."""
+    async with simulated_guild(watch_settings(data_dir)) as world:
+        be, alice = world.env.backend, world.member("alice")
+        news = await watched(world, "news")
+        history = discord.Permissions.read_message_history.flag
+        be.set_overwrite(news.id, Overwrite(target_id=world.bot.user.id, type=OverwriteType.MEMBER, deny=history))
+        await world.env.settle()
+
+        be.create_message(news.id, alice.id, "posted during the outage", broadcast=False)  # never delivered
+        world.bot.dispatch("ready")  # a new gateway session: its catch-up reads an empty history
+        await backup_finished(world, news.id, count=2)
+        be.create_message(news.id, alice.id, "heard live")
+        await world.env.settle()
+        await wait_until(lambda: "heard live" in contents(world, news.id) or None, 5, "the live message")
+
+        be.delete_overwrite(news.id, world.bot.user.id)  # Helix can read the history again
+        await world.env.settle()
+        world.bot.dispatch("ready")  # and another gap: this catch-up can read
+        await backup_finished(world, news.id, count=3)
+        rows = await world.capture.catalogue.call("backups", limit=5)
+        assert "posted during the outage" in contents(world, news.id), (
+            f"archived: {contents(world, news.id)}; catch-ups: {[(r.kind, r.state, r.scanned) for r in rows]}")
