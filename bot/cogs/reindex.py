@@ -96,9 +96,15 @@ class Reindex(commands.Cog):
         log.info("rebuild_started", reason=reason)
         done = await self._run()
         if done.state == "failed":
+            self._retry_later()
+        return done
+
+    def _retry_later(self) -> None:
+        """A failed rebuild leaves one due, and the backups waiting for it: it is tried again by itself,
+        later each time, whoever started it (an outage must not need an owner)."""
+        if not self._retry.is_running():
             self._retry.change_interval(seconds=RETRY_FIRST_S)
             self._retry.start()
-        return done
 
     @tasks.loop(seconds=RETRY_FIRST_S)
     async def _retry(self) -> None:
@@ -151,8 +157,10 @@ class Reindex(commands.Cog):
             self._report.cancel()
             if (reporting := self._report.get_task()) is not None:
                 await asyncio.wait([reporting])  # its last edit must not land after the result
+        if done.state == "failed":
+            self._retry_later()
         result = (f"Catalogue {in_words(done)}." if done.state != "failed" else
-                  f"The rebuild failed: {done.error} Run `!reindex` again once that is fixed.")
+                  f"The rebuild failed: {done.error} Helix tries again by itself; `!reindex` runs it at once.")
         # The result replaces the progress in the same reply, so no stale "Rebuilding…" is left above it.
         if reply is None or not await amend(reply, result, prefix=self.bot.settings.prefix):
             await answer(ctx, result)

@@ -60,3 +60,19 @@ async def test_a_second_reindex_sent_before_the_first_is_answered_is_told_one_is
         assert re.fullmatch(r"Catalogue rebuilt from the archive remote: \d+ archive files read, \d+ new messages, "
                             r"edits or deletions\.", world.channel.last_message.content)
         assert not world.env.errors
+
+
+async def test_a_failed_reindex_during_an_outage_leaves_helix_retrying_by_itself(nosuch_world):
+    """The start-up rebuild fails and is tried again by itself; an owner's !reindex that fails too must not
+    end that: every backup and catch-up waits for a rebuild to end."""
+    world = nosuch_world
+    cog = world.bot.get_cog("Reindex")
+    await wait_until(lambda: cog.progress.state == "failed" and cog.progress.retry_at, 5,
+                     lambda: f"the start-up rebuild fails and is retried: {cog.progress}")
+    assert cog._retry.is_running()
+    said = await world.say(world.owner, "!reindex")  # the owner tries, while the remote is still down
+    await wait_until(lambda: cog.progress.state == "failed", 5, "the owner's rebuild fails too")
+    status = " ".join(await world.say(world.owner, "!status"))
+    backups_told = cog.backups_wait_for
+    assert cog._retry.is_running() and "tries again" in backups_told, (said, backups_told, status)
+    assert "Helix tries again by itself" in said[-1], said
