@@ -27,12 +27,16 @@ from collections.abc import Iterable, Mapping
 
 import discord
 
+_VOCAL = (discord.VoiceChannel, discord.StageChannel)
+
 
 def can_read(member: discord.Member, channel: discord.abc.GuildChannel | discord.Thread) -> bool:
     """True when ``member`` may open ``channel`` and scroll back through it right now."""
     perms = channel.permissions_for(member)
     if not (perms.view_channel and perms.read_message_history):
         return False
+    if isinstance(channel, _VOCAL) and not perms.connect:
+        return False  # a voice or stage channel's text chat is shown only to those who may connect to it
     if isinstance(channel, discord.Thread) and channel.is_private() and not perms.manage_threads:
         # A private thread is readable by its members and moderators only; discord.py's
         # permissions_for follows the parent channel and cannot know who was added. Its creator
@@ -72,9 +76,11 @@ def open_to_all(channel: discord.abc.GuildChannel | discord.Thread) -> bool:
     if isinstance(channel, discord.Thread):
         return not channel.is_private() and channel.parent is not None and open_to_all(channel.parent)
     perms = channel.permissions_for(channel.guild.default_role)
-    if not (perms.view_channel and perms.read_message_history):
+    vocal = isinstance(channel, _VOCAL)
+    if not (perms.view_channel and perms.read_message_history and (perms.connect or not vocal)):
         return False
-    return not any(o.view_channel is False or o.read_message_history is False for o in channel.overwrites.values())
+    return not any(o.view_channel is False or o.read_message_history is False or (vocal and o.connect is False)
+                   for o in channel.overwrites.values())
 
 
 _VIEW, _HISTORY, _VIEW_ALLOW, _VIEW_DENY, _HISTORY_ALLOW, _HISTORY_DENY = (1 << n for n in range(6))

@@ -186,3 +186,50 @@ async def test_any_mix_of_roles_that_views_a_channel_without_its_history_keeps_i
     bot_guild = world.bot.get_guild(guild.id)
     for channel, shown in ((muted_room, set()), (guest_room, set()), (staff_room, {staff_room.id})):
         assert postable_in(bot_guild.get_channel(channel.id), {channel.id}) == shown, channel.name
+
+
+LOUNGE_SECRET = "the vip lounge password is hunter2"
+
+
+async def _locked_voice_chat_archived(world: World):
+    """A voice channel's text chat is read, by Discord's rules, only by members who may also Connect."""
+    env, be, guild = world.env, world.env.backend, world.guild
+    vip = guild.create_role("VIP")
+    lounge = guild.create_voice_channel("vip-lounge")
+    me = world.bot.get_guild(guild.id).me
+    connect = discord.Permissions(connect=True).value
+    # everyone sees the lounge in the list, only VIPs (and Helix) may connect: the usual "locked" voice room
+    be.set_overwrite(lounge.id, Overwrite(target_id=guild.id, type=OverwriteType.ROLE, allow=0, deny=connect))
+    be.set_overwrite(lounge.id, Overwrite(target_id=vip.id, type=OverwriteType.ROLE, allow=connect, deny=0))
+    be.set_overwrite(lounge.id, Overwrite(target_id=me.id, type=OverwriteType.MEMBER, allow=connect, deny=0))
+    alice = guild.add_member(env.create_user("alice"), roles=[vip])
+    bob = guild.add_member(env.create_user("bob"))
+    be.add_member_role(guild.id, world.owner.id, vip.id)  # the owner may connect: it archives from there
+    message_id = be.create_message(lounge.id, alice.id, LOUNGE_SECRET, broadcast=False).id
+    await env.settle()
+    await world.say(world.owner, f"!archive https://discord.com/channels/{guild.id}/{lounge.id}/{message_id}")
+    await env.settle()
+    bot_lounge = world.bot.get_guild(guild.id).get_channel(lounge.id)
+    bob_side = await world.bot.get_guild(guild.id).fetch_member(bob.id)
+    assert not bot_lounge.permissions_for(bob_side).connect  # Discord keeps the lounge's chat from bob
+    return alice, bob
+
+
+async def test_find_shows_a_locked_voice_channels_chat_to_a_member_who_cannot_connect(local_world: World):
+    world = local_world
+    alice, bob = await _locked_voice_chat_archived(world)
+    # control: the archive holds it, for whoever may open the lounge
+    got = await alice.slash(world.channel, "find", query="password")
+    assert "hunter2" in got.response.content, got.response.content
+
+    got = await bob.slash(world.channel, "find", query="password")
+    assert "hunter2" not in got.response.content, got.response.content
+
+
+async def test_find_typed_in_a_public_channel_posts_a_locked_voice_chat_for_everyone(local_world: World):
+    world = local_world
+    alice, _bob = await _locked_voice_chat_archived(world)
+    since = len(world.env.http_requests)
+    await alice.send(world.channel, "!find password")  # #general: bob reads it too
+    said = answers(world, since)[-1]["content"]
+    assert "hunter2" not in said, said
