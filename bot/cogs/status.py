@@ -87,12 +87,15 @@ class Status(commands.Cog):
                             value=f"{counts.pending + counts.uploading} pending, {counts.failed} failed{oldest}",
                             inline=False)
         last = svc.last_archive
-        embed.add_field(
-            name="Last archive",
-            value=(f"`{last.remote_path if admin or not local else last.rel_path}` ({human_size(last.size)})" if last
-                   else "none since start"),
-            inline=False,
-        )
+        if last is None:
+            shown = "none since start"
+        elif last.rel_path.startswith(("discord/", "blobs/")):
+            # A captured channel's path names it, and its segments the span of its messages: this answer is
+            # read by everyone here, and the channel may be one they cannot open.
+            shown = f"captured messages or files ({human_size(last.size)})"
+        else:
+            shown = f"`{last.remote_path if admin or not local else last.rel_path}` ({human_size(last.size)})"
+        embed.add_field(name="Last archive", value=shown, inline=False)
         beat = bot.last_heartbeat
         embed.add_field(name="Last heartbeat", value=beat or "none yet")
         if catalogue_line := getattr(bot.get_cog("Reindex"), "status_line", None):

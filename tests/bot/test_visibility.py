@@ -8,6 +8,7 @@ from simcord.enums import ChannelType, OverwriteType
 
 from bot.sim.world import World
 from bot.visibility import postable_in, readable_channel_ids
+from tests.support.archived import archived_server
 from tests.support.capture import backup_finished
 from tests.support.world import answers, private_channel
 
@@ -233,3 +234,15 @@ async def test_find_typed_in_a_public_channel_posts_a_locked_voice_chat_for_ever
     await alice.send(world.channel, "!find password")  # #general: bob reads it too
     said = answers(world, since)[-1]["content"]
     assert "hunter2" not in said, said
+
+
+async def test_status_does_not_name_the_last_archived_channel_to_a_member_who_cannot_read_it(local_world: World,
+                                                                                               cdn):
+    """The path of a captured channel's files names the channel, and a segment's the span of its messages."""
+    a = await archived_server(local_world, cdn)  # #general, then the staff-only #secret, backed up last
+    world = local_world
+    since = len(world.env.http_requests)
+    await a.bob.send(a.general, "!status")  # bob is not staff: he cannot open #secret
+    [said] = answers(world, since)
+    fields = {f["name"]: f["value"] for f in said["embeds"][0]["fields"]}
+    assert str(a.secret.id) not in fields["Last archive"] and "(" in fields["Last archive"], fields["Last archive"]
