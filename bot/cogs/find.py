@@ -70,12 +70,9 @@ async def archived_access(bot: HelixBot, who: Any) -> tuple[set[int], dict[int, 
 
 def shown(text: str, limit: int = SNIPPET_CHARS) -> str:
     """Archived text safe to show: one line, no secret, markdown and mentions escaped, matches in bold, at most
-    ``limit`` characters as posted (escapes and the marks that keep mentions quiet count too: a
-    table or a row of @names grows by half once escaped).
-
-    Bold, underline and strike markers are left out rather than shown escaped (``\\*\\*word\\*\\*`` reads
-    as noise), and a spoiler stays a spoiler, closed where the snippet ends: a search answer must not
-    give away what its author hid."""
+    ``limit`` characters as posted (escapes and mention marks count: a row of @names grows by half escaped).
+    Bold, underline and strike markers are left out (shown escaped, they read as noise), and a spoiler stays
+    a spoiler, closed where the snippet ends: a search answer must not give away what its author hid."""
     text = _EMPHASIS.sub("", _SPACES.sub(" ", redact(text))).strip()  # redacted first: an escaped secret is not one
     keep = len(text)
     while True:
@@ -254,7 +251,9 @@ class Find(commands.Cog):
             hidden = 0
             if ctx.interaction is None:  # posted in the channel: only what all its readers may see
                 postable = postable_in(ctx.channel, readable, threads)
-                readable, hidden = postable, len(readable - postable)
+                # One named that not all its readers may see is said so whether or not it is archived.
+                named = channel is not None and not postable_in(ctx.channel, {channel.id}, threads)
+                readable, hidden = postable, len(readable - postable) or int(named)
             left_out = channels_left_out("/archives")
             rows, more = await cat.call("channel_summaries", readable, offset=page * CHANNELS_PER_PAGE,
                                         limit=CHANNELS_PER_PAGE)

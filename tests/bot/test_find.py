@@ -16,7 +16,7 @@ from catalogue import ChannelSummary
 from tests.support.archived import archived_server
 from tests.support.capture import backup_finished
 from tests.support.waiting import wait_until
-from tests.support.world import answers
+from tests.support.world import answers, private_channel
 
 ERROR_ID = re.compile(r"error id", re.IGNORECASE)
 
@@ -267,3 +267,23 @@ async def test_a_slash_pager_turned_late_still_greys_out_when_it_stops_answering
     await env.advance_time(PAGER_TIMEOUT_S + 60)
     buttons = [c for row in pager.components for c in row.get("components", [])]
     assert buttons and all(c.get("disabled") for c in buttons), buttons
+
+
+async def _said_in(world: World, who, channel, text: str) -> str:
+    since = len(world.env.http_requests)
+    await who.send(channel, text)
+    return answers(world, since)[-1]["content"]
+
+
+async def test_archives_in_a_public_channel_does_not_tell_whether_a_hidden_channel_is_archived(local_world: World,
+                                                                                               cdn):  # noqa: F811
+    a = await archived_server(local_world, cdn)  # the staff-only #secret is archived
+    world = local_world
+    vault = private_channel(world, "vault", a.staff, world.owner)  # staff-only too, never archived
+    world.env.backend.create_message(vault.id, a.alice.id, "nothing to see", broadcast=False)
+    await world.env.settle()
+    # alice (staff) asks about each in #general, which bob reads: bob must not learn which one is archived
+    about_secret = await _said_in(world, a.alice, a.general, f"!archives <#{a.secret.id}>")
+    about_vault = await _said_in(world, a.alice, a.general, f"!archives <#{vault.id}>")
+    assert about_secret.replace(str(a.secret.id), "X") == about_vault.replace(str(vault.id), "X"), \
+        (about_secret, about_vault)
