@@ -235,6 +235,10 @@ class Startup:
                 if self._stop.is_set():
                     return ExitCode.OK
                 cause = transient_cause(exc)
+                if cause is None and isinstance(exc, AttributeError) and bot.ws is None:
+                    # discord.py retries a first gateway connection that failed by itself, then reads the
+                    # socket it never had: the gateway could not be reached, retried as a failed login is.
+                    cause = "Discord's gateway could not be reached"
                 if cause is None:
                     if isinstance(exc, discord.ConnectionClosed):
                         return self._permanent(f"Discord closed the gateway with code {exc.code}: check the "

@@ -270,6 +270,9 @@ async def test_a_gateway_that_refuses_after_a_good_login_is_retried_in_one_line_
         # discord.py draws its first wait at random between 0 and 1 s: one rounded to 0.0 is a retry too.
         assert line["retry_in_s"] is not None and line["retry_in_s"] >= 0 and "Traceback" not in bot.output, line
         assert line["level"] in ("warn", "warning")
+        # discord.py's own retry then fails on the socket it never had: Helix retries, it does not crash
+        retry = await bot.wait_event("discord_retry")
+        assert retry["cause"] == "Discord's gateway could not be reached" and "Traceback" not in bot.output, retry
         assert_clean_stop(bot, await bot.stop(GRACE_S + STOP_MARGIN_S))
 
 
