@@ -24,11 +24,12 @@ from typing import Any
 
 import structlog
 
+from capture.backup_wait import BackupCancelled, BackupWaits, Turns
 from capture.ingest import Tally
 from capture.settings import CaptureSettings
 from capture.source import ChannelInfo, Source, SourceError
 from capture.uploads import BLOB_KIND
-from capture.watching import REBUILD_POLL_S, Watching
+from capture.watching import Watching
 from catalogue import BackupRow, CatalogueError
 from runtime.tasks import cancelled_by_stop, one_turn
 from sync import Archive, SyncError
@@ -38,16 +39,15 @@ log = structlog.get_logger("helix.capture")
 # still needs the names of the files too big to keep. Older ones go, so a bot up for months does not
 # hold one per backup it ever ran; their rows keep the counts.
 FINISHED_TALLIES_KEPT = 64
-WAIT_TOLD_POLLS = 10  # a waiting backup's message says how far the rebuild got every this many looks
 ProgressListener = Callable[[BackupRow, Tally, bool], Any]
 
 
-class Capture(Watching):
+class Capture(BackupWaits, Watching):
     def __init__(self, settings: CaptureSettings, archive: Archive) -> None:
         super().__init__(settings, archive)
         self._catch_up_after: set[int] = set()  # watched channels to catch up once their running backup ends
         self._cancelled: set[int] = set()
-        self._limit = asyncio.Semaphore(settings.backup_concurrency)
+        self._turns = Turns(settings.backup_concurrency)  # backups paging at once
         self._job_rows: dict[int, int] = {}  # channel id -> the backup its task runs
         self._tasks: list[asyncio.Task[None]] = []
         self._listeners: list[ProgressListener] = []
@@ -153,6 +153,7 @@ class Capture(Watching):
         if task is None:  # left running by a stop, not resumed yet: nothing to tell, or its next backup would stop
             return await self.catalogue.call("finish_backup", running[0].id, "cancelled")
         self._cancelled.add(channel_id)
+        self._turns.leave(channel_id)  # one waiting for its turn ends now, told, and never runs
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await asyncio.wait({task}, timeout=30)
         return await self.catalogue.call("backup", running[0].id)
@@ -214,12 +215,16 @@ class Capture(Watching):
         tally = self.tallies.setdefault(row.id, Tally(scanned=row.scanned, archived=row.archived, files=row.files,
                                                       bytes=row.bytes, missing=row.missing, too_big=row.too_big))
         self._rows[row.id] = row
-        async with self._limit:
+        async with self._turns.turn(row.channel_id) as take_turn:
             state, error, lasting = "done", None, False
             try:
-                row = await self._until_rebuilt(row, tally)
+                row = await self._until_rebuilt(row, tally)  # holding no turn: the ones after it say they wait too
                 if row.channel_id in self._cancelled:
-                    raise _Cancelled
+                    raise BackupCancelled
+                await take_turn()
+                row = await self._until_rebuilt(row, tally)  # a rebuild begun while it waited for its turn
+                if row.channel_id in self._cancelled:
+                    raise BackupCancelled
                 gaps = self._gaps  # a gap after this: what this pages may miss what Discord did not deliver
                 info = await self._info(row.channel_id)
                 if info is None:
@@ -247,7 +252,7 @@ class Capture(Watching):
                     raise  # a stop: the row stays running and resumes at the next start
                 state, error = "failed", "Helix was interrupted while backing it up: start it again"
                 log.error("capture_backup_interrupted", backup=row.id, channel=row.channel_id)
-            except _Cancelled:
+            except BackupCancelled:
                 state = "cancelled"
             except (SourceError, SyncError, OSError, CatalogueError) as exc:
                 state, error, lasting = "failed", getattr(exc, "hint", None) or str(exc), getattr(exc, "lasting", False)
@@ -273,24 +278,6 @@ class Capture(Watching):
         if row.channel_id in self._catch_up_after:
             self._catch_up_after.discard(row.channel_id)
             await self._catch_up(row.channel_id)
-
-    async def _until_rebuilt(self, row: BackupRow, tally: Tally) -> BackupRow:
-        """Wait while the catalogue is rebuilt from the remote; the progress message says so, and
-        how far the rebuild got, now and then."""
-        polls = 0
-        while row.channel_id not in self._cancelled and await self.catalogue.call("rebuilding"):
-            if not tally.waiting:
-                log.info("capture_backup_waits_for_rebuild", backup=row.id, channel=row.channel_id)
-            answered = row.reply_message_id is not None
-            if not answered:  # the command records its answer after the backup started
-                row = self._rows[row.id] = await self.catalogue.call("backup", row.id) or row
-            if not tally.waiting or (row.reply_message_id is not None and not answered) or polls % WAIT_TOLD_POLLS == 0:
-                tally.waiting = True
-                await self._tell(row, tally, False)
-            polls += 1
-            await asyncio.sleep(REBUILD_POLL_S)
-        tally.waiting = False
-        return row
 
     async def _page_through(self, row: BackupRow, channel_id: int, tally: Tally) -> bool:
         """Every page after the channel's cursor, and the files of older messages whose upload an owner
@@ -343,6 +330,3 @@ class Capture(Watching):
             except Exception:
                 log.exception("capture_listener_failed")
 
-
-class _Cancelled(Exception):
-    """``!backup cancel`` reached a backup before it paged anything (it waited for a rebuild)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
 import re
@@ -15,7 +17,7 @@ from bot.sim.world import simulated_guild
 from tests.bot.test_capture_races import settings
 from tests.support.capture import backup_finished, blob_files, segment_lines, sha256, storage
 from tests.support.waiting import wait_until
-from tests.support.world import answer_to, bot_messages, last_edit, private_channel
+from tests.support.world import answer_to, answers, bot_messages, last_edit, private_channel
 
 STATUS_LINE = r"<#{channel}> · {kind}{state}, started <t:\d+:R> · {counts}"
 
@@ -384,3 +386,75 @@ async def test_a_server_available_again_mid_backup_leaves_its_quiet_threads_back
         assert row.state == "done", row
         lines = segment_lines(storage(world), world.guild.id, old.id)
         assert [r["content"] for r in lines] == ["in an archived thread"], lines
+
+
+def said_about(world, channel_id: int) -> list[str]:
+    """What the bot's messages naming a channel say now (a backup's progress message as last edited), oldest first."""
+    return [m.content for m in world.channel.history()
+            if m.author.id == world.bot.user.id and f"<#{channel_id}>" in m.content]
+
+
+def progress_of(world, channel_id: int) -> str:
+    return (said_about(world, channel_id) or [""])[-1]
+
+
+async def test_an_owner_cancels_a_backup_waiting_for_its_turn_and_hears_at_once(local_world, cdn):  # noqa: F811
+    """Two backups hold the HELIX_BACKUP_CONCURRENCY turns; a third waits for one. Its cancel answers
+    at once (not after 30 s with the backup still running), its message says so, and it never runs."""
+    world = local_world
+    env, be, alice = world.env, world.env.backend, world.member("alice")
+    held = []
+    for name in ("one", "two"):
+        ch = world.guild.create_text_channel(name)
+        f = cdn.attachment(env, ch.id, "big.bin", os.urandom(1000))
+        be.create_message(ch.id, alice.id, "a file", attachments=[f], broadcast=False)
+        held.append((ch, *cdn.hold(f["url"])))
+    third = world.guild.create_text_channel("third")
+    be.create_message(third.id, alice.id, "hello", broadcast=False)
+    await env.settle()
+    for ch, asked, _ in held:
+        await world.say(world.owner, f"!backup <#{ch.id}>")
+        await wait_until(asked.is_set, 10, "the backup holds a turn, downloading")
+    await world.say(world.owner, f"!backup <#{third.id}>")  # waits for a turn
+
+    since = len(env.http_requests)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(world.say(world.owner, f"!backup cancel <#{third.id}>"), 3)
+    said = [a["content"] for a in answers(world, since)]
+    rows = [r for r in await world.capture.catalogue.call("backups", limit=10) if r.channel_id == third.id]
+    for _, _, let_go in held:
+        let_go.set()
+    assert said and rows[0].state == "cancelled", f"the cancel answered {said} and the backup is {rows[0].state!r}"
+    assert "Cancelled the backup" in said[0], said
+    told = f"⏹️ Backup of <#{third.id}> cancelled"
+    await wait_until(lambda: any(t.startswith(told) for t in said_about(world, third.id)), 10,
+                     lambda: f"its message tells the cancel: {said_about(world, third.id)}")
+
+    for ch, _, _ in held:  # the turns free up: the cancelled backup does not take one
+        assert (await backup_finished(world, ch.id)).state == "done"
+    rows = [r for r in await world.capture.catalogue.call("backups", limit=10) if r.channel_id == third.id]
+    assert [r.state for r in rows] == ["cancelled"], rows
+    assert segment_lines(storage(world), world.guild.id, third.id) == []
+
+
+async def test_every_backup_asked_for_during_a_rebuild_says_it_waits_for_it(local_world):
+    """Backups waiting for a rebuild hold no turn: a third one, past HELIX_BACKUP_CONCURRENCY, says it
+    waits for the rebuild too ("⏳ … waits: …"), not "📦 Backing up…" as if it ran."""
+    world = local_world
+    env, be, alice = world.env, world.env.backend, world.member("alice")
+    await world.capture.catalogue.call("rebuild_begin")  # a rebuild is due (running, or cut short)
+    chans = [world.guild.create_text_channel(name) for name in ("one", "two", "three")]
+    for ch in chans:
+        be.create_message(ch.id, alice.id, "hello", broadcast=False)
+    await env.settle()
+    for ch in chans:
+        await world.say(world.owner, f"!backup <#{ch.id}>")
+        with contextlib.suppress(AssertionError):
+            await wait_until(lambda ch=ch: "waits" in progress_of(world, ch.id), 5)
+    shown = {ch.name: progress_of(world, ch.id) for ch in chans}
+
+    await world.capture.catalogue.call("rebuild_end")
+    world.capture.rebuilt()
+    for ch in chans:  # once it ends, each one runs
+        assert (await backup_finished(world, ch.id)).state == "done"
+    assert all(text.startswith("⏳") and "waits" in text for text in shown.values()), shown
